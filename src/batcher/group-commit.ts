@@ -1,0 +1,112 @@
+import type { Clock } from "../clock.js";
+import type { Db } from "../db.js";
+import { GatewayError } from "../errors.js";
+
+/** Work that becomes durable in one group commit; `done` is called after the commit (or its failure). */
+export interface CommitItem<T> {
+  payload: T;
+  /** Number of readings this item carries (drives the count trigger). */
+  weight: number;
+  done: (err?: Error) => void;
+}
+
+export interface GroupCommitOptions<T> {
+  db: Db;
+  clock: Clock;
+  /** Flush when this many readings are pending. */
+  maxReadings: number;
+  /** Flush at most this long after the first pending item. */
+  maxDelayMs: number;
+  /** Writes the items; runs synchronously inside one transaction and MUST NOT await. */
+  write: (items: readonly T[]) => void;
+  /** Observes each commit (size and duration) for metrics. */
+  onCommit?: (info: { items: number; weight: number; durationMs: number; error?: Error }) => void;
+}
+
+/**
+ * Group commit: collects items and writes them in one SQLite transaction, triggered by count or by
+ * time. Callers are told (`done`) only after the transaction committed, so an acknowledgement that
+ * waits for `done` is never ahead of durability. A failed transaction fails every item in it.
+ */
+export class GroupCommitter<T> {
+  readonly #opts: GroupCommitOptions<T>;
+  readonly #tx: (items: readonly T[]) => void;
+  #pending: CommitItem<T>[] = [];
+  #weight = 0;
+  #timer: unknown = null;
+  #immediate: NodeJS.Immediate | null = null;
+  #closed = false;
+
+  constructor(opts: GroupCommitOptions<T>) {
+    this.#opts = opts;
+    this.#tx = opts.db.transaction((items: readonly T[]) => opts.write(items));
+  }
+
+  get pendingWeight(): number {
+    return this.#weight;
+  }
+
+  submit(item: CommitItem<T>): void {
+    if (this.#closed) {
+      item.done(new GatewayError("STORE_CLOSED", "the store is shutting down"));
+      return;
+    }
+    this.#pending.push(item);
+    this.#weight += item.weight;
+    if (this.#weight >= this.#opts.maxReadings) {
+      // flush after the current I/O callbacks so one socket read's packets share a commit
+      this.#immediate ??= setImmediate(() => {
+        this.#immediate = null;
+        this.flush();
+      });
+    } else if (this.#timer === null) {
+      this.#timer = this.#opts.clock.setTimeout(() => {
+        this.#timer = null;
+        this.flush();
+      }, this.#opts.maxDelayMs);
+    }
+  }
+
+  /** Commits everything pending now. */
+  flush(): void {
+    if (this.#timer !== null) {
+      this.#opts.clock.clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    if (this.#immediate) {
+      clearImmediate(this.#immediate);
+      this.#immediate = null;
+    }
+    if (this.#pending.length === 0) return;
+    const batch = this.#pending;
+    const weight = this.#weight;
+    this.#pending = [];
+    this.#weight = 0;
+    const started = performance.now();
+    let error: Error | undefined;
+    try {
+      this.#tx(batch.map((i) => i.payload));
+    } catch (cause) {
+      error = new GatewayError("STORE_UNAVAILABLE", `group commit of ${batch.length} item(s) failed`, { cause });
+    }
+    this.#opts.onCommit?.({
+      items: batch.length,
+      weight,
+      durationMs: performance.now() - started,
+      ...(error ? { error } : {}),
+    });
+    for (const item of batch) {
+      try {
+        item.done(error);
+      } catch {
+        // a completion callback must not break the others; its owner logs its own failures
+      }
+    }
+  }
+
+  /** Flushes and refuses further items. */
+  close(): void {
+    this.flush();
+    this.#closed = true;
+  }
+}

@@ -1,0 +1,29 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { GatewayError } from "../errors.js";
+
+/** Parses a sub-command's flags; unknown flags are a usage error (exit 64). */
+export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (cause) {
+    throw new GatewayError("USAGE", (cause as Error).message, { cause });
+  }
+}
+
+/** "90s", "15m", "2h", "1d" ago, an ISO-8601 instant, or epoch milliseconds → epoch ms. */
+export function parseSince(text: string, nowMs: number): number {
+  const rel = /^(\d+(?:\.\d+)?)(s|m|h|d)$/.exec(text);
+  if (rel) {
+    const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 }[rel[2] as "s" | "m" | "h" | "d"];
+    return nowMs - Number(rel[1]) * unit;
+  }
+  if (/^\d{10,}$/.test(text)) return Number(text);
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms)) throw new GatewayError("USAGE", `--since ${JSON.stringify(text)}: use 15m, 2h, an ISO time or epoch ms`);
+  return ms;
+}
+
+export function requireFlag(value: string | undefined, name: string): string {
+  if (value === undefined || value === "") throw new GatewayError("USAGE", `--${name} is required`);
+  return value;
+}

@@ -1,0 +1,136 @@
+import { spawn } from "node:child_process";
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { scenarioFor } from "../../firmware-sim/scenarios.js";
+import { systemClock } from "../clock.js";
+import { parseConfig } from "../config.js";
+import { generatePassword } from "../drivers/device-registry.js";
+import { GatewayError } from "../errors.js";
+import { Gateway } from "../gateway.js";
+import { createLogger } from "../log.js";
+import { parseFlags } from "./args.js";
+import { type DeviceRow, renderTable } from "./demo-view.js";
+
+const SIM = resolve(dirname(fileURLToPath(import.meta.url)), "../../firmware-sim/mqtt-wearable.js");
+
+/**
+ * `vitalog demo`: the gateway on embedded defaults in a temporary state dir, simulated wearables
+ * in a separate process, and a live table of what arrives, until Ctrl-C (or --seconds).
+ */
+export async function demoCommand(argv: string[], out: NodeJS.WriteStream | NodeJS.WritableStream): Promise<number> {
+  const { values } = parseFlags(argv, {
+    devices: { type: "string", default: "10" },
+    rate: { type: "string", default: "1" },
+    seconds: { type: "string" },
+    keep: { type: "boolean", default: false },
+  });
+  const deviceCount = Number(values.devices);
+  const rate = Number(values.rate);
+  if (!(Number.isInteger(deviceCount) && deviceCount > 0 && deviceCount <= 500)) {
+    throw new GatewayError("USAGE", "--devices must be 1..500");
+  }
+  if (!(rate > 0 && rate <= 100)) throw new GatewayError("USAGE", "--rate must be in (0, 100] packs/s per device");
+  const stateDir = mkdtempSync(join(tmpdir(), "vitalog-demo-"));
+  const logFile = join(stateDir, "gateway.log");
+  const log = createLogger("info", createWriteStream(logFile));
+  const config = parseConfig(
+    { gateway: { id: "demo-gw", origin: "demo.vitalog.invalid/gw/demo-gw", stateDir }, mqtt: { port: 0 }, admin: { port: 0 } },
+    stateDir,
+    "demo",
+  );
+  const gateway = await Gateway.start(config, { log, clock: systemClock });
+  const rows = new Map<string, DeviceRow>();
+  const creds = [];
+  for (let i = 0; i < deviceCount; i++) {
+    const id = `wear-${String(i + 1).padStart(3, "0")}`;
+    const subjectId = `pt-${String(i + 1).padStart(3, "0")}`;
+    const password = generatePassword();
+    const scenario = scenarioFor(i);
+    await gateway.registry.add({ id, subjectId, password, model: "vitalog-sim" }, Date.now());
+    creds.push({ device_id: id, password, scenario });
+    rows.set(id, {
+      deviceId: id,
+      subjectId,
+      scenario,
+      readings: 0,
+      rejections: 0,
+      lastAtMs: null,
+      values: {},
+      flags: new Set(),
+      contact: null,
+      batteryPct: null,
+    });
+  }
+  gateway.ingest.addListener({
+    onReading: (r) => {
+      const row = rows.get(r.deviceId);
+      if (!row) return;
+      row.readings++;
+      row.lastAtMs = r.receivedAtMs;
+      row.values[r.kind] = r.value;
+      row.flags = new Set(r.flags.filter((f) => f !== "unit_converted"));
+    },
+    onDeviceStatus: (s, status) => {
+      const row = rows.get(s.deviceId);
+      if (!row) return;
+      if (status.sensorContact !== undefined) row.contact = status.sensorContact;
+      if (status.batteryPct !== undefined) row.batteryPct = status.batteryPct;
+      row.lastAtMs = systemClock.now();
+    },
+    onRejected: (s, _reason) => {
+      const row = s.deviceId ? rows.get(s.deviceId) : undefined;
+      if (row) row.rejections++;
+    },
+  });
+  const credFile = join(stateDir, "sim-credentials.json");
+  writeFileSync(credFile, JSON.stringify(creds), { mode: 0o600 });
+  const sim = spawn(
+    process.execPath,
+    [SIM, "--url", `mqtt://127.0.0.1:${gateway.mqtt.port}`, "--credentials", credFile, "--rate", String(rate)],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let simErr = "";
+  sim.stderr.on("data", (d: Buffer) => {
+    simErr = (simErr + d.toString()).slice(-2000);
+  });
+
+  const isTty = "isTTY" in out && out.isTTY === true;
+  out.write(
+    `Vitalog demo: gateway ${config.gateway.id}, MQTT on 127.0.0.1:${gateway.mqtt.port}, state in ${stateDir}\n` +
+      `${deviceCount} simulated wearable(s) in a separate process (${SIM}); gateway log: ${logFile}\nCtrl-C to stop.\n\n`,
+  );
+  const started = Date.now();
+  const draw = () => {
+    const footer =
+      `stored ${gateway.store.count()} readings · accepted ${gateway.metrics.sum("vitalog_readings_accepted_total")}` +
+      ` · rejected ${gateway.metrics.sum("vitalog_rejections_total")} · up ${Math.round((Date.now() - started) / 1000)}s`;
+    const lines = renderTable([...rows.values()], Date.now(), footer);
+    if (isTty) out.write(`\x1b[H\x1b[2J${lines.join("\n")}\n`);
+    else out.write(`${new Date().toISOString()} ${footer}\n`);
+  };
+  const timer = setInterval(draw, isTty ? 1000 : 5000);
+
+  const code = await new Promise<number>((done) => {
+    const finish = () => done(0);
+    process.once("SIGINT", finish);
+    process.once("SIGTERM", finish);
+    sim.once("exit", (c) => {
+      if (c !== null && c !== 0) {
+        out.write(`simulator exited with ${c}: ${simErr}\n`);
+        done(1);
+      }
+    });
+    if (values.seconds) setTimeout(finish, Number(values.seconds) * 1000);
+  });
+  clearInterval(timer);
+  sim.kill("SIGTERM");
+  await new Promise((r) => setTimeout(r, 300));
+  draw();
+  if (!isTty) out.write(`${renderTable([...rows.values()], Date.now(), "").join("\n")}\n`);
+  await gateway.stop();
+  out.write(`\nstopped; ${values.keep ? `state kept in ${stateDir}` : "temporary state removed"}\n`);
+  if (!values.keep) rmSync(stateDir, { recursive: true, force: true });
+  return code;
+}

@@ -1,0 +1,40 @@
+import { systemClock } from "../clock.js";
+import { loadConfig } from "../config.js";
+import { Gateway } from "../gateway.js";
+import { createLogger } from "../log.js";
+import { SdNotify } from "../sd-notify.js";
+import { parseFlags, requireFlag } from "./args.js";
+
+/** `vitalog run --config FILE`: the daemon. Exits 0 after a graceful SIGTERM/SIGINT. */
+export async function runCommand(argv: string[]): Promise<number> {
+  const { values } = parseFlags(argv, { config: { type: "string", short: "c" } });
+  const config = loadConfig(requireFlag(values.config, "config"));
+  const log = createLogger(config.log.level);
+  const gateway = await Gateway.start(config, { log, clock: systemClock });
+  const notify = new SdNotify(log);
+  notify.ready();
+  // a line on stdout that supervisors and tests can wait for
+  log.info({ mqttPort: gateway.mqtt.port, adminPort: gateway.adminPort }, "ready");
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, "shutting down");
+      notify.stopping();
+      gateway.stop().then(
+        () => {
+          log.flush();
+          resolve(0);
+        },
+        (err) => {
+          log.error({ err }, "shutdown failed");
+          log.flush();
+          resolve(1);
+        },
+      );
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("SIGINT"));
+  });
+}

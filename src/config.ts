@@ -1,0 +1,185 @@
+import { accessSync, constants, readFileSync, statSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { parseDocument } from "yaml";
+import { z } from "zod";
+import { GatewayError } from "./errors.js";
+import { LOG_LEVELS } from "./log.js";
+
+/** Device ids double as MQTT client ids, usernames and topic levels. */
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const SUBJECT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+const port = z.number().int().min(0).max(65535);
+const filePath = z.string().min(1);
+
+/**
+ * The one schema of the config file: it yields the validator and (through z.infer) the type.
+ * Every path below is a config key documented in the README.
+ */
+export const configSchema = z.strictObject({
+  gateway: z.strictObject({
+    id: z.string().regex(DEVICE_ID_PATTERN, "must be 1–64 of A-Z a-z 0-9 . _ -"),
+    /** Log origin and signing-key name, e.g. ward7.example-hospital.org/vitalog/gw-01 */
+    origin: z
+      .string()
+      .regex(/^[a-z0-9.-]+(\/[A-Za-z0-9._-]+)*$/, "must look like host/path (C2SP checkpoint origin)")
+      .optional(),
+    stateDir: filePath,
+  }),
+  mqtt: z
+    .strictObject({
+      host: z.string().default("127.0.0.1"),
+      port: port.default(1883),
+      /** Largest accepted PUBLISH payload; larger ones are refused with reason payload_too_large. */
+      maxPayloadBytes: z.number().int().min(64).max(1_048_576).default(16_384),
+      topicPrefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/)
+        .default("vitalog/dev"),
+      tls: z
+        .strictObject({
+          host: z.string().default("0.0.0.0"),
+          port: port.default(8883),
+          certFile: filePath,
+          keyFile: filePath,
+          caFile: filePath.optional(),
+          requireClientCert: z.boolean().default(false),
+        })
+        .optional(),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      /** Database file; default <stateDir>/vitalog.db */
+      path: filePath.optional(),
+      /** full: fsync every group commit (survives power loss); normal: survives process crash only. */
+      synchronous: z.enum(["full", "normal"]).default("full"),
+      batchMaxReadings: z.number().int().min(1).max(100_000).default(1024),
+      batchMaxDelayMs: z.number().min(0).max(1000).default(4),
+    })
+    .prefault({}),
+  devices: z
+    .array(
+      z.strictObject({
+        id: z.string().regex(DEVICE_ID_PATTERN, "must be 1–64 of A-Z a-z 0-9 . _ -"),
+        subject: z.string().regex(SUBJECT_ID_PATTERN, "must be 1–128 of A-Z a-z 0-9 . _ : -"),
+        /** File holding the device's MQTT password (never inline). */
+        passwordFile: filePath,
+        model: z.string().optional(),
+      }),
+    )
+    .default([]),
+  admin: z
+    .strictObject({
+      host: z.string().default("127.0.0.1"),
+      /** Loopback HTTP for /metrics, /status, /healthz; 0 disables it. */
+      port: port.default(9464),
+    })
+    .prefault({}),
+  log: z.strictObject({ level: z.enum(LOG_LEVELS).default("info") }).prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** One problem in a config file: where and what. */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+/**
+ * Validates a parsed config object: schema, then cross-field and file checks. Relative paths are
+ * resolved against `baseDir`. Collects every problem and throws one CONFIG_INVALID error listing all.
+ */
+export function parseConfig(raw: unknown, baseDir: string, source = "config"): Readonly<Config> {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    throw configError(
+      source,
+      result.error.issues.map((i) => ({ path: i.path.map(String).join(".") || "(root)", message: i.message })),
+    );
+  }
+  const config = result.data;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  config.gateway.stateDir = abs(config.gateway.stateDir);
+  config.storage.path = abs(config.storage.path ?? resolve(config.gateway.stateDir, "vitalog.db"));
+  const problems: ConfigProblem[] = [];
+  const seen = new Set<string>();
+  config.devices.forEach((d, i) => {
+    if (seen.has(d.id)) problems.push({ path: `devices.${i}.id`, message: `duplicate device id ${d.id}` });
+    seen.add(d.id);
+    d.passwordFile = abs(d.passwordFile);
+    checkSecretFile(d.passwordFile, `devices.${i}.passwordFile`, problems);
+  });
+  if (config.mqtt.tls) {
+    const tls = config.mqtt.tls;
+    tls.certFile = abs(tls.certFile);
+    tls.keyFile = abs(tls.keyFile);
+    if (tls.caFile) tls.caFile = abs(tls.caFile);
+    checkReadable(tls.certFile, "mqtt.tls.certFile", problems);
+    checkSecretFile(tls.keyFile, "mqtt.tls.keyFile", problems);
+    if (tls.caFile) checkReadable(tls.caFile, "mqtt.tls.caFile", problems);
+    if (tls.port === config.mqtt.port && tls.port !== 0) {
+      problems.push({ path: "mqtt.tls.port", message: "must differ from mqtt.port" });
+    }
+  }
+  if (problems.length > 0) throw configError(source, problems);
+  config.gateway.origin ??= `vitalog.invalid/gw/${config.gateway.id}`;
+  return deepFreeze(config);
+}
+
+/** Reads, parses and validates a YAML config file; every problem is reported at once. */
+export function loadConfig(file: string): Readonly<Config> {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (cause) {
+    throw configError(file, [{ path: "(file)", message: `cannot read: ${(cause as Error).message}` }]);
+  }
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw configError(
+      file,
+      doc.errors.map((e) => ({ path: `(yaml line ${e.linePos?.[0]?.line ?? "?"})`, message: e.message.split("\n")[0]! })),
+    );
+  }
+  return parseConfig(doc.toJS() ?? {}, dirname(resolve(file)), file);
+}
+
+function checkReadable(file: string, path: string, problems: ConfigProblem[]): boolean {
+  try {
+    accessSync(file, constants.R_OK);
+    return true;
+  } catch {
+    problems.push({ path, message: `file ${file} is missing or unreadable` });
+    return false;
+  }
+}
+
+function checkSecretFile(file: string, path: string, problems: ConfigProblem[]): void {
+  if (!checkReadable(file, path, problems)) return;
+  if ((statSync(file).mode & 0o004) !== 0) {
+    problems.push({ path, message: `secret file ${file} is world-readable (chmod 600 it)` });
+  }
+}
+
+function configError(source: string, problems: ConfigProblem[]): GatewayError {
+  const list = problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
+  return new GatewayError("CONFIG_INVALID", `invalid config ${source}: ${problems.length} problem(s)\n${list}`, {
+    details: problems,
+  });
+}
+
+function deepFreeze<T>(value: T): Readonly<T> {
+  if (value && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+/** Reads a secret file (password, key) and trims one trailing newline. */
+export function readSecretFile(file: string): string {
+  return readFileSync(file, "utf8").replace(/\r?\n$/, "");
+}

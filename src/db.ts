@@ -1,0 +1,62 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { GatewayError } from "./errors.js";
+
+export type Db = Database.Database;
+
+/** One numbered schema step. `sql` runs inside the migration's transaction. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export interface OpenOptions {
+  /** "full": fsync at every commit (power-loss safe); "normal": process-crash safe only (WAL). */
+  synchronous?: "full" | "normal";
+  readonly?: boolean;
+}
+
+/**
+ * Opens (creating if needed) a SQLite database in WAL mode and applies the given migrations in
+ * order, tracked with PRAGMA user_version. Refuses a database newer than this build.
+ */
+export function openDatabase(file: string, migrations: readonly Migration[], options: OpenOptions = {}): Db {
+  if (!options.readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  let db: Db;
+  try {
+    db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  } catch (cause) {
+    throw new GatewayError("STORE_UNAVAILABLE", `cannot open database ${file}`, { cause });
+  }
+  db.pragma("busy_timeout = 5000");
+  if (options.readonly) return db;
+  db.pragma("journal_mode = WAL");
+  db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);
+  db.pragma("foreign_keys = ON");
+  migrate(db, migrations);
+  return db;
+}
+
+export function migrate(db: Db, migrations: readonly Migration[]): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (current > latest) {
+    throw new GatewayError(
+      "MIGRATION_FAILED",
+      `database schema version ${current} is newer than this build knows (${latest}); refusing to run`,
+    );
+  }
+  for (const m of migrations) {
+    if (m.version <= current) continue;
+    try {
+      db.transaction(() => {
+        db.exec(m.sql);
+        db.pragma(`user_version = ${m.version}`);
+      }).immediate();
+    } catch (cause) {
+      throw new GatewayError("MIGRATION_FAILED", `migration ${m.version} (${m.name}) failed`, { cause });
+    }
+  }
+}

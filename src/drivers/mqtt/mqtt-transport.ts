@@ -1,0 +1,227 @@
+import { readFileSync } from "node:fs";
+import { createServer, type AddressInfo, type Server } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from "aedes";
+import type { Config } from "../../config.js";
+import type { Logger } from "../../log.js";
+import type { Metrics } from "../../metrics.js";
+import type { DeviceRegistry } from "../device-registry.js";
+import type { Ingest, Source } from "../ingest.js";
+import { decodePlainJson, decodeSenml, type DecodedPayload, PayloadError } from "./payload.js";
+
+/** Topic layout under the configured prefix (default "vitalog/dev"). Wire strings: add, never rename. */
+export const TOPIC_FORMATS = { senml: "senml", json: "json" } as const;
+/** Where a device may listen for explanations of its refused payloads. */
+export const REJECTED_SUFFIX = "rejected";
+
+/** Most authentications (scrypt) in flight at once; beyond it connections are refused as busy. */
+const MAX_CONCURRENT_AUTH = 8;
+
+interface DeviceSession {
+  deviceId: string;
+  subjectId: string;
+}
+
+/**
+ * The embedded MQTT broker (aedes) as the transport for MQTT wearables: authenticates devices
+ * against the registry, lets each publish only under its own topic, decodes SenML or plain JSON,
+ * hands frames to ingest and sends the QoS 1 PUBACK only after the frame's group commit.
+ */
+export class MqttTransport {
+  readonly #cfg: Config["mqtt"];
+  readonly #registry: DeviceRegistry;
+  readonly #ingest: Ingest;
+  readonly #log: Logger;
+  readonly #refusals;
+  readonly #connected;
+  #broker: Aedes | undefined;
+  readonly #servers: Server[] = [];
+  readonly #sessions = new WeakMap<Client, DeviceSession>();
+  #authInFlight = 0;
+
+  constructor(deps: { config: Config["mqtt"]; registry: DeviceRegistry; ingest: Ingest; log: Logger; metrics: Metrics }) {
+    this.#cfg = deps.config;
+    this.#registry = deps.registry;
+    this.#ingest = deps.ingest;
+    this.#log = deps.log;
+    this.#refusals = deps.metrics.counter("vitalog_mqtt_refusals_total", "MQTT connections and packets refused, per reason");
+    this.#connected = deps.metrics.gauge("vitalog_mqtt_clients", "Connected MQTT clients");
+  }
+
+  /** The embedded broker, for other modules that publish (alerts) once started. */
+  get broker(): Aedes {
+    if (!this.#broker) throw new TypeError("MQTT transport not started");
+    return this.#broker;
+  }
+
+  /** Bound TCP port of the plain listener (useful with port 0). */
+  get port(): number {
+    return (this.#servers[0]?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  get tlsPort(): number | undefined {
+    return (this.#servers[1]?.address() as AddressInfo | null)?.port;
+  }
+
+  async start(): Promise<void> {
+    const broker = await Aedes.createBroker({
+      maxClientsIdLength: 64,
+      authenticate: (client, username, password, done) => this.#authenticate(client, username, password, done),
+      authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
+      authorizeSubscribe: (client, sub, done) => this.#authorizeSubscribe(client, sub, done),
+    });
+    this.#broker = broker;
+    broker.on("client", () => this.#connected(broker.connectedClients));
+    broker.on("clientDisconnect", () => this.#connected(broker.connectedClients));
+    broker.on("clientError", (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, "client error"));
+    broker.on("connectionError", (_client, err) => this.#log.debug({ err: err.message }, "connection error"));
+
+    const plain = createServer({ noDelay: true }, broker.handle);
+    await listen(plain, this.#cfg.port, this.#cfg.host);
+    this.#servers.push(plain);
+    this.#log.info({ host: this.#cfg.host, port: this.port }, "mqtt listening");
+    const tls = this.#cfg.tls;
+    if (tls) {
+      const secure = createTlsServer(
+        {
+          cert: readFileSync(tls.certFile),
+          key: readFileSync(tls.keyFile),
+          ...(tls.caFile ? { ca: readFileSync(tls.caFile) } : {}),
+          requestCert: tls.requireClientCert,
+          rejectUnauthorized: tls.requireClientCert,
+          minVersion: "TLSv1.2",
+        },
+        broker.handle,
+      );
+      await listen(secure, tls.port, tls.host);
+      this.#servers.push(secure);
+      this.#log.info({ host: tls.host, port: this.tlsPort }, "mqtts listening");
+    }
+  }
+
+  /** Stops accepting connections, then closes every client. Call after the last commit was flushed. */
+  async stop(): Promise<void> {
+    await Promise.all(this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    const broker = this.#broker;
+    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+  }
+
+  #refuse(reason: string, fields: Record<string, unknown>): void {
+    this.#refusals({ reason });
+    this.#log.warn({ ...fields, reason }, "mqtt refused");
+  }
+
+  #authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (error: AuthenticateError | null, success: boolean | null) => void,
+  ): void {
+    const fail = (reason: string, returnCode: 2 | 3 | 4 | 5) => {
+      this.#refuse(reason, { clientId: client.id, remote: client.conn && (client.conn as { remoteAddress?: string }).remoteAddress });
+      const err = Object.assign(new Error(reason), { returnCode }) as AuthenticateError;
+      done(err, false);
+    };
+    if (username === undefined || password === undefined) return fail("credentials_missing", 4);
+    if (client.id !== username) return fail("client_id_mismatch", 2);
+    if (this.#authInFlight >= MAX_CONCURRENT_AUTH) return fail("auth_busy", 3);
+    this.#authInFlight++;
+    this.#registry
+      .verify(username, password.toString("utf8"))
+      .then((ok) => {
+        const device = ok ? this.#registry.get(username) : undefined;
+        if (!device) {
+          return fail(this.#registry.get(username) ? "bad_password" : "unknown_device", 4);
+        }
+        this.#sessions.set(client, { deviceId: device.id, subjectId: device.subjectId });
+        this.#log.info({ deviceId: device.id }, "device connected");
+        done(null, true);
+      })
+      .catch((err: unknown) => {
+        this.#log.error({ err }, "authentication failed unexpectedly");
+        fail("auth_error", 3);
+      })
+      .finally(() => {
+        this.#authInFlight--;
+      });
+  }
+
+  #authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
+    if (client === null) return done(); // the gateway's own publishes (alerts)
+    const session = this.#sessions.get(client);
+    if (!session) {
+      this.#refuse("not_authenticated", { clientId: client.id });
+      return done(new Error("not authenticated"));
+    }
+    const format = this.#formatOf(packet.topic, session.deviceId);
+    if (!format) {
+      // [MQTT 3.1.1] no negative PUBACK exists: refusing the publish closes the connection
+      this.#refuse("topic_not_allowed", { deviceId: session.deviceId, topic: packet.topic });
+      return done(new Error(`topic ${packet.topic} not allowed for ${session.deviceId}`));
+    }
+    const source: Source = { deviceId: session.deviceId, subjectId: session.subjectId, transport: "mqtt" };
+    const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
+    // A refused payload is still acknowledged once its refusal is durable: re-sending a poison message forever
+    // helps nobody. The device learns why on <prefix>/<id>/rejected.
+    const ack = (err?: Error) => done(err ?? null);
+    if (payload.length > this.#cfg.maxPayloadBytes) {
+      const detail = `payload of ${payload.length} bytes exceeds ${this.#cfg.maxPayloadBytes}`;
+      this.#notify(session.deviceId, "payload_too_large", detail);
+      return this.#ingest.reject(source, { reason: "payload_too_large", detail }, payload, ack);
+    }
+    let decoded: DecodedPayload;
+    try {
+      const text = payload.toString("utf8");
+      decoded = format === TOPIC_FORMATS.senml ? decodeSenml(text) : decodePlainJson(text);
+    } catch (e) {
+      if (!(e instanceof PayloadError)) throw e;
+      this.#notify(session.deviceId, e.reason, e.message);
+      return this.#ingest.reject(source, { reason: e.reason, detail: e.message }, payload, ack);
+    }
+    const result = this.#ingest.submit(source, decoded, payload, ack);
+    if (result.rejected.length > 0) {
+      this.#notify(session.deviceId, result.rejected[0]!.reason, result.rejected.map((r) => r.detail).join("; "));
+    }
+  }
+
+  #authorizeSubscribe(client: Client, sub: Subscription, done: (error: Error | null, sub?: Subscription | null) => void) {
+    const session = this.#sessions.get(client);
+    if (session && sub.topic === `${this.#cfg.topicPrefix}/${session.deviceId}/${REJECTED_SUFFIX}`) {
+      return done(null, sub);
+    }
+    this.#refuse("subscribe_not_allowed", { clientId: client.id, topic: sub.topic });
+    // a null subscription makes aedes answer SUBACK 0x80 (failure) without dropping the client
+    done(null, null);
+  }
+
+  #formatOf(topic: string, deviceId: string): string | undefined {
+    const prefix = `${this.#cfg.topicPrefix}/${deviceId}/`;
+    if (!topic.startsWith(prefix)) return undefined;
+    const rest = topic.slice(prefix.length);
+    return rest === TOPIC_FORMATS.senml || rest === TOPIC_FORMATS.json ? rest : undefined;
+  }
+
+  #notify(deviceId: string, reason: string, detail: string): void {
+    this.#broker?.publish(
+      {
+        cmd: "publish",
+        topic: `${this.#cfg.topicPrefix}/${deviceId}/${REJECTED_SUFFIX}`,
+        payload: Buffer.from(JSON.stringify({ reason, detail })),
+        qos: 0,
+        retain: false,
+        dup: false,
+      },
+      () => {},
+    );
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}

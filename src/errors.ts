@@ -1,0 +1,45 @@
+/**
+ * The one catalog of operational error codes. Codes are wire strings: only ever added to, never renamed.
+ * Bugs and bad arguments throw TypeError/RangeError instead (see assert.ts).
+ */
+export const ERROR_CODES = {
+  CONFIG_INVALID: { retryable: false, exitCode: 78 },
+  CONFIG_SECRET_UNREADABLE: { retryable: false, exitCode: 78 },
+  KEY_FILE_INSECURE: { retryable: false, exitCode: 78 },
+  KEY_FILE_MISSING: { retryable: false, exitCode: 78 },
+  STORE_UNAVAILABLE: { retryable: true, exitCode: 74 },
+  STORE_CLOSED: { retryable: false, exitCode: 74 },
+  MIGRATION_FAILED: { retryable: false, exitCode: 74 },
+  DEVICE_UNKNOWN: { retryable: false, exitCode: 1 },
+  DEVICE_EXISTS: { retryable: false, exitCode: 1 },
+  SUBJECT_UNKNOWN: { retryable: false, exitCode: 1 },
+  SUBJECT_ERASED: { retryable: false, exitCode: 1 },
+  READING_UNKNOWN: { retryable: false, exitCode: 1 },
+  INTEGRITY_FAILURE: { retryable: false, exitCode: 70 },
+  SIGNER_FAILURE: { retryable: false, exitCode: 70 },
+  LEDGER_UNAVAILABLE: { retryable: true, exitCode: 69 },
+  LEDGER_REJECTED: { retryable: false, exitCode: 69 },
+  SINK_UNAVAILABLE: { retryable: true, exitCode: 69 },
+  USAGE: { retryable: false, exitCode: 64 },
+} as const satisfies Record<string, { retryable: boolean; exitCode: number }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Operational error with a stable `code`; compare with `instanceof GatewayError` and `code`, never messages. */
+export class GatewayError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly details: unknown;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; details?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "GatewayError";
+    this.code = code;
+    this.retryable = ERROR_CODES[code].retryable;
+    this.details = options.details;
+  }
+
+  get exitCode(): number {
+    return ERROR_CODES[this.code].exitCode;
+  }
+}

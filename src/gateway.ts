@@ -1,0 +1,135 @@
+import { AdminServer } from "./admin-server.js";
+import { GroupCommitter } from "./batcher/group-commit.js";
+import { ReadingStore } from "./batcher/reading-store.js";
+import type { Clock } from "./clock.js";
+import { type Config, readSecretFile } from "./config.js";
+import { type Db, openDatabase } from "./db.js";
+import { DeviceRegistry } from "./drivers/device-registry.js";
+import { type CommitBatch, Ingest } from "./drivers/ingest.js";
+import { MqttTransport } from "./drivers/mqtt/mqtt-transport.js";
+import { UlidFactory } from "./ids.js";
+import type { Logger } from "./log.js";
+import { Metrics } from "./metrics.js";
+import { MIGRATIONS } from "./migrations.js";
+
+/**
+ * The running gateway: owns start-up and shutdown order. Start: store → registry → ingest → MQTT →
+ * admin HTTP. Stop: refuse new connections' work, flush the last group commit (so pending PUBACKs go
+ * out), close clients, close the database.
+ */
+export class Gateway {
+  readonly config: Readonly<Config>;
+  readonly metrics = new Metrics();
+  readonly db: Db;
+  readonly registry: DeviceRegistry;
+  readonly store: ReadingStore;
+  readonly ingest: Ingest;
+  readonly mqtt: MqttTransport;
+  readonly #committer: GroupCommitter<CommitBatch>;
+  readonly #admin: AdminServer;
+  readonly #log: Logger;
+  readonly #clock: Clock;
+  readonly #startedAtMs: number;
+  #adminPort = 0;
+  #stopped = false;
+
+  private constructor(config: Readonly<Config>, deps: { log: Logger; clock: Clock }) {
+    this.config = config;
+    this.#log = deps.log;
+    this.#clock = deps.clock;
+    this.#startedAtMs = deps.clock.now();
+    this.db = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });
+    this.registry = new DeviceRegistry(this.db);
+    this.store = new ReadingStore(this.db);
+    const duplicates = this.metrics.counter("vitalog_readings_duplicate_total", "Re-sent readings dropped as duplicates");
+    const commits = this.metrics.counter("vitalog_commits_total", "Group commits, by outcome");
+    const lastBatch = this.metrics.gauge("vitalog_commit_last_batch", "Readings and rejections in the last commit");
+    this.#committer = new GroupCommitter<CommitBatch>({
+      db: this.db,
+      clock: deps.clock,
+      maxReadings: config.storage.batchMaxReadings,
+      maxDelayMs: config.storage.batchMaxDelayMs,
+      write: (batches) => {
+        for (const b of batches) {
+          for (const r of b.readings) if (!this.store.insert(r)) duplicates({ device: r.deviceId });
+          for (const j of b.rejections) this.store.insertRejection(j);
+        }
+      },
+      onCommit: ({ weight, error }) => {
+        commits({ outcome: error ? "failed" : "ok" });
+        lastBatch(weight);
+        if (error) this.#log.error({ err: error, cause: String(error.cause) }, "group commit failed");
+      },
+    });
+    this.ingest = new Ingest({
+      clock: deps.clock,
+      ids: new UlidFactory(),
+      committer: this.#committer,
+      log: deps.log.child({ module: "ingest" }),
+      metrics: this.metrics,
+      lastSequences: this.store.lastSequences(),
+    });
+    this.mqtt = new MqttTransport({
+      config: config.mqtt,
+      registry: this.registry,
+      ingest: this.ingest,
+      log: deps.log.child({ module: "mqtt" }),
+      metrics: this.metrics,
+    });
+    this.#admin = new AdminServer({ metrics: this.metrics, status: () => this.status(), log: deps.log });
+  }
+
+  static async start(config: Readonly<Config>, deps: { log: Logger; clock: Clock }): Promise<Gateway> {
+    const gw = new Gateway(config, deps);
+    try {
+      for (const d of config.devices) {
+        const outcome = await gw.registry.upsert(
+          { id: d.id, subjectId: d.subject, password: readSecretFile(d.passwordFile), model: d.model },
+          deps.clock.now(),
+        );
+        if (outcome !== "unchanged") deps.log.info({ deviceId: d.id, outcome }, "device from config");
+      }
+      await gw.mqtt.start();
+      if (config.admin.port !== 0 || process.env.VITALOG_ADMIN_EPHEMERAL) {
+        gw.#adminPort = await gw.#admin.start(config.admin.port, config.admin.host);
+      }
+    } catch (err) {
+      await gw.stop();
+      throw err;
+    }
+    deps.log.info({ gatewayId: config.gateway.id, db: config.storage.path }, "gateway started");
+    return gw;
+  }
+
+  get adminPort(): number {
+    return this.#adminPort;
+  }
+
+  /** What `vitalog status` shows. */
+  status(): Record<string, unknown> {
+    const m = this.metrics;
+    return {
+      gateway: this.config.gateway.id,
+      origin: this.config.gateway.origin,
+      uptime_s: Math.round((this.#clock.now() - this.#startedAtMs) / 1000),
+      mqtt: { port: this.mqtt.port, clients: m.value("vitalog_mqtt_clients") },
+      readings_accepted: m.sum("vitalog_readings_accepted_total"),
+      rejections: m.sum("vitalog_rejections_total"),
+      refusals: m.sum("vitalog_mqtt_refusals_total"),
+      commits_failed: m.value("vitalog_commits_total", { outcome: "failed" }),
+    };
+  }
+
+  /** Graceful stop: idempotent; flushes every pending reading before closing. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#committer.close();
+    // let the PUBACK writes queued by the last commit reach the sockets before clients are closed
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.mqtt.stop().catch((err) => this.#log.warn({ err }, "mqtt stop"));
+    await this.#admin.stop().catch(() => {});
+    this.db.close();
+    this.#log.info("gateway stopped");
+  }
+}

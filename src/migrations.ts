@@ -1,0 +1,12 @@
+import type { Migration } from "./db.js";
+import { DEVICE_REGISTRY_SQL } from "./drivers/device-registry.js";
+import { READING_STORE_SQL } from "./batcher/reading-store.js";
+
+/**
+ * Every schema step, in order. Append only: a released migration is never edited or renumbered.
+ * Each module owns its tables and exports their SQL; this list only fixes the order.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: "devices", sql: DEVICE_REGISTRY_SQL },
+  { version: 2, name: "readings and rejections", sql: READING_STORE_SQL },
+];

@@ -12,7 +12,7 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
-import { type Scenario, rng, sampleVitals, scenarioFor } from "./scenarios.js";
+import { rng, type Scenario, sampleVitals, scenarioFor } from "./scenarios.js";
 import { senmlPack } from "./senml-encode.js";
 
 export interface SimDevice {
@@ -111,10 +111,13 @@ export async function startWearables(opts: SimOptions) {
       };
       // spread devices over the period so the broker sees a steady stream, not bursts
       timers.push(
-        setTimeout(() => {
-          tick();
-          timers.push(setInterval(tick, periodMs));
-        }, (periodMs * i) / opts.devices.length),
+        setTimeout(
+          () => {
+            tick();
+            timers.push(setInterval(tick, periodMs));
+          },
+          (periodMs * i) / opts.devices.length,
+        ),
       );
     }),
   );
@@ -166,7 +169,11 @@ async function cli(): Promise<void> {
   const sim = await startWearables({
     url: values.url,
     topicPrefix: values["topic-prefix"],
-    devices: creds.map((c) => ({ id: c.device_id, password: c.password, ...(c.scenario ? { scenario: c.scenario } : {}) })),
+    devices: creds.map((c) => ({
+      id: c.device_id,
+      password: c.password,
+      ...(c.scenario ? { scenario: c.scenario } : {}),
+    })),
     rateHz: Number(values.rate),
     ...(values.load ? { loadWindow: Number(values.window), recordsPerMessage: Number(values.records) } : {}),
     onError: (id, err) => process.stderr.write(`${id}: ${err.message}\n`),

@@ -40,7 +40,12 @@ const round1 = (v: number) => Math.round(v * 10) / 10;
  * - flapping: heart rate oscillating around 130/min (a typical high limit)
  * - silent: normal for `periodSec / 10` seconds, then the device goes quiet
  */
-export function sampleVitals(scenario: Scenario, tSec: number, random: () => number, periodSec = 300): VitalsSample | null {
+export function sampleVitals(
+  scenario: Scenario,
+  tSec: number,
+  random: () => number,
+  periodSec = 300,
+): VitalsSample | null {
   const noise = (amp: number) => (random() * 2 - 1) * amp;
   const base: VitalsSample = {
     heartRate: round1(72 + noise(3)),

@@ -5,7 +5,13 @@ import type { VitalsSample } from "./scenarios.js";
  * (clinical.md §4.3): heart/respiratory rate in 1/min, SpO2 as a ratio "/", temperature in Cel,
  * blood pressure in Pa. Blood pressure and battery only every `slowEvery`-th pack.
  */
-export function senmlPack(deviceId: string, sample: VitalsSample, timeSec: number | null, seq: number, slowEvery = 10) {
+export function senmlPack(
+  deviceId: string,
+  sample: VitalsSample,
+  timeSec: number | null,
+  seq: number,
+  slowEvery = 10,
+) {
   const head: Record<string, unknown> = { bn: `urn:dev:vitalog-sim:${deviceId}:`, bver: 10 };
   if (timeSec !== null) head.bt = timeSec;
   const records: Record<string, unknown>[] = [{ ...head, n: "contact", vb: sample.sensorContact }];

@@ -23,7 +23,9 @@ export class AdminServer {
       } else if (req.url === "/metrics") {
         res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(deps.metrics.toPrometheus());
       } else if (req.url === "/status") {
-        res.writeHead(200, { "content-type": "application/json" }).end(`${JSON.stringify(deps.status(), null, 2)}\n`);
+        res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(`${JSON.stringify(deps.status(), null, 2)}\n`);
       } else {
         res.writeHead(404).end();
       }

@@ -97,7 +97,10 @@ export function parseConfig(raw: unknown, baseDir: string, source = "config"): R
   if (!result.success) {
     throw configError(
       source,
-      result.error.issues.map((i) => ({ path: i.path.map(String).join(".") || "(root)", message: i.message })),
+      result.error.issues.map((i) => ({
+        path: i.path.map(String).join(".") || "(root)",
+        message: i.message,
+      })),
     );
   }
   const config = result.data;
@@ -141,7 +144,10 @@ export function loadConfig(file: string): Readonly<Config> {
   if (doc.errors.length > 0) {
     throw configError(
       file,
-      doc.errors.map((e) => ({ path: `(yaml line ${e.linePos?.[0]?.line ?? "?"})`, message: e.message.split("\n")[0]! })),
+      doc.errors.map((e) => ({
+        path: `(yaml line ${e.linePos?.[0]?.line ?? "?"})`,
+        message: e.message.split("\n")[0]!,
+      })),
     );
   }
   return parseConfig(doc.toJS() ?? {}, dirname(resolve(file)), file);
@@ -166,9 +172,13 @@ function checkSecretFile(file: string, path: string, problems: ConfigProblem[]):
 
 function configError(source: string, problems: ConfigProblem[]): GatewayError {
   const list = problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
-  return new GatewayError("CONFIG_INVALID", `invalid config ${source}: ${problems.length} problem(s)\n${list}`, {
-    details: problems,
-  });
+  return new GatewayError(
+    "CONFIG_INVALID",
+    `invalid config ${source}: ${problems.length} problem(s)\n${list}`,
+    {
+      details: problems,
+    },
+  );
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

@@ -26,7 +26,10 @@ export function openDatabase(file: string, migrations: readonly Migration[], opt
   if (!options.readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   let db: Db;
   try {
-    db = new Database(file, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+    db = new Database(file, {
+      readonly: options.readonly ?? false,
+      fileMustExist: options.readonly ?? false,
+    });
   } catch (cause) {
     throw new GatewayError("STORE_UNAVAILABLE", `cannot open database ${file}`, { cause });
   }

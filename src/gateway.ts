@@ -41,9 +41,15 @@ export class Gateway {
     this.db = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });
     this.registry = new DeviceRegistry(this.db);
     this.store = new ReadingStore(this.db);
-    const duplicates = this.metrics.counter("vitalog_readings_duplicate_total", "Re-sent readings dropped as duplicates");
+    const duplicates = this.metrics.counter(
+      "vitalog_readings_duplicate_total",
+      "Re-sent readings dropped as duplicates",
+    );
     const commits = this.metrics.counter("vitalog_commits_total", "Group commits, by outcome");
-    const lastBatch = this.metrics.gauge("vitalog_commit_last_batch", "Readings and rejections in the last commit");
+    const lastBatch = this.metrics.gauge(
+      "vitalog_commit_last_batch",
+      "Readings and rejections in the last commit",
+    );
     this.#committer = new GroupCommitter<CommitBatch>({
       db: this.db,
       clock: deps.clock,

@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export type { Logger };
 
@@ -16,7 +16,16 @@ export function createLogger(level: LogLevel, destination?: NodeJS.WritableStrea
       level,
       base: { svc: "vitalog" },
       redact: {
-        paths: ["password", "*.password", "secret", "*.secret", "subjectId", "*.subjectId", "subject", "*.subject"],
+        paths: [
+          "password",
+          "*.password",
+          "secret",
+          "*.secret",
+          "subjectId",
+          "*.subjectId",
+          "subject",
+          "*.subject",
+        ],
         censor: "[redacted]",
       },
     },

@@ -68,8 +68,10 @@ export class Metrics {
 
   #family(name: string, help: string, type: Family["type"]): Family {
     let f = this.#families.get(name);
-    if (!f) this.#families.set(name, (f = { help, type, samples: new Map() }));
-    else if (f.type !== type) throw new TypeError(`metric ${name} already registered as a ${f.type}`);
+    if (!f) {
+      f = { help, type, samples: new Map() };
+      this.#families.set(name, f);
+    } else if (f.type !== type) throw new TypeError(`metric ${name} already registered as a ${f.type}`);
     return f;
   }
 }

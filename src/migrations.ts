@@ -1,6 +1,6 @@
+import { READING_STORE_SQL } from "./batcher/reading-store.js";
 import type { Migration } from "./db.js";
 import { DEVICE_REGISTRY_SQL } from "./drivers/device-registry.js";
-import { READING_STORE_SQL } from "./batcher/reading-store.js";
 
 /**
  * Every schema step, in order. Append only: a released migration is never edited or renumbered.

@@ -86,6 +86,8 @@ interface UnitRule {
   /** Canonical UCUM unit this input unit maps to. */
   to: string;
   convert: (v: number) => number;
+  /** A synonym of the canonical unit: no arithmetic, so no "unit_converted" flag. */
+  isSynonym?: boolean;
 }
 
 interface VitalSpec {
@@ -101,7 +103,7 @@ interface VitalSpec {
   decimals: number;
 }
 
-const same = (to: string): UnitRule => ({ to, convert: (v) => v });
+const same = (to: string): UnitRule => ({ to, convert: (v) => v, isSynonym: true });
 const MMHG_PER_KPA = 1000 / 133.322387415;
 
 const PER_MIN: Record<string, UnitRule> = {
@@ -207,7 +209,10 @@ export const VITALS: Readonly<Record<VitalKind, VitalSpec>> = {
       "mmol/L": same("mmol/L"),
       "kg/m3": { to: "mg/dL", convert: (v) => v * 100 },
     },
-    hard: { "mg/dL": { min: 0, max: Number.POSITIVE_INFINITY }, "mmol/L": { min: 0, max: Number.POSITIVE_INFINITY } },
+    hard: {
+      "mg/dL": { min: 0, max: Number.POSITIVE_INFINITY },
+      "mmol/L": { min: 0, max: Number.POSITIVE_INFINITY },
+    },
     confirm: { "mg/dL": { low: 20, high: 600 }, "mmol/L": { low: 1.1, high: 33.3 } },
     decimals: 2,
   },
@@ -281,7 +286,7 @@ export function normaliseInput(input: ReadingInput, nowMs: number): Validation {
   }
   const flags = new Set<ReadingFlag>(input.flags ?? []);
   const value = round(rule.convert(input.value), spec.decimals);
-  if (rule.to !== input.unit) flags.add("unit_converted");
+  if (!rule.isSynonym) flags.add("unit_converted");
 
   const hard = spec.hard[rule.to]!;
   const belowHard = hard.minInclusive ? value < hard.min : value <= hard.min;
@@ -309,7 +314,12 @@ export function normaliseInput(input: ReadingInput, nowMs: number): Validation {
   if (input.deviceTimeMs !== undefined) {
     const t = input.deviceTimeMs;
     if (typeof t !== "number" || !Number.isFinite(t) || t < MIN_DEVICE_TIME_MS) {
-      return { ok: false, reason: "device_time_invalid", detail: `${kind} device time is not a valid instant`, kind };
+      return {
+        ok: false,
+        reason: "device_time_invalid",
+        detail: `${kind} device time is not a valid instant`,
+        kind,
+      };
     }
     if (t > nowMs + MAX_FUTURE_SKEW_MS) {
       return {
@@ -327,7 +337,12 @@ export function normaliseInput(input: ReadingInput, nowMs: number): Validation {
   if (deviceTimeMs === null && input.timeOffsetMs !== undefined) {
     const offset = input.timeOffsetMs;
     if (typeof offset !== "number" || !Number.isFinite(offset)) {
-      return { ok: false, reason: "device_time_invalid", detail: `${kind} relative time is not a number`, kind };
+      return {
+        ok: false,
+        reason: "device_time_invalid",
+        detail: `${kind} relative time is not a number`,
+        kind,
+      };
     }
     if (offset > MAX_FUTURE_SKEW_MS) {
       return {
@@ -381,7 +396,10 @@ export function normaliseBatch(
     if (kind === "bp_systolic" || kind === "bp_diastolic" || kind === "bp_mean") {
       const key = String(r.value.observedAtMs);
       let set = bpSets.get(key);
-      if (!set) bpSets.set(key, (set = new Map()));
+      if (!set) {
+        set = new Map();
+        bpSets.set(key, set);
+      }
       set.set(kind, index);
     }
   });
@@ -410,7 +428,8 @@ export function normaliseBatch(
       }
     } else if (sys && dia && sys.value - dia.value < 10) {
       // [clinical.md §6] a pulse pressure under 10 mmHg is flagged, not rejected
-      for (const v of [sys, dia, mean]) if (v && !v.flags.includes("narrow_pulse_pressure")) v.flags.push("narrow_pulse_pressure");
+      for (const v of [sys, dia, mean])
+        if (v && !v.flags.includes("narrow_pulse_pressure")) v.flags.push("narrow_pulse_pressure");
       sys.flags.sort();
       dia.flags.sort();
       mean?.flags.sort();

@@ -87,7 +87,9 @@ export class GroupCommitter<T> {
     try {
       this.#tx(batch.map((i) => i.payload));
     } catch (cause) {
-      error = new GatewayError("STORE_UNAVAILABLE", `group commit of ${batch.length} item(s) failed`, { cause });
+      error = new GatewayError("STORE_UNAVAILABLE", `group commit of ${batch.length} item(s) failed`, {
+        cause,
+      });
     }
     this.#opts.onCommit?.({
       items: batch.length,

@@ -135,7 +135,14 @@ export class ReadingStore {
       deviceId === undefined
         ? this.#db.prepare("SELECT * FROM rejections ORDER BY row_id").all()
         : this.#db.prepare("SELECT * FROM rejections WHERE device_id = ? ORDER BY row_id").all(deviceId)
-    ) as Array<{ row_id: number; device_id: string | null; received_at_ms: number; reason: string; detail: string; payload: Uint8Array | null }>;
+    ) as Array<{
+      row_id: number;
+      device_id: string | null;
+      received_at_ms: number;
+      reason: string;
+      detail: string;
+      payload: Uint8Array | null;
+    }>;
     return rows.map((r) => ({
       rowId: r.row_id,
       deviceId: r.device_id,

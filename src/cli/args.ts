@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import { GatewayError } from "../errors.js";
 
 /** Parses a sub-command's flags; unknown flags are a usage error (exit 64). */
@@ -19,7 +19,8 @@ export function parseSince(text: string, nowMs: number): number {
   }
   if (/^\d{10,}$/.test(text)) return Number(text);
   const ms = Date.parse(text);
-  if (Number.isNaN(ms)) throw new GatewayError("USAGE", `--since ${JSON.stringify(text)}: use 15m, 2h, an ISO time or epoch ms`);
+  if (Number.isNaN(ms))
+    throw new GatewayError("USAGE", `--since ${JSON.stringify(text)}: use 15m, 2h, an ISO time or epoch ms`);
   return ms;
 }
 

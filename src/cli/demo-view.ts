@@ -34,7 +34,8 @@ const fmt = (v: number | undefined, digits = 0) => (v === undefined ? "–" : v.
 
 /** Renders the table as plain text lines (no ANSI), one per device plus a header and a footer. */
 export function renderTable(rows: readonly DeviceRow[], nowMs: number, footer: string): string[] {
-  const cell = (text: string, width: number) => (text.length > width ? text.slice(0, width) : text.padEnd(width));
+  const cell = (text: string, width: number) =>
+    text.length > width ? text.slice(0, width) : text.padEnd(width);
   const lines = [COLUMNS.map(([h, w]) => cell(h, w)).join(" ")];
   for (const r of rows) {
     const v = r.values;

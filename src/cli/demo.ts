@@ -19,7 +19,10 @@ const SIM = resolve(dirname(fileURLToPath(import.meta.url)), "../../firmware-sim
  * `vitalog demo`: the gateway on embedded defaults in a temporary state dir, simulated wearables
  * in a separate process, and a live table of what arrives, until Ctrl-C (or --seconds).
  */
-export async function demoCommand(argv: string[], out: NodeJS.WriteStream | NodeJS.WritableStream): Promise<number> {
+export async function demoCommand(
+  argv: string[],
+  out: NodeJS.WriteStream | NodeJS.WritableStream,
+): Promise<number> {
   const { values } = parseFlags(argv, {
     devices: { type: "string", default: "10" },
     rate: { type: "string", default: "1" },
@@ -31,12 +34,17 @@ export async function demoCommand(argv: string[], out: NodeJS.WriteStream | Node
   if (!(Number.isInteger(deviceCount) && deviceCount > 0 && deviceCount <= 500)) {
     throw new GatewayError("USAGE", "--devices must be 1..500");
   }
-  if (!(rate > 0 && rate <= 100)) throw new GatewayError("USAGE", "--rate must be in (0, 100] packs/s per device");
+  if (!(rate > 0 && rate <= 100))
+    throw new GatewayError("USAGE", "--rate must be in (0, 100] packs/s per device");
   const stateDir = mkdtempSync(join(tmpdir(), "vitalog-demo-"));
   const logFile = join(stateDir, "gateway.log");
   const log = createLogger("info", createWriteStream(logFile));
   const config = parseConfig(
-    { gateway: { id: "demo-gw", origin: "demo.vitalog.invalid/gw/demo-gw", stateDir }, mqtt: { port: 0 }, admin: { port: 0 } },
+    {
+      gateway: { id: "demo-gw", origin: "demo.vitalog.invalid/gw/demo-gw", stateDir },
+      mqtt: { port: 0 },
+      admin: { port: 0 },
+    },
     stateDir,
     "demo",
   );
@@ -88,7 +96,15 @@ export async function demoCommand(argv: string[], out: NodeJS.WriteStream | Node
   writeFileSync(credFile, JSON.stringify(creds), { mode: 0o600 });
   const sim = spawn(
     process.execPath,
-    [SIM, "--url", `mqtt://127.0.0.1:${gateway.mqtt.port}`, "--credentials", credFile, "--rate", String(rate)],
+    [
+      SIM,
+      "--url",
+      `mqtt://127.0.0.1:${gateway.mqtt.port}`,
+      "--credentials",
+      credFile,
+      "--rate",
+      String(rate),
+    ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
   let simErr = "";

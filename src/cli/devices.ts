@@ -21,7 +21,10 @@ export async function devicesCommand(argv: string[], out: NodeJS.WritableStream)
       case "add": {
         const id = requireFlag(values.id, "id");
         const password = generatePassword();
-        await registry.add({ id, subjectId: requireFlag(values.subject, "subject"), password, model: values.model }, Date.now());
+        await registry.add(
+          { id, subjectId: requireFlag(values.subject, "subject"), password, model: values.model },
+          Date.now(),
+        );
         // the password is shown exactly once; only its scrypt hash is stored
         out.write(
           `${JSON.stringify({
@@ -53,7 +56,10 @@ export async function devicesCommand(argv: string[], out: NodeJS.WritableStream)
         return 0;
       }
       default:
-        throw new GatewayError("USAGE", "usage: vitalog devices add|list|remove --config FILE [--id ID --subject S]");
+        throw new GatewayError(
+          "USAGE",
+          "usage: vitalog devices add|list|remove --config FILE [--id ID --subject S]",
+        );
     }
   } finally {
     db.close();

@@ -6,7 +6,11 @@ import { GatewayError } from "../errors.js";
 import { parseFlags, parseSince, requireFlag } from "./args.js";
 
 /** `vitalog readings --config FILE [--device ID] [--subject S] [--since 15m] [--limit N] [--follow]`: JSON lines. */
-export async function readingsCommand(argv: string[], out: NodeJS.WritableStream, signal?: AbortSignal): Promise<number> {
+export async function readingsCommand(
+  argv: string[],
+  out: NodeJS.WritableStream,
+  signal?: AbortSignal,
+): Promise<number> {
   const { values } = parseFlags(argv, {
     config: { type: "string", short: "c" },
     device: { type: "string" },
@@ -17,7 +21,8 @@ export async function readingsCommand(argv: string[], out: NodeJS.WritableStream
   });
   const config = loadConfig(requireFlag(values.config, "config"));
   const limit = values.limit === undefined ? 1000 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit <= 0) throw new GatewayError("USAGE", "--limit must be a positive integer");
+  if (!Number.isInteger(limit) || limit <= 0)
+    throw new GatewayError("USAGE", "--limit must be a positive integer");
   const db = openDatabase(config.storage.path!, [], { readonly: true });
   try {
     const store = new ReadingStore(db);

@@ -25,9 +25,18 @@ export interface Device {
 // scrypt cost: N=2^14, r=8, p=1 (16 MiB, ~50 ms on a Pi-class core); parameters are stored per hash
 const SCRYPT = { N: 16384, r: 8, p: 1, keyLen: 32, maxmem: 64 * 1024 * 1024 };
 
-function scryptAsync(password: string, salt: Buffer, N: number, r: number, p: number, len: number): Promise<Buffer> {
+function scryptAsync(
+  password: string,
+  salt: Buffer,
+  N: number,
+  r: number,
+  p: number,
+  len: number,
+): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    scrypt(password, salt, len, { N, r, p, maxmem: SCRYPT.maxmem }, (err, key) => (err ? reject(err) : resolve(key))),
+    scrypt(password, salt, len, { N, r, p, maxmem: SCRYPT.maxmem }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
   );
 }
 
@@ -73,8 +82,12 @@ export class DeviceRegistry {
     this.#get = db.prepare<[string], DeviceRow>(
       "SELECT id, subject_id, model, created_at_ms FROM devices WHERE id = ?",
     );
-    this.#getHash = db.prepare<[string], { password_hash: string }>("SELECT password_hash FROM devices WHERE id = ?");
-    this.#list = db.prepare<[], DeviceRow>("SELECT id, subject_id, model, created_at_ms FROM devices ORDER BY id");
+    this.#getHash = db.prepare<[string], { password_hash: string }>(
+      "SELECT password_hash FROM devices WHERE id = ?",
+    );
+    this.#list = db.prepare<[], DeviceRow>(
+      "SELECT id, subject_id, model, created_at_ms FROM devices ORDER BY id",
+    );
     this.#insert = db.prepare(
       "INSERT INTO devices (id, subject_id, password_hash, model, created_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?)",
     );
@@ -94,7 +107,10 @@ export class DeviceRegistry {
   }
 
   /** Adds a device; throws DEVICE_EXISTS if the id is taken. Returns the stored device. */
-  async add(input: { id: string; subjectId: string; password: string; model?: string | undefined }, nowMs: number) {
+  async add(
+    input: { id: string; subjectId: string; password: string; model?: string | undefined },
+    nowMs: number,
+  ) {
     assertIds(input.id, input.subjectId);
     const hash = await hashPassword(input.password);
     try {
@@ -126,7 +142,9 @@ export class DeviceRegistry {
     if (samePassword && current.subjectId === input.subjectId && current.model === (input.model ?? null)) {
       return "unchanged";
     }
-    const hash = samePassword ? this.#getHash.get(input.id)!.password_hash : await hashPassword(input.password);
+    const hash = samePassword
+      ? this.#getHash.get(input.id)!.password_hash
+      : await hashPassword(input.password);
     this.#update.run(input.subjectId, hash, input.model ?? null, nowMs, input.id);
     return "updated";
   }
@@ -162,5 +180,6 @@ function toDevice(row: DeviceRow): Device {
 
 function assertIds(id: string, subjectId: string): void {
   if (!DEVICE_ID_PATTERN.test(id)) throw new RangeError(`invalid device id ${JSON.stringify(id)}`);
-  if (!SUBJECT_ID_PATTERN.test(subjectId)) throw new RangeError(`invalid subject id ${JSON.stringify(subjectId)}`);
+  if (!SUBJECT_ID_PATTERN.test(subjectId))
+    throw new RangeError(`invalid subject id ${JSON.stringify(subjectId)}`);
 }

@@ -33,7 +33,11 @@ export interface InputRejection {
 export interface IngestListener {
   onReading?(reading: Reading): void;
   onDeviceStatus?(source: Source, status: DeviceStatusInput, atMs: number): void;
-  onRejected?(source: Source | { deviceId: string | null; subjectId: null }, reason: string, atMs: number): void;
+  onRejected?(
+    source: Source | { deviceId: string | null; subjectId: null },
+    reason: string,
+    atMs: number,
+  ): void;
 }
 
 /** Most bytes of a rejected payload kept for forensics. */
@@ -84,7 +88,11 @@ export class Ingest {
    */
   submit(
     source: Source,
-    frame: { inputs: readonly ReadingInput[]; status?: DeviceStatusInput | undefined; rejected?: readonly InputRejection[] },
+    frame: {
+      inputs: readonly ReadingInput[];
+      status?: DeviceStatusInput | undefined;
+      rejected?: readonly InputRejection[];
+    },
     raw: Uint8Array | null,
     done: (err?: Error) => void,
   ): { accepted: number; rejected: InputRejection[] } {
@@ -111,7 +119,10 @@ export class Ingest {
       });
     }
     this.#seq.set(source.deviceId, seq);
-    const refusals: InputRejection[] = [...(frame.rejected ?? []), ...rejected.map((r) => ({ reason: r.reason, detail: r.detail }))];
+    const refusals: InputRejection[] = [
+      ...(frame.rejected ?? []),
+      ...rejected.map((r) => ({ reason: r.reason, detail: r.detail })),
+    ];
 
     // rules first: alerts never wait for the disk
     for (const r of readings) this.#emit((l) => l.onReading?.(r));
@@ -123,7 +134,11 @@ export class Ingest {
     if (readings.length === 0 && rejections.length === 0) {
       done();
     } else {
-      this.#committer.submit({ payload: { readings, rejections }, weight: readings.length + rejections.length, done });
+      this.#committer.submit({
+        payload: { readings, rejections },
+        weight: readings.length + rejections.length,
+        done,
+      });
     }
     return { accepted: readings.length, rejected: refusals };
   }
@@ -144,7 +159,12 @@ export class Ingest {
     });
   }
 
-  #rejection(deviceId: string | null, r: InputRejection, nowMs: number, raw: Uint8Array | null): RejectionRecord {
+  #rejection(
+    deviceId: string | null,
+    r: InputRejection,
+    nowMs: number,
+    raw: Uint8Array | null,
+  ): RejectionRecord {
     this.#rejected({ device: deviceId ?? "(unknown)", reason: r.reason });
     this.#log.warn({ deviceId, reason: r.reason, detail: r.detail }, "input rejected");
     return {

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { createServer, type AddressInfo, type Server } from "node:net";
+import { type AddressInfo, createServer, type Server } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from "aedes";
 import type { Config } from "../../config.js";
@@ -7,7 +7,7 @@ import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
 import type { DeviceRegistry } from "../device-registry.js";
 import type { Ingest, Source } from "../ingest.js";
-import { decodePlainJson, decodeSenml, type DecodedPayload, PayloadError } from "./payload.js";
+import { type DecodedPayload, decodePlainJson, decodeSenml, PayloadError } from "./payload.js";
 
 /** Topic layout under the configured prefix (default "vitalog/dev"). Wire strings: add, never rename. */
 export const TOPIC_FORMATS = { senml: "senml", json: "json" } as const;
@@ -39,12 +39,21 @@ export class MqttTransport {
   readonly #sessions = new WeakMap<Client, DeviceSession>();
   #authInFlight = 0;
 
-  constructor(deps: { config: Config["mqtt"]; registry: DeviceRegistry; ingest: Ingest; log: Logger; metrics: Metrics }) {
+  constructor(deps: {
+    config: Config["mqtt"];
+    registry: DeviceRegistry;
+    ingest: Ingest;
+    log: Logger;
+    metrics: Metrics;
+  }) {
     this.#cfg = deps.config;
     this.#registry = deps.registry;
     this.#ingest = deps.ingest;
     this.#log = deps.log;
-    this.#refusals = deps.metrics.counter("vitalog_mqtt_refusals_total", "MQTT connections and packets refused, per reason");
+    this.#refusals = deps.metrics.counter(
+      "vitalog_mqtt_refusals_total",
+      "MQTT connections and packets refused, per reason",
+    );
     this.#connected = deps.metrics.gauge("vitalog_mqtt_clients", "Connected MQTT clients");
   }
 
@@ -66,14 +75,17 @@ export class MqttTransport {
   async start(): Promise<void> {
     const broker = await Aedes.createBroker({
       maxClientsIdLength: 64,
-      authenticate: (client, username, password, done) => this.#authenticate(client, username, password, done),
+      authenticate: (client, username, password, done) =>
+        this.#authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub, done) => this.#authorizeSubscribe(client, sub, done),
     });
     this.#broker = broker;
     broker.on("client", () => this.#connected(broker.connectedClients));
     broker.on("clientDisconnect", () => this.#connected(broker.connectedClients));
-    broker.on("clientError", (client, err) => this.#log.debug({ clientId: client.id, err: err.message }, "client error"));
+    broker.on("clientError", (client, err) =>
+      this.#log.debug({ clientId: client.id, err: err.message }, "client error"),
+    );
     broker.on("connectionError", (_client, err) => this.#log.debug({ err: err.message }, "connection error"));
 
     const plain = createServer({ noDelay: true }, broker.handle);
@@ -118,20 +130,33 @@ export class MqttTransport {
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
     const fail = (reason: string, returnCode: 2 | 3 | 4 | 5) => {
-      this.#refuse(reason, { clientId: client.id, remote: client.conn && (client.conn as { remoteAddress?: string }).remoteAddress });
+      this.#refuse(reason, {
+        clientId: client.id,
+        remote: client.conn && (client.conn as { remoteAddress?: string }).remoteAddress,
+      });
       const err = Object.assign(new Error(reason), { returnCode }) as AuthenticateError;
       done(err, false);
     };
-    if (username === undefined || password === undefined) return fail("credentials_missing", 4);
-    if (client.id !== username) return fail("client_id_mismatch", 2);
-    if (this.#authInFlight >= MAX_CONCURRENT_AUTH) return fail("auth_busy", 3);
+    if (username === undefined || password === undefined) {
+      fail("credentials_missing", 4);
+      return;
+    }
+    if (client.id !== username) {
+      fail("client_id_mismatch", 2);
+      return;
+    }
+    if (this.#authInFlight >= MAX_CONCURRENT_AUTH) {
+      fail("auth_busy", 3);
+      return;
+    }
     this.#authInFlight++;
     this.#registry
       .verify(username, password.toString("utf8"))
       .then((ok) => {
         const device = ok ? this.#registry.get(username) : undefined;
         if (!device) {
-          return fail(this.#registry.get(username) ? "bad_password" : "unknown_device", 4);
+          fail(this.#registry.get(username) ? "bad_password" : "unknown_device", 4);
+          return;
         }
         this.#sessions.set(client, { deviceId: device.id, subjectId: device.subjectId });
         this.#log.info({ deviceId: device.id }, "device connected");
@@ -146,18 +171,27 @@ export class MqttTransport {
       });
   }
 
-  #authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
-    if (client === null) return done(); // the gateway's own publishes (alerts)
+  #authorizePublish(
+    client: Client | null,
+    packet: PublishPacket,
+    done: (error?: Error | null) => void,
+  ): void {
+    if (client === null) {
+      done();
+      return;
+    } // the gateway's own publishes (alerts)
     const session = this.#sessions.get(client);
     if (!session) {
       this.#refuse("not_authenticated", { clientId: client.id });
-      return done(new Error("not authenticated"));
+      done(new Error("not authenticated"));
+      return;
     }
     const format = this.#formatOf(packet.topic, session.deviceId);
     if (!format) {
       // [MQTT 3.1.1] no negative PUBACK exists: refusing the publish closes the connection
       this.#refuse("topic_not_allowed", { deviceId: session.deviceId, topic: packet.topic });
-      return done(new Error(`topic ${packet.topic} not allowed for ${session.deviceId}`));
+      done(new Error(`topic ${packet.topic} not allowed for ${session.deviceId}`));
+      return;
     }
     const source: Source = { deviceId: session.deviceId, subjectId: session.subjectId, transport: "mqtt" };
     const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
@@ -167,7 +201,8 @@ export class MqttTransport {
     if (payload.length > this.#cfg.maxPayloadBytes) {
       const detail = `payload of ${payload.length} bytes exceeds ${this.#cfg.maxPayloadBytes}`;
       this.#notify(session.deviceId, "payload_too_large", detail);
-      return this.#ingest.reject(source, { reason: "payload_too_large", detail }, payload, ack);
+      this.#ingest.reject(source, { reason: "payload_too_large", detail }, payload, ack);
+      return;
     }
     let decoded: DecodedPayload;
     try {
@@ -176,18 +211,28 @@ export class MqttTransport {
     } catch (e) {
       if (!(e instanceof PayloadError)) throw e;
       this.#notify(session.deviceId, e.reason, e.message);
-      return this.#ingest.reject(source, { reason: e.reason, detail: e.message }, payload, ack);
+      this.#ingest.reject(source, { reason: e.reason, detail: e.message }, payload, ack);
+      return;
     }
     const result = this.#ingest.submit(source, decoded, payload, ack);
     if (result.rejected.length > 0) {
-      this.#notify(session.deviceId, result.rejected[0]!.reason, result.rejected.map((r) => r.detail).join("; "));
+      this.#notify(
+        session.deviceId,
+        result.rejected[0]!.reason,
+        result.rejected.map((r) => r.detail).join("; "),
+      );
     }
   }
 
-  #authorizeSubscribe(client: Client, sub: Subscription, done: (error: Error | null, sub?: Subscription | null) => void) {
+  #authorizeSubscribe(
+    client: Client,
+    sub: Subscription,
+    done: (error: Error | null, sub?: Subscription | null) => void,
+  ) {
     const session = this.#sessions.get(client);
     if (session && sub.topic === `${this.#cfg.topicPrefix}/${session.deviceId}/${REJECTED_SUFFIX}`) {
-      return done(null, sub);
+      done(null, sub);
+      return;
     }
     this.#refuse("subscribe_not_allowed", { clientId: client.id, topic: sub.topic });
     // a null subscription makes aedes answer SUBACK 0x80 (failure) without dropping the client

@@ -85,7 +85,8 @@ export function decodeSenml(text: string): DecodedPayload {
   }
   const out: DecodedPayload = { inputs: [], status: undefined, rejected: [] };
   for (const rec of records) {
-    const reject = (reason: string, detail: string) => out.rejected.push({ index: rec.index, reason, detail });
+    const reject = (reason: string, detail: string) =>
+      out.rejected.push({ index: rec.index, reason, detail });
     const suffix = rec.name.slice(rec.name.lastIndexOf(":") + 1);
     const kind = Object.hasOwn(SENML_NAMES, suffix) ? SENML_NAMES[suffix] : undefined;
     if (!kind) {
@@ -158,7 +159,10 @@ export function decodePlainJson(text: string): DecodedPayload {
   try {
     doc = JSON.parse(text);
   } catch (cause) {
-    throw new PayloadError("payload_malformed_json", `payload is not valid JSON: ${(cause as Error).message}`);
+    throw new PayloadError(
+      "payload_malformed_json",
+      `payload is not valid JSON: ${(cause as Error).message}`,
+    );
   }
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
     throw new PayloadError("json_not_object", "plain JSON payload must be an object");
@@ -166,31 +170,49 @@ export function decodePlainJson(text: string): DecodedPayload {
   const d = doc as Record<string, unknown>;
   if (!Array.isArray(d.readings)) throw new PayloadError("json_invalid_field", "readings must be an array");
   const packTime = d.time === undefined ? undefined : parseTime(d.time);
-  if (packTime === null) throw new PayloadError("json_invalid_field", "time must be epoch ms or an ISO-8601 string");
+  if (packTime === null)
+    throw new PayloadError("json_invalid_field", "time must be epoch ms or an ISO-8601 string");
   const out: DecodedPayload = { inputs: [], status: undefined, rejected: [] };
   d.readings.forEach((r: unknown, index) => {
     if (r === null || typeof r !== "object") {
-      out.rejected.push({ index, reason: "json_invalid_field", detail: `readings[${index}] is not an object` });
+      out.rejected.push({
+        index,
+        reason: "json_invalid_field",
+        detail: `readings[${index}] is not an object`,
+      });
       return;
     }
     const { kind, value, unit, time } = r as Record<string, unknown>;
     if (!isVitalKind(kind)) {
-      out.rejected.push({ index, reason: "unknown_vital", detail: `readings[${index}].kind ${JSON.stringify(kind)}` });
+      out.rejected.push({
+        index,
+        reason: "unknown_vital",
+        detail: `readings[${index}].kind ${JSON.stringify(kind)}`,
+      });
       return;
     }
     if (typeof value !== "number" || typeof unit !== "string") {
-      out.rejected.push({ index, reason: "json_invalid_field", detail: `readings[${index}] needs numeric value and unit` });
+      out.rejected.push({
+        index,
+        reason: "json_invalid_field",
+        detail: `readings[${index}] needs numeric value and unit`,
+      });
       return;
     }
     const t = time === undefined ? packTime : parseTime(time);
     if (t === null) {
-      out.rejected.push({ index, reason: "device_time_invalid", detail: `readings[${index}].time is not a time` });
+      out.rejected.push({
+        index,
+        reason: "device_time_invalid",
+        detail: `readings[${index}].time is not a time`,
+      });
       return;
     }
     out.inputs.push({ kind, value, unit, ...(t === undefined ? {} : { deviceTimeMs: t }) });
   });
   if (d.battery_pct !== undefined) {
-    if (typeof d.battery_pct !== "number") throw new PayloadError("json_invalid_field", "battery_pct must be a number");
+    if (typeof d.battery_pct !== "number")
+      throw new PayloadError("json_invalid_field", "battery_pct must be a number");
     out.status = { ...out.status, batteryPct: d.battery_pct };
   }
   if (d.sensor_contact !== undefined) {

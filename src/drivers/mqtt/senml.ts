@@ -74,7 +74,8 @@ export function parseSenml(text: string): ResolvedRecord[] {
 
 /** Resolves a parsed SenML pack per RFC 8428 §4.6. */
 export function resolveSenml(pack: unknown): ResolvedRecord[] {
-  if (!Array.isArray(pack)) throw new SenmlError("senml_not_array", "a SenML pack is a JSON array of records");
+  if (!Array.isArray(pack))
+    throw new SenmlError("senml_not_array", "a SenML pack is a JSON array of records");
   if (pack.length === 0) throw new SenmlError("senml_empty", "the SenML pack has no records");
   let bn = "";
   let bt = 0;
@@ -91,14 +92,22 @@ export function resolveSenml(pack: unknown): ResolvedRecord[] {
     for (const label of Object.keys(r)) {
       // [RFC 8428 §4.4] labels ending in "_" must be understood or the pack rejected
       if (label.endsWith("_") && !UNDERSTOOD_MUST_UNDERSTAND.has(label)) {
-        throw new SenmlError("senml_must_understand", `record ${index} has must-understand label ${label}`, index);
+        throw new SenmlError(
+          "senml_must_understand",
+          `record ${index} has must-understand label ${label}`,
+          index,
+        );
       }
     }
     for (const label of NUMBER_LABELS) {
       if (label in r) {
         const v = r[label];
         if (typeof v !== "number") {
-          throw new SenmlError("senml_invalid_field", `record ${index} label ${label} must be a number`, index);
+          throw new SenmlError(
+            "senml_invalid_field",
+            `record ${index} label ${label} must be a number`,
+            index,
+          );
         }
         // JSON.parse turns 1e400 into Infinity; SenML numbers are finite
         if (!Number.isFinite(v)) {
@@ -116,9 +125,16 @@ export function resolveSenml(pack: unknown): ResolvedRecord[] {
     }
     if ("bver" in r) {
       const v = r.bver as number;
-      // [RFC 9100] compare feature bits, not magnitude
-      if (!Number.isInteger(v) || v < 0 || (v & ~SUPPORTED_BVER_BITS) !== 0 || (v & 10) !== 10) {
-        throw new SenmlError("senml_version_unsupported", `record ${index} bver ${v} is not supported`, index);
+      // [RFC 8428 §4.4] versions up to 10 are older or equal: accepted. Above 10, [RFC 9100] compares
+      // feature bits, not magnitude: the base bits must be set and no unknown feature may be.
+      const ok =
+        Number.isInteger(v) && v > 0 && (v <= 10 || ((v & 10) === 10 && (v & ~SUPPORTED_BVER_BITS) === 0));
+      if (!ok) {
+        throw new SenmlError(
+          "senml_version_unsupported",
+          `record ${index} bver ${v} is not supported`,
+          index,
+        );
       }
       bver = v;
     }
@@ -131,11 +147,19 @@ export function resolveSenml(pack: unknown): ResolvedRecord[] {
 
     const name = bn + ((r.n as string | undefined) ?? "");
     if (!NAME_PATTERN.test(name)) {
-      throw new SenmlError("senml_invalid_name", `record ${index} resolved name ${JSON.stringify(name)} is invalid`, index);
+      throw new SenmlError(
+        "senml_invalid_name",
+        `record ${index} resolved name ${JSON.stringify(name)} is invalid`,
+        index,
+      );
     }
     const valueLabels = ["v", "vs", "vb", "vd"].filter((l) => l in r);
     if (valueLabels.length > 1) {
-      throw new SenmlError("senml_multiple_values", `record ${index} has more than one value (${valueLabels})`, index);
+      throw new SenmlError(
+        "senml_multiple_values",
+        `record ${index} has more than one value (${valueLabels})`,
+        index,
+      );
     }
     if (valueLabels.length === 0 && !("s" in r)) {
       throw new SenmlError("senml_no_value", `record ${index} has no value`, index);

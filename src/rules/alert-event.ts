@@ -1,0 +1,85 @@
+/**
+ * Alert wire types (snake_case, only ever added to) and the alarm-manager configuration. Consumers (sinks,
+ * the log, the CLI, the retained "active set" MQTT message) depend on this file, not on the manager.
+ */
+import type { AlertCategory, AlertPriority } from "./rule.js";
+
+/** Alert state after a transition (wire strings). */
+export type AlertState = "raised" | "silenced" | "acknowledged" | "latched" | "resolved";
+/** What happened (wire strings, aligned with IHE ACM event phases start/escalate/deescalate/end). */
+export type AlertTransition =
+  | "raise"
+  | "silence"
+  | "re_alarm"
+  | "acknowledge"
+  | "escalate"
+  | "deescalate"
+  | "latch"
+  | "resolve";
+
+/** The queryable state of one alert (retained "active set" message, `vitalog alerts`). Wire snake_case. */
+export interface AlertSnapshot {
+  readonly alert_id: string;
+  /** The condition key (de-duplication key). */
+  readonly condition: string;
+  readonly rule_id: string;
+  readonly subject_id: string;
+  readonly device_id: string | null;
+  readonly priority: AlertPriority;
+  readonly category: AlertCategory;
+  readonly state: AlertState;
+  readonly reason: string;
+  readonly raised_at_ms: number;
+  /** false while the condition has ended but the alert is held, latched or acknowledged. */
+  readonly condition_active: boolean;
+  readonly escalation_level: number;
+  readonly recipient: string;
+  readonly silenced_until_ms: number | null;
+  readonly acknowledged_by: string | null;
+}
+
+/** One lifecycle transition. `by` is the user for acknowledge/silence/release, else null. */
+export interface AlertEvent extends AlertSnapshot {
+  readonly transition: AlertTransition;
+  readonly at_ms: number;
+  readonly by: string | null;
+}
+
+/** One rung of the escalation ladder. */
+export interface EscalationStep {
+  /** Seconds unacknowledged since the last notification (raise, re-alarm or previous step). */
+  afterSec: number;
+  recipient: string;
+  raisePriority: boolean;
+}
+
+/** Alarm-manager configuration (plain data, part of the YAML schema). */
+export interface AlarmConfig {
+  clearHoldSec: number;
+  latchingPriorities: AlertPriority[];
+  silence: { defaultSec: number; maxSec: number };
+  primaryRecipient: string;
+  /** Ladder per priority (the rule's priority picks the ladder). */
+  escalation: Record<AlertPriority, EscalationStep[]>;
+}
+
+export const DEFAULT_ALARM_CONFIG: AlarmConfig = {
+  clearHoldSec: 30,
+  latchingPriorities: ["high"],
+  // [clinical.md §5.2] pause timers are commonly 1–3 min
+  silence: { defaultSec: 120, maxSec: 300 },
+  primaryRecipient: "primary_nurse",
+  escalation: {
+    high: [
+      { afterSec: 60, recipient: "charge_nurse", raisePriority: false },
+      { afterSec: 120, recipient: "rapid_response_team", raisePriority: false },
+    ],
+    medium: [{ afterSec: 180, recipient: "charge_nurse", raisePriority: true }],
+    low: [{ afterSec: 900, recipient: "charge_nurse", raisePriority: false }],
+  },
+};
+
+export type AlertListener = (event: AlertEvent) => void;
+export type ActionResult =
+  | { ok: true }
+  | { ok: false; error: "unknown_alert" | "already_acknowledged" | "invalid_user" };

@@ -1,0 +1,222 @@
+/**
+ * Threshold rules: one alert condition per (subject, vital, direction), raised after a persistence delay and
+ * cleared with hysteresis [clinical.md §5.2]. Limits are a ward default plus a per-subject override.
+ */
+import { type Reading, VITALS, type VitalKind } from "../reading.js";
+import {
+  type AlertPriority,
+  type ConditionUpdate,
+  conditionKey,
+  maxPriority,
+  type Rule,
+  type RuleInput,
+} from "./rule.js";
+import {
+  resolveLimits,
+  type ThresholdsConfig,
+  type ThresholdTier,
+  type VitalLimits,
+} from "./threshold-config.js";
+
+type Direction = "low" | "high";
+
+interface TierState {
+  readonly tier: ThresholdTier;
+  /** Start of the current uninterrupted violation, or null. */
+  since: number | null;
+  /** A questionable reading starts an unconfirmed run; any further violating reading confirms it. */
+  isConfirmed: boolean;
+  isActive: boolean;
+  /** Since when the value has been back inside limit ± hysteresis while active, or null. */
+  clearingSince: number | null;
+}
+
+interface DirectionState {
+  readonly key: string;
+  readonly ruleId: string;
+  readonly direction: Direction;
+  readonly kind: VitalKind;
+  readonly subjectId: string;
+  readonly limits: VitalLimits;
+  /** Most severe first. */
+  readonly tiers: TierState[];
+  reported: AlertPriority | null;
+  deviceId: string | null;
+  lastValue: number;
+  unit: string;
+}
+
+function assertLimits(kind: string, limits: VitalLimits): void {
+  const ok = (n: number) => Number.isFinite(n) && n >= 0;
+  if (!ok(limits.hysteresis) || !ok(limits.clearSec)) {
+    throw new RangeError(`thresholds.${kind}: hysteresis and clearSec must be finite and >= 0`);
+  }
+  for (const tier of [...(limits.low ?? []), ...(limits.high ?? [])]) {
+    if (!Number.isFinite(tier.limit) || !ok(tier.persistenceSec)) {
+      throw new RangeError(`thresholds.${kind}: every tier needs a finite limit and persistenceSec >= 0`);
+    }
+  }
+}
+
+/**
+ * Threshold rule for every vital with limits. Persistence: a tier is raised once violated without
+ * interruption for `persistenceSec` (the last value is held between readings; `tick` completes delays).
+ * A tier is also raised at once when a more severe tier of the same direction is already active.
+ * Questionable readings [clinical.md §6 "Flag"] cannot raise a medium/low tier until a further violating
+ * reading confirms them; HIGH tiers still alarm on them.
+ */
+export class ThresholdRule implements Rule {
+  readonly id = "thresholds";
+  readonly category = "physiological" as const;
+  readonly #config: ThresholdsConfig;
+  /** subjectId → key → state. */
+  readonly #subjects = new Map<string, Map<string, DirectionState>>();
+
+  constructor(config: ThresholdsConfig) {
+    for (const [kind, limits] of Object.entries(config.ward)) if (limits) assertLimits(kind, limits);
+    for (const set of Object.values(config.subjects)) {
+      for (const [kind, limits] of Object.entries(set)) {
+        if (limits)
+          assertLimits(kind, { ...config.ward[kind as VitalKind], hysteresis: 0, clearSec: 0, ...limits });
+      }
+    }
+    this.#config = config;
+  }
+
+  evaluate(input: RuleInput, nowMs: number): readonly ConditionUpdate[] {
+    if (input.type === "reading") return this.#onReading(input.reading);
+    if (input.type !== "tick") return [];
+    const out: ConditionUpdate[] = [];
+    for (const states of this.#subjects.values()) {
+      for (const s of states.values()) this.#settle(s, nowMs, out);
+    }
+    return out;
+  }
+
+  forgetSubject(subjectId: string): void {
+    this.#subjects.delete(subjectId);
+  }
+
+  #onReading(reading: Reading): ConditionUpdate[] {
+    const out: ConditionUpdate[] = [];
+    for (const direction of ["low", "high"] as const) {
+      const s = this.#state(reading.subjectId, reading.kind, direction);
+      if (!s) continue;
+      const t = reading.receivedAtMs;
+      const v = reading.value;
+      const isQuestionable = reading.flags.includes("questionable");
+      s.deviceId = reading.deviceId;
+      s.lastValue = v;
+      s.unit = reading.unit;
+      for (const ts of s.tiers) {
+        const isViolated = direction === "low" ? v < ts.tier.limit : v > ts.tier.limit;
+        if (isViolated) {
+          ts.clearingSince = null;
+          if (ts.since === null) {
+            ts.since = t;
+            ts.isConfirmed = !isQuestionable;
+          } else {
+            ts.isConfirmed = true;
+          }
+          continue;
+        }
+        ts.since = null;
+        ts.isConfirmed = false;
+        if (!ts.isActive) continue;
+        const h = s.limits.hysteresis;
+        const isInside = direction === "low" ? v >= ts.tier.limit + h : v <= ts.tier.limit - h;
+        if (!isInside) ts.clearingSince = null;
+        else if (ts.clearingSince === null) ts.clearingSince = t;
+      }
+      this.#settle(s, t, out);
+    }
+    return out;
+  }
+
+  #state(subjectId: string, kind: VitalKind, direction: Direction): DirectionState | undefined {
+    const ruleId = `threshold.${kind}.${direction}`;
+    const key = conditionKey(subjectId, ruleId);
+    let states = this.#subjects.get(subjectId);
+    const existing = states?.get(key);
+    if (existing) return existing;
+    const limits = resolveLimits(this.#config, subjectId, kind);
+    const tiers = limits?.[direction];
+    if (!limits || !tiers || tiers.length === 0) return undefined;
+    // Most severe first: the lowest low limit, the highest high limit.
+    const sorted = [...tiers].sort((a, b) => (direction === "low" ? a.limit - b.limit : b.limit - a.limit));
+    const s: DirectionState = {
+      key,
+      ruleId,
+      direction,
+      kind,
+      subjectId,
+      limits,
+      tiers: sorted.map((tier) => ({
+        tier,
+        since: null,
+        isConfirmed: false,
+        isActive: false,
+        clearingSince: null,
+      })),
+      reported: null,
+      deviceId: null,
+      lastValue: Number.NaN,
+      unit: "",
+    };
+    if (!states) {
+      states = new Map();
+      this.#subjects.set(subjectId, states);
+    }
+    states.set(key, s);
+    return s;
+  }
+
+  /** Applies persistence and clear timers at `nowMs` and reports a change of the direction's priority. */
+  #settle(s: DirectionState, nowMs: number, out: ConditionUpdate[]): void {
+    let isMoreSevereActive = false;
+    let priority: AlertPriority | null = null;
+    let worst: ThresholdTier | null = null;
+    for (const ts of s.tiers) {
+      if (!ts.isActive) {
+        const isEligible = ts.since !== null && (ts.isConfirmed || ts.tier.priority === "high");
+        if (isEligible && (isMoreSevereActive || nowMs - ts.since! >= ts.tier.persistenceSec * 1000)) {
+          ts.isActive = true;
+          ts.clearingSince = null;
+        }
+      } else if (ts.clearingSince !== null && nowMs - ts.clearingSince >= s.limits.clearSec * 1000) {
+        ts.isActive = false;
+        ts.clearingSince = null;
+      }
+      if (ts.isActive) {
+        isMoreSevereActive = true;
+        worst ??= ts.tier;
+        priority = priority === null ? ts.tier.priority : maxPriority(priority, ts.tier.priority);
+      }
+    }
+    if (priority === s.reported) return;
+    s.reported = priority;
+    const spec = VITALS[s.kind];
+    const unit = s.unit;
+    if (priority === null || worst === null) {
+      out.push({
+        type: "clear",
+        key: s.key,
+        reason: `${spec.display} back within limits (${s.lastValue} ${unit})`,
+      });
+      return;
+    }
+    const word = s.direction === "low" ? "below" : "above";
+    out.push({
+      type: "active",
+      condition: {
+        key: s.key,
+        ruleId: s.ruleId,
+        subjectId: s.subjectId,
+        deviceId: s.deviceId,
+        priority,
+        category: "physiological",
+        reason: `${spec.display} ${s.lastValue} ${unit} ${word} limit ${worst.limit} ${unit}`,
+      },
+    });
+  }
+}

@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { decodePlainJson, decodeSenml, PayloadError } from "../../../src/drivers/mqtt/payload.js";
+
+describe("MQTT payload decoding", () => {
+  it("decodes the reference SenML vitals pack to UCUM inputs (clinical.md §4.2)", () => {
+    const d = decodeSenml(`[
+      {"bn":"urn:dev:mac:0024befffe804ff1:","bt":1710491400,"n":"hr","u":"1/s","v":1.2},
+      {"n":"spo2","u":"/","v":0.97},
+      {"n":"temp","u":"Cel","v":36.4,"t":-30},
+      {"n":"sbp","u":"Pa","v":16132},
+      {"n":"wt","u":"kg","v":72.4,"t":-3600}]`);
+    assert.deepEqual(d.rejected, []);
+    assert.deepEqual(d.inputs, [
+      { kind: "heart_rate", value: 1.2, unit: "1/s", deviceTimeMs: 1710491400000 },
+      { kind: "spo2", value: 97, unit: "%", deviceTimeMs: 1710491400000 },
+      { kind: "body_temperature", value: 36.4, unit: "Cel", deviceTimeMs: 1710491370000 },
+      { kind: "bp_systolic", value: 16132, unit: "Pa", deviceTimeMs: 1710491400000 },
+      { kind: "body_weight", value: 72.4, unit: "kg", deviceTimeMs: 1710487800000 },
+    ]);
+  });
+
+  it("keeps relative times relative (clock-less wearables)", () => {
+    const d = decodeSenml('[{"bn":"x:","n":"hr","u":"beat/min","v":72,"t":-5}]');
+    assert.deepEqual(d.inputs, [{ kind: "heart_rate", value: 72, unit: "/min", timeOffsetMs: -5000 }]);
+  });
+
+  it("reads battery and contact as device status, not readings", () => {
+    const d = decodeSenml('[{"bn":"x:","n":"bat","u":"%EL","v":40},{"n":"contact","vb":false}]');
+    assert.deepEqual(d.inputs, []);
+    assert.deepEqual(d.status, { batteryPct: 40, sensorContact: false });
+  });
+
+  it("treats SenML % as a ratio and refuses a percentage sent with it", () => {
+    assert.equal(decodeSenml('[{"n":"spo2","u":"%","v":0.95}]').inputs[0]!.value, 95);
+    const d = decodeSenml('[{"n":"spo2","u":"%","v":95}]');
+    assert.equal(d.inputs.length, 0);
+    assert.equal(d.rejected[0]!.reason, "unit_unsupported");
+    assert.match(d.rejected[0]!.detail, /ratio/);
+  });
+
+  it("accepts the secondary unit /100 only with bver 26", () => {
+    assert.equal(decodeSenml('[{"bver":26,"n":"spo2","u":"/100","v":97}]').inputs[0]!.value, 97);
+    assert.equal(decodeSenml('[{"n":"spo2","u":"/100","v":97}]').rejected[0]!.reason, "unit_unsupported");
+  });
+
+  it("accepts the closed-ecosystem ucum_ label instead of u", () => {
+    const d = decodeSenml('[{"n":"sbp","ucum_":"mm[Hg]","v":121}]');
+    assert.deepEqual(d.inputs, [{ kind: "bp_systolic", value: 121, unit: "mm[Hg]", timeOffsetMs: 0 }]);
+  });
+
+  it("refuses records individually and keeps the rest of the pack", () => {
+    const d = decodeSenml(
+      '[{"bn":"x:","n":"hr","u":"beat/min","v":72},{"n":"mood","v":1},{"n":"rr","v":14},{"n":"temp","u":"degF","v":98}]',
+    );
+    assert.equal(d.inputs.length, 1);
+    assert.deepEqual(
+      d.rejected.map((r) => [r.index, r.reason]),
+      [
+        [1, "unknown_vital"],
+        [2, "unit_missing"],
+        [3, "unit_unsupported"],
+      ],
+    );
+  });
+
+  it("decodes the plain JSON form with pack and per-reading times", () => {
+    const d = decodePlainJson(
+      '{"time":"2026-11-21T10:00:00Z","readings":[{"kind":"heart_rate","value":72,"unit":"/min"},{"kind":"spo2","value":97,"unit":"%","time":1763719200000}],"battery_pct":80,"sensor_contact":true}',
+    );
+    assert.deepEqual(d.inputs, [
+      { kind: "heart_rate", value: 72, unit: "/min", deviceTimeMs: Date.parse("2026-11-21T10:00:00Z") },
+      { kind: "spo2", value: 97, unit: "%", deviceTimeMs: 1763719200000 },
+    ]);
+    assert.deepEqual(d.status, { batteryPct: 80, sensorContact: true });
+  });
+
+  it("names plain JSON problems", () => {
+    const reason = (t: string) => {
+      try {
+        decodePlainJson(t);
+      } catch (e) {
+        assert.ok(e instanceof PayloadError);
+        return e.reason;
+      }
+      return "accepted";
+    };
+    assert.equal(reason("not json"), "payload_malformed_json");
+    assert.equal(reason("[1]"), "json_not_object");
+    assert.equal(reason('{"readings":{}}'), "json_invalid_field");
+    assert.equal(reason('{"readings":[],"time":"yesterday"}'), "json_invalid_field");
+    assert.deepEqual(
+      decodePlainJson(
+        '{"readings":[{"kind":"heart_rate","value":"72","unit":"/min"},{"kind":"x","value":1,"unit":"/min"}]}',
+      ).rejected.map((r) => r.reason),
+      ["json_invalid_field", "unknown_vital"],
+    );
+  });
+});

@@ -2,8 +2,13 @@ import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
+import { tlogConfigSchema } from "./batcher/tlog-config.js";
+import { bleConfigSchema } from "./drivers/ble/ble-config.js";
+import { serialConfigSchema } from "./drivers/serial/serial-config.js";
 import { GatewayError } from "./errors.js";
 import { LOG_LEVELS } from "./log.js";
+import { rulesConfigSchema } from "./rules/config.js";
+import { alertSinksConfigSchema } from "./rules/sinks/sinks-config.js";
 
 /** Device ids double as MQTT client ids, usernames and topic levels. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -77,6 +82,12 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default("info") }).prefault({}),
+  // each slice below is owned by its module, which defines and documents its schema
+  tlog: tlogConfigSchema,
+  rules: rulesConfigSchema.prefault({}),
+  alerts: alertSinksConfigSchema,
+  ble: bleConfigSchema,
+  serial: serialConfigSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -1,9 +1,19 @@
 #!/usr/bin/env node
-import { devicesCommand } from "./cli/devices.js";
-import { readingsCommand } from "./cli/readings.js";
-import { runCommand } from "./cli/run.js";
-import { statusCommand } from "./cli/status.js";
 import { GatewayError } from "./errors.js";
+
+type Command = (argv: string[], out: NodeJS.WriteStream) => Promise<number>;
+
+/**
+ * Every sub-command, loaded lazily so `vitalog verify` does not pay for the broker. One line per
+ * command; each module exports its handler.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import("./cli/run.js")).runCommand,
+  demo: async () => (await import("./cli/demo.js")).demoCommand,
+  devices: async () => (await import("./cli/devices.js")).devicesCommand,
+  readings: async () => (await import("./cli/readings.js")).readingsCommand,
+  status: async () => (await import("./cli/status.js")).statusCommand,
+};
 
 const USAGE = `usage: vitalog <command> [flags]
 
@@ -14,35 +24,23 @@ const USAGE = `usage: vitalog <command> [flags]
   readings --config FILE [--device ID] [--subject S] [--since 15m] [--limit N] [--follow]
   status   --config FILE                          state of the running daemon
 
-exit codes: 0 ok, 1 failure, 64 usage, 69 ledger/sink unavailable, 70 integrity, 74 storage, 78 config`;
+exit codes: 0 ok, 1 failure, 2 unusable input, 64 usage, 69 ledger/sink unavailable, 70 integrity,
+74 storage, 78 config`;
 
-/** The composition root's entry: dispatches a command and maps errors to exit codes. */
+/** The entry point: dispatches a command and maps errors to exit codes. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 64 : 0;
+  }
+  const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!load) {
+    process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
+    return 64;
+  }
   try {
-    switch (command) {
-      case "run":
-        return await runCommand(rest);
-      case "demo": {
-        const { demoCommand } = await import("./cli/demo.js");
-        return await demoCommand(rest, process.stdout);
-      }
-      case "devices":
-        return await devicesCommand(rest, process.stdout);
-      case "readings":
-        return await readingsCommand(rest, process.stdout);
-      case "status":
-        return await statusCommand(rest, process.stdout);
-      case undefined:
-      case "help":
-      case "--help":
-      case "-h":
-        process.stdout.write(`${USAGE}\n`);
-        return command === undefined ? 64 : 0;
-      default:
-        process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
-        return 64;
-    }
+    return await (await load())(rest, process.stdout);
   } catch (err) {
     if (err instanceof GatewayError) {
       process.stderr.write(`vitalog: ${err.code}: ${err.message}\n`);

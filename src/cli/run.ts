@@ -6,7 +6,7 @@ import { SdNotify } from "../sd-notify.js";
 import { parseFlags, requireFlag } from "./args.js";
 
 /** `vitalog run --config FILE`: the daemon. Exits 0 after a graceful SIGTERM/SIGINT. */
-export async function runCommand(argv: string[]): Promise<number> {
+export async function runCommand(argv: string[], _out?: NodeJS.WritableStream): Promise<number> {
   const { values } = parseFlags(argv, { config: { type: "string", short: "c" } });
   const config = loadConfig(requireFlag(values.config, "config"));
   const log = createLogger(config.log.level);

@@ -6,10 +6,24 @@ import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { type DeviceStatusInput, normaliseBatch, type Reading, type ReadingInput } from "../reading.js";
 
+/**
+ * An auditable event other than a reading (device bound/unbound, alert raised/acknowledged/resolved,
+ * subject erased …). It is committed in the same group commit as readings and, when the
+ * tamper-evident log is on, appended to it in arrival order. `type` is a snake_case wire string.
+ */
+export interface AuditEvent {
+  type: string;
+  atMs: number;
+  subjectId: string | null;
+  deviceId: string | null;
+  data: Readonly<Record<string, unknown>>;
+}
+
 /** What one group commit writes. */
 export interface CommitBatch {
   readings: Reading[];
   rejections: RejectionRecord[];
+  events?: AuditEvent[];
 }
 
 /** The device a frame came from, as authenticated by its transport. */

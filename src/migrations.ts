@@ -1,4 +1,5 @@
 import { READING_STORE_SQL } from "./batcher/reading-store.js";
+import { TILE_STORE_MIGRATION } from "./batcher/tile-store.js";
 import type { Migration } from "./db.js";
 import { DEVICE_REGISTRY_SQL } from "./drivers/device-registry.js";
 
@@ -9,4 +10,6 @@ import { DEVICE_REGISTRY_SQL } from "./drivers/device-registry.js";
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "devices", sql: DEVICE_REGISTRY_SQL },
   { version: 2, name: "readings and rejections", sql: READING_STORE_SQL },
+  { version: 3, name: "merkle log hashes (tlog-tiles)", sql: TILE_STORE_MIGRATION },
+  // 4: records/subject keys/events (tamper-evident log), 5: anchors, 6: alerts — assigned, in this order
 ];

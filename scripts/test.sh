@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole Vitalog test suite on a fresh machine (CI runs exactly this, as root, on a fresh clone):
+# installs missing Debian prerequisites, runs `npm ci` (which builds), lints, then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the real-component tests need: socat (pty pairs), dbus-daemon (private D-Bus for BLE).
+need=()
+command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus)
+if ((${#need[@]})); then
+  echo "installing Debian packages: ${need[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+npm ci --no-audit --no-fund
+npx biome check .
+# every compiled test file; node:test prints the closing "# pass N / # fail N" counts
+mapfile -t files < <(find dist/test -name '*.test.js' | sort)
+node --test --test-concurrency=2 "${files[@]}"

@@ -1,0 +1,259 @@
+/**
+ * SQLite persistence of the anchor publisher (reference §6.3–6.4): one row per offered checkpoint
+ * with its state, and every signed transaction (raw bytes, nonce, fees) recorded BEFORE it is
+ * broadcast, so a restart can always reconcile. All writes are synchronous; no transaction spans an
+ * await. The caller owns the Database and applies ANCHOR_MIGRATION.
+ */
+import type { Database, Statement } from "better-sqlite3";
+
+/** Migration for the lead's numbered migrations (name: `anchor_publisher`). Tables are STRICT. */
+export const ANCHOR_MIGRATION = `
+CREATE TABLE anchor_items (
+  id INTEGER PRIMARY KEY,
+  ledger TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  tree_size INTEGER NOT NULL CHECK (tree_size > 0),
+  root_hash BLOB NOT NULL CHECK (length(root_hash) = 32),
+  note_text TEXT NOT NULL,
+  checkpoint_hash BLOB NOT NULL UNIQUE CHECK (length(checkpoint_hash) = 32),
+  state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'mined', 'final', 'reorged', 'superseded', 'rejected')),
+  nonce INTEGER,
+  tx_hash TEXT,
+  block_number INTEGER,
+  block_hash TEXT,
+  evidence TEXT,
+  error TEXT,
+  queued_at_ms INTEGER NOT NULL,
+  sent_at_ms INTEGER,
+  final_at_ms INTEGER,
+  updated_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX anchor_items_state ON anchor_items (state, tree_size);
+CREATE TABLE anchor_txs (
+  tx_hash TEXT PRIMARY KEY,
+  item_id INTEGER NOT NULL REFERENCES anchor_items (id),
+  nonce INTEGER NOT NULL,
+  raw TEXT NOT NULL,
+  max_fee_per_gas TEXT NOT NULL,
+  max_priority_fee_per_gas TEXT NOT NULL,
+  first_sent_at_ms INTEGER NOT NULL,
+  last_sent_at_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX anchor_txs_nonce ON anchor_txs (nonce);
+`;
+
+/** Persisted states; wire strings (status output, metrics), only ever added to. */
+export type AnchorState = "queued" | "sent" | "mined" | "final" | "reorged" | "superseded" | "rejected";
+export const ANCHOR_STATES: readonly AnchorState[] = [
+  "queued",
+  "sent",
+  "mined",
+  "final",
+  "reorged",
+  "superseded",
+  "rejected",
+];
+
+export interface ItemRow {
+  id: number;
+  ledger: string;
+  origin: string;
+  treeSize: bigint;
+  rootHash: Uint8Array;
+  noteText: string;
+  checkpointHash: Uint8Array;
+  state: AnchorState;
+  nonce: number | null;
+  txHash: string | null;
+  blockNumber: bigint | null;
+  blockHash: string | null;
+  evidence: string | null;
+  error: string | null;
+  queuedAtMs: number;
+  sentAtMs: number | null;
+  finalAtMs: number | null;
+}
+
+export interface TxRow {
+  txHash: string;
+  itemId: number;
+  nonce: number;
+  raw: string;
+  maxFeePerGas: bigint;
+  maxPriorityFeePerGas: bigint;
+  firstSentAtMs: number;
+  lastSentAtMs: number;
+}
+
+type Raw = Record<string, unknown>;
+const num = (v: unknown): number | null => (v === null ? null : Number(v));
+
+function toItem(r: Raw): ItemRow {
+  return {
+    id: Number(r.id),
+    ledger: r.ledger as string,
+    origin: r.origin as string,
+    treeSize: r.tree_size as bigint,
+    rootHash: new Uint8Array(r.root_hash as Uint8Array),
+    noteText: r.note_text as string,
+    checkpointHash: new Uint8Array(r.checkpoint_hash as Uint8Array),
+    state: r.state as AnchorState,
+    nonce: num(r.nonce),
+    txHash: r.tx_hash as string | null,
+    blockNumber: r.block_number as bigint | null,
+    blockHash: r.block_hash as string | null,
+    evidence: r.evidence as string | null,
+    error: r.error as string | null,
+    queuedAtMs: Number(r.queued_at_ms),
+    sentAtMs: num(r.sent_at_ms),
+    finalAtMs: num(r.final_at_ms),
+  };
+}
+
+function toTx(r: Raw): TxRow {
+  return {
+    txHash: r.tx_hash as string,
+    itemId: Number(r.item_id),
+    nonce: Number(r.nonce),
+    raw: r.raw as string,
+    maxFeePerGas: BigInt(r.max_fee_per_gas as string),
+    maxPriorityFeePerGas: BigInt(r.max_priority_fee_per_gas as string),
+    firstSentAtMs: Number(r.first_sent_at_ms),
+    lastSentAtMs: Number(r.last_sent_at_ms),
+  };
+}
+
+/** Prepared statements over the anchor tables; every method is synchronous. */
+export class PublisherStore {
+  readonly db: Database;
+  readonly #s: Record<string, Statement>;
+
+  constructor(db: Database) {
+    this.db = db;
+    const p = (sql: string) => db.prepare(sql).safeIntegers(true);
+    this.#s = {
+      byHash: p("SELECT * FROM anchor_items WHERE checkpoint_hash = ?"),
+      byId: p("SELECT * FROM anchor_items WHERE id = ?"),
+      inState: p("SELECT * FROM anchor_items WHERE state = ? ORDER BY tree_size DESC, id DESC"),
+      maxSize: p(
+        "SELECT max(tree_size) AS m FROM anchor_items WHERE state IN ('sent', 'mined', 'final', 'reorged')",
+      ),
+      insert:
+        p(`INSERT INTO anchor_items (ledger, origin, tree_size, root_hash, note_text, checkpoint_hash, state,
+        queued_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)`),
+      setState: p("UPDATE anchor_items SET state = ?, error = ?, updated_at_ms = ? WHERE id = ?"),
+      setSent: p(
+        "UPDATE anchor_items SET state = 'sent', nonce = ?, sent_at_ms = coalesce(sent_at_ms, ?), error = NULL, updated_at_ms = ? WHERE id = ?",
+      ),
+      lastSentAt: p("SELECT max(sent_at_ms) AS m FROM anchor_items"),
+      setQueued: p(
+        "UPDATE anchor_items SET state = 'queued', nonce = ?, tx_hash = NULL, block_number = NULL, block_hash = NULL, error = ?, updated_at_ms = ? WHERE id = ?",
+      ),
+      setMined: p(
+        "UPDATE anchor_items SET state = 'mined', nonce = ?, tx_hash = ?, block_number = ?, block_hash = ?, error = NULL, updated_at_ms = ? WHERE id = ?",
+      ),
+      setFinal: p(
+        "UPDATE anchor_items SET state = 'final', evidence = ?, final_at_ms = ?, updated_at_ms = ? WHERE id = ?",
+      ),
+      counts: p("SELECT state, count(*) AS n FROM anchor_items GROUP BY state"),
+      lastFinal: p("SELECT * FROM anchor_items WHERE state = 'final' ORDER BY tree_size DESC LIMIT 1"),
+      oldestOpen: p(
+        "SELECT min(queued_at_ms) AS m FROM anchor_items WHERE state IN ('queued', 'sent', 'mined', 'reorged')",
+      ),
+      insertTx:
+        p(`INSERT INTO anchor_txs (tx_hash, item_id, nonce, raw, max_fee_per_gas, max_priority_fee_per_gas,
+        first_sent_at_ms, last_sent_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      txsAtNonce: p("SELECT * FROM anchor_txs WHERE nonce = ? ORDER BY first_sent_at_ms DESC, rowid DESC"),
+      txsOfItem: p("SELECT * FROM anchor_txs WHERE item_id = ? ORDER BY rowid DESC"),
+      touchTx: p("UPDATE anchor_txs SET last_sent_at_ms = ? WHERE tx_hash = ?"),
+      maxNonce: p("SELECT max(nonce) AS m FROM anchor_txs"),
+    };
+  }
+
+  byHash(hash: Uint8Array): ItemRow | undefined {
+    const r = this.#s.byHash!.get(hash) as Raw | undefined;
+    return r && toItem(r);
+  }
+  byId(id: number): ItemRow | undefined {
+    const r = this.#s.byId!.get(id) as Raw | undefined;
+    return r && toItem(r);
+  }
+  inState(state: AnchorState): ItemRow[] {
+    return (this.#s.inState!.all(state) as Raw[]).map(toItem);
+  }
+  /** Largest tree size already sent, mined, final or reorged (0 when none). */
+  maxCommittedSize(): bigint {
+    return ((this.#s.maxSize!.get() as Raw).m as bigint | null) ?? 0n;
+  }
+  insert(
+    ledger: string,
+    cp: { origin: string; treeSize: bigint; rootHash: Uint8Array; noteText: string },
+    hash: Uint8Array,
+    nowMs: number,
+  ): void {
+    this.#s.insert!.run(ledger, cp.origin, cp.treeSize, cp.rootHash, cp.noteText, hash, nowMs, nowMs);
+  }
+  setState(id: number, state: AnchorState, error: string | null, nowMs: number): void {
+    this.#s.setState!.run(state, error, nowMs, id);
+  }
+  setSent(id: number, nonce: number, nowMs: number): void {
+    this.#s.setSent!.run(nonce, nowMs, nowMs, id);
+  }
+  /** Back to the queue; `nonce` reserved (reorged tx may return to the pool) or null for a fresh one. */
+  setQueued(id: number, nonce: number | null, error: string | null, nowMs: number): void {
+    this.#s.setQueued!.run(nonce, error, nowMs, id);
+  }
+  setMined(
+    id: number,
+    nonce: number,
+    txHash: string,
+    blockNumber: bigint,
+    blockHash: string,
+    nowMs: number,
+  ): void {
+    this.#s.setMined!.run(nonce, txHash, blockNumber, blockHash, nowMs, id);
+  }
+  setFinal(id: number, evidence: string, nowMs: number): void {
+    this.#s.setFinal!.run(evidence, nowMs, nowMs, id);
+  }
+  counts(): Record<AnchorState, number> {
+    const out = Object.fromEntries(ANCHOR_STATES.map((s) => [s, 0])) as Record<AnchorState, number>;
+    for (const r of this.#s.counts!.all() as Raw[]) out[r.state as AnchorState] = Number(r.n);
+    return out;
+  }
+  lastFinal(): ItemRow | undefined {
+    const r = this.#s.lastFinal!.get() as Raw | undefined;
+    return r && toItem(r);
+  }
+  oldestOpenMs(): number | null {
+    return num((this.#s.oldestOpen!.get() as Raw).m);
+  }
+  insertTx(t: TxRow): void {
+    this.#s.insertTx!.run(
+      t.txHash,
+      t.itemId,
+      t.nonce,
+      t.raw,
+      t.maxFeePerGas.toString(),
+      t.maxPriorityFeePerGas.toString(),
+      t.firstSentAtMs,
+      t.lastSentAtMs,
+    );
+  }
+  txsAtNonce(nonce: number): TxRow[] {
+    return (this.#s.txsAtNonce!.all(nonce) as Raw[]).map(toTx);
+  }
+  txsOfItem(id: number): TxRow[] {
+    return (this.#s.txsOfItem!.all(id) as Raw[]).map(toTx);
+  }
+  touchTx(txHash: string, nowMs: number): void {
+    this.#s.touchTx!.run(nowMs, txHash);
+  }
+  /** When a checkpoint was last sent for the first time (fee bumps and re-sends excluded). */
+  lastSentAtMs(): number | null {
+    return num((this.#s.lastSentAt!.get() as Raw).m);
+  }
+  maxNonce(): number | null {
+    return num((this.#s.maxNonce!.get() as Raw).m);
+  }
+}

@@ -1,9 +1,11 @@
 import { AdminServer } from "./admin-server.js";
+import { attachTlog } from "./batcher/attach-tlog.js";
 import { GroupCommitter } from "./batcher/group-commit.js";
 import { ReadingStore } from "./batcher/reading-store.js";
 import type { Clock } from "./clock.js";
 import { type Config, readSecretFile } from "./config.js";
 import { type Db, openDatabase } from "./db.js";
+import { attachDrivers } from "./drivers/attach-drivers.js";
 import { DeviceRegistry } from "./drivers/device-registry.js";
 import { type AuditEvent, type CommitBatch, Ingest } from "./drivers/ingest.js";
 import { MqttTransport } from "./drivers/mqtt/mqtt-transport.js";
@@ -12,6 +14,7 @@ import type { Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { MIGRATIONS } from "./migrations.js";
 import type { Reading } from "./reading.js";
+import { attachRules } from "./rules/attach-rules.js";
 
 /**
  * A part of the gateway with a life cycle (checkpointer, alert sinks, BLE/serial drivers, anchor
@@ -120,6 +123,9 @@ export class Gateway {
     try {
       // Composition: each subsystem attaches its services, ingest listeners and commit writers here,
       // in dependency order, through a function of its own module (`attachX(gw)`).
+      attachTlog(gw);
+      attachRules(gw);
+      await attachDrivers(gw);
       for (const d of config.devices) {
         const outcome = await gw.registry.upsert(
           { id: d.id, subjectId: d.subject, password: readSecretFile(d.passwordFile), model: d.model },

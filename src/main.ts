@@ -13,6 +13,13 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   devices: async () => (await import("./cli/devices.js")).devicesCommand,
   readings: async () => (await import("./cli/readings.js")).readingsCommand,
   status: async () => (await import("./cli/status.js")).statusCommand,
+  keys: async () => (await import("./cli/keys.js")).keysCommand,
+  proof: async () => (await import("./cli/proof.js")).proofCommand,
+  verify: async () => (await import("./cli/verify.js")).verifyCommand,
+  audit: async () => (await import("./cli/audit.js")).auditCommand,
+  subjects: async () => (await import("./cli/subjects.js")).subjectsCommand,
+  alerts: async () => (await import("./cli/alerts.js")).alertsCommand,
+  observe: async () => (await import("./cli/observe.js")).observeCommand,
 };
 
 const USAGE = `usage: vitalog <command> [flags]
@@ -23,9 +30,18 @@ const USAGE = `usage: vitalog <command> [flags]
   devices  list|remove --config FILE [--id ID]
   readings --config FILE [--device ID] [--subject S] [--since 15m] [--limit N] [--follow]
   status   --config FILE                          state of the running daemon
+  keys     init|show|list|rotate --config FILE    signing + storage keys; init/show print the vkey
+  proof    <reading-id> --config FILE [--at SIZE] [--out FILE]   self-contained proof bundle
+  proof    --consistency OLD NEW --config FILE    consistency proof between two signed checkpoints
+  verify   <bundle> --vkey VKEY [--json]          offline check: exit 0 valid, 1 invalid, 2 unusable
+  audit    --config FILE [--vkey VKEY] [--json]   recompute the tree, check every checkpoint (70 on findings)
+  subjects erase <subject> --config FILE --yes    crypto-shred a subject (irreversible)
+  alerts   --config FILE [--since 24h] [--limit N]  active alerts and recent transitions
+  alerts   ack|silence ID --config FILE --by USER [--minutes M]   acknowledge/silence, attributed to USER
+  observe  --config FILE --subject S --by USER [--air|--oxygen] [--acvpu A|C|V|P|U] [--spo2-scale 1|2]
 
 exit codes: 0 ok, 1 failure, 2 unusable input, 64 usage, 69 ledger/sink unavailable, 70 integrity,
-74 storage, 78 config`;
+74 storage, 75 try again later, 78 config`;
 
 /** The entry point: dispatches a command and maps errors to exit codes. */
 export async function main(argv: string[]): Promise<number> {

@@ -1,7 +1,9 @@
 import { READING_STORE_SQL } from "./batcher/reading-store.js";
 import { TILE_STORE_MIGRATION } from "./batcher/tile-store.js";
+import { TLOG_RECORDS_MIGRATION } from "./batcher/tlog-schema.js";
 import type { Migration } from "./db.js";
 import { DEVICE_REGISTRY_SQL } from "./drivers/device-registry.js";
+import { ALERT_STORE_SQL } from "./rules/sinks/alert-store.js";
 
 /**
  * Every schema step, in order. Append only: a released migration is never edited or renumbered.
@@ -11,5 +13,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "devices", sql: DEVICE_REGISTRY_SQL },
   { version: 2, name: "readings and rejections", sql: READING_STORE_SQL },
   { version: 3, name: "merkle log hashes (tlog-tiles)", sql: TILE_STORE_MIGRATION },
+  { version: 4, name: "tlog records, subject keys, signing keys, checkpoints", sql: TLOG_RECORDS_MIGRATION },
+  { version: 6, name: "alerts, alert outbox, clinician observations", sql: ALERT_STORE_SQL },
   // 4: records/subject keys/events (tamper-evident log), 5: anchors, 6: alerts — assigned, in this order
 ];

@@ -74,9 +74,15 @@ export class TileStore {
   #size = -1;
   #root: Uint8Array = EMPTY_ROOT;
   #frontier: FrontierNode[] = [];
+  readonly #nodeHash: (left: Uint8Array, right: Uint8Array) => Uint8Array;
 
-  constructor(db: Database) {
+  /**
+   * @param opts.nodeHash interior-node hash for appends; MUST compute exactly [RFC 9162 §2.1.1]
+   *   SHA-256(0x01 || left || right) (the gateway passes a node:crypto version; default @noble).
+   */
+  constructor(db: Database, opts: { nodeHash?: (left: Uint8Array, right: Uint8Array) => Uint8Array } = {}) {
     this.#db = db;
+    this.#nodeHash = opts.nodeHash ?? nodeHash;
     this.#getHash = db.prepare<[number], Uint8Array>("SELECT hash FROM tlog_hashes WHERE id = ?").pluck();
     this.#insertHash = db.prepare<[number, Uint8Array]>("INSERT INTO tlog_hashes (id, hash) VALUES (?, ?)");
     this.#getState = db.prepare<[], { size: number; root: Uint8Array }>(
@@ -123,7 +129,7 @@ export class TileStore {
         const right = this.#frontier[n - 1]!;
         const left = this.#frontier[n - 2];
         if (left === undefined || left.level !== right.level) break;
-        const parent = { level: left.level + 1, hash: nodeHash(left.hash, right.hash) };
+        const parent = { level: left.level + 1, hash: this.#nodeHash(left.hash, right.hash) };
         this.#frontier.splice(n - 2, 2, parent);
         this.#insertHash.run(id++, parent.hash);
       }

@@ -11,6 +11,7 @@ import { GatewayError } from "../errors.js";
 import { Gateway } from "../gateway.js";
 import { createLogger } from "../log.js";
 import { parseFlags } from "./args.js";
+import { prepareFieldDevices } from "./demo-devices.js";
 import { type DeviceRow, renderTable } from "./demo-view.js";
 
 const SIM = resolve(dirname(fileURLToPath(import.meta.url)), "../../firmware-sim/mqtt-wearable.js");
@@ -39,11 +40,14 @@ export async function demoCommand(
   const stateDir = mkdtempSync(join(tmpdir(), "vitalog-demo-"));
   const logFile = join(stateDir, "gateway.log");
   const log = createLogger("info", createWriteStream(logFile));
+  // BLE and serial simulated devices, when dbus-daemon and socat are installed (else the demo says why not)
+  const field = await prepareFieldDevices(stateDir, deviceCount);
   const config = parseConfig(
     {
       gateway: { id: "demo-gw", origin: "demo.vitalog.invalid/gw/demo-gw", stateDir },
       mqtt: { port: 0 },
       admin: { port: 0 },
+      ...field.config,
     },
     stateDir,
     "demo",
@@ -71,6 +75,21 @@ export async function demoCommand(
       batteryPct: null,
     });
   }
+  for (const d of field.devices) {
+    rows.set(d.deviceId, {
+      deviceId: d.deviceId,
+      subjectId: d.subjectId,
+      scenario: d.scenario,
+      readings: 0,
+      rejections: 0,
+      lastAtMs: null,
+      values: {},
+      flags: new Set(),
+      contact: null,
+      batteryPct: null,
+    });
+  }
+  field.startSimulators(rate);
   gateway.ingest.addListener({
     onReading: (r) => {
       const row = rows.get(r.deviceId);
@@ -115,7 +134,7 @@ export async function demoCommand(
   const isTty = "isTTY" in out && out.isTTY === true;
   out.write(
     `Vitalog demo: gateway ${config.gateway.id}, MQTT on 127.0.0.1:${gateway.mqtt.port}, state in ${stateDir}\n` +
-      `${deviceCount} simulated wearable(s) in a separate process (${SIM}); gateway log: ${logFile}\nCtrl-C to stop.\n\n`,
+      `${deviceCount} simulated wearable(s) in a separate process (${SIM}); gateway log: ${logFile}\n${field.notes.join("\n")}\nCtrl-C to stop.\n\n`,
   );
   const started = Date.now();
   const draw = () => {
@@ -146,6 +165,7 @@ export async function demoCommand(
   draw();
   if (!isTty) out.write(`${renderTable([...rows.values()], Date.now(), "").join("\n")}\n`);
   await gateway.stop();
+  await field.stop();
   out.write(`\nstopped; ${values.keep ? `state kept in ${stateDir}` : "temporary state removed"}\n`);
   if (!values.keep) rmSync(stateDir, { recursive: true, force: true });
   return code;

@@ -55,7 +55,14 @@ export {
   type MderNumber,
   type MderSpecial,
 } from "./profiles/ieee11073.js";
-export { FrameSplitter, type SerialFraming } from "./profiles/serial-framing.js";
+export {
+  computeChecksum,
+  FRAME_CHECKSUMS,
+  type FrameChecksum,
+  FrameSplitter,
+  type SerialFraming,
+  type SplitEvent,
+} from "./profiles/serial-framing.js";
 export type { DeviceStatusInput, ReadingInput };
 
 /**
@@ -107,6 +114,12 @@ export interface SerialProtocol {
   decode: Decoder;
   /** At least one frame (hex, without framing) that decodes to one or more readings. */
   examples: readonly string[];
+  /**
+   * Optional device-level acknowledgement: the octets to write back for `frame` (as cut by `framing`), or
+   * undefined for none. The driver writes them only after the frame's readings (or its refusal) are durable,
+   * never for a frame that failed its checksum. Pure, like `decode`.
+   */
+  ack?: ((frame: Uint8Array) => Uint8Array | undefined) | undefined;
 }
 
 /** A vendor device, as data. Build it with `defineDevice()`. */
@@ -232,6 +245,7 @@ export function definitionProblems(def: unknown): string[] {
       if (typeof s.framing !== "object" || s.framing === null) p.push("serial.framing must be an object");
       else p.push(...framingProblems(s.framing, "serial.framing"));
       if (typeof s.decode !== "function") p.push("serial.decode must be a function");
+      if (s.ack !== undefined && typeof s.ack !== "function") p.push("serial.ack must be a function");
       p.push(...exampleProblems(s.examples, "serial"));
     }
     if (d.notify !== undefined) p.push("notify is for ble devices; this one matches over serial");
@@ -317,7 +331,16 @@ export type ConnectionState = "connecting" | "connected" | "disconnected" | "bac
  */
 export interface DriverSink {
   /** A frame decoded. `deviceKey` is the transport address (BLE MAC, serial path), `binding` the binding name. */
-  frame(event: { deviceKey: string; binding: string; receivedAtMs: number; result: DecodeResult }): void;
+  frame(event: {
+    deviceKey: string;
+    binding: string;
+    receivedAtMs: number;
+    result: DecodeResult;
+    /** The frame as received, kept (truncated) with any refusal. */
+    raw?: Uint8Array | undefined;
+    /** Called once everything from the frame is durable (or failed to be): the moment to acknowledge. */
+    done?: ((err?: Error) => void) | undefined;
+  }): void;
   /** A frame rejected, with the DecodeError reason (or "decoder_bug"). The device stays up. */
   reject(event: {
     deviceKey: string;
@@ -325,6 +348,9 @@ export interface DriverSink {
     receivedAtMs: number;
     reason: string;
     detail: string;
+    raw?: Uint8Array | undefined;
+    /** Called once the refusal is durable. */
+    done?: ((err?: Error) => void) | undefined;
   }): void;
   /** Connection life-cycle, for technical alarms and metrics. `retryInMs` with "backoff". */
   connection(event: {

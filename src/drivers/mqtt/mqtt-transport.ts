@@ -14,12 +14,36 @@ export const TOPIC_FORMATS = { senml: "senml", json: "json" } as const;
 /** Where a device may listen for explanations of its refused payloads. */
 export const REJECTED_SUFFIX = "rejected";
 
-/** Most authentications (scrypt) in flight at once; beyond it connections are refused as busy. */
-const MAX_CONCURRENT_AUTH = 8;
+/** Most authentications (scrypt, ~16 MiB each) running at once; more wait in a queue. */
+const MAX_CONCURRENT_AUTH = 4;
+/** Most authentications waiting; beyond it connections are refused as busy (a reconnect storm or an attack). */
+const MAX_QUEUED_AUTH = 512;
 
 interface DeviceSession {
   deviceId: string;
   subjectId: string;
+}
+
+/**
+ * A non-device MQTT client (nurse-station screen, integration engine, the CLI) authenticated by another
+ * module through a {@link PrincipalResolver}. Devices never get one: a device cannot subscribe to alerts.
+ */
+export interface MqttPrincipal {
+  readonly id: string;
+  /** May subscribe to this topic filter (exact match against its own allowed filters). */
+  maySubscribe(topicFilter: string): boolean;
+  /**
+   * Handles one PUBLISH of the principal. Returns false to refuse the topic (the client is disconnected).
+   * MUST NOT throw and MUST NOT block (replies are published asynchronously).
+   */
+  onPublish(topic: string, payload: Buffer): boolean;
+}
+
+/** Authenticates non-device clients; consulted before the device registry for the usernames it owns. */
+export interface PrincipalResolver {
+  owns(username: string): boolean;
+  /** Resolves the principal when the password matches, else null. MUST NOT reject. */
+  authenticate(username: string, password: string): Promise<MqttPrincipal | null>;
 }
 
 /**
@@ -37,7 +61,10 @@ export class MqttTransport {
   #broker: Aedes | undefined;
   readonly #servers: Server[] = [];
   readonly #sessions = new WeakMap<Client, DeviceSession>();
+  readonly #principals = new WeakMap<Client, MqttPrincipal>();
+  #resolver: PrincipalResolver | undefined;
   #authInFlight = 0;
+  readonly #authQueue: Array<() => void> = [];
 
   constructor(deps: {
     config: Config["mqtt"];
@@ -61,6 +88,11 @@ export class MqttTransport {
   get broker(): Aedes {
     if (!this.#broker) throw new TypeError("MQTT transport not started");
     return this.#broker;
+  }
+
+  /** Installs the resolver of non-device principals (alert consumers); call before `start`. */
+  setPrincipalResolver(resolver: PrincipalResolver): void {
+    this.#resolver = resolver;
   }
 
   /** Bound TCP port of the plain listener (useful with port 0). */
@@ -141,34 +173,58 @@ export class MqttTransport {
       fail("credentials_missing", 4);
       return;
     }
-    if (client.id !== username) {
+    // a consumer may run several clients: "<id>/<anything>" ("/" is never in a device id)
+    const isConsumerClient = client.id.startsWith(`${username}/`) && this.#resolver?.owns(username) === true;
+    if (client.id !== username && !isConsumerClient) {
       fail("client_id_mismatch", 2);
       return;
     }
-    if (this.#authInFlight >= MAX_CONCURRENT_AUTH) {
+    if (this.#authQueue.length >= MAX_QUEUED_AUTH) {
       fail("auth_busy", 3);
       return;
     }
-    this.#authInFlight++;
-    this.#registry
-      .verify(username, password.toString("utf8"))
-      .then((ok) => {
-        const device = ok ? this.#registry.get(username) : undefined;
-        if (!device) {
-          fail(this.#registry.get(username) ? "bad_password" : "unknown_device", 4);
-          return;
-        }
-        this.#sessions.set(client, { deviceId: device.id, subjectId: device.subjectId });
-        this.#log.info({ deviceId: device.id }, "device connected");
-        done(null, true);
-      })
-      .catch((err: unknown) => {
-        this.#log.error({ err }, "authentication failed unexpectedly");
-        fail("auth_error", 3);
-      })
-      .finally(() => {
-        this.#authInFlight--;
-      });
+    const run = () => {
+      this.#authInFlight++;
+      const resolver = this.#resolver;
+      if (resolver?.owns(username)) {
+        // an alert consumer (nurse station), not a device
+        resolver
+          .authenticate(username, password.toString("utf8"))
+          .then((principal) => {
+            if (!principal) return fail("bad_password", 4);
+            this.#principals.set(client, principal);
+            this.#log.info({ principal: principal.id }, "consumer connected");
+            done(null, true);
+          })
+          .finally(() => {
+            this.#authInFlight--;
+            this.#authQueue.shift()?.();
+          });
+        return;
+      }
+      this.#registry
+        .verify(username, password.toString("utf8"))
+        .then((ok) => {
+          const device = ok ? this.#registry.get(username) : undefined;
+          if (!device) {
+            fail(this.#registry.get(username) ? "bad_password" : "unknown_device", 4);
+            return;
+          }
+          this.#sessions.set(client, { deviceId: device.id, subjectId: device.subjectId });
+          this.#log.info({ deviceId: device.id }, "device connected");
+          done(null, true);
+        })
+        .catch((err: unknown) => {
+          this.#log.error({ err }, "authentication failed unexpectedly");
+          fail("auth_error", 3);
+        })
+        .finally(() => {
+          this.#authInFlight--;
+          this.#authQueue.shift()?.();
+        });
+    };
+    if (this.#authInFlight < MAX_CONCURRENT_AUTH) run();
+    else this.#authQueue.push(run);
   }
 
   #authorizePublish(
@@ -180,6 +236,16 @@ export class MqttTransport {
       done();
       return;
     } // the gateway's own publishes (alerts)
+    const principal = this.#principals.get(client);
+    if (principal) {
+      const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
+      if (!packet.retain && principal.onPublish(packet.topic, payload)) done();
+      else {
+        this.#refuse("topic_not_allowed", { principal: principal.id, topic: packet.topic });
+        done(new Error(`topic ${packet.topic} not allowed for ${principal.id}`));
+      }
+      return;
+    }
     const session = this.#sessions.get(client);
     if (!session) {
       this.#refuse("not_authenticated", { clientId: client.id });
@@ -229,6 +295,10 @@ export class MqttTransport {
     sub: Subscription,
     done: (error: Error | null, sub?: Subscription | null) => void,
   ) {
+    if (this.#principals.get(client)?.maySubscribe(sub.topic)) {
+      done(null, sub);
+      return;
+    }
     const session = this.#sessions.get(client);
     if (session && sub.topic === `${this.#cfg.topicPrefix}/${session.deviceId}/${REJECTED_SUFFIX}`) {
       done(null, sub);

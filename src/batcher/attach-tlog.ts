@@ -1,0 +1,51 @@
+/**
+ * Composition of the tamper-evident log into the gateway (`attachTlog(gw)` in `Gateway.start`):
+ * a commit writer that appends every stored reading and audit event to the log inside the group commit,
+ * and the checkpointer service. Readings stored before the log was enabled are appended first.
+ *
+ * Keys: on first start with default paths the key files are created under `<stateDir>/keys` (0600) and
+ * the verifier key is logged; configured paths that are missing stop the start (exit 78).
+ */
+import type { Gateway } from "../gateway.js";
+import { Checkpointer } from "./checkpointer.js";
+import { openTlog, type Tlog } from "./open-tlog.js";
+
+/** The attached log, for other subsystems (the anchor publisher listens to `checkpointer`). */
+export interface AttachedTlog extends Tlog {
+  readonly checkpointer: Checkpointer;
+}
+
+/** Attaches the log when `tlog.enabled` (the default); returns undefined when it is disabled. */
+export function attachTlog(gw: Gateway): AttachedTlog | undefined {
+  const config = gw.config;
+  const log = gw.log.child({ module: "tlog" });
+  if (!config.tlog.enabled) {
+    log.warn("tamper-evident log disabled (tlog.enabled: false): readings are not committed to the log");
+    return undefined;
+  }
+  const tlog = openTlog(gw.db, config, { createMissing: true, now: () => gw.clock.now() });
+  if (tlog.keysCreated)
+    log.info({ vkey: tlog.vkey }, "tlog keys created; give this verifier key to auditors");
+  const backfilled = gw.db.transaction(() => tlog.records.backfill())();
+  if (backfilled > 0)
+    log.info({ readings: backfilled }, "readings stored before the log was enabled appended");
+  gw.addCommitWriter((stored, events) => {
+    tlog.records.append(stored, events);
+  });
+  const checkpointer = new Checkpointer({
+    db: gw.db,
+    tiles: tlog.records.tiles,
+    store: tlog.checkpoints,
+    origin: tlog.origin,
+    signer: tlog.signer,
+    clock: gw.clock,
+    intervalMs: config.tlog.checkpointIntervalSec * 1000,
+    log,
+  });
+  gw.addService(checkpointer);
+  log.info(
+    { origin: tlog.origin, vkey: tlog.vkey, size: tlog.records.tiles.size() },
+    "tamper-evident log attached",
+  );
+  return { ...tlog, checkpointer };
+}

@@ -1,0 +1,198 @@
+/**
+ * The gateway's two secrets as files: the Ed25519 checkpoint signing key (Go `note` skey text, key name
+ * = gateway.origin) and the 256-bit storage key that wraps per-subject record keys.
+ *
+ * Rules: files are created 0600 in a 0700 directory, written atomically (temp file, fsync, rename) and
+ * never overwritten; a key file readable or writable by "other", or writable by its group, is refused
+ * (KEY_FILE_INSECURE, exit 78). Key bytes are never logged.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import type { Config } from "../config.js";
+import { GatewayError } from "../errors.js";
+import { base64Decode, base64Encode } from "./base64.js";
+import { Ed25519Signer, parseSkey } from "./signer.js";
+
+/** Prefix of the storage key file's single line. */
+export const STORAGE_KEY_PREFIX = "vitalog-storage-key/v1:";
+
+/** Where the key files are and whether the operator configured them explicitly. */
+export interface KeyPaths {
+  readonly signingKeyFile: string;
+  readonly storageKeyFile: string;
+  /** Explicit paths are never auto-created: a missing explicit file is a config error. */
+  readonly isExplicit: boolean;
+}
+
+/** The loaded secrets. */
+export interface GatewayKeys {
+  readonly signer: Ed25519Signer;
+  readonly storageKey: Buffer;
+  /** True when this call created the key files (first start). */
+  readonly created: boolean;
+}
+
+/** Key file paths: configured ones (relative to gateway.stateDir), else `<stateDir>/keys/…`. */
+export function resolveKeyPaths(config: Readonly<Config>): KeyPaths {
+  const base = config.gateway.stateDir;
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  const t = config.tlog;
+  return {
+    signingKeyFile: abs(t.signingKeyFile ?? "keys/signing.key"),
+    storageKeyFile: abs(t.storageKeyFile ?? "keys/storage.key"),
+    isExplicit: t.signingKeyFile !== undefined || t.storageKeyFile !== undefined,
+  };
+}
+
+/** The log origin (= signing key name). */
+export function logOrigin(config: Readonly<Config>): string {
+  return config.gateway.origin ?? `vitalog.invalid/gw/${config.gateway.id}`;
+}
+
+function exists(file: string): boolean {
+  try {
+    statSync(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses a key file that others may read or write (or its group may write). */
+export function checkKeyFileMode(file: string): void {
+  const mode = statSync(file).mode;
+  if ((mode & 0o027) !== 0) {
+    throw new GatewayError(
+      "KEY_FILE_INSECURE",
+      `key file ${file} has mode ${(mode & 0o777).toString(8)}: it must not be accessible to others (chmod 600 it)`,
+    );
+  }
+}
+
+function readKeyText(file: string): string {
+  if (!exists(file)) throw new GatewayError("KEY_FILE_MISSING", `key file ${file} does not exist`);
+  checkKeyFileMode(file);
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (cause) {
+    throw new GatewayError("CONFIG_SECRET_UNREADABLE", `cannot read key file ${file}`, { cause });
+  }
+}
+
+/**
+ * Writes a new secret file atomically with mode 0600; refuses to replace an existing file unless
+ * `replace` (key rotation).
+ */
+export function writeKeyFile(file: string, text: string, replace = false): void {
+  if (!replace && exists(file))
+    throw new GatewayError("KEY_FILE_EXISTS", `key file ${file} already exists; refusing to overwrite it`);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fd = openSync(tmp, "wx", 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  const dirFd = openSync(dirname(file), "r");
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/** Loads the signing key; its key name MUST equal the origin. */
+export function loadSigningKey(file: string, origin: string): Ed25519Signer {
+  let signer: Ed25519Signer;
+  try {
+    signer = parseSkey(readKeyText(file));
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw new GatewayError("CONFIG_INVALID", `signing key ${file} is malformed: ${(err as Error).message}`);
+  }
+  if (signer.name !== origin) {
+    throw new GatewayError(
+      "CONFIG_INVALID",
+      `signing key ${file} is named ${signer.name} but gateway.origin is ${origin}; they must be equal`,
+    );
+  }
+  return signer;
+}
+
+/** Loads the 32-byte storage key. */
+export function loadStorageKey(file: string): Buffer {
+  const text = readKeyText(file);
+  const bytes = text.startsWith(STORAGE_KEY_PREFIX)
+    ? base64Decode(text.slice(STORAGE_KEY_PREFIX.length))
+    : null;
+  if (bytes === null || bytes.length !== 32) {
+    throw new GatewayError(
+      "CONFIG_INVALID",
+      `storage key ${file} is malformed (expected ${STORAGE_KEY_PREFIX}<base64 of 32 bytes>)`,
+    );
+  }
+  return Buffer.from(bytes);
+}
+
+/** Creates a signing key file for `origin`; returns the signer. */
+export function createSigningKey(file: string, origin: string): Ed25519Signer {
+  const signer = Ed25519Signer.generate(origin);
+  writeKeyFile(file, `${signer.toSkey()}\n`);
+  return signer;
+}
+
+/** Creates a storage key file; returns the key. */
+export function createStorageKey(file: string): Buffer {
+  const key = randomBytes(32);
+  writeKeyFile(file, `${STORAGE_KEY_PREFIX}${base64Encode(key)}\n`);
+  return key;
+}
+
+/**
+ * Loads both keys. With `createMissing` and default (not configured) paths, missing files are created
+ * (first start of `vitalog run`/`demo`); a configured path that is missing is KEY_FILE_MISSING (exit 78).
+ */
+export function loadGatewayKeys(config: Readonly<Config>, opts: { createMissing: boolean }): GatewayKeys {
+  const paths = resolveKeyPaths(config);
+  const origin = logOrigin(config);
+  const canCreate = opts.createMissing && !paths.isExplicit;
+  let created = false;
+  const hasSigning = exists(paths.signingKeyFile);
+  const hasStorage = exists(paths.storageKeyFile);
+  if (canCreate && !hasSigning && !hasStorage) {
+    createSigningKey(paths.signingKeyFile, origin);
+    createStorageKey(paths.storageKeyFile);
+    created = true;
+  }
+  if (!exists(paths.signingKeyFile) || !exists(paths.storageKeyFile)) {
+    const missing = [paths.signingKeyFile, paths.storageKeyFile].filter((f) => !exists(f));
+    throw new GatewayError(
+      "KEY_FILE_MISSING",
+      `tlog key file(s) missing: ${missing.join(", ")} (create them with \`vitalog keys init\`)`,
+    );
+  }
+  return {
+    signer: loadSigningKey(paths.signingKeyFile, origin),
+    storageKey: loadStorageKey(paths.storageKeyFile),
+    created,
+  };
+}
+
+/** Removes a retired private key file (after rotation, the old private key must not linger). */
+export function removeKeyFile(file: string): void {
+  unlinkSync(file);
+}

@@ -1,0 +1,111 @@
+/**
+ * Node-side crypto of the log's hot path: AES-256-GCM sealing of records and wrapping of subject
+ * keys, and SHA-256 commitments/leaf hashes with node:crypto (byte-identical to commitment.ts and
+ * merkle.ts, which use @noble; tests pin the equality).
+ */
+import { createCipheriv, createDecipheriv, createHmac, hash, randomBytes } from "node:crypto";
+import { ENTRY_PREFIX, SALT_BYTES } from "./commitment.js";
+
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+const RECORD_AAD = Buffer.from("vitalog/record/v1\0");
+const SUBJECT_KEY_AAD = Buffer.from("vitalog/subject-key/v1\0");
+const LEAF_PREFIX = Buffer.from([0x00]);
+
+/** entry = SHA-256(ENTRY_PREFIX || salt || record), with node:crypto. */
+export function commitEntryFast(salt: Uint8Array, record: Uint8Array): Buffer {
+  return hash("sha256", Buffer.concat([ENTRY_PREFIX, salt, record]), "buffer") as unknown as Buffer;
+}
+
+/** [RFC 9162 §2.1.1] leaf hash SHA-256(0x00 || entry), with node:crypto. */
+export function leafHashFast(entry: Uint8Array): Buffer {
+  return hash("sha256", Buffer.concat([LEAF_PREFIX, entry]), "buffer") as unknown as Buffer;
+}
+
+const NODE_PREFIX = Buffer.from([0x01]);
+
+/** [RFC 9162 §2.1.1] interior node hash SHA-256(0x01 || left || right), with node:crypto. */
+export function nodeHashFast(left: Uint8Array, right: Uint8Array): Buffer {
+  return hash("sha256", Buffer.concat([NODE_PREFIX, left, right]), "buffer") as unknown as Buffer;
+}
+
+/** The plaintext of a sealed record: `salt[32] || record`. */
+export interface Opening {
+  readonly salt: Uint8Array;
+  readonly record: Uint8Array;
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+}
+
+function recordAad(leafIndex: number, entry: Uint8Array): Buffer {
+  return Buffer.concat([RECORD_AAD, u64(leafIndex), entry]);
+}
+
+/**
+ * Seals an opening under a subject key: `nonce[12] || AES-256-GCM(salt || record) || tag[16]`, with the
+ * leaf index and entry as associated data, so a sealed record moved to another row fails to open.
+ */
+export function sealRecord(
+  key: Uint8Array,
+  leafIndex: number,
+  entry: Uint8Array,
+  opening: Opening,
+  nonce: Uint8Array = randomBytes(NONCE_BYTES),
+): Buffer {
+  const c = createCipheriv("aes-256-gcm", key, nonce);
+  c.setAAD(recordAad(leafIndex, entry));
+  const body = Buffer.concat([c.update(opening.salt), c.update(opening.record), c.final()]);
+  return Buffer.concat([nonce, body, c.getAuthTag()]);
+}
+
+/** Opens a sealed record; returns undefined when it does not authenticate (wrong key, row or bytes). */
+export function openRecord(
+  key: Uint8Array,
+  leafIndex: number,
+  entry: Uint8Array,
+  sealed: Uint8Array,
+): Opening | undefined {
+  if (sealed.length < NONCE_BYTES + SALT_BYTES + TAG_BYTES) return undefined;
+  try {
+    const d = createDecipheriv("aes-256-gcm", key, sealed.subarray(0, NONCE_BYTES));
+    d.setAAD(recordAad(leafIndex, entry));
+    d.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+    const plain = Buffer.concat([
+      d.update(sealed.subarray(NONCE_BYTES, sealed.length - TAG_BYTES)),
+      d.final(),
+    ]);
+    return { salt: plain.subarray(0, SALT_BYTES), record: plain.subarray(SALT_BYTES) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Wraps a subject key under the storage key (AES-256-GCM, key id as associated data). */
+export function wrapKey(storageKey: Uint8Array, keyId: number, subjectKey: Uint8Array): Buffer {
+  const nonce = randomBytes(NONCE_BYTES);
+  const c = createCipheriv("aes-256-gcm", storageKey, nonce);
+  c.setAAD(Buffer.concat([SUBJECT_KEY_AAD, u64(keyId)]));
+  return Buffer.concat([nonce, c.update(subjectKey), c.final(), c.getAuthTag()]);
+}
+
+/** Unwraps a subject key; undefined when it does not authenticate. */
+export function unwrapKey(storageKey: Uint8Array, keyId: number, wrapped: Uint8Array): Buffer | undefined {
+  if (wrapped.length !== NONCE_BYTES + 32 + TAG_BYTES) return undefined;
+  try {
+    const d = createDecipheriv("aes-256-gcm", storageKey, wrapped.subarray(0, NONCE_BYTES));
+    d.setAAD(Buffer.concat([SUBJECT_KEY_AAD, u64(keyId)]));
+    d.setAuthTag(wrapped.subarray(NONCE_BYTES + 32));
+    return Buffer.concat([d.update(wrapped.subarray(NONCE_BYTES, NONCE_BYTES + 32)), d.final()]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** HMAC-SHA-256 under the storage key with a domain label (subject tags, key check values). */
+export function storageMac(storageKey: Uint8Array, label: string, data: string): Buffer {
+  return createHmac("sha256", storageKey).update(`${label}\0${data}`).digest();
+}

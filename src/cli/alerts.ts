@@ -1,0 +1,55 @@
+import { loadConfig } from "../config.js";
+import { openDatabase } from "../db.js";
+import { GatewayError } from "../errors.js";
+import { openAlerts, recentAlertEvents } from "../rules/sinks/alert-store.js";
+import { sendAlertCommand } from "./alert-command.js";
+import { parseFlags, parseSince, requireFlag } from "./args.js";
+
+/**
+ * `vitalog alerts --config FILE [--since 24h] [--limit N]`: active alerts and recent transitions (JSON).
+ * `vitalog alerts ack|silence <alert-id> --by USER --config FILE [--as CONSUMER] [--minutes M]`: acts on the
+ * running daemon through its MQTT command topic, attributed to USER.
+ */
+export async function alertsCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    config: { type: "string", short: "c" },
+    since: { type: "string" },
+    limit: { type: "string" },
+    by: { type: "string" },
+    as: { type: "string" },
+    minutes: { type: "string" },
+  });
+  const config = loadConfig(requireFlag(values.config, "config"));
+  const [action, alertId] = positionals;
+  if (action === "ack" || action === "silence") {
+    if (!alertId) throw new GatewayError("USAGE", `usage: vitalog alerts ${action} <alert-id> --by USER`);
+    const by = requireFlag(values.by, "by");
+    const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
+    if (minutes !== undefined && !(minutes > 0)) throw new GatewayError("USAGE", "--minutes must be > 0");
+    const reply = await sendAlertCommand(
+      config,
+      action,
+      { alert_id: alertId, by, ...(minutes ? { duration_sec: minutes * 60 } : {}) },
+      values.as,
+    );
+    out.write(`${JSON.stringify(reply)}\n`);
+    return reply.ok ? 0 : 1;
+  }
+  if (action !== undefined && action !== "list")
+    throw new GatewayError(
+      "USAGE",
+      "usage: vitalog alerts [list] | ack <id> --by USER | silence <id> --by USER",
+    );
+  const limit = values.limit === undefined ? 100 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit <= 0)
+    throw new GatewayError("USAGE", "--limit must be a positive integer");
+  const sinceMs = parseSince(values.since ?? "24h", Date.now());
+  const db = openDatabase(config.storage.path!, [], { readonly: true });
+  try {
+    const result = { active: openAlerts(db), recent: recentAlertEvents(db, sinceMs, limit) };
+    out.write(`${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  } finally {
+    db.close();
+  }
+}

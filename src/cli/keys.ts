@@ -1,0 +1,56 @@
+import { createSigningKey, createStorageKey, logOrigin, resolveKeyPaths } from "../batcher/key-files.js";
+import { rotateSigningKey } from "../batcher/key-rotation.js";
+import { openTlogForCli, signingKeyHistory } from "../batcher/open-tlog.js";
+import { loadConfig } from "../config.js";
+import { GatewayError } from "../errors.js";
+import { parseFlags, requireFlag } from "./args.js";
+
+const USAGE = "usage: vitalog keys init|show|list|rotate --config FILE";
+
+/**
+ * `vitalog keys init` creates the signing key and the storage key (0600; refuses to overwrite) and prints
+ * the verifier key (C2SP vkey) on stdout. `show` prints the current vkey, `list` every vkey the log
+ * ever signed with (JSON lines), `rotate` replaces the signing key (handover checkpoint signed by both).
+ */
+export async function keysCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values, positionals } = parseFlags(argv, { config: { type: "string", short: "c" } });
+  const config = loadConfig(requireFlag(values.config, "config"));
+  switch (positionals[0]) {
+    case "init": {
+      const paths = resolveKeyPaths(config);
+      const signer = createSigningKey(paths.signingKeyFile, logOrigin(config));
+      createStorageKey(paths.storageKeyFile);
+      process.stderr.write(
+        `created ${paths.signingKeyFile} and ${paths.storageKeyFile} (mode 0600); back up the storage key: without it no record can be opened\n`,
+      );
+      out.write(`${signer.verifier().toVkey()}\n`);
+      return 0;
+    }
+    case "show":
+    case "list":
+    case "rotate": {
+      const tlog = openTlogForCli(config);
+      try {
+        if (positionals[0] === "show") out.write(`${tlog.vkey}\n`);
+        else if (positionals[0] === "list") {
+          for (const k of signingKeyHistory(tlog.db)) {
+            out.write(
+              `${JSON.stringify({ vkey: k.vkey, added_at: new Date(k.addedAtMs).toISOString(), retired_at: k.retiredAtMs === null ? null : new Date(k.retiredAtMs).toISOString() })}\n`,
+            );
+          }
+        } else {
+          const r = rotateSigningKey(tlog, config, Date.now());
+          process.stderr.write(
+            `rotated; handover checkpoint at size ${r.handover?.size ?? "?"} signed by both keys; restart the gateway\n`,
+          );
+          out.write(`${r.newVkey}\n`);
+        }
+        return 0;
+      } finally {
+        tlog.close();
+      }
+    }
+    default:
+      throw new GatewayError("USAGE", USAGE);
+  }
+}

@@ -1,0 +1,60 @@
+import { writeFileSync } from "node:fs";
+import { openTlogForCli } from "../batcher/open-tlog.js";
+import { buildConsistencyBundle, buildProofBundle, type ProofSources } from "../batcher/proof-bundle.js";
+import { loadConfig } from "../config.js";
+import { GatewayError } from "../errors.js";
+import { parseFlags, requireFlag } from "./args.js";
+
+const USAGE =
+  "usage: vitalog proof <reading-id> --config FILE [--at SIZE] [--out FILE] | vitalog proof --consistency OLD NEW --config FILE";
+
+function size(text: string | undefined, what: string): number {
+  if (text === undefined || !/^(0|[1-9][0-9]*)$/.test(text) || !Number.isSafeInteger(Number(text))) {
+    throw new GatewayError("USAGE", `${what} must be a tree size (decimal)`);
+  }
+  return Number(text);
+}
+
+/**
+ * `vitalog proof <reading-id>` writes a self-contained `vitalog-proof/v1` bundle (opening + tlog-proof
+ * against the latest signed checkpoint, or `--at SIZE`). The bundle holds the reading: `--out` files are
+ * created 0600. `--consistency OLD NEW` writes a `vitalog-consistency/v1` bundle.
+ */
+export async function proofCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values, positionals } = parseFlags(argv, {
+    config: { type: "string", short: "c" },
+    at: { type: "string" },
+    out: { type: "string", short: "o" },
+    consistency: { type: "boolean", default: false },
+  });
+  const config = loadConfig(requireFlag(values.config, "config"));
+  const tlog = openTlogForCli(config);
+  try {
+    const src: ProofSources = {
+      db: tlog.db,
+      tiles: tlog.records.tiles,
+      keys: tlog.records.keys,
+      checkpoints: tlog.checkpoints,
+      origin: tlog.origin,
+      vkey: tlog.vkey,
+    };
+    let bundle: unknown;
+    if (values.consistency) {
+      if (positionals.length !== 2) throw new GatewayError("USAGE", USAGE);
+      bundle = buildConsistencyBundle(src, size(positionals[0], "OLD"), size(positionals[1], "NEW"));
+    } else {
+      if (positionals.length !== 1) throw new GatewayError("USAGE", USAGE);
+      bundle = buildProofBundle(
+        src,
+        positionals[0]!,
+        values.at === undefined ? {} : { atSize: size(values.at, "--at") },
+      );
+    }
+    const text = `${JSON.stringify(bundle, null, 2)}\n`;
+    if (values.out) writeFileSync(values.out, text, { mode: 0o600 });
+    else out.write(text);
+    return 0;
+  } finally {
+    tlog.close();
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Loads vendor definition packages by npm package name, once, at start-up (the operator lists them in the
+ * `drivers.packages` config key). Every package must export `definitions` (an array of `DeviceDefinition`s
+ * built with `defineDevice` against a compatible SDK). Problems in all packages are collected and reported
+ * together as one CONFIG_INVALID error (exit 78): a gateway never starts with half its devices.
+ */
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { GatewayError } from "../errors.js";
+import { DefinitionError, type DeviceDefinition, definitionProblems, SDK_VERSION } from "./sdk.js";
+
+/** A definition together with where it came from (for logs and `vitalog status`). */
+export interface LoadedDefinition {
+  definition: DeviceDefinition;
+  /** npm package name, or "builtin". */
+  origin: string;
+}
+
+export interface LoadOptions {
+  /** Directory whose node_modules holds the packages; default: resolved like Vitalog's own imports. */
+  packagesFrom?: string | undefined;
+}
+
+/** Resolves and imports each package; returns every definition or throws CONFIG_INVALID listing all problems. */
+export async function loadDefinitionPackages(
+  packages: readonly string[],
+  options: LoadOptions = {},
+): Promise<LoadedDefinition[]> {
+  const problems: { path: string; message: string }[] = [];
+  const loaded: LoadedDefinition[] = [];
+  for (const [i, name] of packages.entries()) {
+    const where = `drivers.packages.${i}`;
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(resolveSpecifier(name, options))) as Record<string, unknown>;
+    } catch (err) {
+      const e = err as Error & { code?: string; problems?: readonly string[] };
+      const message =
+        e instanceof DefinitionError
+          ? `${name}: ${e.problems.join("; ")}`
+          : e.code === "MODULE_NOT_FOUND" || e.code === "ERR_MODULE_NOT_FOUND"
+            ? `package ${name} is not installed (npm install it next to vitalog)`
+            : `package ${name} failed to load: ${e.message}`;
+      problems.push({ path: where, message });
+      continue;
+    }
+    const defs = mod.definitions;
+    if (!Array.isArray(defs) || defs.length === 0) {
+      problems.push({
+        path: where,
+        message: `package ${name} does not export a non-empty \`definitions\` array`,
+      });
+      continue;
+    }
+    defs.forEach((d: unknown, k) => {
+      const p = definitionProblems(d);
+      if (p.length > 0) problems.push({ path: where, message: `${name} definitions[${k}]: ${p.join("; ")}` });
+      else loaded.push({ definition: d as DeviceDefinition, origin: name });
+    });
+  }
+  if (problems.length > 0) {
+    const list = problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
+    throw new GatewayError(
+      "CONFIG_INVALID",
+      `definition packages (SDK ${SDK_VERSION}): ${problems.length} problem(s)\n${list}`,
+      { details: problems },
+    );
+  }
+  return loaded;
+}
+
+function resolveSpecifier(name: string, o: LoadOptions): string {
+  if (o.packagesFrom === undefined) return name;
+  const dir = resolve(o.packagesFrom);
+  // require.resolve honours the package's "exports" ("default"/unconditional entries) and walks node_modules
+  const file = createRequire(join(dir, "package.json")).resolve(name);
+  return pathToFileURL(file).href;
+}
+
+/** "vendor/model" or "model" (case-insensitive) → the one matching definition; undefined when none or ambiguous. */
+export function findDefinition(
+  definitions: readonly DeviceDefinition[],
+  ref: string,
+): DeviceDefinition | undefined {
+  const r = ref.toLowerCase();
+  const exact = definitions.filter((d) => `${d.vendor}/${d.model}`.toLowerCase() === r);
+  if (exact.length === 1) return exact[0];
+  const byModel = definitions.filter((d) => d.model.toLowerCase() === r);
+  return byModel.length === 1 ? byModel[0] : undefined;
+}

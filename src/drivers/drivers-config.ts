@@ -1,0 +1,40 @@
+import { isAbsolute } from "node:path";
+import { z } from "zod";
+
+/** An npm package name, scoped or not (lower-case, as the registry requires). */
+export const NPM_PACKAGE_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
+
+/**
+ * The `drivers` config slice: vendor definition packages, enabled by npm package name and loaded once at
+ * start-up. Nothing is ever loaded from a data directory or over the network (STYLE.md "Plugins for vendors").
+ */
+export const driversConfigSchema = z
+  .strictObject({
+    /** Packages to load, e.g. ["@acme/vitalog-oximeter"]; each must export `definitions`. */
+    packages: z
+      .array(z.string().regex(NPM_PACKAGE_NAME, "must be an npm package name, e.g. @acme/vitalog-oximeter"))
+      .default([]),
+    /**
+     * Directory of the npm project the packages are installed in (its node_modules is searched), e.g.
+     * /opt/vitalog. Absent: resolved like Vitalog's own dependencies.
+     */
+    packagesFrom: z.string().refine(isAbsolute, "must be an absolute path").optional(),
+  })
+  .superRefine((c, ctx) => {
+    c.packages.forEach((p, i) => {
+      if (c.packages.indexOf(p) !== i)
+        ctx.addIssue({ code: "custom", path: ["packages", i], message: `duplicate package ${p}` });
+    });
+  })
+  .prefault({});
+
+export type DriversConfig = z.infer<typeof driversConfigSchema>;
+
+/**
+ * The `drivers` slice of a validated gateway config, or its defaults while the composition root does not
+ * declare the key yet.
+ */
+export function driversSlice(config: object): DriversConfig {
+  const raw = (config as { drivers?: unknown }).drivers;
+  return driversConfigSchema.parse(raw ?? {});
+}

@@ -1,0 +1,130 @@
+/**
+ * The gateway's `DriverSink`: turns what the BLE and serial drivers report into ingest calls. A transport
+ * address (BLE MAC, serial path) maps to the provisioned device configured for it, and the device's subject
+ * binding is read from the registry for every frame, so a rebinding takes effect at once and a removed
+ * device is refused. Decode failures go through `Ingest.reject`: counted per device and reason, stored.
+ */
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import type { RejectReason } from "../reading.js";
+import type { DeviceRegistry } from "./device-registry.js";
+import type { Ingest, InputRejection, Source } from "./ingest.js";
+import type { DecodeResult, DriverSink } from "./sdk.js";
+
+/** Absent values that are a validation refusal (counted as rejections); the rest are the device's "no value". */
+const VALIDATION_REASONS: ReadonlySet<string> = new Set<RejectReason>([
+  "unknown_vital",
+  "unit_unsupported",
+  "value_not_finite",
+  "below_physiologic_limit",
+  "above_physiologic_limit",
+]);
+
+export class IngestSink implements DriverSink {
+  readonly #transport: "ble" | "serial";
+  readonly #deviceIds: ReadonlyMap<string, string>;
+  readonly #registry: DeviceRegistry;
+  readonly #ingest: Ingest;
+  readonly #log: Logger;
+  readonly #events;
+
+  /** `deviceIds`: transport address → provisioned device id (from the config slice). */
+  constructor(deps: {
+    transport: "ble" | "serial";
+    deviceIds: ReadonlyMap<string, string>;
+    registry: DeviceRegistry;
+    ingest: Ingest;
+    log: Logger;
+    metrics: Metrics;
+  }) {
+    this.#transport = deps.transport;
+    this.#deviceIds = deps.deviceIds;
+    this.#registry = deps.registry;
+    this.#ingest = deps.ingest;
+    this.#log = deps.log;
+    this.#events = deps.metrics.counter(
+      "vitalog_driver_connection_events_total",
+      "BLE/serial connection life-cycle events, per transport, state and reason",
+    );
+  }
+
+  /** Whether the address is configured AND its device is provisioned (has a subject binding). */
+  isAuthorised(deviceKey: string): boolean {
+    const id = this.#deviceIds.get(deviceKey);
+    return id !== undefined && this.#registry.get(id) !== undefined;
+  }
+
+  /** The provisioned device behind an address, if any. */
+  deviceIdOf(deviceKey: string): string | undefined {
+    return this.#deviceIds.get(deviceKey);
+  }
+
+  frame(e: Parameters<DriverSink["frame"]>[0]): void {
+    const done = e.done ?? noop;
+    const source = this.#source(e.deviceKey);
+    if (!source) {
+      this.#refuseUnprovisioned(e.deviceKey, e.raw ?? null, done);
+      return;
+    }
+    const rejected = rejectedOf(e.result, e.binding);
+    this.#ingest.submit(
+      source,
+      { inputs: e.result.readings, status: e.result.status, rejected },
+      e.raw ?? null,
+      done,
+    );
+  }
+
+  reject(e: Parameters<DriverSink["reject"]>[0]): void {
+    const done = e.done ?? noop;
+    const source = this.#source(e.deviceKey);
+    const refusal = { reason: e.reason, detail: `${e.binding}: ${e.detail}` };
+    if (source) this.#ingest.reject(source, refusal, e.raw ?? null, done);
+    else this.#refuseUnprovisioned(e.deviceKey, e.raw ?? null, done);
+  }
+
+  connection(e: Parameters<DriverSink["connection"]>[0]): void {
+    const reason = e.reason ?? "";
+    this.#events({ transport: this.#transport, state: e.state, reason });
+    const deviceId = this.#deviceIds.get(e.deviceKey) ?? null;
+    this.#log.info(
+      {
+        transport: this.#transport,
+        address: e.deviceKey,
+        deviceId,
+        state: e.state,
+        reason,
+        retryInMs: e.retryInMs,
+      },
+      "device connection",
+    );
+    // an unknown or unprovisioned device is refused durably: an injection attempt leaves a trace
+    if (e.state === "refused" && reason === "device_not_provisioned")
+      this.#refuseUnprovisioned(e.deviceKey, null, noop);
+  }
+
+  #source(deviceKey: string): Source | undefined {
+    const id = this.#deviceIds.get(deviceKey);
+    const device = id === undefined ? undefined : this.#registry.get(id);
+    return device && { deviceId: device.id, subjectId: device.subjectId, transport: this.#transport };
+  }
+
+  #refuseUnprovisioned(deviceKey: string, raw: Uint8Array | null, done: (err?: Error) => void): void {
+    const configured = this.#deviceIds.get(deviceKey);
+    const detail = `${this.#transport} ${deviceKey}${configured ? ` (configured as ${configured}, not in the registry)` : " (not configured)"}`;
+    this.#ingest.reject(
+      { deviceId: null, subjectId: null },
+      { reason: "device_not_provisioned", detail },
+      raw,
+      done,
+    );
+  }
+}
+
+function rejectedOf(result: DecodeResult, binding: string): InputRejection[] {
+  return result.absent
+    .filter((a) => VALIDATION_REASONS.has(a.reason))
+    .map((a) => ({ reason: a.reason, detail: `${binding}: ${a.kind} ${a.reason}` }));
+}
+
+function noop(): void {}

@@ -1,0 +1,224 @@
+/**
+ * Composition of alerting (issue #5): the rule engine listens to ingest before storage; every alert
+ * transition goes, in this order and synchronously, to the sinks (MQTT first: published to the in-process
+ * broker at once), then to the group commit as an audit event (durable in `alert_events`, the outbox rows
+ * of the durable sinks, and the tamper-evident log when it is on). A failing store, log or ledger never
+ * delays or stops delivery [DESIGN.md "Alerts do not wait"].
+ */
+import { GatewayError } from "../errors.js";
+import type { Gateway, Service } from "../gateway.js";
+import { UlidFactory } from "../ids.js";
+import type { AlertSnapshot } from "./alert-event.js";
+import { type ActorContext, CommandProcessor, type CommandReply } from "./commands.js";
+import { RuleEngine, type RulesConfig } from "./engine.js";
+import { SinkHealthRule } from "./sink-health-rule.js";
+import { ALERT_MESSAGE_VERSION, type AlertMessage, toAuditEvent } from "./sinks/alert-message.js";
+import type { AlertSink } from "./sinks/alert-sink.js";
+import { AlertStore } from "./sinks/alert-store.js";
+import { ConsumerResolver } from "./sinks/consumers.js";
+import { createDurableSinks } from "./sinks/durable-sinks.js";
+import { MqttAlertSink } from "./sinks/mqtt-sink.js";
+import { alertsConfigProblems } from "./sinks/sinks-config.js";
+
+/** How often the engine's timers (persistence, hold, silence, escalation, silent devices) are run. */
+const TICK_MS = 500;
+/** Clinician observations younger than this are replayed into NEWS2 at start-up (max ACVPU age is 4 h). */
+const OBSERVATION_REPLAY_MS = 24 * 3600_000;
+/** Delivered or dead outbox rows are pruned after this long. */
+const OUTBOX_RETENTION_MS = 7 * 86_400_000;
+
+/** What `attachRules` built, for tests, the CLI-facing services and the lead's wiring. */
+export interface RulesHandle {
+  engine: RuleEngine;
+  store: AlertStore;
+  sinks: readonly AlertSink[];
+  commands: CommandProcessor;
+}
+
+const handles = new WeakMap<Gateway, RulesHandle>();
+
+/** The alerting of a gateway that ran `attachRules`. */
+export function rulesOf(gw: Gateway): RulesHandle | undefined {
+  return handles.get(gw);
+}
+
+/** Attaches the rule engine, the alert sinks and the consumer principals. Call from `Gateway.start`. */
+export function attachRules(gw: Gateway): RulesHandle {
+  const { config } = gw;
+  const alerts = config.alerts;
+  const problems = alertsConfigProblems(alerts);
+  if (problems.length > 0) {
+    const list = problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
+    throw new GatewayError(
+      "CONFIG_INVALID",
+      `invalid alerts config: ${problems.length} problem(s)\n${list}`,
+      {
+        details: problems,
+      },
+    );
+  }
+  const log = gw.log.child({ module: "rules" });
+  const gatewayId = config.gateway.id;
+  const ids = new UlidFactory();
+  const actor: ActorContext = { via: null };
+  const store = new AlertStore(gw.db);
+  const sinks: AlertSink[] = [];
+  const persistFailures = gw.metrics.counter(
+    "vitalog_alert_persist_failures_total",
+    "Alert transitions not committed (still delivered)",
+  );
+  const transitions = gw.metrics.counter("vitalog_alert_transitions_total", "Alert transitions, per kind");
+
+  const engine = new RuleEngine(config.rules as RulesConfig, {
+    clock: gw.clock,
+    extraRules: [
+      new SinkHealthRule({
+        sinks: () => sinks.filter((s) => s.isDurable),
+        gatewayId,
+        downAlarmSec: alerts.sinkDownAlarmSec,
+      }),
+    ],
+    onRuleError: (err, ruleId) => log.error({ err, ruleId }, "rule failed"),
+    onListenerError: (err) => log.error({ err }, "alert listener failed"),
+  });
+
+  let persistDown = false;
+  engine.onAlertEvent((e) => {
+    const message: AlertMessage = {
+      ...e,
+      v: ALERT_MESSAGE_VERSION,
+      event_id: ids.next(e.at_ms),
+      gateway_id: gatewayId,
+      via: e.by === null ? null : actor.via,
+    };
+    for (const sink of sinks) {
+      try {
+        sink.deliver(message);
+      } catch (err) {
+        log.error({ err, sink: sink.name }, "alert sink broke its contract (threw)");
+      }
+    }
+    transitions({ transition: e.transition, priority: e.priority });
+    log.info(
+      { alertId: e.alert_id, ruleId: e.rule_id, transition: e.transition, priority: e.priority, by: e.by },
+      "alert",
+    );
+    gw.recordEvent(toAuditEvent(message), (err) => {
+      if (!err) {
+        if (persistDown) log.info("alert persistence restored");
+        persistDown = false;
+        return;
+      }
+      persistFailures();
+      if (!persistDown) log.error({ err: err.message }, "alert persistence failing; delivery continues");
+      persistDown = true;
+    });
+  });
+
+  if (alerts.mqtt.enabled) {
+    sinks.push(
+      new MqttAlertSink({
+        broker: () => gw.mqtt.broker,
+        topicPrefix: alerts.mqtt.topicPrefix,
+        gatewayId,
+        active: () => engine.activeAlerts(),
+        clock: gw.clock,
+        log: log.child({ sink: "mqtt" }),
+      }),
+    );
+  }
+  sinks.push(...createDurableSinks(gw, alerts, store, log));
+
+  const commands = new CommandProcessor({
+    engine,
+    now: () => gw.clock.now(),
+    record: (event) => gw.recordEvent(event),
+    actor,
+  });
+  const cmdPrefix = alerts.mqtt.commandPrefix;
+  gw.mqtt.setPrincipalResolver(
+    new ConsumerResolver(
+      alerts,
+      (consumerId, verb, payload) => {
+        const reply: CommandReply = commands.handle(consumerId, verb, payload);
+        log.info({ consumer: consumerId, command: verb, ok: reply.ok, error: reply.error }, "command");
+        gw.mqtt.broker.publish(
+          {
+            cmd: "publish",
+            topic: `${cmdPrefix}/${consumerId}/result`,
+            payload: Buffer.from(JSON.stringify(reply)),
+            qos: 1,
+            retain: false,
+            dup: false,
+          },
+          () => {},
+        );
+      },
+      log,
+    ),
+  );
+
+  gw.ingest.addListener({
+    onReading: (r) => engine.onReading(r),
+    onDeviceStatus: (source, status) => engine.onDeviceStatus(source.deviceId, source.subjectId, status),
+    onRejected: (source, reason) => {
+      if (source.deviceId !== null && source.subjectId !== null)
+        engine.onRejected(source.deviceId, source.subjectId, reason);
+    },
+  });
+  gw.addCommitWriter((_stored, events) => {
+    try {
+      store.write(events);
+    } catch (err) {
+      // the readings of this commit must not be lost for an alert-table problem
+      persistFailures();
+      log.error({ err }, "alert store write failed");
+    }
+  });
+
+  gw.addService(rulesService(gw, engine, store));
+  for (const sink of sinks) gw.addService(sink);
+  const handle: RulesHandle = { engine, store, sinks, commands };
+  handles.set(gw, handle);
+  return handle;
+}
+
+/** Runs the engine's timers and restores what the engine needs after a restart. */
+function rulesService(gw: Gateway, engine: RuleEngine, store: AlertStore): Service {
+  let timer: unknown = null;
+  let stopped = false;
+  const tick = () => {
+    timer = null;
+    if (stopped) return;
+    try {
+      engine.tick();
+    } finally {
+      timer = gw.clock.setTimeout(tick, TICK_MS);
+    }
+  };
+  return {
+    name: "alerts",
+    async start() {
+      const now = gw.clock.now();
+      try {
+        for (const o of store.observationsSince(now - OBSERVATION_REPLAY_MS))
+          engine.onClinicianObservation(o);
+        store.prune(now - OUTBOX_RETENTION_MS);
+      } catch (err) {
+        gw.log.error({ err, module: "rules" }, "alert state not restored");
+      }
+      // devices bound now are watched from now on, so one that never speaks raises device_silent
+      for (const d of gw.registry.list()) engine.watchDevice(d.id, d.subjectId);
+      timer = gw.clock.setTimeout(tick, TICK_MS);
+    },
+    async stop() {
+      stopped = true;
+      if (timer !== null) gw.clock.clearTimeout(timer);
+    },
+    status() {
+      const active = engine.activeAlerts();
+      const count = (p: AlertSnapshot["priority"]) => active.filter((a) => a.priority === p).length;
+      return { active: active.length, high: count("high"), medium: count("medium"), low: count("low") };
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * The wire message every sink delivers for one alert transition, and its audit-event form. Wire strings are
+ * snake_case and only ever added to.
+ */
+import type { AuditEvent } from "../../drivers/ingest.js";
+import type { AlertEvent, AlertTransition } from "../alert-event.js";
+
+/** Schema version of {@link AlertMessage}; bumped only for incompatible changes (never so far). */
+export const ALERT_MESSAGE_VERSION = 1;
+
+/**
+ * One alert transition as delivered on MQTT, to the webhook and in the store: the alarm manager's
+ * `AlertEvent` plus an idempotency key and provenance.
+ */
+export interface AlertMessage extends AlertEvent {
+  readonly v: typeof ALERT_MESSAGE_VERSION;
+  /** Unique per transition (ULID, sorts by time): receivers de-duplicate retries by it. */
+  readonly event_id: string;
+  readonly gateway_id: string;
+  /** The MQTT consumer (station) through which `by` acted, or "cli"; null for automatic transitions. */
+  readonly via: string | null;
+}
+
+/** Audit-event type per transition (wire strings for the tamper-evident log). */
+export const AUDIT_EVENT_TYPES: Readonly<Record<AlertTransition, string>> = {
+  raise: "alert_raised",
+  silence: "alert_silenced",
+  re_alarm: "alert_re_alarmed",
+  acknowledge: "alert_acknowledged",
+  escalate: "alert_escalated",
+  deescalate: "alert_deescalated",
+  latch: "alert_latched",
+  resolve: "alert_resolved",
+};
+
+const ALERT_TYPES = new Set(Object.values(AUDIT_EVENT_TYPES));
+
+/** The audit event recorded (and appended to the tamper-evident log) for one transition. */
+export function toAuditEvent(m: AlertMessage): AuditEvent {
+  return {
+    type: AUDIT_EVENT_TYPES[m.transition],
+    atMs: m.at_ms,
+    subjectId: m.subject_id,
+    deviceId: m.device_id,
+    data: m as unknown as Record<string, unknown>,
+  };
+}
+
+/** The alert message carried by an audit event, or undefined when the event is not an alert transition. */
+export function alertMessageOf(e: AuditEvent): AlertMessage | undefined {
+  if (!ALERT_TYPES.has(e.type)) return undefined;
+  const d = e.data as Partial<AlertMessage>;
+  return typeof d.event_id === "string" && typeof d.alert_id === "string" ? (d as AlertMessage) : undefined;
+}
+
+/** Audit-event type of a clinician's NEWS2 entry. */
+export const OBSERVATION_EVENT_TYPE = "clinician_observation";

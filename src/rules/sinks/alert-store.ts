@@ -1,0 +1,288 @@
+/**
+ * Durable alert state (migration 6): every transition, the latest state of every alert, clinician
+ * observations, and the outbox of the durable sinks. All writes happen inside the gateway's group commit
+ * (a commit writer), never on the alert path; delivery marks are flushed in small transactions of their own.
+ */
+import type { Db } from "../../db.js";
+import type { AuditEvent } from "../../drivers/ingest.js";
+import type { AlertSnapshot } from "../alert-event.js";
+import type { Acvpu, ClinicianObservation } from "../rule.js";
+import { type AlertMessage, alertMessageOf, OBSERVATION_EVENT_TYPE } from "./alert-message.js";
+
+export const ALERT_STORE_SQL = `
+CREATE TABLE alert_events (
+  row_id INTEGER PRIMARY KEY,
+  event_id TEXT NOT NULL UNIQUE,
+  alert_id TEXT NOT NULL,
+  transition TEXT NOT NULL,
+  state TEXT NOT NULL,
+  priority TEXT NOT NULL,
+  category TEXT NOT NULL,
+  rule_id TEXT NOT NULL,
+  subject_id TEXT NOT NULL,
+  device_id TEXT,
+  at_ms INTEGER NOT NULL,
+  by TEXT,
+  via TEXT,
+  body TEXT NOT NULL
+) STRICT;
+CREATE INDEX alert_events_by_alert ON alert_events (alert_id, row_id);
+CREATE INDEX alert_events_by_time ON alert_events (at_ms);
+CREATE TABLE alerts (
+  alert_id TEXT PRIMARY KEY,
+  state TEXT NOT NULL,
+  priority TEXT NOT NULL,
+  subject_id TEXT NOT NULL,
+  raised_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL,
+  snapshot TEXT NOT NULL
+) STRICT;
+CREATE INDEX alerts_open ON alerts (state, raised_at_ms);
+CREATE TABLE alert_outbox (
+  row_id INTEGER PRIMARY KEY,
+  sink TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  body TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  delivered_at_ms INTEGER,
+  dead_at_ms INTEGER,
+  last_error TEXT,
+  UNIQUE (sink, event_id)
+) STRICT;
+CREATE INDEX alert_outbox_pending ON alert_outbox (sink, row_id) WHERE delivered_at_ms IS NULL AND dead_at_ms IS NULL;
+CREATE TABLE clinician_observations (
+  row_id INTEGER PRIMARY KEY,
+  subject_id TEXT NOT NULL,
+  entered_by TEXT NOT NULL,
+  via TEXT,
+  observed_at_ms INTEGER NOT NULL,
+  entered_at_ms INTEGER NOT NULL,
+  supplemental_oxygen INTEGER,
+  acvpu TEXT,
+  spo2_scale INTEGER
+) STRICT;
+CREATE INDEX clinician_observations_by_subject ON clinician_observations (subject_id, observed_at_ms);
+`;
+
+/** Outcome of one outbox message, as known in memory (a delivery may finish before its row is committed). */
+export type OutboxOutcome =
+  | { delivered: true; atMs: number; attempts: number }
+  | { dead: true; atMs: number; attempts: number; error: string };
+
+/** A durable sink's view of its outbox. */
+export interface OutboxParticipant {
+  readonly name: string;
+  /** The in-memory outcome of a message whose row is being written, if it already finished. */
+  outcomeOf(eventId: string): OutboxOutcome | undefined;
+}
+
+/** A persisted, undelivered outbox message. */
+export interface OutboxRow {
+  eventId: string;
+  message: AlertMessage;
+  attempts: number;
+}
+
+/** Audit data of a clinician observation (wire snake_case). */
+export interface ObservationData {
+  subject_id: string;
+  entered_by: string;
+  via: string | null;
+  observed_at_ms: number;
+  entered_at_ms: number;
+  supplemental_oxygen: boolean | null;
+  acvpu: Acvpu | null;
+  spo2_scale: 1 | 2 | null;
+}
+
+export class AlertStore {
+  readonly #db: Db;
+  readonly #participants: OutboxParticipant[] = [];
+  readonly #insertEvent;
+  readonly #upsertAlert;
+  readonly #insertOutbox;
+  readonly #insertObservation;
+  readonly #markDelivered;
+  readonly #markDead;
+  readonly #pending;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#insertEvent = db.prepare(
+      `INSERT OR IGNORE INTO alert_events (event_id, alert_id, transition, state, priority, category, rule_id,
+       subject_id, device_id, at_ms, by, via, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#upsertAlert = db.prepare(
+      `INSERT INTO alerts (alert_id, state, priority, subject_id, raised_at_ms, updated_at_ms, snapshot)
+       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id) DO UPDATE SET state = excluded.state,
+       priority = excluded.priority, updated_at_ms = excluded.updated_at_ms, snapshot = excluded.snapshot
+       WHERE excluded.updated_at_ms >= alerts.updated_at_ms`,
+    );
+    this.#insertOutbox = db.prepare(
+      `INSERT OR IGNORE INTO alert_outbox (sink, event_id, body, created_at_ms, attempts, delivered_at_ms, dead_at_ms, last_error)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#insertObservation = db.prepare(
+      `INSERT INTO clinician_observations (subject_id, entered_by, via, observed_at_ms, entered_at_ms,
+       supplemental_oxygen, acvpu, spo2_scale) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.#markDelivered = db.prepare(
+      "UPDATE alert_outbox SET delivered_at_ms = ?, attempts = ? WHERE sink = ? AND event_id = ?",
+    );
+    this.#markDead = db.prepare(
+      "UPDATE alert_outbox SET dead_at_ms = ?, attempts = ?, last_error = ? WHERE sink = ? AND event_id = ?",
+    );
+    this.#pending = db.prepare<[string], { event_id: string; body: string; attempts: number }>(
+      `SELECT event_id, body, attempts FROM alert_outbox
+       WHERE sink = ? AND delivered_at_ms IS NULL AND dead_at_ms IS NULL ORDER BY row_id`,
+    );
+  }
+
+  /** Registers a durable sink: each alert transition committed from now on gets an outbox row for it. */
+  addParticipant(p: OutboxParticipant): void {
+    this.#participants.push(p);
+  }
+
+  /**
+   * The group-commit writer: persists the alert transitions and clinician observations among `events`.
+   * Runs inside the commit transaction; MUST NOT throw for duplicates (INSERT OR IGNORE).
+   */
+  write(events: readonly AuditEvent[]): void {
+    for (const e of events) {
+      const m = alertMessageOf(e);
+      if (m) {
+        this.#writeTransition(m);
+        continue;
+      }
+      if (e.type === OBSERVATION_EVENT_TYPE) {
+        const o = e.data as unknown as ObservationData;
+        this.#insertObservation.run(
+          o.subject_id,
+          o.entered_by,
+          o.via,
+          o.observed_at_ms,
+          o.entered_at_ms,
+          o.supplemental_oxygen === null ? null : o.supplemental_oxygen ? 1 : 0,
+          o.acvpu,
+          o.spo2_scale,
+        );
+      }
+    }
+  }
+
+  #writeTransition(m: AlertMessage): void {
+    const body = JSON.stringify(m);
+    this.#insertEvent.run(
+      m.event_id,
+      m.alert_id,
+      m.transition,
+      m.state,
+      m.priority,
+      m.category,
+      m.rule_id,
+      m.subject_id,
+      m.device_id,
+      m.at_ms,
+      m.by,
+      m.via,
+      body,
+    );
+    this.#upsertAlert.run(m.alert_id, m.state, m.priority, m.subject_id, m.raised_at_ms, m.at_ms, body);
+    for (const p of this.#participants) {
+      const o = p.outcomeOf(m.event_id);
+      this.#insertOutbox.run(
+        p.name,
+        m.event_id,
+        body,
+        m.at_ms,
+        o?.attempts ?? 0,
+        o && "delivered" in o ? o.atMs : null,
+        o && "dead" in o ? o.atMs : null,
+        o && "dead" in o ? o.error : null,
+      );
+    }
+  }
+
+  /** Applies delivery outcomes in one transaction. Throws when the store is unavailable. */
+  markOutcomes(marks: readonly { sink: string; eventId: string; outcome: OutboxOutcome }[]): void {
+    this.#db.transaction(() => {
+      for (const { sink, eventId, outcome: o } of marks) {
+        if ("delivered" in o) this.#markDelivered.run(o.atMs, o.attempts, sink, eventId);
+        else this.#markDead.run(o.atMs, o.attempts, o.error, sink, eventId);
+      }
+    })();
+  }
+
+  /** The sink's persisted, undelivered messages, oldest first. */
+  pending(sink: string): OutboxRow[] {
+    return this.#pending.all(sink).map((r) => ({
+      eventId: r.event_id,
+      message: JSON.parse(r.body) as AlertMessage,
+      attempts: r.attempts,
+    }));
+  }
+
+  /** Deletes delivered or dead outbox rows older than `beforeMs` (the transitions stay in alert_events). */
+  prune(beforeMs: number): number {
+    return this.#db
+      .prepare(
+        "DELETE FROM alert_outbox WHERE (delivered_at_ms IS NOT NULL AND delivered_at_ms < ?) OR (dead_at_ms IS NOT NULL AND dead_at_ms < ?)",
+      )
+      .run(beforeMs, beforeMs).changes;
+  }
+
+  /** Clinician observations entered since `sinceMs`, oldest first (replayed into the engine at start-up). */
+  observationsSince(sinceMs: number): ClinicianObservation[] {
+    const rows = this.#db
+      .prepare<[number], ObservationRow>(
+        "SELECT * FROM clinician_observations WHERE observed_at_ms >= ? ORDER BY observed_at_ms, row_id",
+      )
+      .all(sinceMs);
+    return rows.map((r) => ({
+      subjectId: r.subject_id,
+      enteredBy: r.entered_by,
+      observedAtMs: r.observed_at_ms,
+      enteredAtMs: r.entered_at_ms,
+      supplementalOxygen: r.supplemental_oxygen === null ? undefined : r.supplemental_oxygen === 1,
+      consciousness: (r.acvpu ?? undefined) as Acvpu | undefined,
+      spo2Scale: (r.spo2_scale ?? undefined) as 1 | 2 | undefined,
+    }));
+  }
+}
+
+interface ObservationRow {
+  subject_id: string;
+  entered_by: string;
+  observed_at_ms: number;
+  entered_at_ms: number;
+  supplemental_oxygen: number | null;
+  acvpu: string | null;
+  spo2_scale: number | null;
+}
+
+/** Read-only queries for the CLI (works on a read-only connection). */
+export function openAlerts(db: Db): AlertSnapshot[] {
+  return db
+    .prepare<[], { snapshot: string }>(
+      "SELECT snapshot FROM alerts WHERE state <> 'resolved' ORDER BY raised_at_ms",
+    )
+    .all()
+    .map((r) => snapshotOf(JSON.parse(r.snapshot) as AlertMessage));
+}
+
+/** Transitions at or after `sinceMs`, newest first. */
+export function recentAlertEvents(db: Db, sinceMs: number, limit: number): AlertMessage[] {
+  return db
+    .prepare<[number, number], { body: string }>(
+      "SELECT body FROM alert_events WHERE at_ms >= ? ORDER BY row_id DESC LIMIT ?",
+    )
+    .all(sinceMs, limit)
+    .map((r) => JSON.parse(r.body) as AlertMessage);
+}
+
+/** The snapshot part of a message (drops the transition fields). */
+export function snapshotOf(m: AlertMessage): AlertSnapshot & { updated_at_ms: number } {
+  const { transition: _t, at_ms, by: _b, via: _v, event_id: _e, v: _ver, gateway_id: _g, ...snap } = m;
+  return { ...snap, updated_at_ms: at_ms };
+}

@@ -1,0 +1,271 @@
+/**
+ * The durable-sink engine shared by the webhook and the MLLP sinks: an in-memory FIFO fed synchronously by
+ * `deliver`, one message in flight at a time (order preserved), retries with capped exponential backoff and
+ * jitter, dead-lettering after a permanent refusal or `maxAgeSec`, and outbox bookkeeping (rows are written
+ * by the group commit through `AlertStore`; outcomes are flushed here, off the alert path).
+ */
+import type { Clock } from "../../clock.js";
+import type { Logger } from "../../log.js";
+import type { Metrics } from "../../metrics.js";
+import type { AlertMessage } from "./alert-message.js";
+import type { AlertSink, SinkHealth } from "./alert-sink.js";
+import type { AlertStore, OutboxOutcome, OutboxParticipant } from "./alert-store.js";
+import { backoffDelayMs, DeliveryError, type RetryPolicy } from "./backoff.js";
+
+/** The wire half of a durable sink. */
+export interface DeliveryTransport {
+  /** Sends one message; resolves once the receiver accepted it; rejects (DeliveryError) otherwise. */
+  send(message: AlertMessage, signal: AbortSignal): Promise<void>;
+  /** Closes connections; MUST resolve promptly. */
+  close(): Promise<void>;
+  status?(): Record<string, unknown>;
+}
+
+interface Entry {
+  message: AlertMessage;
+  attempts: number;
+  notBeforeMs: number;
+}
+
+const FLUSH_DELAY_MS = 50;
+const MAX_REMEMBERED_OUTCOMES = 10_000;
+
+export class DeliveryQueue implements AlertSink, OutboxParticipant {
+  readonly name: string;
+  readonly isDurable: boolean;
+  readonly #transport: DeliveryTransport;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #retry: RetryPolicy;
+  readonly #maxQueued: number;
+  readonly #store: AlertStore | undefined;
+  readonly #random: () => number;
+  readonly #queue: Entry[] = [];
+  readonly #queued = new Set<string>();
+  readonly #outcomes = new Map<string, OutboxOutcome>();
+  #marks: { sink: string; eventId: string; outcome: OutboxOutcome }[] = [];
+  #flushTimer: unknown = null;
+  #retryTimer: unknown = null;
+  #inFlight: { abort: AbortController; done: Promise<void> } | null = null;
+  #running = false;
+  #delivered = 0;
+  #dead = 0;
+  #downSinceMs: number | null = null;
+  #lastError: string | null = null;
+  readonly #count;
+
+  constructor(deps: {
+    name: string;
+    transport: DeliveryTransport;
+    clock: Clock;
+    log: Logger;
+    metrics: Metrics;
+    retry: RetryPolicy;
+    maxQueued: number;
+    /** The outbox; without it the queue is memory-only. */
+    store?: AlertStore | undefined;
+    random?: () => number;
+  }) {
+    this.name = deps.name;
+    this.#transport = deps.transport;
+    this.#clock = deps.clock;
+    this.#log = deps.log;
+    this.#retry = deps.retry;
+    this.#maxQueued = deps.maxQueued;
+    this.#store = deps.store;
+    this.isDurable = deps.store !== undefined;
+    this.#random = deps.random ?? Math.random;
+    this.#count = deps.metrics.counter(
+      "vitalog_alert_deliveries_total",
+      "Alert deliveries, per sink and outcome",
+    );
+    deps.store?.addParticipant(this);
+  }
+
+  deliver(message: AlertMessage): void {
+    if (this.#queued.has(message.event_id) || this.#outcomes.has(message.event_id)) return;
+    this.#queue.push({ message, attempts: 0, notBeforeMs: 0 });
+    this.#queued.add(message.event_id);
+    while (this.#queue.length > this.#maxQueued) {
+      // never the head while it is in flight: its outcome is still coming
+      const victim = this.#queue.splice(this.#inFlight ? 1 : 0, 1)[0]!;
+      this.#finish(victim, {
+        dead: true,
+        atMs: this.#clock.now(),
+        attempts: victim.attempts,
+        error: "queue_full",
+      });
+    }
+    this.#pump();
+  }
+
+  /** Loads the outbox backlog (before anything delivered since start-up) and starts sending. */
+  async start(): Promise<void> {
+    if (this.#store) {
+      const backlog = this.#store
+        .pending(this.name)
+        .filter((r) => !this.#queued.has(r.eventId) && !this.#outcomes.has(r.eventId));
+      const head = this.#inFlight ? this.#queue.splice(0, 1) : [];
+      this.#queue.unshift(
+        ...head,
+        ...backlog.map((r) => ({ message: r.message, attempts: r.attempts, notBeforeMs: 0 })),
+      );
+      for (const r of backlog) this.#queued.add(r.eventId);
+      if (backlog.length > 0)
+        this.#log.info({ sink: this.name, backlog: backlog.length }, "outbox backlog loaded");
+    }
+    this.#running = true;
+    this.#pump();
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    const inFlight = this.#inFlight;
+    if (inFlight) {
+      inFlight.abort.abort();
+      await inFlight.done;
+    }
+    await this.#transport.close().catch(() => {});
+    this.#flush();
+    if (this.#flushTimer !== null) this.#clock.clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+  }
+
+  outcomeOf(eventId: string): OutboxOutcome | undefined {
+    return this.#outcomes.get(eventId);
+  }
+
+  health(): SinkHealth {
+    return {
+      isUp: this.#downSinceMs === null,
+      downSinceMs: this.#downSinceMs,
+      pending: this.#queue.length,
+      delivered: this.#delivered,
+      deadLettered: this.#dead,
+      lastError: this.#lastError,
+    };
+  }
+
+  status(): Record<string, unknown> {
+    const h = this.health();
+    return {
+      up: h.isUp,
+      down_since: h.downSinceMs === null ? null : new Date(h.downSinceMs).toISOString(),
+      pending: h.pending,
+      delivered: h.delivered,
+      dead_lettered: h.deadLettered,
+      last_error: h.lastError,
+      durable: this.isDurable,
+      ...this.#transport.status?.(),
+    };
+  }
+
+  #pump(): void {
+    if (!this.#running || this.#inFlight || this.#retryTimer !== null) return;
+    const entry = this.#queue[0];
+    if (!entry) return;
+    const now = this.#clock.now();
+    if (now - entry.message.at_ms > this.#retry.maxAgeSec * 1000 && entry.attempts > 0) {
+      this.#queue.shift();
+      this.#finish(entry, {
+        dead: true,
+        atMs: now,
+        attempts: entry.attempts,
+        error: `expired: ${this.#lastError}`,
+      });
+      this.#pump();
+      return;
+    }
+    if (entry.notBeforeMs > now) {
+      this.#retryTimer = this.#clock.setTimeout(() => {
+        this.#retryTimer = null;
+        this.#pump();
+      }, entry.notBeforeMs - now);
+      return;
+    }
+    const abort = new AbortController();
+    entry.attempts += 1;
+    const done = this.#transport.send(entry.message, abort.signal).then(
+      () => this.#onSent(entry),
+      (err: unknown) => this.#onFailed(entry, err, abort.signal.aborted),
+    );
+    this.#inFlight = { abort, done };
+  }
+
+  #onSent(entry: Entry): void {
+    this.#inFlight = null;
+    if (this.#queue[0] === entry) this.#queue.shift();
+    if (this.#downSinceMs !== null) this.#log.info({ sink: this.name }, "alert sink recovered");
+    this.#downSinceMs = null;
+    this.#finish(entry, { delivered: true, atMs: this.#clock.now(), attempts: entry.attempts });
+    this.#pump();
+  }
+
+  #onFailed(entry: Entry, err: unknown, aborted: boolean): void {
+    this.#inFlight = null;
+    if (aborted && !this.#running) {
+      entry.attempts -= 1; // stopped mid-send: not the receiver's fault
+      return;
+    }
+    const now = this.#clock.now();
+    const message = err instanceof Error ? err.message : String(err);
+    this.#lastError = message;
+    this.#count({ sink: this.name, outcome: "failed" });
+    if (err instanceof DeliveryError && err.permanent) {
+      if (this.#queue[0] === entry) this.#queue.shift();
+      this.#finish(entry, { dead: true, atMs: now, attempts: entry.attempts, error: message });
+    } else {
+      if (this.#downSinceMs === null) {
+        this.#downSinceMs = now;
+        this.#log.warn({ sink: this.name, err: message }, "alert sink down");
+      }
+      entry.notBeforeMs = now + backoffDelayMs(entry.attempts, this.#retry, this.#random);
+    }
+    this.#pump();
+  }
+
+  #finish(entry: Entry, outcome: OutboxOutcome): void {
+    const id = entry.message.event_id;
+    this.#queued.delete(id);
+    this.#outcomes.set(id, outcome);
+    if (this.#outcomes.size > MAX_REMEMBERED_OUTCOMES) {
+      this.#outcomes.delete(this.#outcomes.keys().next().value!);
+    }
+    if ("delivered" in outcome) {
+      this.#delivered++;
+      this.#count({ sink: this.name, outcome: "delivered" });
+    } else {
+      this.#dead++;
+      this.#count({ sink: this.name, outcome: "dead_lettered" });
+      this.#log.error(
+        { sink: this.name, eventId: id, alertId: entry.message.alert_id, err: outcome.error },
+        "alert message dead-lettered",
+      );
+    }
+    if (!this.#store) return;
+    this.#marks.push({ sink: this.name, eventId: id, outcome });
+    this.#flushTimer ??= this.#clock.setTimeout(() => {
+      this.#flushTimer = null;
+      this.#flush();
+    }, FLUSH_DELAY_MS);
+  }
+
+  #flush(): void {
+    if (!this.#store || this.#marks.length === 0) return;
+    const marks = this.#marks;
+    this.#marks = [];
+    try {
+      this.#store.markOutcomes(marks);
+    } catch (err) {
+      // at-least-once: a lost mark means a re-delivery after restart, which receivers de-duplicate
+      this.#log.warn(
+        { sink: this.name, err: (err as Error).message, marks: marks.length },
+        "outbox mark failed",
+      );
+    }
+  }
+}
+
+export { DeliveryError };

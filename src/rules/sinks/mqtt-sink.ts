@@ -1,0 +1,133 @@
+/**
+ * Alerts on the embedded broker. Topics under `alerts.mqtt.topicPrefix` (default "vitalog/alerts"):
+ * - `<prefix>/events`: every transition (AlertMessage JSON), QoS 1, not retained.
+ * - `<prefix>/active`: the whole active set `{ v, gateway_id, at_ms, alerts: AlertSnapshot[] }`, QoS 1,
+ *   RETAINED, republished after every transition, so a nurse-station screen that (re)connects sees the
+ *   current state at once.
+ * - `<prefix>/alert/<alert_id>`: the alert's latest AlertMessage, retained; cleared (empty retained payload)
+ *   once resolved.
+ * Publishing hands the packet to the in-process broker synchronously: nothing here waits for the disk.
+ */
+import type { Aedes } from "aedes";
+import type { Clock } from "../../clock.js";
+import type { Logger } from "../../log.js";
+import type { AlertSnapshot } from "../alert-event.js";
+import { ALERT_MESSAGE_VERSION, type AlertMessage } from "./alert-message.js";
+import type { AlertSink, SinkHealth } from "./alert-sink.js";
+
+/** Payload of the retained `<prefix>/active` topic. */
+export interface ActiveSetMessage {
+  v: typeof ALERT_MESSAGE_VERSION;
+  gateway_id: string;
+  at_ms: number;
+  alerts: AlertSnapshot[];
+}
+
+export class MqttAlertSink implements AlertSink {
+  readonly name = "alerts_mqtt";
+  readonly isDurable = false;
+  readonly #broker: () => Aedes;
+  readonly #prefix: string;
+  readonly #gatewayId: string;
+  readonly #active: () => AlertSnapshot[];
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  #stopped = false;
+  #published = 0;
+  #failed = 0;
+  #lastError: string | null = null;
+
+  constructor(deps: {
+    /** The broker, once started (the gateway's `mqtt.broker`). */
+    broker: () => Aedes;
+    topicPrefix: string;
+    gatewayId: string;
+    /** The current active set (the alarm manager's). */
+    active: () => AlertSnapshot[];
+    clock: Clock;
+    log: Logger;
+  }) {
+    this.#broker = deps.broker;
+    this.#prefix = deps.topicPrefix;
+    this.#gatewayId = deps.gatewayId;
+    this.#active = deps.active;
+    this.#clock = deps.clock;
+    this.#log = deps.log;
+  }
+
+  /** Topic of the retained active set. */
+  get activeTopic(): string {
+    return `${this.#prefix}/active`;
+  }
+
+  get eventsTopic(): string {
+    return `${this.#prefix}/events`;
+  }
+
+  /** Publishes the current active set (retained), e.g. an empty one at start-up. */
+  async start(): Promise<void> {
+    this.#publishActive();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+  }
+
+  /** Works as soon as the broker is up (before `start`), so nothing raised during start-up is lost. */
+  deliver(message: AlertMessage): void {
+    if (this.#stopped) {
+      this.#failed++;
+      this.#lastError = "stopped";
+      return;
+    }
+    const body = JSON.stringify(message);
+    this.#publish(this.eventsTopic, body, false);
+    const isResolved = message.state === "resolved";
+    this.#publish(`${this.#prefix}/alert/${message.alert_id}`, isResolved ? "" : body, true);
+    this.#publishActive();
+  }
+
+  health(): SinkHealth {
+    return {
+      isUp: !this.#stopped,
+      downSinceMs: null,
+      pending: 0,
+      delivered: this.#published,
+      deadLettered: this.#failed,
+      lastError: this.#lastError,
+    };
+  }
+
+  status(): Record<string, unknown> {
+    return { published: this.#published, failed: this.#failed, last_error: this.#lastError };
+  }
+
+  #publishActive(): void {
+    const set: ActiveSetMessage = {
+      v: ALERT_MESSAGE_VERSION,
+      gateway_id: this.#gatewayId,
+      at_ms: this.#clock.now(),
+      alerts: this.#active(),
+    };
+    this.#publish(this.activeTopic, JSON.stringify(set), true);
+  }
+
+  #publish(topic: string, payload: string, retain: boolean): void {
+    try {
+      this.#broker().publish(
+        { cmd: "publish", topic, payload: Buffer.from(payload), qos: 1, retain, dup: false },
+        (err) => {
+          if (!err) return;
+          this.#failed++;
+          this.#lastError = err.message;
+          this.#log.error({ err: err.message, topic }, "alert publish failed");
+        },
+      );
+      this.#published++;
+    } catch (err) {
+      this.#failed++;
+      this.#lastError = (err as Error).message;
+      this.#log.error({ err: this.#lastError, topic }, "alert publish failed");
+    }
+  }
+}

@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import {
+  canonicalize,
+  decodeRecord,
+  eventRecordText,
+  readingRecordObject,
+  readingRecordText,
+} from "../../src/batcher/canonical-record.js";
+import { commitEntry, ENTRY_DOMAIN } from "../../src/batcher/commitment.js";
+import { leafHash } from "../../src/batcher/merkle.js";
+import {
+  commitEntryFast,
+  leafHashFast,
+  openRecord,
+  sealRecord,
+  unwrapKey,
+  wrapKey,
+} from "../../src/batcher/record-crypto.js";
+
+const reading = {
+  id: "01JD0000000000000000000000",
+  deviceId: "wear-001",
+  subjectId: "pt-001",
+  seq: 7,
+  kind: "heart_rate",
+  loinc: "8867-4",
+  value: 72.5,
+  unit: "/min",
+  mdc: null,
+  deviceTimeMs: 1_763_700_000_000,
+  observedAtMs: 1_763_700_000_000,
+  receivedAtMs: 1_763_700_000_123,
+  flags: ["questionable"],
+};
+
+describe("RFC 8785 canonical records", () => {
+  it("sorts members by UTF-16 code units and serialises numbers as ECMAScript does (RFC 8785 §3.2)", () => {
+    // [RFC 8785 §3.2.2.3] sample numbers
+    assert.equal(
+      canonicalize([1e21, 1e-7, 0.000001, -0, 333333333.3333333, Number.MIN_VALUE]),
+      "[1e+21,1e-7,0.000001,0,333333333.3333333,5e-324]",
+    );
+    // [RFC 8785 §3.2.3] sorting: "\r" < "1" < "\u0080" < "\u00f6" < "\u20ac" < "\ud83d\ude00" < "\ufb33"
+    const obj = { "\u20ac": 1, "\r": 2, "\ufb33": 3, "1": 4, "\ud83d\ude00": 5, "\u0080": 6, "\u00f6": 7 };
+    assert.equal(
+      canonicalize(obj),
+      '{"\\r":2,"1":4,"\u0080":6,"\u00f6":7,"\u20ac":1,"\ud83d\ude00":5,"\ufb33":3}',
+    );
+    assert.throws(() => canonicalize(Number.NaN), TypeError);
+    assert.throws(() => canonicalize("\ud800"), TypeError);
+  });
+
+  it("the reading fast path equals general JCS for random readings", () => {
+    fc.assert(
+      fc.property(
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.integer({ min: 0, max: 2 ** 40 }),
+        fc.option(fc.integer({ min: 0, max: 65535 }), { nil: null }),
+        fc.string(),
+        (value, seq, mdc, id) => {
+          const r = { ...reading, value, seq, mdc, id: id || "x" };
+          assert.equal(readingRecordText(r), canonicalize(readingRecordObject(r)));
+        },
+      ),
+      { numRuns: 300 },
+    );
+    assert.equal(
+      Object.keys(readingRecordObject(reading)).join(),
+      Object.keys(readingRecordObject(reading)).sort().join(),
+    );
+  });
+
+  it("decodes its own records and rejects non-canonical or unknown ones", () => {
+    const enc = new TextEncoder();
+    const text = readingRecordText(reading);
+    assert.equal(decodeRecord(enc.encode(text)).id, reading.id);
+    const ev = eventRecordText({
+      id: "evt-1",
+      event: "device_bound",
+      atMs: 1,
+      subjectId: null,
+      deviceId: "d",
+      data: { b: 1, a: [true] },
+    });
+    assert.equal(
+      ev,
+      '{"at_ms":1,"data":{"a":[true],"b":1},"device":"d","event":"device_bound","id":"evt-1","subject":null,"type":"event","v":1}',
+    );
+    assert.throws(() => decodeRecord(enc.encode(text.replace('"v":1', '"v":2'))), /not in RFC 8785|version/);
+    assert.throws(() => decodeRecord(enc.encode(` ${text}`)), /canonical/);
+    assert.throws(() => decodeRecord(new Uint8Array([0xff])), /UTF-8/);
+  });
+});
+
+describe("commitments and sealed records", () => {
+  it("node:crypto hot path and @noble verifier compute identical entries and leaf hashes", () => {
+    for (let i = 0; i < 50; i++) {
+      const salt = randomBytes(32);
+      const record = randomBytes(i * 7);
+      const fast = commitEntryFast(salt, record);
+      assert.deepEqual(new Uint8Array(fast), commitEntry(salt, record));
+      assert.deepEqual(new Uint8Array(leafHashFast(fast)), leafHash(fast));
+    }
+    assert.equal(ENTRY_DOMAIN, "vitalog/tlog-entry/v1");
+  });
+
+  it("a sealed record opens only with its key, leaf index and entry", () => {
+    const key = randomBytes(32);
+    const salt = randomBytes(32);
+    const record = Buffer.from(readingRecordText(reading));
+    const entry = commitEntryFast(salt, record);
+    const sealed = sealRecord(key, 5, entry, { salt, record });
+    const opened = openRecord(key, 5, entry, sealed)!;
+    assert.deepEqual(Buffer.from(opened.record), record);
+    assert.equal(openRecord(key, 6, entry, sealed), undefined, "moved to another leaf");
+    assert.equal(openRecord(randomBytes(32), 5, entry, sealed), undefined, "other key");
+    const flipped = Buffer.from(sealed);
+    flipped[20]! ^= 1;
+    assert.equal(openRecord(key, 5, entry, flipped), undefined, "one byte changed");
+    const storage = randomBytes(32);
+    const wrapped = wrapKey(storage, 3, key);
+    assert.deepEqual(unwrapKey(storage, 3, wrapped), key);
+    assert.equal(unwrapKey(storage, 4, wrapped), undefined);
+  });
+});

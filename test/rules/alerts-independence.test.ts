@@ -1,0 +1,79 @@
+/**
+ * Alerts do not wait for the disk or the log [DESIGN.md]: with the store closed, locked by another
+ * connection, or every group commit failing (the tamper-evident log's writer throwing), a device's alarm
+ * still reaches the nurse station over MQTT.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { type AlertTestGateway, startAlertGateway } from "./alert-helpers.js";
+
+async function raiseWith(t: AlertTestGateway, breakStore: () => (() => void) | undefined): Promise<void> {
+  const station = await t.station();
+  const dev = await t.device("cuff-x");
+  const thermo = await t.device("thermo-x");
+  const failedBefore = t.gw.metrics.value("vitalog_commits_total", { outcome: "failed" });
+  const restore = breakStore();
+  try {
+    // QoS 0: a failed commit would (correctly) not be PUBACKed
+    await dev.send("bp_systolic", 62, "mm[Hg]", 0);
+    const raise = await station.next((m) => m.transition === "raise" && m.device_id === "cuff-x");
+    assert.equal(raise.priority, "high");
+    // the rules keep running for what follows (another device: the first was disconnected without a
+    // PUBACK because its reading could not be stored, and would resend after reconnecting)
+    await thermo.send("body_temperature", 34, "Cel", 0);
+    const cold = await station.next((m) => m.rule_id === "threshold.body_temperature.low", "second alert");
+    assert.equal(cold.transition, "raise");
+    assert.ok(
+      t.gw.metrics.value("vitalog_commits_total", { outcome: "failed" }) > failedBefore,
+      "the store did fail",
+    );
+    assert.ok(t.gw.metrics.sum("vitalog_alert_persist_failures_total") > 0);
+  } finally {
+    if (typeof restore === "function") restore();
+  }
+}
+
+describe("alert delivery independent of storage and log", () => {
+  it("delivers on MQTT with the database closed (disk gone)", async () => {
+    const t = await startAlertGateway();
+    try {
+      await raiseWith(t, () => {
+        t.gw.db.close();
+        return undefined;
+      });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("delivers on MQTT while another connection holds an exclusive lock on the database", async () => {
+    const t = await startAlertGateway();
+    const other = new Database(t.gw.config.storage.path!);
+    try {
+      await raiseWith(t, () => {
+        // fail fast instead of the 5 s busy wait, which would stall the event loop (see docs/alerting.md)
+        t.gw.db.pragma("busy_timeout = 0");
+        other.exec("BEGIN EXCLUSIVE");
+        return () => other.exec("ROLLBACK");
+      });
+    } finally {
+      other.close();
+      await t.close();
+    }
+  });
+
+  it("delivers on MQTT when every group commit fails (the tamper-evident log's writer throwing)", async () => {
+    const t = await startAlertGateway();
+    try {
+      await raiseWith(t, () => {
+        t.gw.addCommitWriter(() => {
+          throw new Error("log unavailable");
+        });
+        return undefined;
+      });
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -4,6 +4,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { tlogConfigSchema } from "./batcher/tlog-config.js";
 import { bleConfigSchema } from "./drivers/ble/ble-config.js";
+import { driversConfigSchema } from "./drivers/drivers-config.js";
 import { serialConfigSchema } from "./drivers/serial/serial-config.js";
 import { GatewayError } from "./errors.js";
 import { LOG_LEVELS } from "./log.js";
@@ -87,6 +88,7 @@ export const configSchema = z.strictObject({
   rules: rulesConfigSchema.prefault({}),
   alerts: alertSinksConfigSchema,
   ble: bleConfigSchema,
+  drivers: driversConfigSchema,
   serial: serialConfigSchema,
 });
 

@@ -42,13 +42,17 @@ function encodeTime(ms: number): string {
 }
 
 function encodeRandom(bytes: Uint8Array): string {
-  // 80 bits → 16 base32 chars, 5 bits at a time (bigint keeps it simple and exact)
-  let n = 0n;
-  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  // 80 bits → 16 base32 characters, 5 bits at a time: two 40-bit halves fit exactly in doubles
   let out = "";
-  for (let i = 0; i < 16; i++) {
-    out = CROCKFORD[Number(n & 31n)] + out;
-    n >>= 5n;
+  for (let half = 0; half < 2; half++) {
+    let n = 0;
+    for (let i = half * 5; i < half * 5 + 5; i++) n = n * 256 + bytes[i]!;
+    let chunk = "";
+    for (let c = 0; c < 8; c++) {
+      chunk = CROCKFORD[n % 32] + chunk;
+      n = Math.floor(n / 32);
+    }
+    out += chunk;
   }
   return out;
 }

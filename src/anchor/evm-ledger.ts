@@ -147,18 +147,31 @@ export class EvmLedger {
 
   /** Loads the key and checks the chain id. MUST NOT be called with an unchecked config. */
   static async connect(config: EvmLedgerConfig): Promise<EvmLedger> {
+    const ledger = EvmLedger.open(config);
+    await ledger.checkChainId();
+    return ledger;
+  }
+
+  /**
+   * Loads the key without contacting the node (the gateway starts while the ledger is down); call
+   * `checkChainId` before sending anything. Throws GatewayError KEY_FILE_* for a bad key file.
+   */
+  static open(config: EvmLedgerConfig): EvmLedger {
     const account = privateKeyToAccount(readKeyFile(config.keyFile));
     const client = createPublicClient({
       transport: http(config.rpcUrl, { retryCount: 0, timeout: config.rpcTimeoutMs ?? 10_000 }),
     });
-    const ledger = new EvmLedger(config, account, client);
-    const actual = await guard(() => client.getChainId());
-    if (actual !== config.chainId) {
+    return new EvmLedger(config, account, client);
+  }
+
+  /** Rejects with AnchorError `chain_id_mismatch` (not retryable) or a retryable transport error. */
+  async checkChainId(): Promise<void> {
+    const actual = await guard(() => this.client.getChainId());
+    if (actual !== this.chainId) {
       throw new AnchorError("chain_id_mismatch", "ledger chain id differs from config", {
-        details: { expected: config.chainId, actual },
+        details: { expected: this.chainId, actual },
       });
     }
-    return ledger;
   }
 
   /** `evm:<chainId>:<contract>`. */

@@ -2,6 +2,7 @@ import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
+import { anchorConfigSchema } from "./anchor/anchor-config.js";
 import { tlogConfigSchema } from "./batcher/tlog-config.js";
 import { bleConfigSchema } from "./drivers/ble/ble-config.js";
 import { driversConfigSchema } from "./drivers/drivers-config.js";
@@ -9,7 +10,7 @@ import { serialConfigSchema } from "./drivers/serial/serial-config.js";
 import { GatewayError } from "./errors.js";
 import { LOG_LEVELS } from "./log.js";
 import { rulesConfigSchema } from "./rules/config.js";
-import { alertSinksConfigSchema } from "./rules/sinks/sinks-config.js";
+import { alertSinksConfigSchema, resolveAlertsConfig } from "./rules/sinks/sinks-config.js";
 
 /** Device ids double as MQTT client ids, usernames and topic levels. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -90,6 +91,7 @@ export const configSchema = z.strictObject({
   ble: bleConfigSchema,
   drivers: driversConfigSchema,
   serial: serialConfigSchema,
+  anchor: anchorConfigSchema,
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -140,6 +142,7 @@ export function parseConfig(raw: unknown, baseDir: string, source = "config"): R
       problems.push({ path: "mqtt.tls.port", message: "must differ from mqtt.port" });
     }
   }
+  resolveAlertsConfig(config.alerts, abs, problems);
   if (problems.length > 0) throw configError(source, problems);
   config.gateway.origin ??= `vitalog.invalid/gw/${config.gateway.id}`;
   return deepFreeze(config);

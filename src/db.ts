@@ -16,6 +16,8 @@ export interface OpenOptions {
   /** "full": fsync at every commit (power-loss safe); "normal": process-crash safe only (WAL). */
   synchronous?: "full" | "normal";
   readonly?: boolean;
+  /** How long a statement waits for another connection's lock before SQLITE_BUSY (default 5000). */
+  busyTimeoutMs?: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export function openDatabase(file: string, migrations: readonly Migration[], opt
   } catch (cause) {
     throw new GatewayError("STORE_UNAVAILABLE", `cannot open database ${file}`, { cause });
   }
-  db.pragma("busy_timeout = 5000");
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
   if (options.readonly) return db;
   db.pragma("journal_mode = WAL");
   db.pragma(`synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`);

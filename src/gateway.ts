@@ -1,4 +1,5 @@
 import { AdminServer } from "./admin-server.js";
+import { attachAnchor } from "./anchor/attach-anchor.js";
 import { attachTlog } from "./batcher/attach-tlog.js";
 import { GroupCommitter } from "./batcher/group-commit.js";
 import { ReadingStore } from "./batcher/reading-store.js";
@@ -64,7 +65,12 @@ export class Gateway {
     this.log = deps.log;
     this.clock = deps.clock;
     this.#startedAtMs = deps.clock.now();
-    this.db = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });
+    // a short lock wait: the event loop (alerts) must not block behind another process's write;
+    // the group commit retries a locked batch instead (see GroupCommitter busyRetryMs)
+    this.db = openDatabase(config.storage.path!, MIGRATIONS, {
+      synchronous: config.storage.synchronous,
+      busyTimeoutMs: 25,
+    });
     this.registry = new DeviceRegistry(this.db);
     this.store = new ReadingStore(this.db);
     const duplicates = this.metrics.counter(
@@ -123,7 +129,8 @@ export class Gateway {
     try {
       // Composition: each subsystem attaches its services, ingest listeners and commit writers here,
       // in dependency order, through a function of its own module (`attachX(gw)`).
-      attachTlog(gw);
+      const tlog = attachTlog(gw);
+      attachAnchor(gw, tlog);
       attachRules(gw);
       await attachDrivers(gw);
       for (const d of config.devices) {

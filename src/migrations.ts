@@ -1,3 +1,4 @@
+import { ANCHOR_MIGRATION } from "./anchor/publisher-store.js";
 import { READING_STORE_SQL } from "./batcher/reading-store.js";
 import { TILE_STORE_MIGRATION } from "./batcher/tile-store.js";
 import { TLOG_RECORDS_MIGRATION } from "./batcher/tlog-schema.js";
@@ -14,6 +15,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, name: "readings and rejections", sql: READING_STORE_SQL },
   { version: 3, name: "merkle log hashes (tlog-tiles)", sql: TILE_STORE_MIGRATION },
   { version: 4, name: "tlog records, subject keys, signing keys, checkpoints", sql: TLOG_RECORDS_MIGRATION },
+  { version: 5, name: "anchor_publisher", sql: ANCHOR_MIGRATION },
   { version: 6, name: "alerts, alert outbox, clinician observations", sql: ALERT_STORE_SQL },
   // 4: records/subject keys/events (tamper-evident log), 5: anchors, 6: alerts — assigned, in this order
 ];

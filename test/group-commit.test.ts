@@ -115,4 +115,43 @@ describe("group commit", () => {
     assert.ok(refused instanceof GatewayError && refused.code === "STORE_CLOSED");
     db.close();
   });
+
+  it("keeps a batch that meets another connection's lock and commits it once the lock is gone", () => {
+    const db = open("busy.db");
+    db.pragma("busy_timeout = 0");
+    const other = new Database(join(dir, "busy.db"));
+    const clock = new ManualClock();
+    const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+    const gc = new GroupCommitter<number>({
+      db,
+      clock,
+      maxReadings: 100,
+      maxDelayMs: 1,
+      busyRetryMs: 10,
+      busyGiveUpMs: 1000,
+      write: (xs) => xs.forEach((x) => insert.run(x)),
+    });
+    const done: Array<Error | undefined> = [];
+    other.exec("BEGIN IMMEDIATE");
+    gc.submit({ payload: 7, weight: 1, done: (e) => done.push(e) });
+    clock.advance(1);
+    clock.advance(50);
+    assert.equal(done.length, 0, "not acknowledged while locked, and not failed either");
+    other.exec("COMMIT");
+    clock.advance(10);
+    assert.equal(done.length, 1);
+    assert.equal(done[0], undefined);
+    assert.equal((db.prepare("SELECT COUNT(*) n FROM t").get() as { n: number }).n, 1);
+    other.exec("BEGIN IMMEDIATE");
+    gc.submit({ payload: 8, weight: 1, done: (e) => done.push(e) });
+    clock.advance(1200);
+    assert.equal(done.length, 2);
+    assert.ok(
+      done[1] instanceof GatewayError && done[1].code === "STORE_UNAVAILABLE",
+      "gives up after busyGiveUpMs",
+    );
+    other.exec("ROLLBACK");
+    other.close();
+    db.close();
+  });
 });

@@ -157,6 +157,9 @@ export class PublisherStore {
       ),
       counts: p("SELECT state, count(*) AS n FROM anchor_items GROUP BY state"),
       lastFinal: p("SELECT * FROM anchor_items WHERE state = 'final' ORDER BY tree_size DESC LIMIT 1"),
+      firstFinalAtLeast: p(
+        "SELECT * FROM anchor_items WHERE state = 'final' AND origin = ? AND tree_size >= ? ORDER BY tree_size LIMIT 1",
+      ),
       oldestOpen: p(
         "SELECT min(queued_at_ms) AS m FROM anchor_items WHERE state IN ('queued', 'sent', 'mined', 'reorged')",
       ),
@@ -223,6 +226,11 @@ export class PublisherStore {
   }
   lastFinal(): ItemRow | undefined {
     const r = this.#s.lastFinal!.get() as Raw | undefined;
+    return r && toItem(r);
+  }
+  /** The earliest FINAL anchor of `origin` covering a tree of at least `size` leaves. */
+  firstFinalAtLeast(origin: string, size: bigint): ItemRow | undefined {
+    const r = this.#s.firstFinalAtLeast!.get(origin, size) as Raw | undefined;
     return r && toItem(r);
   }
   oldestOpenMs(): number | null {

@@ -19,6 +19,12 @@ export interface GroupCommitOptions<T> {
   maxDelayMs: number;
   /** Writes the items; runs synchronously inside one transaction and MUST NOT await. */
   write: (items: readonly T[]) => void;
+  /**
+   * While another connection holds the write lock (SQLITE_BUSY), the batch is kept and retried every
+   * `busyRetryMs` for at most `busyGiveUpMs`, so the event loop (and alerts) never block on a lock.
+   */
+  busyRetryMs?: number;
+  busyGiveUpMs?: number;
   /** Observes each commit (size and duration) for metrics. */
   onCommit?: (info: { items: number; weight: number; durationMs: number; error?: Error }) => void;
 }
@@ -36,6 +42,7 @@ export class GroupCommitter<T> {
   #timer: unknown = null;
   #immediate: NodeJS.Immediate | null = null;
   #closed = false;
+  #busySinceMs: number | null = null;
 
   constructor(opts: GroupCommitOptions<T>) {
     this.#opts = opts;
@@ -86,7 +93,10 @@ export class GroupCommitter<T> {
     let error: Error | undefined;
     try {
       this.#tx(batch.map((i) => i.payload));
+      this.#busySinceMs = null;
     } catch (cause) {
+      if (isBusy(cause) && !this.#closed && this.#retryBusy(batch, weight)) return;
+      this.#busySinceMs = null;
       error = new GatewayError("STORE_UNAVAILABLE", `group commit of ${batch.length} item(s) failed`, {
         cause,
       });
@@ -106,9 +116,29 @@ export class GroupCommitter<T> {
     }
   }
 
+  /** Puts a batch that met a lock back in front of the queue; false once the lock lasted too long. */
+  #retryBusy(batch: CommitItem<T>[], weight: number): boolean {
+    const now = this.#opts.clock.now();
+    this.#busySinceMs ??= now;
+    if (now - this.#busySinceMs >= (this.#opts.busyGiveUpMs ?? 5000)) return false;
+    this.#pending = batch.concat(this.#pending);
+    this.#weight += weight;
+    if (this.#timer !== null) this.#opts.clock.clearTimeout(this.#timer);
+    this.#timer = this.#opts.clock.setTimeout(() => {
+      this.#timer = null;
+      this.flush();
+    }, this.#opts.busyRetryMs ?? 20);
+    return true;
+  }
+
   /** Flushes and refuses further items. */
   close(): void {
-    this.flush();
     this.#closed = true;
+    this.flush();
   }
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === "SQLITE_BUSY" || code === "SQLITE_BUSY_SNAPSHOT" || code === "SQLITE_LOCKED";
 }

@@ -11,6 +11,7 @@ import { GatewayError } from "../errors.js";
 import { Gateway } from "../gateway.js";
 import { createLogger } from "../log.js";
 import { parseFlags } from "./args.js";
+import { startDemoLedger } from "./demo-ledger.js";
 import { prepareFieldDevices } from "./demo-devices.js";
 import { type DeviceRow, renderTable } from "./demo-view.js";
 
@@ -42,12 +43,15 @@ export async function demoCommand(
   const log = createLogger("info", createWriteStream(logFile));
   // BLE and serial simulated devices, when dbus-daemon and socat are installed (else the demo says why not)
   const field = await prepareFieldDevices(stateDir, deviceCount);
+  // a real local EVM node as the embedded ledger: checkpoints are anchored within seconds
+  const ledger = await startDemoLedger(stateDir);
   const config = parseConfig(
     {
       gateway: { id: "demo-gw", origin: "demo.vitalog.invalid/gw/demo-gw", stateDir },
       mqtt: { port: 0 },
       admin: { port: 0 },
       ...field.config,
+      ...ledger.config,
     },
     stateDir,
     "demo",
@@ -134,13 +138,14 @@ export async function demoCommand(
   const isTty = "isTTY" in out && out.isTTY === true;
   out.write(
     `Vitalog demo: gateway ${config.gateway.id}, MQTT on 127.0.0.1:${gateway.mqtt.port}, state in ${stateDir}\n` +
-      `${deviceCount} simulated wearable(s) in a separate process (${SIM}); gateway log: ${logFile}\n${field.notes.join("\n")}\nCtrl-C to stop.\n\n`,
+      `${deviceCount} simulated wearable(s) in a separate process (${SIM}); gateway log: ${logFile}\n${[...field.notes, ledger.note].join("\n")}\nCtrl-C to stop.\n\n`,
   );
   const started = Date.now();
   const draw = () => {
     const footer =
       `stored ${gateway.store.count()} readings · accepted ${gateway.metrics.sum("vitalog_readings_accepted_total")}` +
-      ` · rejected ${gateway.metrics.sum("vitalog_rejections_total")} · up ${Math.round((Date.now() - started) / 1000)}s`;
+      ` · rejected ${gateway.metrics.sum("vitalog_rejections_total")}${ledger.footer(gateway.metrics)}` +
+      ` · up ${Math.round((Date.now() - started) / 1000)}s`;
     const lines = renderTable([...rows.values()], Date.now(), footer);
     if (isTty) out.write(`\x1b[H\x1b[2J${lines.join("\n")}\n`);
     else out.write(`${new Date().toISOString()} ${footer}\n`);
@@ -166,6 +171,7 @@ export async function demoCommand(
   if (!isTty) out.write(`${renderTable([...rows.values()], Date.now(), "").join("\n")}\n`);
   await gateway.stop();
   await field.stop();
+  await ledger.stop();
   out.write(`\nstopped; ${values.keep ? `state kept in ${stateDir}` : "temporary state removed"}\n`);
   if (!values.keep) rmSync(stateDir, { recursive: true, force: true });
   return code;

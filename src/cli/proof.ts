@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
+import { buildAnchoredProofBundle } from "../anchor/anchor-proof.js";
 import { openTlogForCli } from "../batcher/open-tlog.js";
-import { buildConsistencyBundle, buildProofBundle, type ProofSources } from "../batcher/proof-bundle.js";
+import { buildConsistencyBundle, type ProofSources } from "../batcher/proof-bundle.js";
 import { loadConfig } from "../config.js";
 import { GatewayError } from "../errors.js";
 import { parseFlags, requireFlag } from "./args.js";
@@ -17,8 +18,9 @@ function size(text: string | undefined, what: string): number {
 
 /**
  * `vitalog proof <reading-id>` writes a self-contained `vitalog-proof/v1` bundle (opening + tlog-proof
- * against the latest signed checkpoint, or `--at SIZE`). The bundle holds the reading: `--out` files are
- * created 0600. `--consistency OLD NEW` writes a `vitalog-consistency/v1` bundle.
+ * against the latest signed checkpoint, or `--at SIZE`; once a FINAL anchor covers the reading, against
+ * the first checkpoint that covered it, plus the anchor evidence and the consistency proof to the
+ * anchored one). The bundle holds the reading: `--out` files are created 0600. `--consistency OLD NEW` writes a `vitalog-consistency/v1` bundle.
  */
 export async function proofCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
@@ -44,11 +46,15 @@ export async function proofCommand(argv: string[], out: NodeJS.WritableStream): 
       bundle = buildConsistencyBundle(src, size(positionals[0], "OLD"), size(positionals[1], "NEW"));
     } else {
       if (positionals.length !== 1) throw new GatewayError("USAGE", USAGE);
-      bundle = buildProofBundle(
+      const built = buildAnchoredProofBundle(
         src,
         positionals[0]!,
         values.at === undefined ? {} : { atSize: size(values.at, "--at") },
       );
+      bundle = built.bundle;
+      if (built.anchoredSize === null && config.anchor.enabled) {
+        process.stderr.write("vitalog proof: not anchored yet (no FINAL anchor covers this checkpoint)\n");
+      }
     }
     const text = `${JSON.stringify(bundle, null, 2)}\n`;
     if (values.out) writeFileSync(values.out, text, { mode: 0o600 });

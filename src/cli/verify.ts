@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import type { Hex } from "viem";
+import { anchorChecker } from "../anchor/bundle-anchor.js";
 import { type Verdict, verifyConsistencyBundle, verifyProofBundle } from "../batcher/bundle-verify.js";
 import { parseVkey, type Verifier } from "../batcher/signer.js";
 import { parseFlags } from "./args.js";
@@ -6,16 +8,28 @@ import { parseFlags } from "./args.js";
 /**
  * `vitalog verify <bundle> --vkey VKEY [--vkey …] [--origin O] [--json]`: offline verification of a proof
  * (or consistency) bundle against trusted verifier keys (a vkey string, or @FILE holding one per line).
+ * Anchor evidence in the bundle is checked offline too (header hash, receipt proof, event = anchored
+ * checkpoint, consistency to it); `--chain-id`, `--contract` and `--block-hash` pin the ledger.
  * Exit 0 valid, 1 invalid (the first failing step is named), 2 unusable input.
  */
 export async function verifyCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  let values: { vkey?: string[]; origin?: string; json?: boolean };
+  let values: {
+    vkey?: string[];
+    origin?: string;
+    json?: boolean;
+    "chain-id"?: string;
+    contract?: string;
+    "block-hash"?: string;
+  };
   let positionals: string[];
   try {
     ({ values, positionals } = parseFlags(argv, {
       vkey: { type: "string", multiple: true },
       origin: { type: "string" },
       json: { type: "boolean", default: false },
+      "chain-id": { type: "string" },
+      contract: { type: "string" },
+      "block-hash": { type: "string" },
     }));
   } catch (err) {
     process.stderr.write(`vitalog verify: ${(err as Error).message}\n`);
@@ -43,10 +57,23 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream):
     return unusable(`cannot read bundle ${positionals[0]}: ${(err as Error).message}`);
   }
   const opts = values.origin === undefined ? {} : { origin: values.origin };
+  const expect: { chainId?: number; contract?: Hex; blockHash?: Hex } = {};
+  if (values["chain-id"] !== undefined) {
+    if (!/^[1-9][0-9]*$/.test(values["chain-id"])) return unusable("--chain-id must be a decimal chain id");
+    expect.chainId = Number(values["chain-id"]);
+  }
+  if (values.contract !== undefined) {
+    if (!/^0x[0-9a-fA-F]{40}$/.test(values.contract)) return unusable("--contract must be a 0x address");
+    expect.contract = values.contract as Hex;
+  }
+  if (values["block-hash"] !== undefined) {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(values["block-hash"])) return unusable("--block-hash must be 32-byte hex");
+    expect.blockHash = values["block-hash"] as Hex;
+  }
   const isConsistency = (bundle as { format?: unknown } | null)?.format === "vitalog-consistency/v1";
   const verdict = isConsistency
     ? verifyConsistencyBundle(bundle, trusted, opts)
-    : verifyProofBundle(bundle, trusted, opts);
+    : verifyProofBundle(bundle, trusted, { ...opts, checkAnchor: anchorChecker(trusted, { ...opts, expect }) });
   if (verdict.unusable) return unusable(verdict.steps[0]?.detail ?? "not a bundle");
   out.write(values.json ? `${JSON.stringify(toJson(verdict))}\n` : render(verdict));
   return verdict.ok ? 0 : 1;
@@ -66,7 +93,9 @@ function toJson(v: Verdict) {
 
 function render(v: Verdict): string {
   const subject = v.readingId === null ? "consistency" : `reading ${v.readingId}`;
-  const head = v.ok ? `VALID: ${subject}` : `INVALID: ${subject}: step ${v.failedStep} failed`;
+  // the anchor check names its own sub-step first in the detail (`receipt_proof: …`)
+  const sub = v.failedStep === "anchor" ? ` (${v.steps.at(-1)?.detail.split(":")[0]})` : "";
+  const head = v.ok ? `VALID: ${subject}` : `INVALID: ${subject}: step ${v.failedStep}${sub} failed`;
   const lines = [head, ...v.steps.map((s) => `  ${s.ok ? "ok  " : "FAIL"} ${s.step.padEnd(22)} ${s.detail}`)];
   if (v.ok && v.record) lines.push(`  record: ${JSON.stringify(v.record)}`);
   return `${lines.join("\n")}\n`;

@@ -1,0 +1,214 @@
+/**
+ * Composition of checkpoint anchoring into the gateway (`attachAnchor(gw, tlog)` in `Gateway.start`):
+ * the durable Publisher over the gateway database, fed with every signed checkpoint through the
+ * checkpointer's listener, run as the `anchor` service, with metrics, status and a log line per
+ * transition.
+ *
+ * Outage policy (issue #4 §5): nothing here is on the ingest or alert path. `offer` is a synchronous
+ * SQLite write; the ledger is contacted only by the publisher's own loop. The gateway starts while the
+ * ledger is unreachable: the chain id is checked in the background (every `outageRetrySec`) and the
+ * publisher starts once it matches; checkpoints queue meanwhile (one queued item, the newest).
+ */
+import type { StoredCheckpoint } from "../batcher/checkpoint-store.js";
+import type { AttachedTlog } from "../batcher/attach-tlog.js";
+import type { Clock } from "../clock.js";
+import { GatewayError } from "../errors.js";
+import type { Gateway, Service } from "../gateway.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import { AnchorError, type CheckpointInput } from "./anchor.js";
+import { evmLedgerConfig, publisherConfig } from "./anchor-config.js";
+import { EvmLedger } from "./evm-ledger.js";
+import { Publisher, type PublisherEvent, type PublisherStatus } from "./publisher.js";
+import { ANCHOR_STATES } from "./publisher-store.js";
+
+/** The attached anchor, for tests and other subsystems. */
+export interface AttachedAnchor {
+  readonly publisher: Publisher;
+  readonly ledger: EvmLedger;
+  readonly service: AnchorService;
+}
+
+/** A stored checkpoint as the anchor's input (the note verbatim; size and root as signed). */
+export function checkpointInput(origin: string, cp: StoredCheckpoint): CheckpointInput {
+  return { origin, treeSize: BigInt(cp.size), rootHash: cp.root, noteText: cp.note };
+}
+
+/**
+ * Attaches anchoring when `anchor.enabled`; returns undefined when it is off.
+ * @throws GatewayError CONFIG_INVALID when the tamper-evident log is off, KEY_FILE_* for the ledger key.
+ */
+export function attachAnchor(gw: Gateway, tlog: AttachedTlog | undefined): AttachedAnchor | undefined {
+  const config = gw.config.anchor;
+  if (!config.enabled) return undefined;
+  const log = gw.log.child({ module: "anchor" });
+  if (tlog === undefined) {
+    throw new GatewayError(
+      "CONFIG_INVALID",
+      "anchor.enabled needs tlog.enabled: true (only signed checkpoints are anchored)",
+      { details: [{ path: "anchor.enabled", message: "requires tlog.enabled" }] },
+    );
+  }
+  const ledger = EvmLedger.open(evmLedgerConfig(config, gw.config.gateway.stateDir));
+  const publisher = new Publisher(gw.db, ledger, publisherConfig(config), gw.clock);
+  const service = new AnchorService({
+    publisher,
+    ledger,
+    tlog,
+    clock: gw.clock,
+    log,
+    metrics: gw.metrics,
+    outageRetryMs: config.outageRetrySec * 1000,
+  });
+  tlog.checkpointer.addListener((cp) => service.offer(cp));
+  gw.addService(service);
+  log.info(
+    { ledger: ledger.name, account: ledger.address, finality: ledger.finality, rpcUrl: config.rpcUrl },
+    "anchoring attached",
+  );
+  return { publisher, ledger, service };
+}
+
+interface AnchorServiceOptions {
+  publisher: Publisher;
+  ledger: EvmLedger;
+  tlog: AttachedTlog;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  outageRetryMs: number;
+}
+
+/** The `anchor` service: connects in the background, runs the publisher, mirrors it into metrics. */
+export class AnchorService implements Service {
+  readonly name = "anchor";
+  readonly #o: AnchorServiceOptions;
+  readonly #m: ReturnType<typeof anchorMetrics>;
+  #isConnected = false;
+  #isStopped = false;
+  #halted: string | null = null;
+  #timer: unknown;
+  #lastLoggedReason: string | null = null;
+  #unsubscribe: () => void = () => {};
+
+  constructor(opts: AnchorServiceOptions) {
+    this.#o = opts;
+    this.#m = anchorMetrics(opts.metrics);
+    this.#m.connected(0);
+  }
+
+  /** Offers a signed checkpoint; synchronous, never throws (checkpointer listener). */
+  offer(cp: StoredCheckpoint): void {
+    const isAccepted = this.#o.publisher.offer(checkpointInput(this.#o.tlog.origin, cp));
+    this.#m.offered({ outcome: isAccepted ? "accepted" : "refused" });
+    this.#o.log.debug({ treeSize: cp.size, isAccepted }, "checkpoint offered for anchoring");
+    this.#refresh();
+  }
+
+  async start(): Promise<void> {
+    this.#unsubscribe = this.#o.publisher.on((e) => this.#onEvent(e));
+    // A checkpoint signed just before a crash may never have been offered: offer the newest again
+    // (idempotent per checkpoint hash).
+    const latest = this.#o.tlog.checkpoints.latest();
+    if (latest !== undefined) this.offer(latest);
+    this.#refresh();
+    void this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#isStopped = true;
+    if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#o.publisher.stop();
+    this.#unsubscribe();
+  }
+
+  /** Checks the chain id (retrying while unreachable), then starts the publisher's loop. */
+  async #connect(): Promise<void> {
+    const { ledger, publisher, log } = this.#o;
+    try {
+      await ledger.checkChainId();
+    } catch (err) {
+      if (this.#isStopped) return;
+      const reason = err instanceof AnchorError ? err.reason : "internal";
+      if (err instanceof AnchorError && !err.retryable) {
+        this.#halted = `${reason}: ${err.message}`;
+        this.#m.errors({ reason });
+        log.error({ err, reason, details: err.details }, "anchoring halted: ledger refused");
+        return;
+      }
+      publisher.noteError(reason, err instanceof Error ? err.message : String(err));
+      this.#timer = this.#o.clock.setTimeout(() => {
+        this.#timer = undefined;
+        void this.#connect();
+      }, this.#o.outageRetryMs);
+      return;
+    }
+    if (this.#isStopped) return;
+    this.#isConnected = true;
+    this.#m.connected(1);
+    log.info({ ledger: ledger.name }, "ledger connected; anchoring started");
+    publisher.start();
+  }
+
+  #onEvent(e: PublisherEvent): void {
+    const { log } = this.#o;
+    if (e.type === "state") {
+      if (this.#lastLoggedReason !== null) log.info({ ledger: this.#o.ledger.name }, "anchoring recovered");
+      this.#lastLoggedReason = null;
+      this.#m.transitions({ state: e.state });
+      log.info({ treeSize: e.treeSize.toString(), state: e.state, txHash: e.txHash }, "anchor state");
+      if (e.state === "final") this.#m.finals();
+    } else {
+      this.#m.errors({ reason: e.reason });
+      // An outage repeats the same error every retry: log it once, then at debug until it changes.
+      const level = e.reason === this.#lastLoggedReason ? "debug" : "warn";
+      log[level]({ reason: e.reason, detail: e.message }, "anchor error");
+      this.#lastLoggedReason = e.reason;
+    }
+    this.#refresh();
+  }
+
+  #refresh(): void {
+    const s = this.#o.publisher.status();
+    for (const state of ANCHOR_STATES) this.#m.state(s.counts[state], { state });
+    this.#m.pendingTreeSize(s.pending ? Number(s.pending.tree_size) : 0);
+    if (s.last_final) {
+      this.#m.lastFinalTreeSize(Number(s.last_final.tree_size));
+      this.#m.lastFinalBlock(Number(s.last_final.block_number));
+      this.#m.lastFinalTimestamp(s.last_final.block_timestamp);
+    }
+  }
+
+  status(): { enabled: true; connected: boolean; halted: string | null; account: string } & PublisherStatus {
+    return {
+      enabled: true,
+      connected: this.#isConnected,
+      halted: this.#halted,
+      account: this.#o.ledger.address,
+      ...this.#o.publisher.status(),
+    };
+  }
+}
+
+/** The anchor's metric families (names are wire strings; only ever added to). */
+function anchorMetrics(m: Metrics) {
+  return {
+    state: m.gauge("vitalog_anchor_state", "Anchor items per publisher state"),
+    transitions: m.counter("vitalog_anchor_transitions_total", "Anchor state transitions, by new state"),
+    finals: m.counter("vitalog_anchor_final_total", "Anchors that reached FINAL"),
+    errors: m.counter("vitalog_anchor_errors_total", "Anchoring errors, by reason"),
+    offered: m.counter("vitalog_anchor_offered_total", "Signed checkpoints offered for anchoring"),
+    connected: m.gauge("vitalog_anchor_ledger_connected", "1 once the ledger's chain id was checked"),
+    pendingTreeSize: m.gauge(
+      "vitalog_anchor_pending_tree_size",
+      "Tree size of the checkpoint queued or in flight (0: none)",
+    ),
+    lastFinalTreeSize: m.gauge("vitalog_anchor_last_final_tree_size", "Tree size of the last FINAL anchor"),
+    lastFinalBlock: m.gauge("vitalog_anchor_last_final_block", "Block number of the last FINAL anchor"),
+    lastFinalTimestamp: m.gauge(
+      "vitalog_anchor_last_final_timestamp_seconds",
+      "Block timestamp of the last FINAL anchor (Unix seconds)",
+    ),
+  };
+}

@@ -48,7 +48,11 @@ export const anchorConfigSchema = z
     /** Blocks on top of the anchor block before FINAL, with `finality: confirmations`. */
     confirmations: z.number().int().min(0).max(10_000).default(2),
     /** At most one new checkpoint is sent per interval; newer checkpoints replace the queued one. */
-    anchorIntervalSec: z.number().min(0).max(86_400 * 7).default(300),
+    anchorIntervalSec: z
+      .number()
+      .min(0)
+      .max(86_400 * 7)
+      .default(300),
     /** Head polling period while an anchor is in flight. */
     pollIntervalSec: z.number().positive().max(3600).default(5),
     /** Retry period while the ledger is unreachable. */

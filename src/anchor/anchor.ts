@@ -79,6 +79,7 @@ export type AnchorErrorReason =
   | "reverted"
   | "insufficient_funds"
   | "fee_cap_reached"
+  | "evidence_invalid"
   | "closed";
 
 /**
@@ -107,6 +108,7 @@ function anchorErrorCode(reason: AnchorErrorReason): ErrorCode {
     case "ledger_timeout":
     case "fee_cap_reached":
     case "insufficient_funds":
+    case "evidence_invalid": // the node's data may be consistent again later (reorg race)
       return "LEDGER_UNAVAILABLE";
     default:
       return "LEDGER_REJECTED";

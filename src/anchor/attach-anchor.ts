@@ -9,8 +9,9 @@
  * ledger is unreachable: the chain id is checked in the background (every `outageRetrySec`) and the
  * publisher starts once it matches; checkpoints queue meanwhile (one queued item, the newest).
  */
-import type { StoredCheckpoint } from "../batcher/checkpoint-store.js";
+
 import type { AttachedTlog } from "../batcher/attach-tlog.js";
+import type { StoredCheckpoint } from "../batcher/checkpoint-store.js";
 import type { Clock } from "../clock.js";
 import { GatewayError } from "../errors.js";
 import type { Gateway, Service } from "../gateway.js";

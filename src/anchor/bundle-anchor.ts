@@ -48,7 +48,9 @@ export interface AnchorFinding {
 }
 
 /** `existed no later than <ISO> (block N, chain C)`: the sentence `vitalog verify` prints. */
-export function existedStatement(f: Pick<AnchorFinding, "existedNoLaterThanSec" | "blockNumber" | "chainId">) {
+export function existedStatement(
+  f: Pick<AnchorFinding, "existedNoLaterThanSec" | "blockNumber" | "chainId">,
+) {
   const iso = new Date(f.existedNoLaterThanSec * 1000).toISOString();
   return `existed no later than ${iso} (block ${f.blockNumber}, chain ${f.chainId})`;
 }
@@ -100,7 +102,8 @@ function checkOrThrow(
   }
   const origin = opts.origin ?? trusted[0]?.name ?? "";
   const anchored = verifyCheckpoint(s.checkpoint, origin, trusted);
-  if (!anchored.ok) throw new AnchorStepError("anchored_checkpoint", `${anchored.reason}: ${anchored.detail}`);
+  if (!anchored.ok)
+    throw new AnchorStepError("anchored_checkpoint", `${anchored.reason}: ${anchored.detail}`);
   const own = parseCheckpoint(parseNote(bundleNote).text);
   const { size: n, root: rootN } = anchored.checkpoint;
   let isConsistent = false;

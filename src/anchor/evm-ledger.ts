@@ -327,10 +327,24 @@ export class EvmLedger {
     return { treeSize, checkpointHashPrefix };
   }
 
-  /** Evidence for the anchor in `txHash`; rejects with AnchorError when the node's data is inconsistent. */
-  evidence(txHash: Hex, fields: AnchorFields): Promise<EvmAnchorEvidence> {
-    return guard(() =>
-      buildEvidence(this.client, { chainId: this.chainId, contract: this.contract, txHash, fields }),
-    );
+  /**
+   * Evidence for the anchor in `txHash`. Rejects with AnchorError: transport reasons, or
+   * `evidence_invalid` when the node's data does not verify (e.g. Besu QBFT headers, whose hash needs
+   * extraData re-encoded; not supported yet) — never archived, retried at the next poll.
+   */
+  async evidence(txHash: Hex, fields: AnchorFields): Promise<EvmAnchorEvidence> {
+    try {
+      return await buildEvidence(this.client, {
+        chainId: this.chainId,
+        contract: this.contract,
+        txHash,
+        fields,
+      });
+    } catch (err) {
+      if (err instanceof BaseError || err instanceof AnchorError) throw toAnchorError(err);
+      throw new AnchorError("evidence_invalid", `evidence does not verify: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
   }
 }

@@ -11,8 +11,8 @@ import { GatewayError } from "../errors.js";
 import { Gateway } from "../gateway.js";
 import { createLogger } from "../log.js";
 import { parseFlags } from "./args.js";
-import { startDemoLedger } from "./demo-ledger.js";
 import { prepareFieldDevices } from "./demo-devices.js";
+import { startDemoLedger } from "./demo-ledger.js";
 import { type DeviceRow, renderTable } from "./demo-view.js";
 
 const SIM = resolve(dirname(fileURLToPath(import.meta.url)), "../../firmware-sim/mqtt-wearable.js");

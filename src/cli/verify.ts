@@ -67,13 +67,17 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream):
     expect.contract = values.contract as Hex;
   }
   if (values["block-hash"] !== undefined) {
-    if (!/^0x[0-9a-fA-F]{64}$/.test(values["block-hash"])) return unusable("--block-hash must be 32-byte hex");
+    if (!/^0x[0-9a-fA-F]{64}$/.test(values["block-hash"]))
+      return unusable("--block-hash must be 32-byte hex");
     expect.blockHash = values["block-hash"] as Hex;
   }
   const isConsistency = (bundle as { format?: unknown } | null)?.format === "vitalog-consistency/v1";
   const verdict = isConsistency
     ? verifyConsistencyBundle(bundle, trusted, opts)
-    : verifyProofBundle(bundle, trusted, { ...opts, checkAnchor: anchorChecker(trusted, { ...opts, expect }) });
+    : verifyProofBundle(bundle, trusted, {
+        ...opts,
+        checkAnchor: anchorChecker(trusted, { ...opts, expect }),
+      });
   if (verdict.unusable) return unusable(verdict.steps[0]?.detail ?? "not a bundle");
   out.write(values.json ? `${JSON.stringify(toJson(verdict))}\n` : render(verdict));
   return verdict.ok ? 0 : 1;

@@ -72,7 +72,9 @@ export async function publishReadings(mqttPort: number, first: number, count: nu
   });
   try {
     for (let n = first; n < first + count; n++) {
-      const pack = [{ bn: `urn:dev:x:${DEVICE}:`, bt: 1_763_700_000 + n, n: "hr", u: "beat/min", v: 60 + (n % 40) }];
+      const pack = [
+        { bn: `urn:dev:x:${DEVICE}:`, bt: 1_763_700_000 + n, n: "hr", u: "beat/min", v: 60 + (n % 40) },
+      ];
       await c.publishAsync(`vitalog/dev/${DEVICE}/senml`, JSON.stringify(pack), { qos: 1 });
     }
   } finally {
@@ -128,7 +130,8 @@ export async function eventually<T>(
     } catch {
       // not up yet
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

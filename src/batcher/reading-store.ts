@@ -155,7 +155,8 @@ export class ReadingStore {
   }
 }
 
-interface ReadingRow {
+/** A row of the `readings` table as SQLite returns it (snake_case columns). */
+export interface ReadingRow {
   row_id: number;
   id: string;
   device_id: string;

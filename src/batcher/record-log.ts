@@ -22,6 +22,7 @@ import {
   readingRecordText,
 } from "./canonical-record.js";
 import { SALT_BYTES } from "./commitment.js";
+import type { ReadingRow } from "./reading-store.js";
 import { commitEntryFast, leafHashFast, nodeHashFast, sealRecord, storageMac } from "./record-crypto.js";
 import { GATEWAY_SUBJECT, SubjectKeys } from "./subject-keys.js";
 import { TileStore } from "./tile-store.js";
@@ -162,25 +163,11 @@ export class RecordLog {
   }
 }
 
-/** A row of the `readings` table (as the lead's ReadingStore writes it). */
-export interface ReadingRow {
-  id: string;
-  device_id: string;
-  subject_id: string;
-  device_seq: number;
-  kind: string;
-  loinc: string;
-  value: number;
-  unit: string;
-  device_time_ms: number | null;
-  observed_at_ms: number;
-  received_at_ms: number;
-  flags: string;
-  mdc: number | null;
-}
+/** The columns of a `readings` row the log needs (see reading-store.ts). */
+export type { ReadingRow } from "./reading-store.js";
 
 /** The record fields of a stored reading row (flags are stored comma-joined). */
-export function readingFromRow(r: ReadingRow): ReadingRecordFields {
+export function readingFromRow(r: Omit<ReadingRow, "row_id">): ReadingRecordFields {
   return {
     id: r.id,
     deviceId: r.device_id,

@@ -87,7 +87,14 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilNode>
   if (options.isNoMining) args.push("--no-mining");
   if (options.statePath !== undefined) args.push("--state", options.statePath);
   const child = spawn(anvilBinary(), args, { stdio: ["ignore", "pipe", "inherit"] });
-  const port = await waitForPort(child, options.startTimeoutMs ?? 15_000);
+  // never leave an orphaned node behind when the parent exits without stop() (a crash, process.exit)
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  const port = await waitForPort(child, options.startTimeoutMs ?? 15_000).catch((err: unknown) => {
+    process.off("exit", killOnExit);
+    child.kill("SIGKILL");
+    throw err;
+  });
   const rpcUrl = `http://127.0.0.1:${port}`;
   let id = 0;
   const rpc = async <T>(method: string, params: unknown[] = []): Promise<T> => {
@@ -111,6 +118,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilNode>
     registryBlock = d.block;
   }
   const stop = async () => {
+    process.off("exit", killOnExit);
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     child.kill("SIGTERM");

@@ -33,7 +33,8 @@ const USAGE = `usage: vitalog <command> [flags]
   keys     init|show|list|rotate --config FILE    signing + storage keys; init/show print the vkey
   proof    <reading-id> --config FILE [--at SIZE] [--out FILE]   self-contained proof bundle
   proof    --consistency OLD NEW --config FILE    consistency proof between two signed checkpoints
-  verify   <bundle> --vkey VKEY [--json]          offline check: exit 0 valid, 1 invalid, 2 unusable
+  verify   <bundle> --vkey VKEY [--json] [--chain-id N --contract 0x… --block-hash 0x…]
+                                                  offline check: exit 0 valid, 1 invalid, 2 unusable
   audit    --config FILE [--vkey VKEY] [--json]   recompute the tree, check every checkpoint (70 on findings)
   subjects erase <subject> --config FILE --yes    crypto-shred a subject (irreversible)
   alerts   --config FILE [--since 24h] [--limit N]  active alerts and recent transitions

@@ -27,7 +27,9 @@ describe("group commit", () => {
       clock,
       maxReadings: 100,
       maxDelayMs: 5,
-      write: (xs) => xs.forEach((x) => insert.run(x)),
+      write: (xs) => {
+        for (const x of xs) insert.run(x);
+      },
     });
     const done: Array<Error | undefined> = [];
     gc.submit({ payload: 1, weight: 1, done: (e) => done.push(e) });
@@ -69,7 +71,9 @@ describe("group commit", () => {
       clock,
       maxReadings: 100,
       maxDelayMs: 1,
-      write: (xs) => xs.forEach((x) => insert.run(x)),
+      write: (xs) => {
+        for (const x of xs) insert.run(x);
+      },
     });
     const errors: Array<Error | undefined> = [];
     gc.submit({ payload: 1, weight: 1, done: (e) => errors.push(e) });
@@ -129,7 +133,9 @@ describe("group commit", () => {
       maxDelayMs: 1,
       busyRetryMs: 10,
       busyGiveUpMs: 1000,
-      write: (xs) => xs.forEach((x) => insert.run(x)),
+      write: (xs) => {
+        for (const x of xs) insert.run(x);
+      },
     });
     const done: Array<Error | undefined> = [];
     other.exec("BEGIN IMMEDIATE");

@@ -5,6 +5,7 @@
  */
 import { bytesToHex, type Hex, hexToBytes, type PublicClient } from "viem";
 import type { AnchorFields } from "./anchor.js";
+import { headerHashing } from "./bft-header.js";
 import { encodeHeader, encodeReceipt, keccak, type RpcHeader, type RpcReceipt } from "./eth-encoding.js";
 import { buildTrie, equalBytes, indexKey } from "./mpt.js";
 
@@ -84,9 +85,9 @@ export async function buildEvidence(
   } as never)) as RpcBlock | null;
   if (block === null) throw new Error("block not found");
   const headerRlp = encodeHeader(block);
-  if (!equalBytes(keccak(headerRlp), hexToBytes(block.hash))) {
-    // Besu QBFT/IBFT hashes the header with extraData re-encoded (reference §6.2): not supported yet.
-    throw new Error("header RLP does not hash to the block hash");
+  // Ethereum-style keccak(RLP(header)), or Besu QBFT/IBFT 2.0 (extraData without seals, round 0)
+  if (headerHashing(headerRlp, block.hash) === undefined) {
+    throw new Error("header RLP does not hash to the block hash (neither Ethereum nor Besu BFT rules)");
   }
   const receipts = (await blockReceipts(client, block)).sort(
     (a, b) => Number(BigInt(a.transactionIndex)) - Number(BigInt(b.transactionIndex)),

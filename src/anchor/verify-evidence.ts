@@ -6,7 +6,7 @@
  */
 import { bytesToHex, fromRlp, type Hex, hexToBytes, isHex } from "viem";
 import { anchorFields, type CheckpointInput } from "./anchor.js";
-import { keccak } from "./eth-encoding.js";
+import { headerHashing } from "./bft-header.js";
 import { ANCHORED_TOPIC, EVIDENCE_VERSION, type EvmAnchorEvidence } from "./evidence.js";
 import { equalBytes, indexKey, verifyTrieProof } from "./mpt.js";
 
@@ -116,10 +116,11 @@ function verifyOrThrow(e: unknown, cp: CheckpointInput, expect: EvidenceExpectat
       "not the trusted block",
     );
   }
-  // [§6.5 step 1] keccak256(header RLP) == blockHash (Ethereum-style hashing).
+  // [§6.5 step 1] keccak256(header RLP) == blockHash, by Ethereum rules or Besu QBFT/IBFT 2.0 rules
+  // (extraData hashed without committed seals and with round 0; see bft-header.ts)
   const headerRlp = hexToBytes(e.headerRlp);
   check(
-    equalBytes(keccak(headerRlp), hexToBytes(e.blockHash)),
+    headerHashing(headerRlp, hexToBytes(e.blockHash)) !== undefined,
     "header_hash",
     "header does not hash to blockHash",
   );

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { bytesToHex, type Hex, hexToBytes } from "viem";
+import { bytesToHex, fromRlp, type Hex, hexToBytes, toRlp } from "viem";
 import { anchorFields } from "../../src/anchor/anchor.js";
 import { encodeHeader, keccak, type RpcHeader } from "../../src/anchor/eth-encoding.js";
 import type { EvmAnchorEvidence } from "../../src/anchor/evidence.js";
@@ -139,5 +139,28 @@ describe("anchor evidence", () => {
     assert.equal(wrongContract.ok ? "" : wrongContract.step, "contract");
     const untrustedBlock = verifyEvidence(evidence, cp, { blockHash: flip(evidence.blockHash, 0) });
     assert.equal(untrustedBlock.ok ? "" : untrustedBlock.step, "block_hash");
+  });
+
+  it("verifies evidence from a Besu QBFT block (extraData hashed without seals, round 0)", () => {
+    // the anvil block, re-dressed as a QBFT block: BFT extraData, block hash by Besu's on-chain rule
+    const fields = fromRlp(hexToBytes(evidence.headerRlp), "bytes") as Uint8Array[];
+    const vanity = new Uint8Array(32);
+    const validators = [new Uint8Array(20).fill(1), new Uint8Array(20).fill(2)];
+    const extraWith = (round: Uint8Array, seals: Uint8Array[]) =>
+      toRlp([vanity, validators, [], round, seals] as never, "bytes");
+    fields[12] = extraWith(Uint8Array.of(2), [new Uint8Array(65).fill(7)]);
+    const headerRlp = toRlp(fields as never, "bytes");
+    const onChain = [...fields];
+    onChain[12] = extraWith(new Uint8Array(0), []);
+    const blockHash = bytesToHex(keccak(toRlp(onChain as never, "bytes")));
+    const qbft = { ...evidence, headerRlp: bytesToHex(headerRlp), blockHash } as EvmAnchorEvidence;
+    const r = verifyEvidence(qbft, cp, { chainId: 31337, contract: env.node.registry! });
+    assert.ok(r.ok, r.ok ? "" : `${r.step}: ${r.reason}`);
+    // the committed-seal signing hash keeps the round: it is not the block hash, so it must not verify
+    const sealHash = [...fields];
+    sealHash[12] = extraWith(Uint8Array.of(2), []);
+    const wrongRound = { ...qbft, blockHash: bytesToHex(keccak(toRlp(sealHash as never, "bytes"))) };
+    const bad = verifyEvidence(wrongRound, cp, { chainId: 31337, contract: env.node.registry! });
+    assert.ok(!bad.ok && bad.step === "header_hash");
   });
 });

@@ -110,7 +110,10 @@ export class BleSession {
   /** One connection attempt; never throws (failures are reported and backed off). */
   async connect(adapter: NodeBle.Adapter): Promise<void> {
     const gen = ++this.#gen;
-    this.#report("connecting");
+    // a refused device is re-checked now and then (it may have been provisioned since); it stays
+    // "refused" in its health state until it is actually accepted
+    const wasRefused = this.#h.state === "refused";
+    if (!wasRefused) this.#report("connecting");
     let device: NodeBle.Device | null = null;
     try {
       device = await adapter.getDevice(this.address);
@@ -127,6 +130,7 @@ export class BleSession {
       if (!this.#ctx.isAuthorised(this.address, definition))
         return this.#refuse(gen, "device_not_provisioned");
       this.#lastRefusal = null;
+      if (wasRefused) this.#report("connecting");
       this.#device = device;
       device.on("disconnect", () => this.#linkLost(gen, "link_lost"));
       await this.#timed(device.connect(), "connect");

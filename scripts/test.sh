@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus)
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+[ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/note ] || need+=(golang-golang-x-mod-dev)
 if ((${#need[@]})); then
   echo "installing Debian packages: ${need[*]}"
   sudo=""

@@ -160,4 +160,23 @@ describe("group commit", () => {
     other.close();
     db.close();
   });
+
+  it("with maxDelayMs 0 commits everything submitted in one turn of the event loop together", async () => {
+    const db = open("immediate.db");
+    const batches: number[] = [];
+    const gc = new GroupCommitter<number>({
+      db,
+      clock: new ManualClock(),
+      maxReadings: 1000,
+      maxDelayMs: 0,
+      write: (xs) => batches.push(xs.length),
+    });
+    for (let i = 0; i < 5; i++) gc.submit({ payload: i, weight: 1, done: () => {} });
+    assert.deepEqual(batches, [], "not synchronously");
+    await new Promise((r) => setImmediate(r));
+    gc.submit({ payload: 9, weight: 1, done: () => {} });
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(batches, [5, 1]);
+    db.close();
+  });
 });

@@ -15,7 +15,10 @@ export interface GroupCommitOptions<T> {
   clock: Clock;
   /** Flush when this many readings are pending. */
   maxReadings: number;
-  /** Flush at most this long after the first pending item. */
+  /**
+   * Flush at most this long after the first pending item. 0: flush as soon as the event loop has
+   * handled the I/O at hand (setImmediate), so a batch is whatever arrived while the last commit ran.
+   */
   maxDelayMs: number;
   /** Writes the items; runs synchronously inside one transaction and MUST NOT await. */
   write: (items: readonly T[]) => void;
@@ -60,7 +63,7 @@ export class GroupCommitter<T> {
     }
     this.#pending.push(item);
     this.#weight += item.weight;
-    if (this.#weight >= this.#opts.maxReadings) {
+    if (this.#weight >= this.#opts.maxReadings || this.#opts.maxDelayMs === 0) {
       // flush after the current I/O callbacks so one socket read's packets share a commit
       this.#immediate ??= setImmediate(() => {
         this.#immediate = null;

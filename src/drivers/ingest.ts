@@ -145,15 +145,12 @@ export class Ingest {
 
     if (readings.length > 0) this.#accepted({ device: source.deviceId }, readings.length);
     const rejections = refusals.map((r) => this.#rejection(source.deviceId, r, nowMs, raw));
-    if (readings.length === 0 && rejections.length === 0) {
-      done();
-    } else {
-      this.#committer.submit({
-        payload: { readings, rejections },
-        weight: readings.length + rejections.length,
-        done,
-      });
-    }
+    // even an empty frame goes through the commit queue: acknowledgements must leave in arrival order
+    this.#committer.submit({
+      payload: { readings, rejections },
+      weight: Math.max(1, readings.length + rejections.length),
+      done,
+    });
     return { accepted: readings.length, rejected: refusals };
   }
 

@@ -12,6 +12,11 @@
  * - Silence (ALARM PAUSED, time-limited): re-alarms when the pause ends if the condition is still active.
  * - Escalation: unacknowledged for `afterSec` → next recipient and optionally one priority up. A priority
  *   rise from the rule re-alarms an acknowledged or silenced alert.
+ * - Restore after a restart (`restore`): the alerts persisted as not resolved are taken back with their ids,
+ *   states and timers, without emitting anything. A restored condition that was active is "unconfirmed" until
+ *   its rule reports it active again (then the same alert simply continues); if the rule has not done so
+ *   within `restoreConfirmSec`, the condition counts as cleared and the normal clear hold follows (resolve,
+ *   or latch if HIGH and unacknowledged).
  * Every transition is emitted synchronously to the listeners as an `AlertEvent` (wire snake_case).
  * Timed transitions happen in `tick()`: call it at least once a second.
  */
@@ -25,6 +30,8 @@ import type {
   AlertSnapshot,
   AlertState,
   AlertTransition,
+  RestorableAlert,
+  RestoreResult,
 } from "./alert-event.js";
 import {
   type AlertCategory,
@@ -53,6 +60,8 @@ interface AlertRecord {
   pendingLower: { priority: AlertPriority; sinceMs: number } | null;
   silencedUntilMs: number | null;
   acknowledgedBy: string | null;
+  /** Restored with an active condition its rule has not reported again yet: counts as cleared from then. */
+  unconfirmedUntilMs: number | null;
 }
 
 export interface AlarmManagerOptions {
@@ -75,6 +84,9 @@ export class AlarmManager {
   constructor(config: AlarmConfig, options: AlarmManagerOptions) {
     if (!(config.clearHoldSec >= 0) || !(config.silence.defaultSec > 0) || !(config.silence.maxSec > 0)) {
       throw new RangeError("alarms: clearHoldSec >= 0, silence.defaultSec and silence.maxSec > 0");
+    }
+    if (!(config.restoreConfirmSec > 0)) {
+      throw new RangeError("alarms: restoreConfirmSec > 0");
     }
     this.#config = config;
     this.#clock = options.clock;
@@ -100,6 +112,7 @@ export class AlarmManager {
     if (update.type === "clear") {
       const rec = this.#byKey.get(update.key);
       if (!rec?.isConditionActive) return;
+      rec.unconfirmedUntilMs = null;
       rec.isConditionActive = false;
       rec.clearedAtMs = now;
       rec.pendingLower = null;
@@ -115,6 +128,7 @@ export class AlarmManager {
     }
     rec.condition = c;
     rec.rulePriority = c.priority;
+    rec.unconfirmedUntilMs = null;
     if (!rec.isConditionActive) {
       rec.isConditionActive = true;
       rec.clearedAtMs = null;
@@ -177,6 +191,71 @@ export class AlarmManager {
     return { ok: true };
   }
 
+  /**
+   * Takes back the alerts persisted before a restart (the `alerts` table), keeping their alert ids, condition
+   * keys, states (raised, acknowledged, silenced until `silenced_until_ms`, latched), priorities, escalation
+   * level and recipient, and who acknowledged. Pure and synchronous: no I/O, no events emitted (nothing
+   * changed state; the transitions are already on record). Call once at start-up, before readings flow.
+   *
+   * - Resolved snapshots and alert ids already held are skipped.
+   * - A later `active` report for the same condition key continues the restored alert (no new raise). If a
+   *   live alert already holds the key, the restored one keeps its id but is not re-confirmed by the rule,
+   *   so it ends through the hold below.
+   * - A restored alert whose condition was active must be reported active again within
+   *   `restoreConfirmSec`; otherwise it counts as cleared then and follows the clear hold (resolve, or
+   *   latch when HIGH and unacknowledged). One restored with its condition ended starts the hold now.
+   * - Silence and escalation timers run on from the stored `silenced_until_ms` and `notified_at_ms`: if
+   *   they expired while the gateway was down, the next `tick` re-alarms or escalates.
+   */
+  restore(alerts: readonly RestorableAlert[]): RestoreResult {
+    const now = this.#clock.now();
+    const confirmMs = this.#config.restoreConfirmSec * 1000;
+    let restored = 0;
+    let skipped = 0;
+    // newest first: of two open alerts for one key (should not happen), the newest owns the key
+    const ordered = [...alerts].sort((a, b) => b.raised_at_ms - a.raised_at_ms);
+    for (const a of ordered) {
+      if (a.state === "resolved" || this.#byId.has(a.alert_id)) {
+        skipped++;
+        continue;
+      }
+      const rulePriority = a.rule_priority ?? a.priority;
+      const isLatched = a.state === "latched";
+      const isConditionActive = a.condition_active && !isLatched;
+      const rec: AlertRecord = {
+        alertId: a.alert_id,
+        condition: {
+          key: a.condition,
+          ruleId: a.rule_id,
+          subjectId: a.subject_id,
+          deviceId: a.device_id,
+          priority: rulePriority,
+          category: a.category,
+          reason: a.reason,
+        },
+        rulePriority,
+        boost: Math.max(0, priorityRank(a.priority) - priorityRank(rulePriority)),
+        priority: a.priority,
+        state: a.state,
+        raisedAtMs: a.raised_at_ms,
+        notifiedAtMs: a.notified_at_ms ?? a.raised_at_ms,
+        escalationLevel: a.escalation_level,
+        recipient: a.recipient,
+        isConditionActive,
+        clearedAtMs: isConditionActive ? null : now,
+        hasEnded: isLatched,
+        pendingLower: null,
+        silencedUntilMs: a.state === "silenced" ? (a.silenced_until_ms ?? now) : null,
+        acknowledgedBy: a.acknowledged_by,
+        unconfirmedUntilMs: isConditionActive ? now + confirmMs : null,
+      };
+      this.#byId.set(rec.alertId, rec);
+      if (!this.#byKey.has(a.condition)) this.#byKey.set(a.condition, rec);
+      restored++;
+    }
+    return { restored, skipped };
+  }
+
   /** Resolves every alert of a subject on an explicit discharge/unbinding by a user. */
   releaseSubject(subjectId: string, by: string): void {
     const now = this.#clock.now();
@@ -189,6 +268,14 @@ export class AlarmManager {
   tick(): void {
     const now = this.#clock.now();
     for (const rec of [...this.#byId.values()]) {
+      if (rec.unconfirmedUntilMs !== null && now >= rec.unconfirmedUntilMs) {
+        // restored, and its rule has not reported the condition again since the restart: treat as a clear
+        rec.unconfirmedUntilMs = null;
+        rec.isConditionActive = false;
+        rec.clearedAtMs = now;
+        rec.pendingLower = null;
+        rec.condition = { ...rec.condition, reason: "condition not reported again after a gateway restart" };
+      }
       if (
         !rec.isConditionActive &&
         !rec.hasEnded &&
@@ -254,6 +341,7 @@ export class AlarmManager {
       pendingLower: null,
       silencedUntilMs: null,
       acknowledgedBy: null,
+      unconfirmedUntilMs: null,
     };
     this.#byKey.set(c.key, rec);
     this.#byId.set(rec.alertId, rec);

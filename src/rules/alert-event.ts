@@ -38,6 +38,25 @@ export interface AlertSnapshot {
   readonly acknowledged_by: string | null;
 }
 
+/**
+ * A persisted alert handed to `AlarmManager.restore` after a restart: its last snapshot (from the `alerts`
+ * table) plus what the snapshot does not carry. Wire snake_case, like the snapshot.
+ */
+export interface RestorableAlert extends AlertSnapshot {
+  /** When the alert last notified (raise, re-alarm, escalation); the escalation timer runs from here. Default `raised_at_ms`. */
+  readonly notified_at_ms?: number;
+  /** The rule's own priority, without escalation boosts (picks the escalation ladder). Default `priority`. */
+  readonly rule_priority?: AlertPriority;
+}
+
+/** Outcome of `AlarmManager.restore`. */
+export interface RestoreResult {
+  /** Alerts now held by the manager. */
+  restored: number;
+  /** Ignored: resolved, or an alert id the manager already holds. */
+  skipped: number;
+}
+
 /** One lifecycle transition. `by` is the user for acknowledge/silence/release, else null. */
 export interface AlertEvent extends AlertSnapshot {
   readonly transition: AlertTransition;
@@ -61,6 +80,12 @@ export interface AlarmConfig {
   primaryRecipient: string;
   /** Ladder per priority (the rule's priority picks the ladder). */
   escalation: Record<AlertPriority, EscalationStep[]>;
+  /**
+   * After a restart, a restored alert whose condition was active must be reported active again by its rule
+   * within this many seconds (the rules' persistence windows start afresh); otherwise its condition counts
+   * as cleared and it goes through the normal clear hold (resolve, or latch if HIGH). Default 120.
+   */
+  restoreConfirmSec: number;
 }
 
 export const DEFAULT_ALARM_CONFIG: AlarmConfig = {
@@ -69,6 +94,7 @@ export const DEFAULT_ALARM_CONFIG: AlarmConfig = {
   // [clinical.md §5.2] pause timers are commonly 1–3 min
   silence: { defaultSec: 120, maxSec: 300 },
   primaryRecipient: "primary_nurse",
+  restoreConfirmSec: 120,
   escalation: {
     high: [
       { afterSec: 60, recipient: "charge_nurse", raisePriority: false },

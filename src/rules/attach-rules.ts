@@ -68,6 +68,8 @@ export function attachRules(gw: Gateway): RulesHandle {
     "Alert transitions not committed (still delivered)",
   );
   const transitions = gw.metrics.counter("vitalog_alert_transitions_total", "Alert transitions, per kind");
+  /** Filled by the rules service at start (before the sinks start): what was taken back from the database. */
+  const restore: RestoreState = { restored: 0, messages: [] };
 
   const engine = new RuleEngine(config.rules as RulesConfig, {
     clock: gw.clock,
@@ -122,6 +124,7 @@ export function attachRules(gw: Gateway): RulesHandle {
         topicPrefix: alerts.mqtt.topicPrefix,
         gatewayId,
         active: () => engine.activeAlerts(),
+        restored: () => restore.messages,
         clock: gw.clock,
         log: log.child({ sink: "mqtt" }),
       }),
@@ -176,15 +179,26 @@ export function attachRules(gw: Gateway): RulesHandle {
     }
   });
 
-  gw.addService(rulesService(gw, engine, store));
+  gw.addService(rulesService(gw, engine, store, restore));
   for (const sink of sinks) gw.addService(sink);
   const handle: RulesHandle = { engine, store, sinks, commands };
   handles.set(gw, handle);
   return handle;
 }
 
-/** Runs the engine's timers and restores what the engine needs after a restart. */
-function rulesService(gw: Gateway, engine: RuleEngine, store: AlertStore): Service {
+/** What the rules service restored at start-up. */
+interface RestoreState {
+  restored: number;
+  /** The last message of each restored alert (republished by the MQTT sink as its retained topic). */
+  messages: AlertMessage[];
+}
+
+/**
+ * Runs the engine's timers and restores what the engine needs after a restart: the alerts not resolved (from
+ * the `alerts` table; it is registered before the sinks, so they publish the restored active set when they
+ * start) and the recent clinician observations.
+ */
+function rulesService(gw: Gateway, engine: RuleEngine, store: AlertStore, restore: RestoreState): Service {
   let timer: unknown = null;
   let stopped = false;
   const tick = () => {
@@ -200,6 +214,17 @@ function rulesService(gw: Gateway, engine: RuleEngine, store: AlertStore): Servi
     name: "alerts",
     async start() {
       const now = gw.clock.now();
+      const log = gw.log.child({ module: "rules" });
+      try {
+        const { alerts, messages } = store.restorable();
+        const result = engine.restoreAlerts(alerts);
+        const held = new Set(engine.activeAlerts().map((a) => a.alert_id));
+        restore.restored = result.restored;
+        restore.messages = messages.filter((m) => held.has(m.alert_id));
+        log.info({ restored: result.restored, skipped: result.skipped }, "active alerts restored");
+      } catch (err) {
+        log.error({ err }, "active alerts not restored");
+      }
       try {
         for (const o of store.observationsSince(now - OBSERVATION_REPLAY_MS))
           engine.onClinicianObservation(o);
@@ -218,7 +243,13 @@ function rulesService(gw: Gateway, engine: RuleEngine, store: AlertStore): Servi
     status() {
       const active = engine.activeAlerts();
       const count = (p: AlertSnapshot["priority"]) => active.filter((a) => a.priority === p).length;
-      return { active: active.length, high: count("high"), medium: count("medium"), low: count("low") };
+      return {
+        active: active.length,
+        high: count("high"),
+        medium: count("medium"),
+        low: count("low"),
+        restored: restore.restored,
+      };
     },
   };
 }

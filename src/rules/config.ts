@@ -97,6 +97,7 @@ const alarms = z.object({
   latchingPriorities: z.array(priority).default(a.latchingPriorities),
   silence: z.object({ defaultSec: positiveSeconds, maxSec: positiveSeconds }).default(a.silence),
   primaryRecipient: z.string().min(1).default(a.primaryRecipient),
+  restoreConfirmSec: positiveSeconds.default(a.restoreConfirmSec),
   escalation: z
     .object({ high: z.array(step), medium: z.array(step), low: z.array(step) })
     .default(a.escalation),

@@ -13,6 +13,8 @@ import {
   type AlertListener,
   type AlertSnapshot,
   DEFAULT_ALARM_CONFIG,
+  type RestorableAlert,
+  type RestoreResult,
 } from "./alert-event.js";
 import { DEFAULT_NEWS2_CONFIG, type News2Assessment, type News2Config, News2Rule } from "./news2.js";
 import {
@@ -153,6 +155,11 @@ export class RuleEngine {
   /** The subject's current NEWS2 assessment (complete or incomplete with the missing parameters). */
   news2(subjectId: string): News2Assessment {
     return this.#news2.assess(subjectId, this.#clock.now());
+  }
+
+  /** Takes back the alerts persisted before a restart (see `AlarmManager.restore`); rule state starts afresh. */
+  restoreAlerts(alerts: readonly RestorableAlert[]): RestoreResult {
+    return this.alarms.restore(alerts);
   }
 
   onAlertEvent(listener: AlertListener): () => void {

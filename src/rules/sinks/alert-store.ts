@@ -5,8 +5,14 @@
  */
 import type { Db } from "../../db.js";
 import type { AuditEvent } from "../../drivers/ingest.js";
-import type { AlertSnapshot } from "../alert-event.js";
-import type { Acvpu, ClinicianObservation } from "../rule.js";
+import type { AlertSnapshot, RestorableAlert } from "../alert-event.js";
+import {
+  type Acvpu,
+  ALERT_PRIORITIES,
+  type AlertPriority,
+  type ClinicianObservation,
+  priorityRank,
+} from "../rule.js";
 import { type AlertMessage, alertMessageOf, OBSERVATION_EVENT_TYPE } from "./alert-message.js";
 
 export const ALERT_STORE_SQL = `
@@ -232,6 +238,29 @@ export class AlertStore {
       .run(beforeMs, beforeMs).changes;
   }
 
+  /**
+   * The alerts not resolved, for `AlarmManager.restore` at start-up: each one's last snapshot plus, replayed
+   * from its transitions, when it last notified and its rule's own priority. `messages` are the last
+   * AlertMessage of each (what the MQTT sink republishes as the retained per-alert topic).
+   */
+  restorable(): { alerts: RestorableAlert[]; messages: AlertMessage[] } {
+    const events = this.#db.prepare<[string], { body: string }>(
+      "SELECT body FROM alert_events WHERE alert_id = ? ORDER BY row_id",
+    );
+    const messages = this.#db
+      .prepare<[], { snapshot: string }>(
+        "SELECT snapshot FROM alerts WHERE state <> 'resolved' ORDER BY raised_at_ms",
+      )
+      .all()
+      .map((r) => JSON.parse(r.snapshot) as AlertMessage);
+    const alerts = messages.map((m) => {
+      const { updated_at_ms: _u, ...snap } = snapshotOf(m);
+      const history = events.all(m.alert_id).map((r) => JSON.parse(r.body) as AlertMessage);
+      return { ...snap, ...replayTimers(history, m) };
+    });
+    return { alerts, messages };
+  }
+
   /** Clinician observations entered since `sinceMs`, oldest first (replayed into the engine at start-up). */
   observationsSince(sinceMs: number): ClinicianObservation[] {
     const rows = this.#db
@@ -259,6 +288,42 @@ interface ObservationRow {
   supplemental_oxygen: number | null;
   acvpu: string | null;
   spo2_scale: number | null;
+}
+
+/**
+ * From an alert's transitions, oldest first: when it last notified (raise, re-alarm, escalation) and the
+ * rule's own priority (a ladder escalation may have boosted the alert above it).
+ */
+export function replayTimers(
+  history: readonly AlertMessage[],
+  last: AlertMessage,
+): { notified_at_ms: number; rule_priority: AlertPriority } {
+  const shift = (p: AlertPriority, steps: number) =>
+    ALERT_PRIORITIES[Math.min(3, Math.max(1, priorityRank(p) + steps)) - 1]!;
+  let rule: AlertPriority = last.priority;
+  let boost = 0;
+  let level = 0;
+  let notified = last.raised_at_ms;
+  for (const e of history) {
+    if (e.transition === "raise") {
+      rule = e.priority;
+      boost = 0;
+      level = e.escalation_level;
+      notified = e.at_ms;
+    } else if (e.transition === "escalate" && e.escalation_level > level) {
+      // a rung of the ladder: may have raised the priority above the rule's
+      boost = Math.max(boost, priorityRank(e.priority) - priorityRank(rule));
+      level = e.escalation_level;
+      notified = e.at_ms;
+    } else if (e.transition === "escalate" || e.transition === "deescalate") {
+      // the rule's priority changed; the boost stays on top of it
+      rule = shift(e.priority, -boost);
+      if (e.transition === "escalate") notified = e.at_ms;
+    } else if (e.transition === "re_alarm") {
+      notified = e.at_ms;
+    }
+  }
+  return { notified_at_ms: notified, rule_priority: rule };
 }
 
 /** Read-only queries for the CLI (works on a read-only connection). */

@@ -6,6 +6,8 @@
  *   current state at once.
  * - `<prefix>/alert/<alert_id>`: the alert's latest AlertMessage, retained; cleared (empty retained payload)
  *   once resolved.
+ * At start (after the rules service restored the alerts of the previous run) the sink republishes each
+ * restored alert's retained topic with its last stored message, then the active set.
  * Publishing hands the packet to the in-process broker synchronously: nothing here waits for the disk.
  */
 import type { Aedes } from "aedes";
@@ -30,6 +32,9 @@ export class MqttAlertSink implements AlertSink {
   readonly #prefix: string;
   readonly #gatewayId: string;
   readonly #active: () => AlertSnapshot[];
+  readonly #restored: () => readonly AlertMessage[];
+  /** Before `start`: alerts whose transition was published already (newer than their restored message). */
+  #deliveredBeforeStart: Set<string> | null = new Set<string>();
   readonly #clock: Clock;
   readonly #log: Logger;
   #stopped = false;
@@ -44,6 +49,8 @@ export class MqttAlertSink implements AlertSink {
     gatewayId: string;
     /** The current active set (the alarm manager's). */
     active: () => AlertSnapshot[];
+    /** The last message of each alert restored at start-up (republished retained by `start`). */
+    restored?: () => readonly AlertMessage[];
     clock: Clock;
     log: Logger;
   }) {
@@ -51,6 +58,7 @@ export class MqttAlertSink implements AlertSink {
     this.#prefix = deps.topicPrefix;
     this.#gatewayId = deps.gatewayId;
     this.#active = deps.active;
+    this.#restored = deps.restored ?? (() => []);
     this.#clock = deps.clock;
     this.#log = deps.log;
   }
@@ -64,8 +72,17 @@ export class MqttAlertSink implements AlertSink {
     return `${this.#prefix}/events`;
   }
 
-  /** Publishes the current active set (retained), e.g. an empty one at start-up. */
+  /**
+   * Publishes the retained topic of every restored alert still active (unless a newer transition of it was
+   * published already), then the current active set (retained): empty, or the alerts restored at start-up.
+   */
   async start(): Promise<void> {
+    const active = new Set(this.#active().map((a) => a.alert_id));
+    for (const m of this.#restored()) {
+      if (!active.has(m.alert_id) || this.#deliveredBeforeStart?.has(m.alert_id)) continue;
+      this.#publish(`${this.#prefix}/alert/${m.alert_id}`, JSON.stringify(m), true);
+    }
+    this.#deliveredBeforeStart = null;
     this.#publishActive();
   }
 
@@ -81,6 +98,7 @@ export class MqttAlertSink implements AlertSink {
       return;
     }
     const body = JSON.stringify(message);
+    this.#deliveredBeforeStart?.add(message.alert_id);
     this.#publish(this.eventsTopic, body, false);
     const isResolved = message.state === "resolved";
     this.#publish(`${this.#prefix}/alert/${message.alert_id}`, isResolved ? "" : body, true);

@@ -8,16 +8,21 @@
  *        [--bad-every 20] [--drop-every-sec 60]
  *
  * devices.json: [{ "address": "AA:BB:CC:DD:EE:01", "profile": "heart_rate", "scenario"?: "stable",
- *                  "name"?: "…", "paired"?: false }, …]
+ *                  "name"?: "…", "paired"?: false, "storedRecords"?: 5 }, …]
+ *
+ * A glucose meter keeps every measurement (plus `storedRecords` older ones, 5 minutes apart, from its
+ * scenario) and serves them through its Record Access Control Point [clinical.md §1.7.1].
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   BAD_FRAME,
   type BleProfile,
+  GlucoseRecordStore,
   measurementCharacteristic,
   peripheralSpec,
   profileFrame,
+  serveGlucoseRecords,
 } from "./ble-profiles.js";
 import { FakeBluez } from "./fake-bluez.js";
 import { rng, type Scenario, sampleVitals, scenarioFor } from "./scenarios.js";
@@ -28,6 +33,8 @@ export interface SimBleDevice {
   scenario?: Scenario | undefined;
   name?: string | undefined;
   paired?: boolean | undefined;
+  /** Glucose only: records already stored when the simulator starts (default 0). */
+  storedRecords?: number | undefined;
 }
 
 export interface BlePeripheralOptions {
@@ -48,6 +55,8 @@ export async function startBlePeripherals(o: BlePeripheralOptions) {
   const stats = { sent: 0, bad: 0, drops: 0 };
   const timers: NodeJS.Timeout[] = [];
   const startedAt = Date.now();
+  /** The record store of each glucose meter, by address. */
+  const glucose = new Map<string, GlucoseRecordStore>();
   o.devices.forEach((d, i) => {
     bluez.addPeripheral(
       peripheralSpec(d.address, d.profile, d.name ?? `VITALOG-${d.profile}-${i + 1}`, d.paired),
@@ -55,13 +64,27 @@ export async function startBlePeripherals(o: BlePeripheralOptions) {
     const random = rng((o.seed ?? 1) * 104729 + i);
     const scenario = d.scenario ?? scenarioFor(i);
     const char = measurementCharacteristic(d.profile);
+    const store = d.profile === "glucose" ? new GlucoseRecordStore() : undefined;
+    if (store) {
+      const n = d.storedRecords ?? 0;
+      for (let k = n; k >= 1; k--) {
+        const sample = sampleVitals(scenario, 0, random);
+        if (sample) store.add(sample, startedAt - k * 300_000);
+      }
+      glucose.set(d.address.toUpperCase(), store);
+      serveGlucoseRecords(bluez, d.address, store);
+    }
     let seq = 0;
     const tick = () => {
       const sample = sampleVitals(scenario, (Date.now() - startedAt) / 1000, random);
       if (!sample) return;
       seq++;
       const bad = (o.badEvery ?? 0) > 0 && seq % o.badEvery! === 0;
-      const bytes = bad ? BAD_FRAME : profileFrame(d.profile, sample, seq, Date.now());
+      const bytes = bad
+        ? BAD_FRAME
+        : store
+          ? store.add(sample, Date.now()).frame // a meter keeps what it measures
+          : profileFrame(d.profile, sample, seq, Date.now());
       if (bluez.notify(d.address, char, bytes)) {
         stats.sent++;
         if (bad) stats.bad++;
@@ -82,6 +105,7 @@ export async function startBlePeripherals(o: BlePeripheralOptions) {
   return {
     bluez,
     stats,
+    glucose,
     async stop() {
       for (const t of timers) clearInterval(t);
       await bluez.stop();

@@ -146,8 +146,12 @@ class GattCharacteristic extends Interface {
   ReadValue(_options: unknown): Buffer {
     return this.Value;
   }
+  /** As bluetoothd: refused without a write flag; else the peripheral's write handler runs after the reply. */
   WriteValue(value: Buffer, _options: unknown): void {
+    if (!this.Flags.some((f) => f === "write" || f === "write-without-response"))
+      throw bluezError("NotPermitted", "Write not permitted");
     this.Value = Buffer.from(value);
+    this.sim.written(this.address, this.UUID, new Uint8Array(value));
   }
   StartNotify(): void {
     if (this.Notifying) throw bluezError("InProgress", "Notify already started");
@@ -199,8 +203,12 @@ interface DeviceEntry {
 const ADAPTER = "/org/bluez/hci0";
 const devicePath = (address: string) => `${ADAPTER}/dev_${address.toUpperCase().replace(/:/g, "_")}`;
 
+/** What a peripheral does when the central writes one of its characteristics (e.g. answer an RACP request). */
+export type WriteHandler = (bytes: Uint8Array) => void;
+
 /**
- * The simulated BlueZ. Events: "connected" (address), "disconnected" (address), "subscribed" (address, uuid).
+ * The simulated BlueZ. Events: "connected" (address), "disconnected" (address), "subscribed" (address, uuid),
+ * "write" (address, uuid, bytes).
  * Timing knobs: `advertiseDelayMs` (devices appear after StartDiscovery), `resolveDelayMs` (ServicesResolved
  * after Connect).
  */
@@ -208,6 +216,7 @@ export class FakeBluez extends EventEmitter {
   readonly #bus: dbus.MessageBus;
   readonly #adapter = new Adapter(this);
   readonly #devices = new Map<string, DeviceEntry>();
+  readonly #writeHandlers = new Map<string, WriteHandler>();
   advertiseDelayMs = 50;
   resolveDelayMs = 30;
 
@@ -251,6 +260,21 @@ export class FakeBluez extends EventEmitter {
     char.Value = Buffer.from(bytes);
     changed(char, { Value: char.Value });
     return true;
+  }
+
+  /**
+   * The peripheral's behaviour on a write of `charUuid` (it survives link drops). It runs just after the
+   * WriteValue reply, as a peripheral answers an ATT write request before it starts notifying.
+   */
+  onWrite(address: string, charUuid: string, handler: WriteHandler): void {
+    this.#writeHandlers.set(`${address.toUpperCase()} ${charUuid.toLowerCase()}`, handler);
+  }
+
+  /** Called by a characteristic's WriteValue. */
+  written(address: string, charUuid: string, bytes: Uint8Array): void {
+    this.emit("write", address, charUuid, bytes);
+    const handler = this.#writeHandlers.get(`${address.toUpperCase()} ${charUuid.toLowerCase()}`);
+    if (handler) setImmediate(() => handler(bytes));
   }
 
   isSubscribed(address: string, charUuid: string): boolean {

@@ -39,6 +39,7 @@ export {
   bloodPressureMeasurement,
   cgmMeasurement,
   glucoseMeasurement,
+  glucoseRecordAccess,
   heartRateMeasurement,
   plxContinuous,
   plxSpotCheck,
@@ -91,6 +92,27 @@ export interface CharacteristicBinding {
   examples: readonly string[];
 }
 
+/**
+ * BLE only, optional: a Record Access Control Point 0x2A52 through which the BLE driver fetches the records a
+ * device has stored [clinical.md §1.7.1]. On every connection, after subscribing to `notify` and to this
+ * characteristic's indications, the driver writes "report stored records": all of them on the first connection
+ * it makes to the device, afterwards those with a sequence number above the highest it has delivered (`01 03 01
+ * <N+1 LE16>`). The records arrive as notifications of the `records` binding and go through ingest like live
+ * ones; the RACP response indication (or a timeout) ends the fetch. Build it with `glucoseRecordAccess()`.
+ */
+export interface RecordAccessBinding {
+  /** snake_case id, distinct from the `notify` names; used in counters and logs (e.g. "glucose_racp"). */
+  name: string;
+  /** Service UUID, same forms as `CharacteristicBinding.service`. */
+  service: string;
+  /** The RACP characteristic UUID (0x2A52 for the SIG profiles). */
+  characteristic: string;
+  /** Name of the `notify` binding whose notifications carry the stored records. */
+  records: string;
+  /** The record's sequence number (uint16) from its decode result, undefined if it has none. Pure. */
+  sequenceNumber: (result: DecodeResult) => number | undefined;
+}
+
 /** BLE match rule: a device matches when it advertises ALL `serviceUuids` and its name starts with `namePrefix`. */
 export interface BleMatch {
   transport: "ble";
@@ -132,6 +154,8 @@ export interface DeviceDefinition {
   match: BleMatch | SerialMatch;
   /** BLE only: the notify/indicate characteristics to subscribe to. */
   notify?: readonly CharacteristicBinding[] | undefined;
+  /** BLE only, optional: fetch stored records through this RACP on every connection (see RecordAccessBinding). */
+  recordAccess?: RecordAccessBinding | undefined;
   /** Serial only. */
   serial?: SerialProtocol | undefined;
 }
@@ -183,6 +207,21 @@ function bindingProblems(b: CharacteristicBinding, where: string): string[] {
   return p;
 }
 
+function recordAccessProblems(ra: RecordAccessBinding, notify: readonly CharacteristicBinding[]): string[] {
+  if (typeof ra !== "object" || ra === null) return ["recordAccess must be an object"];
+  const p: string[] = [];
+  if (!nonEmpty(ra.name) || !SNAKE.test(ra.name)) p.push("recordAccess.name must be snake_case");
+  else if (notify.some((b) => b.name === ra.name))
+    p.push("recordAccess.name must differ from the notify names");
+  if (!nonEmpty(ra.service) || !normaliseUuid(ra.service)) p.push("recordAccess.service must be a UUID");
+  if (!nonEmpty(ra.characteristic) || !normaliseUuid(ra.characteristic))
+    p.push("recordAccess.characteristic must be a UUID");
+  if (!notify.some((b) => b.name === ra.records))
+    p.push("recordAccess.records must name one of the notify bindings");
+  if (typeof ra.sequenceNumber !== "function") p.push("recordAccess.sequenceNumber must be a function");
+  return p;
+}
+
 /** Every problem with a definition (empty when valid). Never throws. */
 export function definitionProblems(def: unknown): string[] {
   if (typeof def !== "object" || def === null) return ["definition must be an object"];
@@ -225,6 +264,8 @@ export function definitionProblems(def: unknown): string[] {
       const dup = names.filter((n, i) => names.indexOf(n) !== i);
       if (dup.length > 0) p.push(`notify names must be unique: ${[...new Set(dup)].join(", ")}`);
     }
+    if (d.recordAccess !== undefined)
+      p.push(...recordAccessProblems(d.recordAccess, Array.isArray(d.notify) ? d.notify : []));
     if (d.serial !== undefined) p.push("serial is for serial devices; this one matches over ble");
   } else if (m.transport === "serial") {
     for (const key of ["usbVendorId", "usbProductId"] as const) {
@@ -249,6 +290,7 @@ export function definitionProblems(def: unknown): string[] {
       p.push(...exampleProblems(s.examples, "serial"));
     }
     if (d.notify !== undefined) p.push("notify is for ble devices; this one matches over serial");
+    if (d.recordAccess !== undefined) p.push("recordAccess is for ble devices; this one matches over serial");
   } else {
     p.push('match.transport must be "ble" or "serial"');
   }
@@ -280,12 +322,20 @@ export function defineDevice<T extends DeviceDefinition>(def: T): Readonly<T> {
       examples: Object.freeze([...b.examples]),
     }),
   );
+  const recordAccess =
+    def.recordAccess &&
+    Object.freeze({
+      ...def.recordAccess,
+      service: normaliseUuid(def.recordAccess.service)!,
+      characteristic: normaliseUuid(def.recordAccess.characteristic)!,
+    });
   const serial =
     def.serial && Object.freeze({ ...def.serial, framing: Object.freeze({ ...def.serial.framing }) });
   return Object.freeze({
     ...def,
     match,
     ...(notify ? { notify: Object.freeze(notify) } : {}),
+    ...(recordAccess ? { recordAccess } : {}),
     ...(serial ? { serial } : {}),
   });
 }

@@ -10,6 +10,7 @@ import {
   type DeviceDefinition,
   defineDevice,
   glucoseMeasurement,
+  glucoseRecordAccess,
   heartRateMeasurement,
   plxContinuous,
   plxSpotCheck,
@@ -58,9 +59,11 @@ export const genericGlucoseMeter = defineDevice({
   vendor: VENDOR,
   model: "Glucose Profile meter",
   sdkVersion: SDK,
-  // Stored records are fetched with the RACP (0x2A52, gatt-record-access-control-point.ts) [clinical.md §1.7.1].
   match: { transport: "ble", serviceUuids: ["1808"] },
   notify: [glucoseMeasurement()],
+  // Stored records are fetched on every connection through the RACP 0x2A52 [clinical.md §1.7.1]; a meter
+  // without it still delivers its live measurements.
+  recordAccess: glucoseRecordAccess(),
 });
 
 export const genericWeightScale = defineDevice({

@@ -2,7 +2,7 @@
  * Factories binding the standard SIG measurement characteristics to their decoders, for `DeviceDefinition.notify`.
  * Each carries the spec vectors of clinical.md §1 as examples, so the conformance suite replays real frames.
  */
-import type { CharacteristicBinding } from "../sdk.js";
+import type { CharacteristicBinding, RecordAccessBinding } from "../sdk.js";
 import { decodeBloodPressureMeasurement } from "./gatt-blood-pressure-measurement.js";
 import { type CgmDecodeOptions, decodeCgmMeasurement } from "./gatt-cgm-measurement.js";
 import { decodeGlucoseMeasurement } from "./gatt-glucose-measurement.js";
@@ -130,6 +130,26 @@ export function glucoseMeasurement(o: BindingOptions = {}): CharacteristicBindin
     },
     o,
   );
+}
+
+/**
+ * Record Access Control Point 0x2A52 in Glucose 0x1808 [clinical.md §1.7.1], for `DeviceDefinition.recordAccess`:
+ * stored records arrive as notifications of the Glucose Measurement binding (`records`, default
+ * "glucose_measurement"); the record's sequence number is the decoder's `details.sequenceNumber`.
+ */
+export function glucoseRecordAccess(
+  o: { name?: string | undefined; records?: string | undefined } = {},
+): RecordAccessBinding {
+  return {
+    name: o.name ?? "glucose_racp",
+    service: uuid16(SERVICE.GLUCOSE),
+    characteristic: uuid16(CHARACTERISTIC.RECORD_ACCESS_CONTROL_POINT),
+    records: o.records ?? "glucose_measurement",
+    sequenceNumber: (result) => {
+      const n = (result.details as { sequenceNumber?: unknown } | null | undefined)?.sequenceNumber;
+      return typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= 0xffff ? n : undefined;
+    },
+  };
 }
 
 /** Weight Measurement 0x2A9D (indicate) in Weight Scale 0x181D [clinical.md §1.8]. */

@@ -21,8 +21,11 @@ import { hex } from "./profiles/hex.js";
 import { parseRange, satisfies } from "./profiles/semver.js";
 import { framingProblems, type SerialFraming } from "./profiles/serial-framing.js";
 
-/** The SDK's own version. Compare definitions against it with `isSdkCompatible`. */
-export const SDK_VERSION = "1.0.0";
+/**
+ * The SDK's own version. Compare definitions against it with `isSdkCompatible`.
+ * 1.1.0: optional `DeviceDefinition.recordAccess` (RACP stored-record fetch), DriverSink `raw`/`done`.
+ */
+export const SDK_VERSION = "1.1.0";
 
 export { ByteReader, ByteWriter } from "./profiles/byte-reader.js";
 export { DECODE_ERROR_REASONS, DecodeError } from "./profiles/decode-error.js";

@@ -28,9 +28,9 @@ const bleDef = (over: Partial<DeviceDefinition> = {}): DeviceDefinition => ({
 });
 
 describe("driver SDK: versioning", () => {
-  it("is version 1.0.0", () => {
-    assert.equal(SDK_VERSION, "1.0.0");
-    assert.deepEqual(parseVersion(SDK_VERSION), [1, 0, 0]);
+  it("is version 1.1.0 (a minor release: only additions since 1.0.0)", () => {
+    assert.equal(SDK_VERSION, "1.1.0");
+    assert.deepEqual(parseVersion(SDK_VERSION), [1, 1, 0]);
   });
 
   it("parses caret ranges with npm semantics", () => {
@@ -85,8 +85,9 @@ describe("driver SDK: versioning", () => {
   it("declares a definition compatible only when its range contains SDK_VERSION", () => {
     assert.ok(isSdkCompatible("^1.0.0"));
     assert.ok(isSdkCompatible("^1"));
-    assert.ok(isSdkCompatible("1.0.0"));
-    assert.ok(!isSdkCompatible("^1.1.0"));
+    assert.ok(isSdkCompatible("^1.1.0"));
+    assert.ok(!isSdkCompatible("1.0.0"), "an exact pin to an older version does not match");
+    assert.ok(!isSdkCompatible("^1.2.0"));
     assert.ok(!isSdkCompatible("^2.0.0"));
     assert.ok(!isSdkCompatible("^0.9.0"));
     assert.ok(!isSdkCompatible("nonsense"));
@@ -126,7 +127,7 @@ describe("driver SDK: defineDevice", () => {
       assert.deepEqual(e.problems, [
         "vendor must be a non-empty string",
         "model must be a non-empty string",
-        "sdkVersion ^2.0.0 does not include this SDK (1.0.0)",
+        "sdkVersion ^2.0.0 does not include this SDK (1.1.0)",
         "match needs serviceUuids or namePrefix (a definition must not match every BLE device)",
         "notify[0].name must be snake_case",
         "notify[0].examples[0] must be non-empty hex",

@@ -63,3 +63,31 @@ export function renderTable(rows: readonly DeviceRow[], nowMs: number, footer: s
   lines.push(footer);
   return lines;
 }
+
+/** The fields of an active alert the demo shows (a subset of the rules' AlertSnapshot). */
+export interface AlertLine {
+  priority: "high" | "medium" | "low";
+  subject_id: string;
+  rule_id: string;
+  state: string;
+  reason: string;
+  raised_at_ms: number;
+}
+
+const PRIORITY_ORDER = { high: 0, medium: 1, low: 2 } as const;
+
+/** The active alerts, most urgent first, at most `max` lines plus a heading. */
+export function renderAlerts(alerts: readonly AlertLine[], nowMs: number, max = 10): string[] {
+  const sorted = [...alerts].sort(
+    (a, b) => PRIORITY_ORDER[a.priority] - PRIORITY_ORDER[b.priority] || a.raised_at_ms - b.raised_at_ms,
+  );
+  const lines = [`active alerts: ${alerts.length}`];
+  for (const a of sorted.slice(0, max)) {
+    const age = Math.round((nowMs - a.raised_at_ms) / 1000);
+    lines.push(
+      `  ${a.priority.toUpperCase().padEnd(6)} ${a.subject_id.padEnd(9)} ${a.rule_id.padEnd(34)} ${a.state.padEnd(12)} ${age}s  ${a.reason}`,
+    );
+  }
+  if (sorted.length > max) lines.push(`  … ${sorted.length - max} more (vitalog alerts)`);
+  return lines;
+}

@@ -10,10 +10,11 @@ import { generatePassword } from "../drivers/device-registry.js";
 import { GatewayError } from "../errors.js";
 import { Gateway } from "../gateway.js";
 import { createLogger } from "../log.js";
+import { rulesOf } from "../rules/attach-rules.js";
 import { parseFlags } from "./args.js";
 import { prepareFieldDevices } from "./demo-devices.js";
 import { startDemoLedger } from "./demo-ledger.js";
-import { type DeviceRow, renderTable } from "./demo-view.js";
+import { type DeviceRow, renderAlerts, renderTable } from "./demo-view.js";
 
 const SIM = resolve(dirname(fileURLToPath(import.meta.url)), "../../firmware-sim/mqtt-wearable.js");
 
@@ -147,9 +148,19 @@ export async function demoCommand(
       ` · rejected ${gateway.metrics.sum("vitalog_rejections_total")}${ledger.footer(gateway.metrics)}` +
       ` · up ${Math.round((Date.now() - started) / 1000)}s`;
     const lines = renderTable([...rows.values()], Date.now(), footer);
-    if (isTty) out.write(`\x1b[H\x1b[2J${lines.join("\n")}\n`);
-    else out.write(`${new Date().toISOString()} ${footer}\n`);
+    const active = rules?.engine.activeAlerts() ?? [];
+    if (isTty) out.write(`\x1b[H\x1b[2J${[...lines, "", ...renderAlerts(active, Date.now())].join("\n")}\n`);
+    else out.write(`${new Date().toISOString()} ${footer} · alerts active ${active.length}\n`);
   };
+  // without a terminal to redraw, every alert transition is a log line of its own
+  const rules = rulesOf(gateway);
+  const unsubscribe = isTty
+    ? () => {}
+    : (rules?.engine.onAlertEvent((e) => {
+        out.write(
+          `${new Date(e.at_ms).toISOString()} ALERT ${e.transition} ${e.priority.toUpperCase()} ${e.subject_id} ${e.rule_id}: ${e.reason}\n`,
+        );
+      }) ?? (() => {}));
   const timer = setInterval(draw, isTty ? 1000 : 5000);
 
   const code = await new Promise<number>((done) => {
@@ -165,6 +176,7 @@ export async function demoCommand(
     if (values.seconds) setTimeout(finish, Number(values.seconds) * 1000);
   });
   clearInterval(timer);
+  unsubscribe();
   sim.kill("SIGTERM");
   await new Promise((r) => setTimeout(r, 300));
   draw();

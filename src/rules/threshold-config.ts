@@ -45,6 +45,19 @@ export interface ThresholdsConfig {
  * Hopkins cut SpO2 alarms by 63 % moving 90→88, Welch 2011) with a 15 s delay (Rheineck: −60 % alarms);
  * HIGH tiers get short delays; spot-check vitals (BP, temperature) none [clinical.md §5.2].
  */
+const RATE_LIMITS = {
+  low: [
+    { limit: 40, priority: "medium", persistenceSec: 10 },
+    { limit: 30, priority: "high", persistenceSec: 5 },
+  ],
+  high: [
+    { limit: 130, priority: "medium", persistenceSec: 15 },
+    { limit: 160, priority: "high", persistenceSec: 10 },
+  ],
+  hysteresis: 5,
+  clearSec: 5,
+} as const satisfies ThresholdsConfig["ward"]["heart_rate"];
+
 export const DEFAULT_THRESHOLDS_CONFIG: ThresholdsConfig = {
   ward: {
     spo2: {
@@ -55,30 +68,9 @@ export const DEFAULT_THRESHOLDS_CONFIG: ThresholdsConfig = {
       hysteresis: 1,
       clearSec: 5,
     },
-    heart_rate: {
-      low: [
-        { limit: 40, priority: "medium", persistenceSec: 10 },
-        { limit: 30, priority: "high", persistenceSec: 5 },
-      ],
-      high: [
-        { limit: 130, priority: "medium", persistenceSec: 15 },
-        { limit: 160, priority: "high", persistenceSec: 10 },
-      ],
-      hysteresis: 5,
-      clearSec: 5,
-    },
-    pulse_rate: {
-      low: [
-        { limit: 40, priority: "medium", persistenceSec: 10 },
-        { limit: 30, priority: "high", persistenceSec: 5 },
-      ],
-      high: [
-        { limit: 130, priority: "medium", persistenceSec: 15 },
-        { limit: 160, priority: "high", persistenceSec: 10 },
-      ],
-      hysteresis: 5,
-      clearSec: 5,
-    },
+    // heart rate (ECG) and pulse rate (oximeter, cuff) alarm alike
+    heart_rate: RATE_LIMITS,
+    pulse_rate: RATE_LIMITS,
     respiratory_rate: {
       low: [{ limit: 8, priority: "medium", persistenceSec: 15 }],
       high: [

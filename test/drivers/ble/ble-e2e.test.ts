@@ -14,9 +14,9 @@ import {
 } from "../../../firmware-sim/ble-profiles.js";
 import { FakeBluez } from "../../../firmware-sim/fake-bluez.js";
 import { type PrivateBus, startPrivateBus } from "../../../firmware-sim/private-bus.js";
-import type { VitalsSample } from "../../../firmware-sim/scenarios.js";
 import type { Reading } from "../../../src/reading.js";
 import { startTestGateway, type TestGateway, tempDir, waitFor, writeSecret } from "../../helpers/gateway.js";
+import { NORMAL_SAMPLE } from "../../helpers/vitals.js";
 
 const HR = "AA:BB:CC:DD:EE:01";
 const THERMO = "AA:BB:CC:DD:EE:02";
@@ -25,16 +25,7 @@ const STRANGER = "AA:BB:CC:DD:EE:04"; // advertises Blood Pressure, not allow-li
 const UNPROVISIONED = "AA:BB:CC:DD:EE:05"; // allow-listed, but its device id is not in the registry
 const UNPAIRED = "AA:BB:CC:DD:EE:06"; // allow-listed with pairedOnly, not bonded
 
-const sample: VitalsSample = {
-  heartRate: 72,
-  spo2: 97,
-  respiratoryRate: 14,
-  temperatureC: 36.8,
-  systolic: 122,
-  diastolic: 78,
-  sensorContact: true,
-  batteryPct: 90,
-};
+const sample = NORMAL_SAMPLE;
 
 describe("BLE driver end to end (node-ble ↔ simulated BlueZ on a private D-Bus)", () => {
   let bus: PrivateBus;

@@ -15,24 +15,15 @@ import {
 } from "../../../firmware-sim/ble-profiles.js";
 import { FakeBluez } from "../../../firmware-sim/fake-bluez.js";
 import { type PrivateBus, startPrivateBus } from "../../../firmware-sim/private-bus.js";
-import type { VitalsSample } from "../../../firmware-sim/scenarios.js";
 import type { RecordFetchHealth } from "../../../src/drivers/ble/ble-session.js";
 import { toHex } from "../../../src/drivers/profiles/hex.js";
 import { startTestGateway, type TestGateway, tempDir, waitFor, writeSecret } from "../../helpers/gateway.js";
+import { NORMAL_SAMPLE } from "../../helpers/vitals.js";
 
 const METER = "AA:BB:CC:DD:EE:21";
 const ID = "glu-1";
 
-const sample: VitalsSample = {
-  heartRate: 72,
-  spo2: 97,
-  respiratoryRate: 14,
-  temperatureC: 36.8,
-  systolic: 122,
-  diastolic: 78,
-  sensorContact: true,
-  batteryPct: 90,
-};
+const sample = NORMAL_SAMPLE;
 
 describe("BLE glucose meter: stored records through the RACP (node-ble ↔ simulated BlueZ)", () => {
   let bus: PrivateBus;

@@ -8,22 +8,13 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import { PtyPair } from "../../../firmware-sim/pty-pair.js";
-import type { VitalsSample } from "../../../firmware-sim/scenarios.js";
 import { corruptChecksum, GARBAGE, SerialDevice, serialFrame } from "../../../firmware-sim/serial-device.js";
 import { encodeAsciiBedside } from "../../../src/drivers/serial/ascii-bedside.js";
 import type { Reading } from "../../../src/reading.js";
 import { startTestGateway, type TestGateway, tempDir, waitFor, writeSecret } from "../../helpers/gateway.js";
+import { NORMAL_SAMPLE } from "../../helpers/vitals.js";
 
-const sample: VitalsSample = {
-  heartRate: 72,
-  spo2: 97,
-  respiratoryRate: 14,
-  temperatureC: 36.8,
-  systolic: 122,
-  diastolic: 78,
-  sensorContact: true,
-  batteryPct: 90,
-};
+const sample = NORMAL_SAMPLE;
 
 describe("serial driver end to end (serialport ↔ socat pty pair ↔ device simulator)", () => {
   const dir = tempDir("vitalog-serial-");

@@ -4,8 +4,12 @@
  * still reaches the nurse station over MQTT.
  */
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import { describe, it } from "node:test";
 import Database from "better-sqlite3";
+import { ANVIL_KEYS, writeKeyFile } from "../../src/anchor/anvil.js";
+import { freePort } from "../helpers/child-gateway.js";
+import { tempDir } from "../helpers/gateway.js";
 import { type AlertTestGateway, startAlertGateway } from "./alert-helpers.js";
 
 async function raiseWith(
@@ -91,6 +95,36 @@ describe("alert delivery independent of storage and log", () => {
       });
     } finally {
       await t.close();
+    }
+  });
+
+  it("delivers on MQTT with anchoring on and the ledger unreachable", async () => {
+    const port = await freePort(); // bound then released: nothing listens there
+    const keyDir = tempDir("vitalog-ledger-key-");
+    const t = await startAlertGateway({
+      tlog: { checkpointIntervalSec: 0.2 },
+      anchor: {
+        enabled: true,
+        rpcUrl: `http://127.0.0.1:${port}`,
+        chainId: 31337,
+        contract: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        keyFile: writeKeyFile(keyDir, ANVIL_KEYS[1]!),
+        anchorIntervalSec: 1,
+        outageRetrySec: 1,
+      },
+    });
+    try {
+      const station = await t.station();
+      const dev = await t.device("cuff-l");
+      await dev.send("bp_systolic", 62, "mm[Hg]");
+      const raise = await station.next((m) => m.transition === "raise" && m.device_id === "cuff-l");
+      assert.equal(raise.priority, "high");
+      assert.equal(t.gw.store.count("cuff-l"), 1, "the reading is stored (PUBACKed) without the ledger");
+      const anchor = t.gw.status().anchor as { connected: boolean };
+      assert.equal(anchor.connected, false, "the ledger really was down");
+    } finally {
+      await t.close();
+      rmSync(keyDir, { recursive: true, force: true });
     }
   });
 });

@@ -179,4 +179,39 @@ describe("group commit", () => {
     assert.deepEqual(batches, [5, 1]);
     db.close();
   });
+
+  it("does not hammer a locked database: while a batch waits for its retry, new items wait with it", async () => {
+    const db = open("busy-burst.db");
+    db.pragma("busy_timeout = 0");
+    const other = new Database(join(dir, "busy-burst.db"));
+    const clock = new ManualClock();
+    const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
+    let attempts = 0;
+    const gc = new GroupCommitter<number>({
+      db,
+      clock,
+      maxReadings: 3,
+      maxDelayMs: 1,
+      busyRetryMs: 10,
+      write: (xs) => {
+        attempts++;
+        for (const x of xs) insert.run(x);
+      },
+    });
+    let acked = 0;
+    other.exec("BEGIN IMMEDIATE");
+    gc.submit({ payload: 1, weight: 1, done: () => acked++ });
+    clock.advance(1);
+    assert.equal(attempts, 1);
+    for (let i = 0; i < 6; i++) gc.submit({ payload: i, weight: 1, done: () => acked++ });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(attempts, 1, "a full batch does not trigger an immediate retry against the lock");
+    other.exec("COMMIT");
+    clock.advance(10);
+    assert.equal(attempts, 2, "one retry commits everything");
+    assert.equal(acked, 7);
+    assert.equal((db.prepare("SELECT COUNT(*) n FROM t").get() as { n: number }).n, 7);
+    other.close();
+    db.close();
+  });
 });

@@ -63,6 +63,8 @@ export class GroupCommitter<T> {
     }
     this.#pending.push(item);
     this.#weight += item.weight;
+    // while a locked batch waits for its retry, the retry timer flushes everything pending
+    if (this.#busySinceMs !== null) return;
     if (this.#weight >= this.#opts.maxReadings || this.#opts.maxDelayMs === 0) {
       // flush after the current I/O callbacks so one socket read's packets share a commit
       this.#immediate ??= setImmediate(() => {
@@ -70,11 +72,16 @@ export class GroupCommitter<T> {
         this.flush();
       });
     } else if (this.#timer === null) {
-      this.#timer = this.#opts.clock.setTimeout(() => {
-        this.#timer = null;
-        this.flush();
-      }, this.#opts.maxDelayMs);
+      this.#armTimer(this.#opts.maxDelayMs);
     }
+  }
+
+  #armTimer(delayMs: number): void {
+    if (this.#timer !== null) this.#opts.clock.clearTimeout(this.#timer);
+    this.#timer = this.#opts.clock.setTimeout(() => {
+      this.#timer = null;
+      this.flush();
+    }, delayMs);
   }
 
   /** Commits everything pending now. */
@@ -126,11 +133,7 @@ export class GroupCommitter<T> {
     if (now - this.#busySinceMs >= (this.#opts.busyGiveUpMs ?? 5000)) return false;
     this.#pending = batch.concat(this.#pending);
     this.#weight += weight;
-    if (this.#timer !== null) this.#opts.clock.clearTimeout(this.#timer);
-    this.#timer = this.#opts.clock.setTimeout(() => {
-      this.#timer = null;
-      this.flush();
-    }, this.#opts.busyRetryMs ?? 20);
+    this.#armTimer(this.#opts.busyRetryMs ?? 20);
     return true;
   }
 

@@ -1,3 +1,4 @@
+import type { Statement } from "better-sqlite3";
 import type { Db } from "../db.js";
 import type { Reading, ReadingFlag, VitalKind } from "../reading.js";
 
@@ -65,6 +66,7 @@ export class ReadingStore {
   readonly #insertRejection;
   readonly #maxSeq;
   readonly #db: Db;
+  readonly #statements = new Map<string, Statement>();
 
   constructor(db: Db) {
     this.#db = db;
@@ -119,14 +121,24 @@ export class ReadingStore {
     if (q.afterRowId !== undefined) where.push("row_id > ?") && args.push(q.afterRowId);
     const sql = `SELECT * FROM readings ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY row_id LIMIT ?`;
     args.push(q.limit ?? 1000);
-    return (this.#db.prepare(sql).all(...args) as ReadingRow[]).map(toStored);
+    return (this.#prepared(sql).all(...args) as ReadingRow[]).map(toStored);
+  }
+
+  /** Read statements whose shape depends on the query: prepared once per distinct SQL text. */
+  #prepared(sql: string): Statement {
+    let stmt = this.#statements.get(sql);
+    if (!stmt) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
   }
 
   count(deviceId?: string): number {
     const row = (
       deviceId === undefined
-        ? this.#db.prepare("SELECT COUNT(*) AS n FROM readings").get()
-        : this.#db.prepare("SELECT COUNT(*) AS n FROM readings WHERE device_id = ?").get(deviceId)
+        ? this.#prepared("SELECT COUNT(*) AS n FROM readings").get()
+        : this.#prepared("SELECT COUNT(*) AS n FROM readings WHERE device_id = ?").get(deviceId)
     ) as { n: number };
     return row.n;
   }
@@ -134,8 +146,8 @@ export class ReadingStore {
   rejections(deviceId?: string): Array<RejectionRecord & { rowId: number }> {
     const rows = (
       deviceId === undefined
-        ? this.#db.prepare("SELECT * FROM rejections ORDER BY row_id").all()
-        : this.#db.prepare("SELECT * FROM rejections WHERE device_id = ? ORDER BY row_id").all(deviceId)
+        ? this.#prepared("SELECT * FROM rejections ORDER BY row_id").all()
+        : this.#prepared("SELECT * FROM rejections WHERE device_id = ? ORDER BY row_id").all(deviceId)
     ) as Array<{
       row_id: number;
       device_id: string | null;

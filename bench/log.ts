@@ -129,9 +129,9 @@ function compare(n: number) {
   };
 }
 
-/** The gateway's ingest path (Ingest → group commit → store [+ log]) in-process; readings/s. */
-async function ingest(withLog: boolean, seconds: number) {
-  const dir = mkdtempSync(join(root, withLog ? "gw-log-" : "gw-nolog-"));
+/** An in-process gateway on an ephemeral port in a fresh state dir, the log on or off. */
+async function startBenchGateway(prefix: string, withLog: boolean) {
+  const dir = mkdtempSync(join(root, prefix));
   const config = parseConfig(
     {
       gateway: { id: "bench-gw", origin: "bench.vitalog.invalid/gw/bench", stateDir: dir },
@@ -143,6 +143,12 @@ async function ingest(withLog: boolean, seconds: number) {
     dir,
   );
   const gw = await Gateway.start(config, { log: createLogger("silent"), clock: systemClock });
+  return { dir, config, gw };
+}
+
+/** The gateway's ingest path (Ingest → group commit → store [+ log]) in-process; readings/s. */
+async function ingest(withLog: boolean, seconds: number) {
+  const { dir, config, gw } = await startBenchGateway(withLog ? "gw-log-" : "gw-nolog-", withLog);
   const devices = 64;
   const window = 16;
   let stored = 0;
@@ -201,18 +207,7 @@ const SIM = resolve(dirname(fileURLToPath(import.meta.url)), "../firmware-sim/mq
 
 /** End to end: the firmware-sim load generator over MQTT (QoS 1, PUBACK after commit) → gateway in-process. */
 async function mqttLoad(withLog: boolean, seconds: number) {
-  const dir = mkdtempSync(join(root, withLog ? "mq-log-" : "mq-nolog-"));
-  const config = parseConfig(
-    {
-      gateway: { id: "bench-gw", origin: "bench.vitalog.invalid/gw/bench", stateDir: dir },
-      mqtt: { port: 0 },
-      admin: { port: 0 },
-      log: { level: "silent" },
-      tlog: { enabled: withLog },
-    },
-    dir,
-  );
-  const gw = await Gateway.start(config, { log: createLogger("silent"), clock: systemClock });
+  const { dir, gw } = await startBenchGateway(withLog ? "mq-log-" : "mq-nolog-", withLog);
   const creds = [];
   for (let d = 0; d < 8; d++) {
     await gw.registry.add({ id: `sim-${d}`, subjectId: `pt-${d}`, password: `pw-${d}-secret` }, Date.now());

@@ -142,6 +142,7 @@ export async function demoCommand(
       `${deviceCount} simulated wearable(s) in a separate process (${SIM}); gateway log: ${logFile}\n${[...field.notes, ledger.note].join("\n")}\nCtrl-C to stop.\n\n`,
   );
   const started = Date.now();
+  const rules = rulesOf(gateway);
   const draw = () => {
     const footer =
       `stored ${gateway.store.count()} readings · accepted ${gateway.metrics.sum("vitalog_readings_accepted_total")}` +
@@ -153,7 +154,6 @@ export async function demoCommand(
     else out.write(`${new Date().toISOString()} ${footer} · alerts active ${active.length}\n`);
   };
   // without a terminal to redraw, every alert transition is a log line of its own
-  const rules = rulesOf(gateway);
   const unsubscribe = isTty
     ? () => {}
     : (rules?.engine.onAlertEvent((e) => {

@@ -5,7 +5,10 @@
  * means the reading is committed, so acked/s = readings/s durably stored (checked against the store).
  *
  *   node dist/bench/ingest.js [--seconds 10] [--rounds 3] [--devices 50] [--window 32] [--synchronous full|normal]
- *                             [--tlog on|off] [--records 1..4 readings per SenML message]
+ *                             [--tlog on|off|both] [--records 1..4 readings per SenML message]
+ *
+ * `--tlog both` runs the gateway with the tamper-evident log off and on in every round (order alternating)
+ * and reports the on/off throughput ratio per round and its median (issue #3's ingest target).
  *
  * Output: one JSON object on stdout (also written to .bench/ingest.json).
  */
@@ -107,7 +110,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-async function vitalogRound(dir: string, creds: string) {
+async function vitalogRound(dir: string, creds: string, tlog: boolean) {
   const state = mkdtempSync(join(dir, "state-"));
   const cfg = join(dir, "vitalog.yaml");
   const list = JSON.parse(readFileSync(creds, "utf8")) as Array<{ device_id: string; password_file: string }>;
@@ -119,14 +122,16 @@ async function vitalogRound(dir: string, creds: string) {
       "admin: { port: 0 }",
       "log: { level: info }",
       `storage: { synchronous: ${values.synchronous} }`,
-      `tlog: { enabled: ${values.tlog === "on"} }`,
+      `tlog: { enabled: ${tlog} }`,
       "devices:",
       ...list.map(
         (d) => `  - { id: ${d.device_id}, subject: pt-${d.device_id}, passwordFile: ${d.password_file} }`,
       ),
     ].join("\n"),
   );
-  const gw = spawn(process.execPath, [MAIN, "run", "--config", cfg], {
+  // e.g. BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the gateway only
+  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const gw = spawn(process.execPath, [...nodeArgs, MAIN, "run", "--config", cfg], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const ready = await waitLine(gw, (l) => l.includes('"msg":"ready"'));
@@ -162,18 +167,29 @@ try {
     return { device_id: id, password, password_file };
   });
   writeFileSync(creds, JSON.stringify(list));
+  type VitalogRound = Awaited<ReturnType<typeof vitalogRound>>;
   const rounds: Array<{
-    vitalog: Awaited<ReturnType<typeof vitalogRound>>;
+    vitalog: VitalogRound;
+    log_off?: VitalogRound;
     bare: Awaited<ReturnType<typeof bareRound>>;
   }> = [];
+  const both = values.tlog === "both";
   for (let r = 0; r < Number(values.rounds); r++) {
     // alternate the order so drift on a shared machine does not favour one side
     const bare = r % 2 === 0 ? await bareRound(creds) : undefined;
-    const vitalog = await vitalogRound(dir, creds);
+    let logOff: VitalogRound | undefined;
+    let vitalog: VitalogRound;
+    if (both && r % 2 === 0) {
+      logOff = await vitalogRound(dir, creds, false);
+      vitalog = await vitalogRound(dir, creds, true);
+    } else if (both) {
+      vitalog = await vitalogRound(dir, creds, true);
+      logOff = await vitalogRound(dir, creds, false);
+    } else vitalog = await vitalogRound(dir, creds, values.tlog === "on");
     const bare2 = bare ?? (await bareRound(creds));
-    rounds.push({ vitalog, bare: bare2 });
+    rounds.push({ vitalog, ...(logOff ? { log_off: logOff } : {}), bare: bare2 });
     process.stderr.write(
-      `round ${r + 1}: vitalog ${vitalog.acked_per_s.toFixed(0)}/s (stored ${vitalog.stored}), bare ${bare2.acked_per_s.toFixed(0)}/s\n`,
+      `round ${r + 1}: vitalog ${vitalog.acked_per_s.toFixed(0)}/s (stored ${vitalog.stored})${logOff ? `, log off ${logOff.acked_per_s.toFixed(0)}/s` : ""}, bare ${bare2.acked_per_s.toFixed(0)}/s\n`,
     );
   }
   const v = rounds.map((r) => r.vitalog);
@@ -184,7 +200,7 @@ try {
     devices,
     window_per_device: Number(values.window),
     readings_per_message: Number(values.records),
-    tamper_evident_log: values.tlog === "on",
+    tamper_evident_log: both ? "both (vitalog = log on; log_off = log off)" : values.tlog === "on",
     qos: 1,
     synchronous: values.synchronous,
     measured_seconds_per_round: seconds,
@@ -205,6 +221,22 @@ try {
       rss_mb_max: Math.max(...b.map((x) => x.rss_mb_max)),
     },
     ratio_vitalog_to_bare_median: median(rounds.map((r) => r.vitalog.acked_per_s / r.bare.acked_per_s)),
+    ...(both
+      ? {
+          log_off: {
+            messages_per_s_median: median(rounds.map((r) => r.log_off!.acked_per_s)),
+            puback_p50_ms_median: median(rounds.map((r) => r.log_off!.puback_latency_ms.p50)),
+            puback_p99_ms_median: median(rounds.map((r) => r.log_off!.puback_latency_ms.p99)),
+            every_acked_reading_stored: rounds.every(
+              (r) => r.log_off!.stored >= r.log_off!.acked * Number(values.records),
+            ),
+          },
+          ratio_log_on_to_off_per_round: rounds.map((r) => r.vitalog.acked_per_s / r.log_off!.acked_per_s),
+          ratio_log_on_to_off_median: median(
+            rounds.map((r) => r.vitalog.acked_per_s / r.log_off!.acked_per_s),
+          ),
+        }
+      : {}),
     raw: rounds,
   };
   mkdirSync(".bench", { recursive: true });

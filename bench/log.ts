@@ -255,13 +255,13 @@ function bundles(dir: string) {
       nowMs: Date.now(),
     });
     const refs = db
-      .prepare("SELECT ref FROM tlog_records WHERE type = 'reading' ORDER BY random() LIMIT 200")
+      .prepare("SELECT id FROM readings WHERE leaf_index IS NOT NULL ORDER BY random() LIMIT 200")
       .pluck()
       .all() as string[];
     const src = {
       db,
       tiles: tlog.records.tiles,
-      keys: tlog.records.keys,
+      openings: tlog.records.openings,
       checkpoints: tlog.checkpoints,
       origin: tlog.origin,
       vkey: tlog.vkey,

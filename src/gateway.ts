@@ -56,6 +56,7 @@ export class Gateway {
   readonly #admin: AdminServer;
   readonly #services: Service[] = [];
   readonly #commitWriters: CommitWriter[] = [];
+  #nextLeaf: (() => number) | undefined;
   readonly #startedAtMs: number;
   #adminPort = 0;
   #stopped = false;
@@ -90,10 +91,14 @@ export class Gateway {
       write: (batches) => {
         const stored: Reading[] = [];
         const events: AuditEvent[] = [];
+        // with the log attached, stored readings take consecutive log positions from its current size
+        let leaf = this.#nextLeaf?.() ?? null;
         for (const b of batches) {
           for (const r of b.readings) {
-            if (this.store.insert(r)) stored.push(r);
-            else duplicates({ device: r.deviceId });
+            if (this.store.insert(r, leaf)) {
+              stored.push(r);
+              if (leaf !== null) leaf++;
+            } else duplicates({ device: r.deviceId });
           }
           for (const j of b.rejections) this.store.insertRejection(j);
           if (b.events) events.push(...b.events);
@@ -163,6 +168,15 @@ export class Gateway {
   /** Registers a writer that runs inside every group commit (e.g. the Merkle log appender). */
   addCommitWriter(writer: CommitWriter): void {
     this.#commitWriters.push(writer);
+  }
+
+  /**
+   * Makes every stored reading carry its position in the tamper-evident log: `next()` (called inside the
+   * group commit) is the log's size; the batch's stored readings take the next positions in order, and
+   * the log's commit writer MUST append exactly them first (see RecordLog.append).
+   */
+  numberReadingsFrom(next: () => number): void {
+    this.#nextLeaf = next;
   }
 
   /** Commits an audit event durably (with the next group commit); `done` fires after the commit. */

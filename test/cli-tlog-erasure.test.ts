@@ -3,6 +3,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
+import { openTlogForCli } from "../src/batcher/open-tlog.js";
+import { loadConfig } from "../src/config.js";
 import { cli, fillLog, writeConfig } from "./batcher/tlog-fixture.js";
 import { tempDir } from "./helpers/gateway.js";
 
@@ -90,11 +92,15 @@ describe("tlog erasure (crypto-shredding) on a real SQLite file", () => {
     const ev = db.prepare("SELECT ref FROM tlog_records WHERE ref = ?").get(result.event_id);
     db.close();
     assert.ok(ev, "subject_erased event is in the log");
-    // an erased record whose opening is dropped without a logged erasure would be named
-    const db2 = new Database(join(state, "vitalog.db"));
-    db2.exec("DROP TRIGGER tlog_records_only_shred");
-    db2.prepare("UPDATE tlog_records SET sealed = NULL WHERE ref = ?").run(b[1]!);
-    db2.close();
+    // a reading made to look erased without a logged erasure (entry kept, row deleted) would be named
+    const tlog = openTlogForCli(loadConfig(cfg));
+    const real = tlog.records.openings.byRef(b[1]!); // the true entry: only the erasure event is missing
+    const keyId = tlog.records.keys.existingKeyFor("subject-beta")!.keyId;
+    tlog.db
+      .prepare("INSERT INTO tlog_erased (leaf_index, ref, key_id, entry) VALUES (?, ?, ?, ?)")
+      .run(real.leafIndex, b[1]!, keyId, real.entry);
+    tlog.db.prepare("DELETE FROM readings WHERE id = ?").run(b[1]!);
+    tlog.close();
     const audit2 = await cli(["audit", "--config", cfg, "--json"]);
     assert.equal(audit2.code, 70);
     assert.deepEqual(

@@ -28,9 +28,8 @@ export function buildAnchoredProofBundle(
   ref: string,
   opts: { atSize?: number } = {},
 ): AnchoredBundle {
-  const row = src.db.prepare("SELECT leaf_index FROM tlog_records WHERE ref = ?").get(ref) as
-    | { leaf_index: number }
-    | undefined;
+  const leaf = src.openings.leafIndexOf(ref);
+  const row = leaf === undefined ? undefined : { leaf_index: leaf };
   if (row === undefined) return { bundle: buildProofBundle(src, ref, opts), anchoredSize: null };
   const store = new PublisherStore(src.db);
   let size = opts.atSize;

@@ -29,6 +29,7 @@ export function attachTlog(gw: Gateway): AttachedTlog | undefined {
   const backfilled = gw.db.transaction(() => tlog.records.backfill())();
   if (backfilled > 0)
     log.info({ readings: backfilled }, "readings stored before the log was enabled appended");
+  gw.numberReadingsFrom(() => tlog.records.tiles.size());
   gw.addCommitWriter((stored, events) => {
     tlog.records.append(stored, events);
   });

@@ -1,10 +1,13 @@
 /**
  * Subject erasure by crypto-shredding (issue #3 §8). In one IMMEDIATE transaction:
- * 1. every key of the subject is destroyed (wrapped key and subject id set to NULL; a tombstone row
- *    keeps only the storage-key MAC tag, so the erasure can be confirmed by whoever knows the id);
- * 2. the subject's sealed records are dropped (they could not be opened anyway);
- * 3. the subject's plaintext rows in `readings` are deleted;
- * 4. a `subject_erased` audit event (tag, key ids, record count — no subject id) is appended to the log.
+ * 1. each logged reading of the subject leaves its id, entry (a salted commitment that reveals nothing
+ *    once the salt is gone) and key id in `tlog_erased`, so the tree's entries can still be served and
+ *    the audit can tell an erased leaf from a deleted one;
+ * 2. the subject's rows in `readings` are deleted and its sealed event records dropped;
+ * 3. every key of the subject is destroyed (wrapped key and subject id set to NULL; a tombstone row
+ *    keeps only the storage-key MAC tag, so the erasure can be confirmed by whoever knows the id) —
+ *    with it every salt of the subject, which was derived from it;
+ * 4. a `subject_erased` audit event (tag, key ids, counts — no subject id) is appended to the log.
  * The tree is unchanged, so every other subject's proofs still verify. Then the freed space is zeroed
  * (secure_delete), the file rebuilt (VACUUM: also drops stale copies left by earlier deletes, e.g. of the
  * subject's device bindings) and the WAL checkpointed and truncated, so no copy of the key or of the
@@ -12,7 +15,9 @@
  * Backups made before the erasure still hold the wrapped key: erase them per retention policy.
  */
 import { GatewayError } from "../errors.js";
+import { readingOpening } from "./leaf-openings.js";
 import type { Tlog } from "./open-tlog.js";
+import type { ReadingRow } from "./reading-store.js";
 
 export interface ErasureResult {
   readonly keyIds: readonly number[];
@@ -37,6 +42,19 @@ export function eraseSubject(tlog: Tlog, subjectId: string, nowMs: number): Eras
       );
     }
     const tag = records.keys.tag(subjectId);
+    const key = records.keys.existingKeyFor(subjectId);
+    let readingLeaves = 0;
+    if (key !== undefined) {
+      const keep = db.prepare("INSERT INTO tlog_erased (leaf_index, ref, key_id, entry) VALUES (?, ?, ?, ?)");
+      const rows = db
+        .prepare("SELECT * FROM readings WHERE subject_id = ? AND leaf_index IS NOT NULL")
+        .all(subjectId) as ReadingRow[];
+      for (const row of rows) {
+        const opening = readingOpening(records.keys, row)!;
+        keep.run(opening.leafIndex, row.id, key.keyId, opening.entry);
+      }
+      readingLeaves = rows.length;
+    }
     const keyIds = records.keys.erase(subjectId, nowMs);
     if (keyIds.length === 0) {
       const before = db
@@ -58,11 +76,16 @@ export function eraseSubject(tlog: Tlog, subjectId: string, nowMs: number): Eras
           atMs: nowMs,
           subjectId: null,
           deviceId: null,
-          data: { subject_tag: tag.toString("hex"), key_ids: keyIds, records: shredded },
+          data: {
+            subject_tag: tag.toString("hex"),
+            key_ids: keyIds,
+            records: shredded + readingLeaves,
+            readings: readingLeaves,
+          },
         },
       ],
     );
-    return { keyIds, records: shredded, readingsDeleted: deleted, eventId: eventIds[0]! };
+    return { keyIds, records: shredded + readingLeaves, readingsDeleted: deleted, eventId: eventIds[0]! };
   });
   const result = run.immediate();
   db.exec("VACUUM");

@@ -21,8 +21,8 @@ import { GatewayError } from "../errors.js";
 import { base64Encode } from "./base64.js";
 import { type CheckpointStore, type StoredCheckpoint, signedHead } from "./checkpoint-store.js";
 import { ENTRY_DOMAIN } from "./commitment.js";
-import { commitEntryFast, leafHashFast, openRecord } from "./record-crypto.js";
-import type { SubjectKeys } from "./subject-keys.js";
+import type { LeafOpenings } from "./leaf-openings.js";
+import { leafHashFast } from "./record-crypto.js";
 import type { TileStore } from "./tile-store.js";
 import { formatTlogProof } from "./tlog-proof.js";
 
@@ -48,18 +48,11 @@ export interface ConsistencyBundle {
   proof: string[];
 }
 
-interface RecordRow {
-  leaf_index: number;
-  key_id: number;
-  entry: Uint8Array;
-  sealed: Uint8Array | null;
-}
-
 /** What proof generation reads. */
 export interface ProofSources {
   db: Database;
   tiles: TileStore;
-  keys: SubjectKeys;
+  openings: LeafOpenings;
   checkpoints: CheckpointStore;
   origin: string;
   vkey: string;
@@ -69,41 +62,25 @@ export interface ProofSources {
  * Builds the bundle of one reading (or event) against the latest signed checkpoint, or the one of
  * `atSize` (e.g. the anchored one). Checks the stored opening against the stored tree first, so a
  * bundle is never produced from tampered storage.
- * @throws GatewayError READING_UNKNOWN, SUBJECT_ERASED, CHECKPOINT_PENDING, INTEGRITY_FAILURE.
+ * @throws GatewayError READING_UNKNOWN, SUBJECT_ERASED, CHECKPOINT_PENDING, INTEGRITY_FAILURE (see
+ *   LeafOpenings.byRef; also when the opening does not match the stored tree).
  */
 export function buildProofBundle(
   src: ProofSources,
   ref: string,
   opts: { atSize?: number } = {},
 ): ProofBundle {
-  const row = src.db
-    .prepare("SELECT leaf_index, key_id, entry, sealed FROM tlog_records WHERE ref = ?")
-    .get(ref) as RecordRow | undefined;
-  if (row === undefined) throw new GatewayError("READING_UNKNOWN", `no reading or event ${ref} in the log`);
-  const key = row.sealed === null ? undefined : src.keys.keyById(row.key_id);
-  if (row.sealed === null || key === undefined) {
-    throw new GatewayError(
-      "SUBJECT_ERASED",
-      `reading ${ref}: its subject was erased; the opening no longer exists`,
-    );
-  }
-  const opening = openRecord(key, row.leaf_index, row.entry, row.sealed);
-  if (opening === undefined) {
-    throw new GatewayError(
-      "INTEGRITY_FAILURE",
-      `reading ${ref}: stored record does not authenticate (modified)`,
-    );
-  }
-  const entry = commitEntryFast(opening.salt, opening.record);
-  if (!entry.equals(row.entry)) {
-    throw new GatewayError("INTEGRITY_FAILURE", `reading ${ref}: stored record does not match its entry`);
-  }
+  const opening = src.openings.byRef(ref);
+  const { entry } = opening;
+  const row = { leaf_index: opening.leafIndex };
   const cp = pickCheckpoint(src.checkpoints, row.leaf_index, opts.atSize, ref);
   const head = signedHead(cp);
   let inclusion: Uint8Array[];
   try {
     const stored = src.tiles.hashAt(0, row.leaf_index);
-    if (!leafHashFast(entry).equals(stored)) throw new Error("leaf hash differs from the entry");
+    if (!leafHashFast(entry).equals(stored)) {
+      throw new Error(`the stored ${opening.type} was modified: it does not match the tree's leaf hash`);
+    }
     inclusion = src.tiles.inclusionProof(row.leaf_index, head.size);
   } catch (cause) {
     throw new GatewayError(

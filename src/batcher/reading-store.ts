@@ -17,12 +17,16 @@ CREATE TABLE readings (
   observed_at_ms INTEGER NOT NULL,
   received_at_ms INTEGER NOT NULL,
   flags TEXT NOT NULL,
-  mdc INTEGER
+  mdc INTEGER,
+  -- position in the tamper-evident log (NULL while the log is disabled; appended at the next start)
+  leaf_index INTEGER
 ) STRICT;
 -- A device cannot measure the same vital twice at the same instant: a re-sent QoS 1 message is a
 -- duplicate. NULL device times never conflict (SQLite UNIQUE treats NULLs as distinct). The same index
 -- serves queries by device; a separate (device_id, row_id) index cost ~20 % of ingest throughput.
 CREATE UNIQUE INDEX readings_dedup ON readings (device_id, kind, device_time_ms);
+-- Readings not yet in the log: partial, so a reading stored with its leaf index never touches it.
+CREATE INDEX readings_unlogged ON readings (row_id) WHERE leaf_index IS NULL;
 CREATE TABLE rejections (
   row_id INTEGER PRIMARY KEY,
   device_id TEXT,
@@ -72,7 +76,8 @@ export class ReadingStore {
     this.#db = db;
     this.#insert = db.prepare(
       `INSERT INTO readings (id, device_id, subject_id, device_seq, kind, loinc, value, unit, device_time_ms,
-         observed_at_ms, received_at_ms, flags, mdc) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`,
+         observed_at_ms, received_at_ms, flags, mdc, leaf_index) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+         ON CONFLICT DO NOTHING`,
     );
     this.#insertRejection = db.prepare(
       "INSERT INTO rejections (device_id, received_at_ms, reason, detail, payload) VALUES (?,?,?,?,?)",
@@ -82,8 +87,11 @@ export class ReadingStore {
     );
   }
 
-  /** Inserts one reading; returns false when it was a duplicate (same device, vital and device time). */
-  insert(r: Reading): boolean {
+  /**
+   * Inserts one reading at log position `leafIndex` (null when the log is disabled); returns false when
+   * it was a duplicate (same device, vital and device time), which takes no log position.
+   */
+  insert(r: Reading, leafIndex: number | null = null): boolean {
     return (
       this.#insert.run(
         r.id,
@@ -99,6 +107,7 @@ export class ReadingStore {
         r.receivedAtMs,
         r.flags.join(","),
         r.mdc,
+        leafIndex,
       ).changes > 0
     );
   }
@@ -183,6 +192,7 @@ export interface ReadingRow {
   received_at_ms: number;
   flags: string;
   mdc: number | null;
+  leaf_index: number | null;
 }
 
 function toStored(r: ReadingRow): StoredReading {

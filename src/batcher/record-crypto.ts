@@ -84,6 +84,35 @@ export function openRecord(
   }
 }
 
+const SALT_KEY_LABEL = "vitalog/reading-salt-key/v1";
+
+/**
+ * The salt of a reading at leaf `i` under a subject key (DESIGN: "per-subject keyed derivation"):
+ * `salt = AES-256_{ks}(u64be(i) || u64be(0)) || AES-256_{ks}(u64be(i) || u64be(1))` with
+ * `ks = HMAC-SHA-256(subject key, "vitalog/reading-salt-key/v1")` — a pseudorandom function of the leaf
+ * index, so a salt is never stored, a revealed salt tells nothing about any other, and destroying the
+ * subject key (erasure) destroys every salt of the subject. `ks` is a separate key because the subject
+ * key also seals event records with AES-GCM (whose hash key is AES_k(0)).
+ * The returned function keeps one AES-ECB context (stateless per block: no padding, never finalised).
+ */
+export function saltDeriver(subjectKey: Uint8Array): (leafIndex: number) => Buffer {
+  const ks = createHmac("sha256", subjectKey).update(SALT_KEY_LABEL).digest();
+  const aes = createCipheriv("aes-256-ecb", ks, null);
+  aes.setAutoPadding(false);
+  return (leafIndex) => {
+    if (!Number.isSafeInteger(leafIndex) || leafIndex < 0) throw new RangeError("leaf index out of range");
+    const blocks = Buffer.alloc(SALT_BYTES);
+    const hi = Math.floor(leafIndex / 2 ** 32);
+    const lo = leafIndex % 2 ** 32;
+    blocks.writeUInt32BE(hi, 0);
+    blocks.writeUInt32BE(lo, 4);
+    blocks.writeUInt32BE(hi, 16);
+    blocks.writeUInt32BE(lo, 20);
+    blocks[31] = 1;
+    return aes.update(blocks);
+  };
+}
+
 /** Wraps a subject key under the storage key (AES-256-GCM, key id as associated data). */
 export function wrapKey(storageKey: Uint8Array, keyId: number, subjectKey: Uint8Array): Buffer {
   const nonce = randomBytes(NONCE_BYTES);

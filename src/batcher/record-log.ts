@@ -1,13 +1,18 @@
 /**
- * The writer of the tamper-evident log: turns stored readings and audit events into salted commitments,
- * appends their leaf hashes to the tiled Merkle tree and stores each opening sealed under its subject's
- * key — all inside the caller's group-commit transaction, so an entry is in the tree exactly when its
- * reading is durable (issue #3 §2).
+ * The writer of the tamper-evident log: turns stored readings and audit events into salted commitments
+ * and appends their leaf hashes to the tiled Merkle tree, inside the caller's group-commit transaction,
+ * so an entry is in the tree exactly when its reading is durable (issue #3 §2).
+ *
+ * Readings cost no extra row: the record is the canonical encoding of the reading's own `readings` row
+ * (which carries its `leaf_index`), the salt is derived from the subject key and the leaf index
+ * (record-crypto.ts `saltDeriver`), and one `tlog_reading_ids` row per commit maps the batch's leaves to
+ * reading ids. Events, which have no table of their own, are stored sealed in `tlog_records`.
  *
  * Contract:
  * - `append` MUST run inside `db.transaction` (it throws otherwise) and never awaits; a throw rolls the
  *   whole commit back (readings included): the integrity path fails loudly, never silently.
- * - Leaves are appended in call order: the batch's readings (in storage order), then its events.
+ * - The readings passed to `append` MUST have been stored at leaf indexes size, size+1, … in order
+ *   (Gateway.numberReadingsFrom does this); their leaves come first, then the events'.
  * - Several processes may append to one database (gateway, `vitalog subjects erase`, `devices`): the next
  *   leaf index is read from the stored tree state inside the transaction.
  */
@@ -15,13 +20,9 @@ import { randomBytes } from "node:crypto";
 import type { Database, Statement } from "better-sqlite3";
 import { GatewayError } from "../errors.js";
 import { UlidFactory } from "../ids.js";
-import {
-  type EventRecordFields,
-  eventRecordText,
-  type ReadingRecordFields,
-  readingRecordText,
-} from "./canonical-record.js";
+import { eventRecordText, type ReadingRecordFields, readingRecordText } from "./canonical-record.js";
 import { SALT_BYTES } from "./commitment.js";
+import { LeafOpenings } from "./leaf-openings.js";
 import type { ReadingRow } from "./reading-store.js";
 import { commitEntryFast, leafHashFast, nodeHashFast, sealRecord, storageMac } from "./record-crypto.js";
 import { GATEWAY_SUBJECT, SubjectKeys } from "./subject-keys.js";
@@ -51,8 +52,11 @@ export interface AppendResult {
 export class RecordLog {
   readonly tiles: TileStore;
   readonly keys: SubjectKeys;
+  readonly openings: LeafOpenings;
   readonly #db: Database;
   readonly #insert: Statement<[number, string, string, number, Buffer, Buffer]>;
+  readonly #insertIds: Statement<[number, string]>;
+  readonly #setLeaf: Statement<[number, number]>;
   readonly #ids = new UlidFactory();
   readonly #now: () => number;
 
@@ -60,10 +64,13 @@ export class RecordLog {
     this.#db = db;
     this.tiles = new TileStore(db, { nodeHash: nodeHashFast });
     this.keys = new SubjectKeys(db, storageKey);
+    this.openings = new LeafOpenings(db, this.keys);
     this.#now = opts.now ?? Date.now;
     this.#insert = db.prepare(
       "INSERT INTO tlog_records (leaf_index, ref, type, key_id, entry, sealed) VALUES (?, ?, ?, ?, ?, ?)",
     );
+    this.#insertIds = db.prepare("INSERT INTO tlog_reading_ids (first_leaf, ids) VALUES (?, ?)");
+    this.#setLeaf = db.prepare("UPDATE readings SET leaf_index = ? WHERE row_id = ?");
   }
 
   /**
@@ -103,60 +110,66 @@ export class RecordLog {
     this.keys.revalidate();
     const nowMs = this.#now();
     const firstIndex = this.tiles.size();
-    const random = randomBytes(count * (SALT_BYTES + NONCE_BYTES));
     const leaves: Buffer[] = new Array(count);
+    for (let i = 0; i < readings.length; i++) {
+      const r = readings[i]!;
+      const salt = this.keys.keyFor(r.subjectId, nowMs).saltAt(firstIndex + i);
+      leaves[i] = leafHashFast(commitEntryFast(salt, Buffer.from(readingRecordText(r), "utf8")));
+    }
+    if (readings.length > 0) this.#insertIds.run(firstIndex, readings.map((r) => r.id).join(","));
     const eventIds: string[] = [];
-    let i = 0;
-    const add = (ref: string, type: "reading" | "event", subject: string, text: string) => {
-      const record = Buffer.from(text, "utf8");
-      const off = i * (SALT_BYTES + NONCE_BYTES);
+    const random = randomBytes(events.length * (SALT_BYTES + NONCE_BYTES));
+    for (let k = 0; k < events.length; k++) {
+      const e = events[k]!;
+      const id = `evt-${this.#ids.next(e.atMs)}`;
+      eventIds.push(id);
+      const record = Buffer.from(
+        eventRecordText({
+          id,
+          event: e.type,
+          atMs: e.atMs,
+          subjectId: e.subjectId,
+          deviceId: e.deviceId,
+          data: e.data,
+        }),
+        "utf8",
+      );
+      const off = k * (SALT_BYTES + NONCE_BYTES);
       const salt = random.subarray(off, off + SALT_BYTES);
       const nonce = random.subarray(off + SALT_BYTES, off + SALT_BYTES + NONCE_BYTES);
       const entry = commitEntryFast(salt, record);
-      const { keyId, key } = this.keys.keyFor(subject, nowMs);
-      const index = firstIndex + i;
+      const { keyId, key } = this.keys.keyFor(e.subjectId ?? GATEWAY_SUBJECT, nowMs);
+      const index = firstIndex + readings.length + k;
       this.#insert.run(
         index,
-        ref,
-        type,
+        id,
+        "event",
         keyId,
         entry,
         sealRecord(key, index, entry, { salt, record }, nonce),
       );
-      leaves[i++] = leafHashFast(entry);
-    };
-    for (const r of readings) add(r.id, "reading", r.subjectId, readingRecordText(r));
-    for (const e of events) {
-      const id = `evt-${this.#ids.next(e.atMs)}`;
-      eventIds.push(id);
-      const fields: EventRecordFields = {
-        id,
-        event: e.type,
-        atMs: e.atMs,
-        subjectId: e.subjectId,
-        deviceId: e.deviceId,
-        data: e.data,
-      };
-      add(id, "event", e.subjectId ?? GATEWAY_SUBJECT, eventRecordText(fields));
+      leaves[readings.length + k] = leafHashFast(entry);
     }
     const { size } = this.tiles.append(leaves);
     return { firstIndex, size, eventIds };
   }
 
   /**
-   * Appends every stored reading that has no log record yet, in storage order (readings stored before
-   * the log was enabled, or while it was disabled). MUST run inside `db.transaction`.
+   * Appends every stored reading that has no leaf yet, in storage order (readings stored before the log
+   * was enabled, or while it was disabled). MUST run inside `db.transaction`.
    */
   backfill(batch = 4096): number {
     const select = this.#db.prepare(
-      `SELECT id, device_id, subject_id, device_seq, kind, loinc, value, unit, device_time_ms,
-         observed_at_ms, received_at_ms, flags, mdc FROM readings
-       WHERE NOT EXISTS (SELECT 1 FROM tlog_records t WHERE t.ref = readings.id) ORDER BY row_id LIMIT ?`,
+      `SELECT row_id, id, device_id, subject_id, device_seq, kind, loinc, value, unit, device_time_ms,
+         observed_at_ms, received_at_ms, flags, mdc, leaf_index FROM readings
+       WHERE leaf_index IS NULL ORDER BY row_id LIMIT ?`,
     );
     let total = 0;
     for (;;) {
       const rows = select.all(batch) as ReadingRow[];
       if (rows.length === 0) return total;
+      const first = this.tiles.size();
+      for (let i = 0; i < rows.length; i++) this.#setLeaf.run(first + i, rows[i]!.row_id);
       this.append(rows.map(readingFromRow), []);
       total += rows.length;
     }

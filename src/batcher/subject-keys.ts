@@ -10,7 +10,7 @@
 import { randomBytes } from "node:crypto";
 import type { Database, Statement } from "better-sqlite3";
 import { GatewayError } from "../errors.js";
-import { storageMac, unwrapKey, wrapKey } from "./record-crypto.js";
+import { saltDeriver, storageMac, unwrapKey, wrapKey } from "./record-crypto.js";
 
 /** Pseudo-subject whose key seals gateway-level events (no patient involved). Not a valid subject id. */
 export const GATEWAY_SUBJECT = "_gateway";
@@ -26,6 +26,20 @@ interface KeyRow {
 export interface SubjectKey {
   readonly keyId: number;
   readonly key: Buffer;
+  /** The salt of this subject's reading at a leaf index (record-crypto.ts `saltDeriver`). */
+  readonly saltAt: (leafIndex: number) => Buffer;
+}
+
+function subjectKey(keyId: number, key: Buffer): SubjectKey {
+  let derive: ((i: number) => Buffer) | undefined;
+  return {
+    keyId,
+    key,
+    saltAt: (i) => {
+      derive ??= saltDeriver(key);
+      return derive(i);
+    },
+  };
 }
 
 /** The subject key table over one connection. */
@@ -78,14 +92,26 @@ export class SubjectKeys {
     const row = this.#bySubject.get(subjectId);
     let out: SubjectKey;
     if (row?.wrapped_key) {
-      out = { keyId: row.key_id, key: this.#unwrap(row.key_id, row.wrapped_key) };
+      out = subjectKey(row.key_id, this.#unwrap(row.key_id, row.wrapped_key));
     } else {
       const key = randomBytes(32);
       const keyId = Number(this.#insert.run(subjectId, this.tag(subjectId), nowMs).lastInsertRowid);
       this.#setWrapped.run(wrapKey(this.#storageKey, keyId, key), keyId);
       this.#created.push(keyId);
-      out = { keyId, key };
+      out = subjectKey(keyId, key);
     }
+    this.#cache.set(subjectId, out);
+    this.#byIdCache.set(out.keyId, out.key);
+    return out;
+  }
+
+  /** The subject's active key without creating one: undefined when it has none (or it was erased). */
+  existingKeyFor(subjectId: string): SubjectKey | undefined {
+    const hit = this.#cache.get(subjectId);
+    if (hit) return hit;
+    const row = this.#bySubject.get(subjectId);
+    if (!row?.wrapped_key) return undefined;
+    const out = subjectKey(row.key_id, this.#unwrap(row.key_id, row.wrapped_key));
     this.#cache.set(subjectId, out);
     this.#byIdCache.set(out.keyId, out.key);
     return out;

@@ -2,29 +2,31 @@
  * `vitalog audit` (issue #3 §7): recomputes the whole tree from storage and checks every checkpoint,
  * naming each reading that was modified, deleted, inserted or reordered behind the gateway's back.
  *
- * One streaming pass over `tlog_records` in leaf order (O(n) time, O(log n) memory plus findings):
- * - each sealed record is opened with its subject key, its commitment recomputed and compared with the
- *   stored entry, the entry's leaf hash with the stored level-0 hash, and the record with the plaintext
- *   `readings` row it belongs to;
- * - the tree is rebuilt from the records' entries (a stored leaf hash stands in where a record is gone,
- *   so one deletion is named once instead of failing everything after it) and its root compared with every
- *   signed checkpoint at that checkpoint's size; each checkpoint note's signature is verified;
+ * One pass in leaf order (O(n) time; memory O(log n) plus findings) over the log's map of leaves —
+ * `tlog_reading_ids` (which reading each reading leaf holds) merged with the event records:
+ * - each reading's record is rebuilt from its `readings` row, its salt derived for that leaf, and the leaf
+ *   hash compared with the stored level-0 hash; an erased reading's kept entry is compared instead, and
+ *   its key must have been destroyed by a logged `subject_erased` event;
+ * - each event's sealed record is opened, its commitment recomputed and compared likewise;
+ * - the stored leaf hashes are folded into the tree and its root compared with every signed checkpoint
+ *   at that checkpoint's size; each checkpoint note's signature is verified;
  * - `TileStore.audit` checks every stored interior hash against a recomputation from the leaves.
- * Erased subjects' records (sealed = NULL) are expected only for keys shredded by a logged
- * `subject_erased` event; any other missing opening is a finding.
+ * Then readings that the log does not hold (no leaf, or a leaf whose map names another reading) are named.
  */
 import type { Database } from "better-sqlite3";
 import { bytesEqual } from "./assert.js";
 import { base64Encode } from "./base64.js";
-import { decodeRecord, readingRecordText } from "./canonical-record.js";
+import { decodeRecord } from "./canonical-record.js";
 import { verifyCheckpoint } from "./checkpoint.js";
 import { CheckpointStore } from "./checkpoint-store.js";
+import { readingOpening } from "./leaf-openings.js";
 import { EMPTY_ROOT, nodeHash } from "./merkle.js";
 import { commitEntryFast, leafHashFast, openRecord } from "./record-crypto.js";
-import { type ReadingRow, readingFromRow } from "./record-log.js";
+import type { ReadingRow } from "./record-log.js";
 import type { Verifier } from "./signer.js";
 import { SubjectKeys } from "./subject-keys.js";
-import { storedIndex, TileStore } from "./tile-store.js";
+import { TileStore } from "./tile-store.js";
+import { leafMap } from "./tlog-audit-map.js";
 
 export type FindingKind = "modified" | "deleted" | "inserted" | "reordered" | "checkpoint" | "tree";
 
@@ -47,23 +49,7 @@ export interface AuditReport {
   readonly findings: readonly Finding[];
 }
 
-interface Row {
-  leaf_index: number;
-  ref: string;
-  type: string;
-  key_id: number;
-  entry: Uint8Array;
-  sealed: Uint8Array | null;
-  r_id: string | null;
-}
-
-interface Mismatch {
-  index: number;
-  ref: string;
-  keyId: number;
-  entry: Uint8Array;
-  sealed: Uint8Array | null;
-}
+type Add = (kind: FindingKind, ref: string | null, leafIndex: number | null, detail: string) => void;
 
 /** Runs the audit. `trusted`: the log keys whose signatures count (history + configured key). */
 export function auditLog(
@@ -73,8 +59,7 @@ export function auditLog(
   trusted: readonly Verifier[],
 ): AuditReport {
   const findings: Finding[] = [];
-  const add = (kind: FindingKind, ref: string | null, leafIndex: number | null, detail: string) =>
-    findings.push({ kind, ref, leafIndex, detail });
+  const add: Add = (kind, ref, leafIndex, detail) => findings.push({ kind, ref, leafIndex, detail });
   const tiles = new TileStore(db);
   const keys = new SubjectKeys(db, storageKey);
   let treeSize = 0;
@@ -85,18 +70,24 @@ export function auditLog(
     treeSize = (db.prepare("SELECT size FROM tlog_state").pluck().get() as number | undefined) ?? 0;
   }
   const checkpoints = new CheckpointStore(db).all();
-  const getLeaf = db.prepare("SELECT hash FROM tlog_hashes WHERE id = ?").pluck();
-  const storedLeaf = (i: number) => getLeaf.get(storedIndex(0, i)) as Uint8Array | undefined;
-  const reading = db.prepare("SELECT * FROM readings WHERE id = ?");
+  const readingById = db.prepare("SELECT * FROM readings WHERE id = ?");
+  const erasedAt = db.prepare("SELECT ref, key_id, entry FROM tlog_erased WHERE leaf_index = ?");
+  const storedAt = (i: number): Uint8Array | undefined => {
+    try {
+      return i < treeSize ? tiles.hashAt(0, i) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
   const erasedKeys = new Set<number>();
   const shredded: { ref: string; index: number; keyId: number }[] = [];
-  const mismatches: Mismatch[] = [];
-  const missingLeaves: number[] = [];
+  const mismatches: { index: number; ref: string; leaf: Uint8Array }[] = [];
+  const gaps: number[] = [];
   const frontier: { level: number; hash: Uint8Array }[] = [];
   let cpNext = 0;
   let records = 0;
   let opened = 0;
-  let expect = 0;
+  let readingLeaves = 0;
 
   const fold = () => {
     if (frontier.length === 0) return EMPTY_ROOT;
@@ -104,7 +95,8 @@ export function auditLog(
     for (let k = frontier.length - 2; k >= 0; k--) acc = nodeHash(frontier[k]!.hash, acc);
     return acc;
   };
-  const push = (leaf: Uint8Array, leaves: number) => {
+  // the stored tree against the signed checkpoints, leaf by leaf
+  const pushStored = (leaf: Uint8Array, leaves: number) => {
     frontier.push({ level: 0, hash: leaf });
     while (frontier.length > 1 && frontier.at(-1)!.level === frontier.at(-2)!.level) {
       const r = frontier.pop()!;
@@ -118,56 +110,102 @@ export function auditLog(
           "checkpoint",
           null,
           leaves - 1,
-          `tree recomputed from storage does not match the checkpoint signed at size ${cp.size}`,
+          `stored tree does not match the checkpoint signed at size ${cp.size}`,
         );
       }
     }
   };
-  const gap = (until: number) => {
-    for (; expect < until; expect++) {
-      const h = storedLeaf(expect);
-      missingLeaves.push(expect);
-      if (h === undefined) {
-        add("deleted", null, expect, `leaf ${expect} has neither a record nor a stored hash`);
-        return;
-      }
-      push(h, expect + 1);
-    }
+  const beyondTree = (ref: string, i: number) => {
+    const covered = checkpoints.some((c) => c.size > i);
+    add(
+      covered ? "deleted" : "inserted",
+      ref,
+      i,
+      covered
+        ? `leaf ${i} was removed from the tree (tree truncated to ${treeSize}) although a signed checkpoint covers it`
+        : `record at leaf ${i} is not in the tree (size ${treeSize})`,
+    );
   };
 
-  const scan = db.prepare(
-    `SELECT t.leaf_index, t.ref, t.type, t.key_id, t.entry, t.sealed, r.id AS r_id
-       FROM tlog_records t LEFT JOIN readings r ON r.id = t.ref ORDER BY t.leaf_index`,
-  );
-  for (const row of scan.iterate() as IterableIterator<Row>) {
-    records++;
-    const i = row.leaf_index;
-    if (i >= treeSize) {
-      const covered = checkpoints.some((c) => c.size > i);
-      add(
-        covered ? "deleted" : "inserted",
-        row.ref,
-        i,
-        covered
-          ? `leaf ${i} was removed from the tree (tree truncated to ${treeSize}) although a signed checkpoint covers it`
-          : `record at leaf ${i} is not in the tree (size ${treeSize})`,
-      );
+  let next = 0;
+  for (const item of leafMap(db)) {
+    const i = item.leafIndex;
+    for (; next < Math.min(i, treeSize); next++) {
+      gaps.push(next);
+      pushStored(storedAt(next) ?? EMPTY_ROOT, next + 1);
+    }
+    if (i < next) {
+      add("modified", item.ref, i, `leaf ${i} is claimed twice in the log's map of leaves`);
       continue;
     }
-    gap(i);
-    expect = i + 1;
-    const leaf = leafHashFast(row.entry);
-    const stored = storedLeaf(i);
-    if (stored === undefined || !leaf.equals(stored)) {
-      mismatches.push({ index: i, ref: row.ref, keyId: row.key_id, entry: row.entry, sealed: row.sealed });
-    } else if (row.sealed === null) {
-      shredded.push({ ref: row.ref, index: i, keyId: row.key_id });
-    } else {
-      opened += checkRecord(row, i, keys, reading, add, erasedKeys) ? 1 : 0;
+    records++;
+    next = i + 1;
+    if (i >= treeSize) {
+      beyondTree(item.ref, i);
+      continue;
     }
-    push(leaf, i + 1);
+    const stored = storedAt(i);
+    if (stored === undefined) {
+      add("deleted", item.ref, i, `the tree has no stored hash for leaf ${i}`);
+      continue;
+    }
+    pushStored(stored, i + 1);
+    if (item.type === "event") {
+      const leaf = leafHashFast(item.row.entry);
+      if (!leaf.equals(stored)) mismatches.push({ index: i, ref: item.ref, leaf });
+      else if (item.row.sealed === null) shredded.push({ ref: item.ref, index: i, keyId: item.row.key_id });
+      else opened += checkEvent(item.row, keys, add, erasedKeys) ? 1 : 0;
+      continue;
+    }
+    readingLeaves++;
+    if (item.ref === "") {
+      gaps.push(i); // the map lost this leaf's reading id: named below, with the row that claims it if any
+      continue;
+    }
+    const row = readingById.get(item.ref) as ReadingRow | undefined;
+    if (row === undefined) {
+      const gone = erasedAt.get(i) as { ref: string; key_id: number; entry: Uint8Array } | undefined;
+      if (gone?.ref !== item.ref) {
+        add(
+          "deleted",
+          item.ref,
+          i,
+          "reading was deleted from the readings table (the tree still commits to it)",
+        );
+      } else if (!leafHashFast(gone.entry).equals(stored)) {
+        add("modified", item.ref, i, "kept entry of an erased reading does not match the tree's leaf hash");
+      } else shredded.push({ ref: item.ref, index: i, keyId: gone.key_id });
+      continue;
+    }
+    const opening = readingOpening(keys, row, i);
+    if (opening === undefined) {
+      add("modified", item.ref, i, `subject ${row.subject_id} has no key although its reading is stored`);
+      continue;
+    }
+    opened++;
+    const leaf = leafHashFast(opening.entry);
+    if (row.leaf_index !== i) {
+      const claimed = row.leaf_index === null ? "no leaf" : `leaf ${row.leaf_index}`;
+      if (
+        leaf.equals(stored) ||
+        (row.leaf_index !== null && bytesEqual(leaf, storedAt(row.leaf_index) ?? EMPTY_ROOT))
+      )
+        add("reordered", item.ref, i, `reading is the tree's leaf ${i} but its row claims ${claimed}`);
+      else
+        add(
+          "modified",
+          item.ref,
+          i,
+          `reading (leaf ${i}, its row claims ${claimed}) does not match the tree`,
+        );
+    } else if (!leaf.equals(stored)) {
+      mismatches.push({ index: i, ref: item.ref, leaf });
+    }
   }
-  gap(treeSize);
+  for (; next < treeSize; next++) {
+    gaps.push(next);
+    pushStored(storedAt(next) ?? EMPTY_ROOT, next + 1);
+  }
   for (; cpNext < checkpoints.length; cpNext++) {
     const cp = checkpoints[cpNext]!;
     add(
@@ -177,8 +215,7 @@ export function auditLog(
       `checkpoint of size ${cp.size} is beyond the tree (size ${treeSize}): the log was truncated`,
     );
   }
-
-  classifyMismatches(mismatches, storedLeaf, keys, add);
+  classifyMismatches(mismatches, add);
   for (const s of shredded) {
     if (!erasedKeys.has(s.keyId)) {
       add(
@@ -189,25 +226,7 @@ export function auditLog(
       );
     }
   }
-  // readings that have no record: inserted behind the gateway's back, or their record was deleted
-  const orphans = db
-    .prepare(
-      "SELECT id FROM readings WHERE NOT EXISTS (SELECT 1 FROM tlog_records t WHERE t.ref = readings.id) ORDER BY row_id",
-    )
-    .pluck()
-    .all() as string[];
-  for (const id of orphans) {
-    if (missingLeaves.length > 0) {
-      add(
-        "deleted",
-        id,
-        null,
-        `reading has no log record (record deleted; leaves without a record: ${missingLeaves.slice(0, 10).join(", ")})`,
-      );
-    } else {
-      add("inserted", id, null, "reading is not in the log (inserted behind the gateway's back)");
-    }
-  }
+  unmappedReadings(db, readingLeaves, gaps, add);
   for (const cp of checkpoints) {
     const v = verifyCheckpoint(cp.note, origin, trusted);
     if (!v.ok) add("checkpoint", null, null, `checkpoint of size ${cp.size}: ${v.reason}: ${v.detail}`);
@@ -217,10 +236,9 @@ export function auditLog(
   }
   try {
     const deep = tiles.audit(Math.min(treeSize, tiles.size()));
-    if (deep.mismatch) {
+    if (deep.mismatch && deep.mismatch.level > 0) {
       const m = deep.mismatch;
-      if (m.level > 0)
-        add("tree", null, null, `stored interior hash (level ${m.level}, index ${m.index}) is ${m.reason}`);
+      add("tree", null, null, `stored interior hash (level ${m.level}, index ${m.index}) is ${m.reason}`);
     }
   } catch (err) {
     add("tree", null, null, `stored hashes cannot be audited: ${(err as Error).message}`);
@@ -237,15 +255,14 @@ export function auditLog(
   };
 }
 
-/** Opens one record and checks it against its entry and its readings row; returns true if opened. */
-function checkRecord(
-  row: Row,
-  i: number,
+/** Opens one event record and checks it against its entry; returns true if it opened. */
+function checkEvent(
+  row: { leaf_index: number; ref: string; key_id: number; entry: Uint8Array; sealed: Uint8Array | null },
   keys: SubjectKeys,
-  reading: { get(id: string): unknown },
-  add: (kind: FindingKind, ref: string | null, leafIndex: number | null, detail: string) => void,
+  add: Add,
   erasedKeys: Set<number>,
 ): boolean {
+  const i = row.leaf_index;
   let key: Buffer | undefined;
   try {
     key = keys.keyById(row.key_id);
@@ -273,70 +290,68 @@ function checkRecord(
     add("modified", row.ref, i, `record is malformed: ${(err as Error).message}`);
     return true;
   }
-  if (rec.id !== row.ref || rec.type !== row.type)
+  if (rec.id !== row.ref || rec.type !== "event")
     add("modified", row.ref, i, `record names ${rec.type} ${rec.id}`);
-  if (rec.type === "event") {
-    if (rec.fields.event === "subject_erased") {
-      const data = rec.fields.data as { key_ids?: unknown } | null;
-      if (Array.isArray(data?.key_ids)) for (const k of data.key_ids) erasedKeys.add(Number(k));
-    }
-    return true;
-  }
-  if (row.r_id === null) {
-    add(
-      "deleted",
-      row.ref,
-      i,
-      "reading was deleted from the readings table (its log record still proves it)",
-    );
-    return true;
-  }
-  const stored = readingRecordText(readingFromRow(reading.get(row.ref) as ReadingRow));
-  const committed = Buffer.from(opening.record).toString("utf8");
-  if (stored !== committed) {
-    add(
-      "modified",
-      row.ref,
-      i,
-      `stored reading differs from the committed record in ${diffFields(stored, committed)}`,
-    );
+  if (rec.fields.event === "subject_erased") {
+    const data = rec.fields.data as { key_ids?: unknown } | null;
+    if (Array.isArray(data?.key_ids)) for (const k of data.key_ids) erasedKeys.add(Number(k));
   }
   return true;
 }
 
-function diffFields(a: string, b: string): string {
-  const x = JSON.parse(a) as Record<string, unknown>;
-  const y = JSON.parse(b) as Record<string, unknown>;
-  const keys = Object.keys(y).filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k]));
-  return keys.length > 0 ? keys.join(", ") : "encoding";
-}
-
-/** A record whose entry is not the leaf at its index: moved (reordered) if it is the leaf elsewhere. */
+/** A record whose leaf hash is not the stored one: reordered if it is the stored leaf elsewhere. */
 function classifyMismatches(
-  list: readonly Mismatch[],
-  storedLeaf: (i: number) => Uint8Array | undefined,
-  keys: SubjectKeys,
-  add: (kind: FindingKind, ref: string | null, leafIndex: number | null, detail: string) => void,
+  list: readonly { index: number; ref: string; leaf: Uint8Array }[],
+  add: Add,
 ): void {
-  const where = new Map<string, number>();
+  const storedWhere = new Map<string, number>();
+  for (const m of list) storedWhere.set(base64Encode(m.leaf), m.index);
   for (const m of list) {
-    const h = storedLeaf(m.index);
-    if (h) where.set(base64Encode(h), m.index);
-  }
-  for (const m of list) {
-    const belongs = where.get(base64Encode(leafHashFast(m.entry)));
+    const belongs = storedWhere.get(base64Encode(m.leaf));
     if (belongs !== undefined && belongs !== m.index) {
-      const key = keys.keyById(m.keyId);
-      const sealedOk =
-        m.sealed !== null && key !== undefined && openRecord(key, belongs, m.entry, m.sealed) !== undefined;
-      add(
-        "reordered",
-        m.ref,
-        m.index,
-        `record stored at leaf ${m.index} is the tree's leaf ${belongs}${sealedOk ? "" : " (and its sealed record does not open there)"}`,
-      );
+      add("reordered", m.ref, m.index, `record of leaf ${m.index} is stored as the tree's leaf ${belongs}`);
     } else {
-      add("modified", m.ref, m.index, `entry of leaf ${m.index} does not match the tree's leaf hash`);
+      add("modified", m.ref, m.index, `record of leaf ${m.index} does not match the tree's leaf hash`);
     }
   }
+}
+
+/**
+ * Readings the log's map does not account for: no leaf at all (inserted behind the gateway's back), or
+ * more rows claiming leaves than the map lists (a map entry removed: named with the leaves it left empty).
+ */
+function unmappedReadings(db: Database, readingLeaves: number, gaps: readonly number[], add: Add): void {
+  const unlogged = db
+    .prepare("SELECT id FROM readings WHERE leaf_index IS NULL ORDER BY row_id")
+    .pluck()
+    .all() as string[];
+  for (const id of unlogged)
+    add("inserted", id, null, "reading is not in the log (inserted behind the gateway's back)");
+  const withLeaf = db
+    .prepare("SELECT COUNT(*) FROM readings WHERE leaf_index IS NOT NULL")
+    .pluck()
+    .get() as number;
+  const erased = db.prepare("SELECT COUNT(*) FROM tlog_erased").pluck().get() as number;
+  if (withLeaf + erased <= readingLeaves && gaps.length === 0) return;
+  const inGap = new Set(gaps);
+  const rows = db.prepare("SELECT id, leaf_index FROM readings WHERE leaf_index IS NOT NULL ORDER BY row_id");
+  const mapped = db.prepare(
+    "SELECT first_leaf, ids FROM tlog_reading_ids WHERE first_leaf <= ? ORDER BY first_leaf DESC LIMIT 1",
+  );
+  const named = new Set<number>();
+  for (const r of rows.iterate() as IterableIterator<{ id: string; leaf_index: number }>) {
+    const batch = mapped.get(r.leaf_index) as { first_leaf: number; ids: string } | undefined;
+    if (batch?.ids.split(",")[r.leaf_index - batch.first_leaf] === r.id) continue;
+    named.add(r.leaf_index);
+    add(
+      inGap.has(r.leaf_index) ? "modified" : "inserted",
+      r.id,
+      r.leaf_index,
+      inGap.has(r.leaf_index)
+        ? `the log's map of leaves no longer lists this reading at leaf ${r.leaf_index} (tlog_reading_ids modified)`
+        : `reading claims leaf ${r.leaf_index} but the log's map of leaves does not list it there`,
+    );
+  }
+  for (const g of gaps)
+    if (!named.has(g)) add("deleted", null, g, `leaf ${g} has no record in the log's map of leaves`);
 }

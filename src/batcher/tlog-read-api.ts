@@ -6,8 +6,8 @@
  * Contract: `read(path)` MUST return undefined for a path that is not (yet) available (HTTP 404) and
  * MUST NOT return a partial tile that the current tree size does not fully cover.
  */
-import type { Database, Statement } from "better-sqlite3";
 import type { CheckpointStore } from "./checkpoint-store.js";
+import type { LeafOpenings } from "./leaf-openings.js";
 import type { TileStore } from "./tile-store.js";
 import { parseTilePath, TILE_WIDTH } from "./tiles.js";
 
@@ -23,16 +23,12 @@ export interface TlogResource {
 export class TlogReadApi {
   readonly #tiles: TileStore;
   readonly #checkpoints: CheckpointStore;
-  readonly #entries: Statement<[number, number], Uint8Array>;
+  readonly #openings: LeafOpenings;
 
-  constructor(db: Database, tiles: TileStore, checkpoints: CheckpointStore) {
+  constructor(tiles: TileStore, checkpoints: CheckpointStore, openings: LeafOpenings) {
     this.#tiles = tiles;
     this.#checkpoints = checkpoints;
-    this.#entries = db
-      .prepare<[number, number], Uint8Array>(
-        "SELECT entry FROM tlog_records WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index",
-      )
-      .pluck();
+    this.#openings = openings;
   }
 
   /** `checkpoint`: the latest signed checkpoint note. */
@@ -50,8 +46,8 @@ export class TlogReadApi {
   entryBundle(n: number, width = TILE_WIDTH): Uint8Array | undefined {
     const first = n * TILE_WIDTH;
     if (first + width > this.#checkpointedSize()) return undefined;
-    const rows = this.#entries.all(first, first + width);
-    if (rows.length !== width) return undefined;
+    const rows = this.#openings.entries(first, first + width);
+    if (rows === undefined) return undefined;
     const out = new Uint8Array(width * 34);
     rows.forEach((e, i) => {
       out[i * 34] = 0;

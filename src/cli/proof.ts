@@ -35,7 +35,7 @@ export async function proofCommand(argv: string[], out: NodeJS.WritableStream): 
     const src: ProofSources = {
       db: tlog.db,
       tiles: tlog.records.tiles,
-      keys: tlog.records.keys,
+      openings: tlog.records.openings,
       checkpoints: tlog.checkpoints,
       origin: tlog.origin,
       vkey: tlog.vkey,

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { storedIndex } from "../../src/batcher/tile-store.js";
 import {
   encodeTileIndex,
   newTiles,
@@ -131,12 +130,11 @@ describe("stored hash index (golang.org/x/mod/sumdb/tlog)", () => {
     }
   });
 
-  it("is exact beyond 2^32 and near 2^53, and the store's Number version agrees while safe", () => {
+  it("is exact beyond 2^32 and near 2^53", () => {
     for (const n of [2n ** 32n - 1n, 2n ** 32n, 2n ** 40n + 5n, 2n ** 51n - 1n, 2n ** 53n - 1n, 2n ** 62n]) {
       for (const level of [0, 1, 7, 8, 16]) {
         const id = storedHashIndex(level, n);
         assert.deepEqual(splitStoredHashIndex(id), { level, n });
-        if (id < 2n ** 53n) assert.equal(storedIndex(level, Number(n)), Number(id), `level ${level} n ${n}`);
       }
     }
     // 2^53 - 1 leaves need ≈ 2^54 stored hashes: beyond Number, exact as bigint.

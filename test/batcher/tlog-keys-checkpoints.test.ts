@@ -162,7 +162,7 @@ describe("tlog-tiles read API", () => {
     await fillLog(cfg, ["pt-t"], 10);
     const tlog = openTlogForCli(loadConfig(cfg));
     try {
-      const api = new TlogReadApi(tlog.db, tlog.records.tiles, tlog.checkpoints);
+      const api = new TlogReadApi(tlog.records.tiles, tlog.checkpoints, tlog.records.openings);
       const size = tlog.checkpoints.latest()!.size;
       assert.match(
         new TextDecoder().decode(api.read("checkpoint")!.body),
@@ -173,7 +173,10 @@ describe("tlog-tiles read API", () => {
       assert.equal(bundle.length, size * 34);
       for (let i = 0; i < size; i++) {
         const entry = bundle.subarray(i * 34 + 2, i * 34 + 34);
-        assert.deepEqual(leafHash(entry), tile.subarray(i * 32, i * 32 + 32));
+        assert.equal(
+          Buffer.from(leafHash(entry)).toString("hex"),
+          Buffer.from(tile.subarray(i * 32, i * 32 + 32)).toString("hex"),
+        );
       }
       assert.equal(api.read("tile/0/000"), undefined, "full tile not available yet");
       assert.equal(api.read("nonsense"), undefined);

@@ -103,13 +103,19 @@ export function readingRecordObject(r: ReadingRecordFields): Record<string, Json
   };
 }
 
+const str = JSON.stringify;
+
 /**
- * Canonical text of a reading record. Hot path: one `JSON.stringify` of an object whose keys are
- * already in JCS order (test/batcher/tlog-canonical-record.test.ts pins it equal to `canonicalize`).
+ * Canonical text of a reading record. Hot path: the members written in JCS order by one template
+ * (strings and the flags array via `JSON.stringify`, numbers via Number::toString, which is JCS's number
+ * form); test/batcher/tlog-canonical-record.test.ts pins it equal to `canonicalize(readingRecordObject)`.
  * Callers MUST pass finite numbers and well-formed strings (ingest guarantees both).
  */
 export function readingRecordText(r: ReadingRecordFields): string {
-  return JSON.stringify(readingRecordObject(r));
+  const deviceTime = r.deviceTimeMs === null ? "null" : r.deviceTimeMs;
+  const mdc = r.mdc === null ? "null" : r.mdc;
+  const flags = r.flags.length === 0 ? "[]" : str(r.flags);
+  return `{"device":${str(r.deviceId)},"device_time_ms":${deviceTime},"flags":${flags},"id":${str(r.id)},"kind":${str(r.kind)},"loinc":${str(r.loinc)},"mdc":${mdc},"observed_at_ms":${r.observedAtMs},"received_at_ms":${r.receivedAtMs},"seq":${r.seq},"subject":${str(r.subjectId)},"type":"reading","unit":${str(r.unit)},"v":${RECORD_VERSION},"value":${r.value}}`;
 }
 
 /** Canonical text of an event record (general JCS: `data` is free-form). */

@@ -10,7 +10,6 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const RECORD_AAD = Buffer.from("vitalog/record/v1\0");
 const SUBJECT_KEY_AAD = Buffer.from("vitalog/subject-key/v1\0");
-const LEAF_PREFIX = Buffer.from([0x00]);
 
 /** entry = SHA-256(ENTRY_PREFIX || salt || record), with node:crypto. */
 export function commitEntryFast(salt: Uint8Array, record: Uint8Array): Buffer {
@@ -19,14 +18,72 @@ export function commitEntryFast(salt: Uint8Array, record: Uint8Array): Buffer {
 
 /** [RFC 9162 §2.1.1] leaf hash SHA-256(0x00 || entry), with node:crypto. */
 export function leafHashFast(entry: Uint8Array): Buffer {
-  return hash("sha256", Buffer.concat([LEAF_PREFIX, entry]), "buffer") as unknown as Buffer;
+  if (entry.length !== 32) throw new RangeError("entry must be 32 bytes");
+  leafInput.set(entry, 1);
+  return hash("sha256", leafInput, "buffer") as unknown as Buffer;
 }
 
-const NODE_PREFIX = Buffer.from([0x01]);
+// Scratch buffers of the synchronous hot path (never escape a call): no allocation per hash input.
+const nodeInput = Buffer.alloc(65, 0x01);
+const leafInput = Buffer.alloc(33, 0x00);
+const PREIMAGE_SCRATCH_BYTES = 16 * 1024;
+const preimage = Buffer.allocUnsafe(PREIMAGE_SCRATCH_BYTES);
+preimage.set(ENTRY_PREFIX, 0);
+const SALT_AT = ENTRY_PREFIX.length;
+const RECORD_AT = SALT_AT + SALT_BYTES;
+
+// A digest as a latin1 string is exact (one char per byte) and avoids allocating a Buffer per hash,
+// which costs about as much as the hash itself for 32–64-byte inputs.
+const digestInto = (input: Uint8Array, out: Buffer, offset: number): void => {
+  out.write(hash("sha256", input, "binary"), offset, "latin1");
+};
 
 /** [RFC 9162 §2.1.1] interior node hash SHA-256(0x01 || left || right), with node:crypto. */
 export function nodeHashFast(left: Uint8Array, right: Uint8Array): Buffer {
-  return hash("sha256", Buffer.concat([NODE_PREFIX, left, right]), "buffer") as unknown as Buffer;
+  if (left.length !== 32 || right.length !== 32) throw new RangeError("node children must be 32 bytes");
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 33);
+  return hash("sha256", nodeInput, "buffer") as unknown as Buffer;
+}
+
+/** `nodeHashFast` written into `out` at `offset` (TileStore fills its tile buffers with it). */
+nodeHashFast.into = (left: Uint8Array, right: Uint8Array, out: Buffer, offset: number): void => {
+  if (left.length !== 32 || right.length !== 32) throw new RangeError("node children must be 32 bytes");
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 33);
+  digestInto(nodeInput, out, offset);
+};
+
+/**
+ * Leaf hash of the commitment to a record given as text: `leafHash(commitEntry(salt, utf8(text)))`,
+ * without allocating the pre-image (tests pin it equal).
+ */
+export function leafHashOfText(salt: Uint8Array, text: string): Buffer {
+  const out = Buffer.allocUnsafe(32);
+  leafHashOfTextInto((p, at) => p.set(salt, at), text, out, 0);
+  return out;
+}
+
+/**
+ * The log's per-reading hot path: writes `leafHash(commitEntry(salt, utf8(text)))` into `out` at
+ * `offset`; `writeSalt(buf, at)` puts the 32-byte salt into the pre-image (see `saltDeriver().into`).
+ */
+export function leafHashOfTextInto(
+  writeSalt: (buf: Buffer, at: number) => void,
+  text: string,
+  out: Buffer,
+  offset: number,
+): void {
+  if (text.length * 3 > PREIMAGE_SCRATCH_BYTES - RECORD_AT) {
+    const salt = Buffer.alloc(SALT_BYTES);
+    writeSalt(salt, 0);
+    leafHashFast(commitEntryFast(salt, Buffer.from(text, "utf8"))).copy(out, offset);
+    return;
+  }
+  writeSalt(preimage, SALT_AT);
+  const n = preimage.write(text, RECORD_AT, "utf8");
+  digestInto(preimage.subarray(0, RECORD_AT + n), leafInput, 1);
+  digestInto(leafInput, out, offset);
 }
 
 /** The plaintext of a sealed record: `salt[32] || record`. */
@@ -95,13 +152,13 @@ const SALT_KEY_LABEL = "vitalog/reading-salt-key/v1";
  * key also seals event records with AES-GCM (whose hash key is AES_k(0)).
  * The returned function keeps one AES-ECB context (stateless per block: no padding, never finalised).
  */
-export function saltDeriver(subjectKey: Uint8Array): (leafIndex: number) => Buffer {
+export function saltDeriver(subjectKey: Uint8Array): SaltDeriver {
   const ks = createHmac("sha256", subjectKey).update(SALT_KEY_LABEL).digest();
   const aes = createCipheriv("aes-256-ecb", ks, null);
   aes.setAutoPadding(false);
-  return (leafIndex) => {
+  const blocks = Buffer.alloc(SALT_BYTES);
+  const counter = (leafIndex: number): Buffer => {
     if (!Number.isSafeInteger(leafIndex) || leafIndex < 0) throw new RangeError("leaf index out of range");
-    const blocks = Buffer.alloc(SALT_BYTES);
     const hi = Math.floor(leafIndex / 2 ** 32);
     const lo = leafIndex % 2 ** 32;
     blocks.writeUInt32BE(hi, 0);
@@ -109,9 +166,19 @@ export function saltDeriver(subjectKey: Uint8Array): (leafIndex: number) => Buff
     blocks.writeUInt32BE(hi, 16);
     blocks.writeUInt32BE(lo, 20);
     blocks[31] = 1;
-    return aes.update(blocks);
+    return blocks;
   };
+  const derive = (leafIndex: number): Buffer => aes.update(counter(leafIndex));
+  derive.into = (leafIndex: number, out: Buffer, offset: number): void => {
+    out.write(aes.update(counter(leafIndex), undefined, "latin1"), offset, "latin1");
+  };
+  return derive;
 }
+
+/** A reading-salt function of one subject key; `into` writes the salt without allocating. */
+export type SaltDeriver = ((leafIndex: number) => Buffer) & {
+  into(leafIndex: number, out: Buffer, offset: number): void;
+};
 
 /** Wraps a subject key under the storage key (AES-256-GCM, key id as associated data). */
 export function wrapKey(storageKey: Uint8Array, keyId: number, subjectKey: Uint8Array): Buffer {

@@ -24,7 +24,14 @@ import { eventRecordText, type ReadingRecordFields, readingRecordText } from "./
 import { SALT_BYTES } from "./commitment.js";
 import { LeafOpenings } from "./leaf-openings.js";
 import type { ReadingRow } from "./reading-store.js";
-import { commitEntryFast, leafHashFast, nodeHashFast, sealRecord, storageMac } from "./record-crypto.js";
+import {
+  commitEntryFast,
+  leafHashFast,
+  leafHashOfTextInto,
+  nodeHashFast,
+  sealRecord,
+  storageMac,
+} from "./record-crypto.js";
 import { GATEWAY_SUBJECT, SubjectKeys } from "./subject-keys.js";
 import { TileStore } from "./tile-store.js";
 
@@ -111,10 +118,18 @@ export class RecordLog {
     const nowMs = this.#now();
     const firstIndex = this.tiles.size();
     const leaves: Buffer[] = new Array(count);
+    const readingLeaves = Buffer.allocUnsafe(readings.length * 32); // one allocation for the batch
     for (let i = 0; i < readings.length; i++) {
       const r = readings[i]!;
-      const salt = this.keys.keyFor(r.subjectId, nowMs).saltAt(firstIndex + i);
-      leaves[i] = leafHashFast(commitEntryFast(salt, Buffer.from(readingRecordText(r), "utf8")));
+      const key = this.keys.keyFor(r.subjectId, nowMs);
+      const index = firstIndex + i;
+      leafHashOfTextInto(
+        (buf, at) => key.saltInto(index, buf, at),
+        readingRecordText(r),
+        readingLeaves,
+        i * 32,
+      );
+      leaves[i] = readingLeaves.subarray(i * 32, i * 32 + 32);
     }
     if (readings.length > 0) this.#insertIds.run(firstIndex, readings.map((r) => r.id).join(","));
     const eventIds: string[] = [];

@@ -10,7 +10,7 @@
 import { randomBytes } from "node:crypto";
 import type { Database, Statement } from "better-sqlite3";
 import { GatewayError } from "../errors.js";
-import { saltDeriver, storageMac, unwrapKey, wrapKey } from "./record-crypto.js";
+import { type SaltDeriver, saltDeriver, storageMac, unwrapKey, wrapKey } from "./record-crypto.js";
 
 /** Pseudo-subject whose key seals gateway-level events (no patient involved). Not a valid subject id. */
 export const GATEWAY_SUBJECT = "_gateway";
@@ -28,16 +28,22 @@ export interface SubjectKey {
   readonly key: Buffer;
   /** The salt of this subject's reading at a leaf index (record-crypto.ts `saltDeriver`). */
   readonly saltAt: (leafIndex: number) => Buffer;
+  /** The same salt written into `out` at `offset` (no allocation; the log's hot path). */
+  readonly saltInto: (leafIndex: number, out: Buffer, offset: number) => void;
 }
 
 function subjectKey(keyId: number, key: Buffer): SubjectKey {
-  let derive: ((i: number) => Buffer) | undefined;
+  let derive: SaltDeriver | undefined;
   return {
     keyId,
     key,
     saltAt: (i) => {
       derive ??= saltDeriver(key);
       return derive(i);
+    },
+    saltInto: (i, out, offset) => {
+      derive ??= saltDeriver(key);
+      derive.into(i, out, offset);
     },
   };
 }

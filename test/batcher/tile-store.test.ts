@@ -9,6 +9,7 @@ import Database from "better-sqlite3";
 import { MemoryTree } from "../../src/batcher/memory-tree.js";
 import { EMPTY_ROOT } from "../../src/batcher/merkle.js";
 import { verifyConsistency, verifyInclusion } from "../../src/batcher/merkle-verify.js";
+import { nodeHashFast } from "../../src/batcher/record-crypto.js";
 import { FULL_TILE_BYTES, nodePos, tileId } from "../../src/batcher/tile-math.js";
 import { TILE_STORE_MIGRATION, TileStore } from "../../src/batcher/tile-store.js";
 import { rightEdgeTiles } from "../../src/batcher/tiles.js";
@@ -75,28 +76,34 @@ describe("TileStore on a real SQLite file", () => {
     db.close();
   });
 
-  it("matches the in-memory reference root after every batch, and for every earlier size", () => {
-    const { db } = openDb();
-    const store = new TileStore(db);
-    const ref = new MemoryTree();
-    const batches = [1, 2, 1, 5, 7, 16, 33, 100, 255, 256, 257, 1, 511, 600];
-    let at = 0;
-    for (const count of batches) {
-      const batch = LEAVES.slice(at, at + count);
-      const res = db.transaction(() => store.append(batch))();
-      assert.equal(res.firstIndex, at);
-      for (const lh of batch) ref.append(lh);
-      at += count;
-      assert.equal(res.size, at);
-      assert.equal(hex(res.root), hex(ref.root()));
-      assert.equal(hex(store.root()), hex(ref.root()));
-    }
-    for (let size = 0; size <= at; size += 13)
-      assert.equal(hex(store.rootAt(size)), hex(ref.root(size)), `size ${size}`);
-    assert.equal(hex(store.recomputeRoot()), hex(ref.root()));
-    assert.equal(store.audit().mismatch, undefined);
-    db.close();
-  });
+  for (const [name, opts] of [
+    ["@noble node hash", {}],
+    ["the gateway's node:crypto node hash (allocation-free .into)", { nodeHash: nodeHashFast }],
+  ] as const) {
+    it(`matches the in-memory reference root after every batch, and for every earlier size (${name})`, () => {
+      const { db } = openDb();
+      const store = new TileStore(db, opts);
+      const ref = new MemoryTree();
+      const batches = [1, 2, 1, 5, 7, 16, 33, 100, 255, 256, 257, 1, 511, 600];
+      let at = 0;
+      for (const count of batches) {
+        const batch = LEAVES.slice(at, at + count);
+        const res = db.transaction(() => store.append(batch))();
+        assert.equal(res.firstIndex, at);
+        for (const lh of batch) ref.append(lh);
+        at += count;
+        assert.equal(res.size, at);
+        assert.equal(hex(res.root), hex(ref.root()));
+        assert.equal(hex(store.root()), hex(ref.root()));
+      }
+      for (let size = 0; size <= at; size += 13)
+        assert.equal(hex(store.rootAt(size)), hex(ref.root(size)), `size ${size}`);
+      assert.equal(hex(store.recomputeRoot()), hex(ref.root()));
+      assert.equal(store.audit().mismatch, undefined);
+      assert.equal(new TileStore(db).audit().mismatch, undefined, "stored inner nodes equal @noble's");
+      db.close();
+    });
+  }
 
   it("serves proofs from storage that verify, for many (index, size) and (m, n)", () => {
     const { db } = openDb();

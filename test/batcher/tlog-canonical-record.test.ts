@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createCipheriv, randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
@@ -10,11 +10,14 @@ import {
   readingRecordText,
 } from "../../src/batcher/canonical-record.js";
 import { commitEntry, ENTRY_DOMAIN } from "../../src/batcher/commitment.js";
-import { leafHash } from "../../src/batcher/merkle.js";
+import { leafHash, nodeHash } from "../../src/batcher/merkle.js";
 import {
   commitEntryFast,
   leafHashFast,
+  leafHashOfText,
+  nodeHashFast,
   openRecord,
+  saltDeriver,
   sealRecord,
   unwrapKey,
   wrapKey,
@@ -60,8 +63,15 @@ describe("RFC 8785 canonical records", () => {
         fc.integer({ min: 0, max: 2 ** 40 }),
         fc.option(fc.integer({ min: 0, max: 65535 }), { nil: null }),
         fc.string(),
-        (value, seq, mdc, id) => {
-          const r = { ...reading, value, seq, mdc, id: id || "x" };
+        fc.record({
+          deviceId: fc.string(),
+          subjectId: fc.string(),
+          unit: fc.string(),
+          deviceTimeMs: fc.option(fc.integer({ min: 0, max: 2 ** 50 }), { nil: null }),
+          flags: fc.array(fc.constantFrom("confirm_band", "device_time_skewed", 'a"b'), { maxLength: 3 }),
+        }),
+        (value, seq, mdc, id, more) => {
+          const r = { ...reading, ...more, value, seq, mdc, id: id || "x" };
           assert.equal(readingRecordText(r), canonicalize(readingRecordObject(r)));
         },
       ),
@@ -105,6 +115,46 @@ describe("commitments and sealed records", () => {
       assert.deepEqual(new Uint8Array(leafHashFast(fast)), leafHash(fast));
     }
     assert.equal(ENTRY_DOMAIN, "vitalog/tlog-entry/v1");
+  });
+
+  it("the per-reading path (leafHashOfText, node hashes) equals the @noble definitions", () => {
+    const texts = ["", readingRecordText(reading), "ö€😀 \u0000", "x".repeat(20_000), "€".repeat(6000)];
+    for (const text of texts) {
+      const salt = randomBytes(32);
+      const want = leafHash(commitEntry(salt, new TextEncoder().encode(text)));
+      assert.deepEqual(new Uint8Array(leafHashOfText(salt, text)), want, `text of length ${text.length}`);
+    }
+    const [a, b] = [randomBytes(32), randomBytes(32)];
+    assert.deepEqual(new Uint8Array(nodeHashFast(a, b)), nodeHash(a, b));
+    assert.deepEqual(new Uint8Array(nodeHashFast(b, a)), nodeHash(b, a), "scratch input is rewritten");
+    const out = Buffer.alloc(96, 0xee);
+    nodeHashFast.into(a, b, out, 32);
+    assert.deepEqual(new Uint8Array(out.subarray(32, 64)), nodeHash(a, b));
+    assert.ok(out.subarray(0, 32).every((x) => x === 0xee) && out.subarray(64).every((x) => x === 0xee));
+    assert.throws(() => leafHashFast(randomBytes(31)), RangeError);
+  });
+
+  it("reading salts: a keyed function of the leaf index, 256 bits, distinct per leaf and per key", () => {
+    const key = randomBytes(32);
+    const salt = saltDeriver(key);
+    const again = saltDeriver(Buffer.from(key));
+    const seen = new Set<string>();
+    for (const i of [0, 1, 2, 255, 256, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 53 - 1]) {
+      const s = salt(i);
+      assert.equal(s.length, 32);
+      assert.deepEqual(again(i), s, "deterministic");
+      seen.add(s.toString("hex"));
+      seen.add(s.subarray(0, 16).toString("hex"));
+      seen.add(s.subarray(16).toString("hex"));
+    }
+    assert.equal(seen.size, 27, "no salt or salt half repeats (indexes above 2^32 included)");
+    assert.notDeepEqual(saltDeriver(randomBytes(32))(7), salt(7), "another subject key, another salt");
+    // the salt key is not the subject key: AES_k(0) (GCM's hash key for the event seals) is never revealed
+    const aes = createCipheriv("aes-256-ecb", key, null);
+    aes.setAutoPadding(false);
+    assert.notDeepEqual(salt(0).subarray(0, 16), aes.update(Buffer.alloc(16)));
+    assert.throws(() => salt(-1), RangeError);
+    assert.throws(() => salt(1.5), RangeError);
   });
 
   it("a sealed record opens only with its key, leaf index and entry", () => {

@@ -172,12 +172,21 @@ export function saltDeriver(subjectKey: Uint8Array): SaltDeriver {
   derive.into = (leafIndex: number, out: Buffer, offset: number): void => {
     out.write(aes.update(counter(leafIndex), undefined, "latin1"), offset, "latin1");
   };
+  derive.many = (leafIndexes: readonly number[]): Buffer => {
+    const input = Buffer.allocUnsafe(leafIndexes.length * SALT_BYTES);
+    for (let k = 0; k < leafIndexes.length; k++) counter(leafIndexes[k]!).copy(input, k * SALT_BYTES);
+    return aes.update(input);
+  };
   return derive;
 }
 
-/** A reading-salt function of one subject key; `into` writes the salt without allocating. */
+/**
+ * A reading-salt function of one subject key; `into` writes the salt without allocating, `many` derives
+ * the salts of several leaves in one AES call (concatenated, in order).
+ */
 export type SaltDeriver = ((leafIndex: number) => Buffer) & {
   into(leafIndex: number, out: Buffer, offset: number): void;
+  many(leafIndexes: readonly number[]): Buffer;
 };
 
 /** Wraps a subject key under the storage key (AES-256-GCM, key id as associated data). */

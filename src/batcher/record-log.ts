@@ -119,17 +119,12 @@ export class RecordLog {
     const firstIndex = this.tiles.size();
     const leaves: Buffer[] = new Array(count);
     const readingLeaves = Buffer.allocUnsafe(readings.length * 32); // one allocation for the batch
+    const salts = this.#readingSalts(readings, firstIndex, nowMs);
     for (let i = 0; i < readings.length; i++) {
-      const r = readings[i]!;
-      const key = this.keys.keyFor(r.subjectId, nowMs);
-      const index = firstIndex + i;
-      leafHashOfTextInto(
-        (buf, at) => key.saltInto(index, buf, at),
-        readingRecordText(r),
-        readingLeaves,
-        i * 32,
-      );
-      leaves[i] = readingLeaves.subarray(i * 32, i * 32 + 32);
+      const at = i * 32;
+      const writeSalt = (buf: Buffer, to: number) => salts.copy(buf, to, at, at + 32);
+      leafHashOfTextInto(writeSalt, readingRecordText(readings[i]!), readingLeaves, at);
+      leaves[i] = readingLeaves.subarray(at, at + 32);
     }
     if (readings.length > 0) this.#insertIds.run(firstIndex, readings.map((r) => r.id).join(","));
     const eventIds: string[] = [];
@@ -167,6 +162,23 @@ export class RecordLog {
     }
     const { size } = this.tiles.append(leaves);
     return { firstIndex, size, eventIds };
+  }
+
+  /** The salts of the batch's readings (leaves firstIndex…), one AES call per subject. */
+  #readingSalts(readings: readonly ReadingRecordFields[], firstIndex: number, nowMs: number): Buffer {
+    const bySubject = new Map<string, number[]>();
+    for (let i = 0; i < readings.length; i++) {
+      const s = readings[i]!.subjectId;
+      const list = bySubject.get(s);
+      if (list) list.push(i);
+      else bySubject.set(s, [i]);
+    }
+    const out = Buffer.allocUnsafe(readings.length * 32);
+    for (const [subject, positions] of bySubject) {
+      const salts = this.keys.keyFor(subject, nowMs).saltsAt(positions.map((i) => firstIndex + i));
+      for (let k = 0; k < positions.length; k++) salts.copy(out, positions[k]! * 32, k * 32, k * 32 + 32);
+    }
+    return out;
   }
 
   /**

@@ -153,6 +153,11 @@ describe("commitments and sealed records", () => {
     const aes = createCipheriv("aes-256-ecb", key, null);
     aes.setAutoPadding(false);
     assert.notDeepEqual(salt(0).subarray(0, 16), aes.update(Buffer.alloc(16)));
+    const many = salt.many([5, 2 ** 40, 0]);
+    assert.deepEqual(many, Buffer.concat([salt(5), salt(2 ** 40), salt(0)]), "batched = one by one");
+    const into = Buffer.alloc(40);
+    salt.into(9, into, 4);
+    assert.deepEqual(into.subarray(4, 36), salt(9));
     assert.throws(() => salt(-1), RangeError);
     assert.throws(() => salt(1.5), RangeError);
   });

@@ -1,7 +1,9 @@
 /**
  * Per-subject record keys (crypto-shredding): one random AES-256 key per subject, stored wrapped by the
- * gateway's storage key in `tlog_subject_keys`. Erasing a subject destroys its wrapped key; its sealed
- * records can then never be opened again, while the tree and every other subject's proofs are untouched.
+ * gateway's storage key in `tlog_subject_keys`. The key derives the salts of the subject's readings
+ * (record-crypto.ts `saltDeriver`) and seals its event records. Erasing a subject destroys its wrapped
+ * key; its salts and sealed records can then never be recovered, while the tree and every other
+ * subject's proofs are untouched.
  *
  * Contract: all methods are synchronous and run inside the caller's transaction when they write. The
  * cache of unwrapped keys is dropped whenever another connection committed (PRAGMA data_version), so an

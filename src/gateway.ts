@@ -3,6 +3,7 @@ import { attachAnchor } from "./anchor/attach-anchor.js";
 import { attachTlog } from "./batcher/attach-tlog.js";
 import { GroupCommitter } from "./batcher/group-commit.js";
 import { ReadingStore } from "./batcher/reading-store.js";
+import { assertCurrentLogFormat } from "./batcher/tlog-schema.js";
 import type { Clock } from "./clock.js";
 import { type Config, readSecretFile } from "./config.js";
 import { type Db, openDatabase } from "./db.js";
@@ -72,6 +73,7 @@ export class Gateway {
       synchronous: config.storage.synchronous,
       busyTimeoutMs: 25,
     });
+    assertCurrentLogFormat(this.db);
     this.registry = new DeviceRegistry(this.db);
     this.store = new ReadingStore(this.db);
     const duplicates = this.metrics.counter(

@@ -11,6 +11,7 @@ import { CheckpointStore } from "./checkpoint-store.js";
 import { loadGatewayKeys, logOrigin } from "./key-files.js";
 import { type LogEvent, RecordLog } from "./record-log.js";
 import type { Ed25519Signer } from "./signer.js";
+import { assertCurrentLogFormat } from "./tlog-schema.js";
 
 /** Everything the log needs, over one connection. */
 export interface Tlog {
@@ -32,6 +33,7 @@ export function openTlog(
   config: Readonly<Config>,
   opts: { createMissing: boolean; now?: () => number },
 ): Tlog {
+  assertCurrentLogFormat(db);
   const keys = loadGatewayKeys(config, { createMissing: opts.createMissing });
   const origin = logOrigin(config);
   const now = opts.now ?? Date.now;

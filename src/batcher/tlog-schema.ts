@@ -1,3 +1,6 @@
+import type { Database } from "better-sqlite3";
+import { GatewayError } from "../errors.js";
+
 /**
  * Tables of the tamper-evident log beyond the hash store (migration 4; the tile hashes are migration 3,
  * tile-store.ts). Local storage only: nothing here is published except entries (tiles/entry bundles)
@@ -90,3 +93,21 @@ CREATE TRIGGER tlog_checkpoints_no_update BEFORE UPDATE ON tlog_checkpoints
 CREATE TRIGGER tlog_checkpoints_no_delete BEFORE DELETE ON tlog_checkpoints
   BEGIN SELECT RAISE(ABORT, 'tlog_checkpoints is append-only'); END;
 `;
+
+/**
+ * Refuses a database written by a pre-release build (session-1 log format: `tlog_hashes` rows and a
+ * sealed copy of every reading), whose schema carries the same migration numbers. Nothing of that
+ * format was ever released, so there is no conversion: start with an empty state directory.
+ * @throws GatewayError MIGRATION_FAILED
+ */
+export function assertCurrentLogFormat(db: Database): void {
+  const hasOldTree = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'tlog_hashes'").get() !== undefined;
+  const columns = db.prepare("SELECT name FROM pragma_table_info('readings')").pluck().all() as string[];
+  if (hasOldTree || (columns.length > 0 && !columns.includes("leaf_index"))) {
+    throw new GatewayError(
+      "MIGRATION_FAILED",
+      "this database was written by a pre-release build of Vitalog (log format before 0.1.0, never released) " +
+        "and cannot be converted: move the state directory aside and start with an empty one",
+    );
+  }
+}

@@ -30,8 +30,6 @@ export interface SubjectKey {
   readonly key: Buffer;
   /** The salt of this subject's reading at a leaf index (record-crypto.ts `saltDeriver`). */
   readonly saltAt: (leafIndex: number) => Buffer;
-  /** The same salt written into `out` at `offset` (no allocation). */
-  readonly saltInto: (leafIndex: number, out: Buffer, offset: number) => void;
   /** The salts of several leaves in one AES call, concatenated in order (the log's hot path). */
   readonly saltsAt: (leafIndexes: readonly number[]) => Buffer;
 }
@@ -44,10 +42,6 @@ function subjectKey(keyId: number, key: Buffer): SubjectKey {
     saltAt: (i) => {
       derive ??= saltDeriver(key);
       return derive(i);
-    },
-    saltInto: (i, out, offset) => {
-      derive ??= saltDeriver(key);
-      derive.into(i, out, offset);
     },
     saltsAt: (indexes) => {
       derive ??= saltDeriver(key);

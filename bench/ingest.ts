@@ -64,6 +64,18 @@ function waitLine(child: ChildProcess, match: (line: string) => boolean): Promis
   });
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const { user, system } = cpuSplit(pid);
+  return user + system;
+}
+
+function cpuSplit(pid: number): { user: number; system: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+}
+
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : Number.NaN;
@@ -73,7 +85,7 @@ async function runSim(
   port: number,
   credFile: string,
   pid: number,
-): Promise<{ sim: SimResult; rss: number[] }> {
+): Promise<{ sim: SimResult; rss: number[]; serverCpuS: number; serverSysS: number; simCpuS: number }> {
   const sim = spawn(
     process.execPath,
     [
@@ -95,14 +107,31 @@ async function runSim(
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const rss: number[] = [];
-  const sampler = setInterval(() => rss.push(rssMb(pid)), 500);
+  const serverCpuAtStart = cpuSeconds(pid);
+  const serverSysAtStart = cpuSplit(pid).system;
+  let simCpuS = 0;
+  let serverCpuS = 0;
+  // sampled until the load generator exits (its last sample misses at most its final 0.5 s)
+  const sampler = setInterval(() => {
+    rss.push(rssMb(pid));
+    serverCpuS = cpuSeconds(pid) - serverCpuAtStart;
+    if (sim.exitCode === null) simCpuS = cpuSeconds(sim.pid!);
+  }, 500);
   let out = "";
   sim.stdout.on("data", (d: Buffer) => {
     out += d.toString();
   });
   await new Promise((r) => sim.once("exit", r));
   clearInterval(sampler);
-  return { sim: JSON.parse(out.trim().split("\n").at(-1)!) as SimResult, rss };
+  serverCpuS = cpuSeconds(pid) - serverCpuAtStart;
+  const serverSysS = cpuSplit(pid).system - serverSysAtStart;
+  return {
+    sim: JSON.parse(out.trim().split("\n").at(-1)!) as SimResult,
+    rss,
+    serverCpuS,
+    serverSysS,
+    simCpuS,
+  };
 }
 
 const median = (xs: number[]) => {
@@ -136,14 +165,29 @@ async function vitalogRound(dir: string, creds: string, tlog: boolean) {
   });
   const ready = await waitLine(gw, (l) => l.includes('"msg":"ready"'));
   const port = JSON.parse(ready).mqttPort as number;
-  const { sim, rss } = await runSim(port, creds, gw.pid!);
+  const { sim, rss, serverCpuS, serverSysS, simCpuS } = await runSim(port, creds, gw.pid!);
   gw.kill("SIGTERM");
   await new Promise((r) => gw.once("exit", r));
   const db = new Database(join(state, "vitalog.db"), { readonly: true });
   const stored = (db.prepare("SELECT COUNT(*) AS n FROM readings").get() as { n: number }).n;
+  // with the log on, tlog_reading_ids holds one row per group commit that stored readings
+  const commits = tlog
+    ? (db.prepare("SELECT COUNT(*) AS n FROM tlog_reading_ids").get() as { n: number }).n
+    : null;
+  const events = tlog ? (db.prepare("SELECT COUNT(*) AS n FROM tlog_records").get() as { n: number }).n : null;
   db.close();
   rmSync(state, { recursive: true, force: true });
-  return { ...sim, stored, rss_mb_max: Math.max(...rss), rss_mb_median: median(rss) };
+  return {
+    ...sim,
+    stored,
+    // gateway CPU (all threads, user + system) over the load run (warm-up included) per stored reading
+    gateway_cpu_us_per_reading: (serverCpuS * 1e6) / stored,
+    ...(commits ? { readings_per_group_commit: stored / commits, log_events: events } : {}),
+    gateway_system_cpu_us_per_reading: (serverSysS * 1e6) / stored,
+    load_generator_cpu_us_per_reading: (simCpuS * 1e6) / stored,
+    rss_mb_max: Math.max(...rss),
+    rss_mb_median: median(rss),
+  };
 }
 
 async function bareRound(creds: string) {
@@ -212,6 +256,8 @@ try {
       puback_p99_ms_median: median(v.map((x) => x.puback_latency_ms.p99)),
       rss_mb_max: Math.max(...v.map((x) => x.rss_mb_max)),
       rss_mb_median: median(v.map((x) => x.rss_mb_median)),
+      gateway_cpu_us_per_reading_median: median(v.map((x) => x.gateway_cpu_us_per_reading)),
+      load_generator_cpu_us_per_reading_median: median(v.map((x) => x.load_generator_cpu_us_per_reading)),
       every_acked_reading_stored: v.every((x) => x.stored >= x.acked * Number(values.records)),
     },
     bare_aedes: {
@@ -227,6 +273,9 @@ try {
             messages_per_s_median: median(rounds.map((r) => r.log_off!.acked_per_s)),
             puback_p50_ms_median: median(rounds.map((r) => r.log_off!.puback_latency_ms.p50)),
             puback_p99_ms_median: median(rounds.map((r) => r.log_off!.puback_latency_ms.p99)),
+            gateway_cpu_us_per_reading_median: median(
+              rounds.map((r) => r.log_off!.gateway_cpu_us_per_reading),
+            ),
             every_acked_reading_stored: rounds.every(
               (r) => r.log_off!.stored >= r.log_off!.acked * Number(values.records),
             ),
@@ -234,6 +283,10 @@ try {
           ratio_log_on_to_off_per_round: rounds.map((r) => r.vitalog.acked_per_s / r.log_off!.acked_per_s),
           ratio_log_on_to_off_median: median(
             rounds.map((r) => r.vitalog.acked_per_s / r.log_off!.acked_per_s),
+          ),
+          // what the log costs the gateway per reading, paired per round (steadier than throughput here)
+          log_cpu_us_per_reading_median: median(
+            rounds.map((r) => r.vitalog.gateway_cpu_us_per_reading - r.log_off!.gateway_cpu_us_per_reading),
           ),
         }
       : {}),

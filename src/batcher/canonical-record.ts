@@ -106,6 +106,23 @@ export function readingRecordObject(r: ReadingRecordFields): Record<string, Json
 const str = JSON.stringify;
 
 /**
+ * JSON strings of the low-cardinality fields (device, subject, kind, LOINC, unit), cached: each is
+ * encoded once rather than once per reading. Bounded; cleared when full.
+ */
+const jsonCache = new Map<string, string>();
+const JSON_CACHE_MAX = 8192;
+
+function cachedStr(s: string): string {
+  let j = jsonCache.get(s);
+  if (j === undefined) {
+    if (jsonCache.size >= JSON_CACHE_MAX) jsonCache.clear();
+    j = str(s);
+    jsonCache.set(s, j);
+  }
+  return j;
+}
+
+/**
  * Canonical text of a reading record. Hot path: the members written in JCS order by one template
  * (strings and the flags array via `JSON.stringify`, numbers via Number::toString, which is JCS's number
  * form); test/batcher/tlog-canonical-record.test.ts pins it equal to `canonicalize(readingRecordObject)`.
@@ -115,7 +132,7 @@ export function readingRecordText(r: ReadingRecordFields): string {
   const deviceTime = r.deviceTimeMs === null ? "null" : r.deviceTimeMs;
   const mdc = r.mdc === null ? "null" : r.mdc;
   const flags = r.flags.length === 0 ? "[]" : str(r.flags);
-  return `{"device":${str(r.deviceId)},"device_time_ms":${deviceTime},"flags":${flags},"id":${str(r.id)},"kind":${str(r.kind)},"loinc":${str(r.loinc)},"mdc":${mdc},"observed_at_ms":${r.observedAtMs},"received_at_ms":${r.receivedAtMs},"seq":${r.seq},"subject":${str(r.subjectId)},"type":"reading","unit":${str(r.unit)},"v":${RECORD_VERSION},"value":${r.value}}`;
+  return `{"device":${cachedStr(r.deviceId)},"device_time_ms":${deviceTime},"flags":${flags},"id":${str(r.id)},"kind":${cachedStr(r.kind)},"loinc":${cachedStr(r.loinc)},"mdc":${mdc},"observed_at_ms":${r.observedAtMs},"received_at_ms":${r.receivedAtMs},"seq":${r.seq},"subject":${cachedStr(r.subjectId)},"type":"reading","unit":${cachedStr(r.unit)},"v":${RECORD_VERSION},"value":${r.value}}`;
 }
 
 /** Canonical text of an event record (general JCS: `data` is free-form). */

@@ -4,6 +4,7 @@
  * merkle.ts, which use @noble; tests pin the equality).
  */
 import { createCipheriv, createDecipheriv, createHmac, hash, randomBytes } from "node:crypto";
+import { type ReadingRecordFields, readingRecordText } from "./canonical-record.js";
 import { ENTRY_PREFIX, SALT_BYTES } from "./commitment.js";
 
 const NONCE_BYTES = 12;
@@ -26,7 +27,7 @@ export function leafHashFast(entry: Uint8Array): Buffer {
 // Scratch buffers of the synchronous hot path (never escape a call): no allocation per hash input.
 const nodeInput = Buffer.alloc(65, 0x01);
 const leafInput = Buffer.alloc(33, 0x00);
-const PREIMAGE_SCRATCH_BYTES = 16 * 1024;
+const PREIMAGE_SCRATCH_BYTES = 8 * 1024;
 const preimage = Buffer.allocUnsafe(PREIMAGE_SCRATCH_BYTES);
 preimage.set(ENTRY_PREFIX, 0);
 const SALT_AT = ENTRY_PREFIX.length;
@@ -46,43 +47,38 @@ export function nodeHashFast(left: Uint8Array, right: Uint8Array): Buffer {
   return hash("sha256", nodeInput, "buffer") as unknown as Buffer;
 }
 
-/** `nodeHashFast` written into `out` at `offset` (TileStore fills its tile buffers with it). */
-nodeHashFast.into = (left: Uint8Array, right: Uint8Array, out: Buffer, offset: number): void => {
-  if (left.length !== 32 || right.length !== 32) throw new RangeError("node children must be 32 bytes");
-  nodeInput.set(left, 1);
-  nodeInput.set(right, 33);
+/**
+ * `nodeHashFast` of two children stored side by side (`buf[childrenAt, childrenAt + 64)`: left then right),
+ * written into `out` at `offset`, with no allocation but the digest (TileStore fills tile interiors so).
+ */
+nodeHashFast.pairInto = (buf: Buffer, childrenAt: number, out: Buffer, offset: number): void => {
+  if (buf.copy(nodeInput, 1, childrenAt, childrenAt + 64) !== 64)
+    throw new RangeError("node children must be 64 bytes");
   digestInto(nodeInput, out, offset);
 };
 
 /**
- * Leaf hash of the commitment to a record given as text: `leafHash(commitEntry(salt, utf8(text)))`,
- * without allocating the pre-image (tests pin it equal).
+ * The log's per-reading hot path: writes `leafHash(commitEntry(salt, utf8(readingRecordText(r))))` into
+ * `out` at `offset`, where the salt is `salts[saltAt, saltAt + 32)`. The pre-image is assembled in a
+ * scratch buffer; tests pin the result to the @noble definitions.
  */
-export function leafHashOfText(salt: Uint8Array, text: string): Buffer {
-  const out = Buffer.allocUnsafe(32);
-  leafHashOfTextInto((p, at) => p.set(salt, at), text, out, 0);
-  return out;
-}
-
-/**
- * The log's per-reading hot path: writes `leafHash(commitEntry(salt, utf8(text)))` into `out` at
- * `offset`; `writeSalt(buf, at)` puts the 32-byte salt into the pre-image (see `saltDeriver().into`).
- */
-export function leafHashOfTextInto(
-  writeSalt: (buf: Buffer, at: number) => void,
-  text: string,
+export function leafHashOfReadingInto(
+  salts: Buffer,
+  saltAt: number,
+  r: ReadingRecordFields,
   out: Buffer,
   offset: number,
 ): void {
+  const text = readingRecordText(r);
   if (text.length * 3 > PREIMAGE_SCRATCH_BYTES - RECORD_AT) {
-    const salt = Buffer.alloc(SALT_BYTES);
-    writeSalt(salt, 0);
-    leafHashFast(commitEntryFast(salt, Buffer.from(text, "utf8"))).copy(out, offset);
+    // a record that might not fit the scratch buffer (only with pathological strings)
+    const record = Buffer.from(text, "utf8");
+    leafHashFast(commitEntryFast(salts.subarray(saltAt, saltAt + SALT_BYTES), record)).copy(out, offset);
     return;
   }
-  writeSalt(preimage, SALT_AT);
-  const n = preimage.write(text, RECORD_AT, "utf8");
-  digestInto(preimage.subarray(0, RECORD_AT + n), leafInput, 1);
+  salts.copy(preimage, SALT_AT, saltAt, saltAt + SALT_BYTES);
+  const end = RECORD_AT + preimage.write(text, RECORD_AT, "utf8");
+  digestInto(preimage.subarray(0, end), leafInput, 1);
   digestInto(leafInput, out, offset);
 }
 
@@ -169,9 +165,6 @@ export function saltDeriver(subjectKey: Uint8Array): SaltDeriver {
     return blocks;
   };
   const derive = (leafIndex: number): Buffer => aes.update(counter(leafIndex));
-  derive.into = (leafIndex: number, out: Buffer, offset: number): void => {
-    out.write(aes.update(counter(leafIndex), undefined, "latin1"), offset, "latin1");
-  };
   derive.many = (leafIndexes: readonly number[]): Buffer => {
     const input = Buffer.allocUnsafe(leafIndexes.length * SALT_BYTES);
     for (let k = 0; k < leafIndexes.length; k++) counter(leafIndexes[k]!).copy(input, k * SALT_BYTES);
@@ -181,11 +174,10 @@ export function saltDeriver(subjectKey: Uint8Array): SaltDeriver {
 }
 
 /**
- * A reading-salt function of one subject key; `into` writes the salt without allocating, `many` derives
- * the salts of several leaves in one AES call (concatenated, in order).
+ * A reading-salt function of one subject key; `many` derives the salts of several leaves in one AES
+ * call (concatenated, in order).
  */
 export type SaltDeriver = ((leafIndex: number) => Buffer) & {
-  into(leafIndex: number, out: Buffer, offset: number): void;
   many(leafIndexes: readonly number[]): Buffer;
 };
 

@@ -20,14 +20,14 @@ import { randomBytes } from "node:crypto";
 import type { Database, Statement } from "better-sqlite3";
 import { GatewayError } from "../errors.js";
 import { UlidFactory } from "../ids.js";
-import { eventRecordText, type ReadingRecordFields, readingRecordText } from "./canonical-record.js";
+import { eventRecordText, type ReadingRecordFields } from "./canonical-record.js";
 import { SALT_BYTES } from "./commitment.js";
 import { LeafOpenings } from "./leaf-openings.js";
 import type { ReadingRow } from "./reading-store.js";
 import {
   commitEntryFast,
   leafHashFast,
-  leafHashOfTextInto,
+  leafHashOfReadingInto,
   nodeHashFast,
   sealRecord,
   storageMac,
@@ -117,15 +117,11 @@ export class RecordLog {
     this.keys.revalidate();
     const nowMs = this.#now();
     const firstIndex = this.tiles.size();
-    const leaves: Buffer[] = new Array(count);
-    const readingLeaves = Buffer.allocUnsafe(readings.length * 32); // one allocation for the batch
+    // the batch's leaf hashes, packed: readings' first, then events'
+    const leaves = Buffer.allocUnsafe(count * 32);
     const salts = this.#readingSalts(readings, firstIndex, nowMs);
-    for (let i = 0; i < readings.length; i++) {
-      const at = i * 32;
-      const writeSalt = (buf: Buffer, to: number) => salts.copy(buf, to, at, at + 32);
-      leafHashOfTextInto(writeSalt, readingRecordText(readings[i]!), readingLeaves, at);
-      leaves[i] = readingLeaves.subarray(at, at + 32);
-    }
+    for (let i = 0; i < readings.length; i++)
+      leafHashOfReadingInto(salts, i * 32, readings[i]!, leaves, i * 32);
     if (readings.length > 0) this.#insertIds.run(firstIndex, readings.map((r) => r.id).join(","));
     const eventIds: string[] = [];
     const random = randomBytes(events.length * (SALT_BYTES + NONCE_BYTES));
@@ -158,7 +154,7 @@ export class RecordLog {
         entry,
         sealRecord(key, index, entry, { salt, record }, nonce),
       );
-      leaves[readings.length + k] = leafHashFast(entry);
+      leafHashFast(entry).copy(leaves, (readings.length + k) * 32);
     }
     const { size } = this.tiles.append(leaves);
     return { firstIndex, size, eventIds };

@@ -16,8 +16,11 @@ import { TILE_HEIGHT, TILE_WIDTH } from "./tiles.js";
 
 /** Interior-node hash, [RFC 9162 §2.1.1] SHA-256(0x01 || left || right). */
 export type NodeHash = ((left: Uint8Array, right: Uint8Array) => Uint8Array) & {
-  /** Optional allocation-free form: writes the node hash into `out` at byte `offset`. */
-  into?: (left: Uint8Array, right: Uint8Array, out: Buffer, offset: number) => void;
+  /**
+   * Optional allocation-free form for children stored side by side: hashes `buf[childrenAt, childrenAt+64)`
+   * (left then right) and writes the node hash into `out` at byte `offset`.
+   */
+  pairInto?: (buf: Buffer, childrenAt: number, out: Buffer, offset: number) => void;
 };
 
 /** Bytes of a stored full tile: 256 entries and 254 interior hashes. */
@@ -65,14 +68,14 @@ export function newTileBuffer(n: number): TileBuffer {
 
 /** Computes the in-tile nodes completed when the entries grow from `from` to `to` (interior of [0, to)). */
 export function extendInterior(buf: Uint8Array, from: number, to: number, h: NodeHash): void {
-  const into = Buffer.isBuffer(buf) ? h.into : undefined;
+  const pairInto = Buffer.isBuffer(buf) ? h.pairInto : undefined;
   for (let j = 1; j < TILE_HEIGHT; j++) {
     const span = 2 ** j;
     for (let q = Math.floor(from / span); q < Math.floor(to / span); q++) {
-      const left = hashView(buf, nodePos(j - 1, 2 * q));
-      const right = hashView(buf, nodePos(j - 1, 2 * q + 1));
-      if (into) into(left, right, buf as Buffer, nodePos(j, q) * HASH_SIZE);
-      else buf.set(h(left, right), nodePos(j, q) * HASH_SIZE);
+      // the two children (j−1, 2q) and (j−1, 2q+1) are adjacent in the blob
+      const children = nodePos(j - 1, 2 * q);
+      if (pairInto) pairInto(buf as Buffer, children * HASH_SIZE, buf as Buffer, nodePos(j, q) * HASH_SIZE);
+      else buf.set(h(hashView(buf, children), hashView(buf, children + 1)), nodePos(j, q) * HASH_SIZE);
     }
   }
 }

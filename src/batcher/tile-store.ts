@@ -81,6 +81,22 @@ export interface AuditResult {
 /** Full tiles kept in memory for proofs (16 KB each). */
 const CACHED_TILES = 128;
 
+/** The leaves of an `append` as one packed buffer (validated: whole 32-byte hashes). */
+function packLeaves(leafHashes: readonly Uint8Array[] | Uint8Array): Uint8Array {
+  if (leafHashes instanceof Uint8Array) {
+    if (leafHashes.length % HASH_SIZE !== 0)
+      throw new RangeError(`packed leaf hashes must be a multiple of ${HASH_SIZE} bytes`);
+    return leafHashes;
+  }
+  if (!Array.isArray(leafHashes)) throw new TypeError("leafHashes must be an array or a packed buffer");
+  const packed = new Uint8Array(leafHashes.length * HASH_SIZE);
+  for (let i = 0; i < leafHashes.length; i++) {
+    assertHash(leafHashes[i], `leafHashes[${i}]`);
+    packed.set(leafHashes[i]!, i * HASH_SIZE);
+  }
+  return packed;
+}
+
 function copyHash(buf: Uint8Array, pos: number): Uint8Array {
   return Buffer.from(buf.subarray(pos * HASH_SIZE, (pos + 1) * HASH_SIZE));
 }
@@ -130,31 +146,39 @@ export class TileStore {
   }
 
   /**
-   * Appends leaf hashes (already `leafHash(entry)`, 32 bytes each). MUST run inside `db.transaction`.
+   * Appends leaf hashes (already `leafHash(entry)`): an array of 32-byte hashes, or one buffer of n·32 bytes
+   * holding them packed (the gateway's hot path: no object per leaf). MUST run inside `db.transaction`.
    * Writes each tile it changes once (a tile that fills is written with its interior) and the state once.
    * @returns the index of the first appended leaf and the new size and root.
    */
-  append(leafHashes: readonly Uint8Array[]): { firstIndex: number; size: number; root: Uint8Array } {
+  append(leafHashes: readonly Uint8Array[] | Uint8Array): {
+    firstIndex: number;
+    size: number;
+    root: Uint8Array;
+  } {
     if (!this.#db.inTransaction) throw new TypeError("TileStore.append must run inside db.transaction()");
-    if (!Array.isArray(leafHashes)) throw new TypeError("leafHashes must be an array");
-    for (let i = 0; i < leafHashes.length; i++) assertHash(leafHashes[i], `leafHashes[${i}]`);
+    const packed = packLeaves(leafHashes);
+    const count = packed.length / HASH_SIZE;
     const firstIndex = this.#sync();
-    if (firstIndex + leafHashes.length > MAX_STORE_SIZE)
-      throw new RangeError("tree would exceed MAX_STORE_SIZE");
-    if (leafHashes.length === 0) return { firstIndex, size: firstIndex, root: this.#root };
+    if (firstIndex + count > MAX_STORE_SIZE) throw new RangeError("tree would exceed MAX_STORE_SIZE");
+    if (count === 0) return { firstIndex, size: firstIndex, root: this.#root };
     this.#size = -1; // if anything below throws, the next call reloads the edge from storage
-    let pending: readonly Uint8Array[] = leafHashes;
+    let pending = packed;
     for (let level = 0; pending.length > 0; level++) {
       let tile = this.#edge[level] ?? newTileBuffer(0);
-      const roots: Uint8Array[] = [];
+      const n = pending.length / HASH_SIZE;
+      // [C2SP tlog-tiles] a full tile's root is the next entry one tile level up.
+      const roots = Buffer.allocUnsafe(Math.floor((tile.width + n) / TILE_WIDTH) * HASH_SIZE);
+      let rootCount = 0;
       let from = tile.width;
-      for (const hash of pending) {
-        tile.buf.set(hash, tile.width * HASH_SIZE);
-        tile.width++;
-        if (tile.width < TILE_WIDTH) continue;
-        // [C2SP tlog-tiles] a full tile's root is the next entry one tile level up.
+      for (let i = 0; i < n; ) {
+        const take = Math.min(TILE_WIDTH - tile.width, n - i);
+        tile.buf.set(pending.subarray(i * HASH_SIZE, (i + take) * HASH_SIZE), tile.width * HASH_SIZE);
+        tile.width += take;
+        i += take;
+        if (tile.width < TILE_WIDTH) break;
         extendInterior(tile.buf, from, TILE_WIDTH, this.#nodeHash);
-        roots.push(tileRoot(tile.buf, this.#nodeHash));
+        roots.set(tileRoot(tile.buf, this.#nodeHash), rootCount++ * HASH_SIZE);
         this.#writeTile(level, tile);
         tile = newTileBuffer(tile.n + 1);
         from = 0;
@@ -164,7 +188,7 @@ export class TileStore {
       this.#edge[level] = tile;
       pending = roots;
     }
-    const size = firstIndex + leafHashes.length;
+    const size = firstIndex + count;
     const root = foldEdge(this.#edge, this.#nodeHash);
     this.#setState.run(size, root);
     this.#size = size;

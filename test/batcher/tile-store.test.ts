@@ -70,15 +70,19 @@ describe("TileStore on a real SQLite file", () => {
     db.close();
   });
 
-  it("refuses to append outside a transaction", () => {
+  it("refuses to append outside a transaction, and leaf hashes that are not whole 32-byte hashes", () => {
     const { db } = openDb();
-    assert.throws(() => new TileStore(db).append([LEAVES[0]!]), TypeError);
+    const store = new TileStore(db);
+    assert.throws(() => store.append([LEAVES[0]!]), TypeError);
+    assert.throws(() => db.transaction(() => store.append(new Uint8Array(33)))(), RangeError);
+    assert.throws(() => db.transaction(() => store.append([new Uint8Array(31)]))(), RangeError);
+    assert.equal(store.size(), 0);
     db.close();
   });
 
   for (const [name, opts] of [
     ["@noble node hash", {}],
-    ["the gateway's node:crypto node hash (allocation-free .into)", { nodeHash: nodeHashFast }],
+    ["the gateway's node:crypto node hash (allocation-free .pairInto)", { nodeHash: nodeHashFast }],
   ] as const) {
     it(`matches the in-memory reference root after every batch, and for every earlier size (${name})`, () => {
       const { db } = openDb();
@@ -86,9 +90,11 @@ describe("TileStore on a real SQLite file", () => {
       const ref = new MemoryTree();
       const batches = [1, 2, 1, 5, 7, 16, 33, 100, 255, 256, 257, 1, 511, 600];
       let at = 0;
-      for (const count of batches) {
+      for (const [k, count] of batches.entries()) {
         const batch = LEAVES.slice(at, at + count);
-        const res = db.transaction(() => store.append(batch))();
+        // every other batch as one packed buffer (the gateway's form), the others as an array
+        const arg = k % 2 === 0 ? batch : Buffer.concat(batch);
+        const res = db.transaction(() => store.append(arg))();
         assert.equal(res.firstIndex, at);
         for (const lh of batch) ref.append(lh);
         at += count;

@@ -14,7 +14,7 @@ import { leafHash, nodeHash } from "../../src/batcher/merkle.js";
 import {
   commitEntryFast,
   leafHashFast,
-  leafHashOfText,
+  leafHashOfReadingInto,
   nodeHashFast,
   openRecord,
   saltDeriver,
@@ -117,20 +117,76 @@ describe("commitments and sealed records", () => {
     assert.equal(ENTRY_DOMAIN, "vitalog/tlog-entry/v1");
   });
 
-  it("the per-reading path (leafHashOfText, node hashes) equals the @noble definitions", () => {
-    const texts = ["", readingRecordText(reading), "ö€😀 \u0000", "x".repeat(20_000), "€".repeat(6000)];
-    for (const text of texts) {
-      const salt = randomBytes(32);
-      const want = leafHash(commitEntry(salt, new TextEncoder().encode(text)));
-      assert.deepEqual(new Uint8Array(leafHashOfText(salt, text)), want, `text of length ${text.length}`);
-    }
+  it("the per-reading path (record bytes, leaf hash, node hashes) equals the definitions", () => {
+    const anyString = fc.oneof(
+      fc.string(),
+      fc.string({ unit: "grapheme" }),
+      fc.string({ unit: "binary" }),
+      fc.constantFrom(
+        'a"b',
+        "back\\slash",
+        "tab\there",
+        "\u0000\u001f\u007f",
+        "ö€😀",
+        "01JD0000000000000000000000",
+      ),
+    );
+    const anyNumber = fc.oneof(
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.integer({ min: -(2 ** 31), max: 2 ** 31 }),
+      fc.constantFrom(0, -0, 9, 10, 100, -1000, 1e15, 2 ** 53 - 1, -(2 ** 53) + 1, 2 ** 53, 1e21, 1e-7, 0.1),
+    );
+    fc.assert(
+      fc.property(
+        fc.record({
+          id: anyString,
+          deviceId: anyString,
+          subjectId: anyString,
+          kind: anyString,
+          loinc: anyString,
+          unit: anyString,
+          value: anyNumber,
+          seq: anyNumber,
+          observedAtMs: anyNumber,
+          receivedAtMs: anyNumber,
+          mdc: fc.option(anyNumber, { nil: null }),
+          deviceTimeMs: fc.option(anyNumber, { nil: null }),
+          flags: fc.array(anyString, { maxLength: 3 }),
+        }),
+        (r) => {
+          const want = Buffer.from(canonicalize(readingRecordObject(r)), "utf8");
+          assert.equal(readingRecordText(r), canonicalize(readingRecordObject(r)));
+          const salts = randomBytes(96);
+          const out = Buffer.alloc(96, 0xee);
+          leafHashOfReadingInto(salts, 32, r, out, 32);
+          assert.deepEqual(
+            new Uint8Array(out.subarray(32, 64)),
+            leafHash(commitEntry(salts.subarray(32, 64), want)),
+          );
+          assert.ok(
+            out.subarray(0, 32).every((x) => x === 0xee) && out.subarray(64).every((x) => x === 0xee),
+          );
+        },
+      ),
+      { numRuns: 500 },
+    );
+    // a record that cannot fit the scratch buffer takes the string path, with the same result
+    const huge = { ...reading, id: "€".repeat(6000), unit: "x".repeat(20_000) };
+    const salts = randomBytes(32);
+    const out = Buffer.alloc(32);
+    leafHashOfReadingInto(salts, 0, huge, out, 0);
+    const want = leafHash(commitEntry(salts, new TextEncoder().encode(readingRecordText(huge))));
+    assert.deepEqual(new Uint8Array(out), want);
+
     const [a, b] = [randomBytes(32), randomBytes(32)];
     assert.deepEqual(new Uint8Array(nodeHashFast(a, b)), nodeHash(a, b));
     assert.deepEqual(new Uint8Array(nodeHashFast(b, a)), nodeHash(b, a), "scratch input is rewritten");
-    const out = Buffer.alloc(96, 0xee);
-    nodeHashFast.into(a, b, out, 32);
-    assert.deepEqual(new Uint8Array(out.subarray(32, 64)), nodeHash(a, b));
-    assert.ok(out.subarray(0, 32).every((x) => x === 0xee) && out.subarray(64).every((x) => x === 0xee));
+    const pair = Buffer.concat([randomBytes(8), a, b]);
+    const into = Buffer.alloc(96, 0xee);
+    nodeHashFast.pairInto(pair, 8, into, 32);
+    assert.deepEqual(new Uint8Array(into.subarray(32, 64)), nodeHash(a, b));
+    assert.ok(into.subarray(0, 32).every((x) => x === 0xee) && into.subarray(64).every((x) => x === 0xee));
+    assert.throws(() => nodeHashFast.pairInto(pair, 16, into, 0), RangeError, "children past the end");
     assert.throws(() => leafHashFast(randomBytes(31)), RangeError);
   });
 
@@ -155,9 +211,6 @@ describe("commitments and sealed records", () => {
     assert.notDeepEqual(salt(0).subarray(0, 16), aes.update(Buffer.alloc(16)));
     const many = salt.many([5, 2 ** 40, 0]);
     assert.deepEqual(many, Buffer.concat([salt(5), salt(2 ** 40), salt(0)]), "batched = one by one");
-    const into = Buffer.alloc(40);
-    salt.into(9, into, 4);
-    assert.deepEqual(into.subarray(4, 36), salt(9));
     assert.throws(() => salt(-1), RangeError);
     assert.throws(() => salt(1.5), RangeError);
   });

@@ -174,7 +174,9 @@ async function vitalogRound(dir: string, creds: string, tlog: boolean) {
   const commits = tlog
     ? (db.prepare("SELECT COUNT(*) AS n FROM tlog_reading_ids").get() as { n: number }).n
     : null;
-  const events = tlog ? (db.prepare("SELECT COUNT(*) AS n FROM tlog_records").get() as { n: number }).n : null;
+  const events = tlog
+    ? (db.prepare("SELECT COUNT(*) AS n FROM tlog_records").get() as { n: number }).n
+    : null;
   db.close();
   rmSync(state, { recursive: true, force: true });
   return {

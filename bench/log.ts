@@ -8,7 +8,7 @@
 
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -326,6 +326,8 @@ async function main() {
       ingestDropUnder15PctMqtt: round((1 - mqttOn / mqttOff) * 100, 1) <= 15,
     },
   };
+  mkdirSync(".bench", { recursive: true });
+  writeFileSync(".bench/log.json", `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   rmSync(root, { recursive: true, force: true });
 }

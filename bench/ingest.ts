@@ -64,16 +64,13 @@ function waitLine(child: ChildProcess, match: (line: string) => boolean): Promis
   });
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat (clock ticks of 1/100 s). */
-function cpuSeconds(pid: number): number {
-  const { user, system } = cpuSplit(pid);
-  return user + system;
-}
-
-function cpuSplit(pid: number): { user: number; system: number } {
+/** CPU seconds a process has used so far, from /proc/<pid>/stat (utime and stime, clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): { user: number; system: number; total: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { user: Number(fields[11]) / 100, system: Number(fields[12]) / 100 };
+  const user = Number(fields[11]) / 100;
+  const system = Number(fields[12]) / 100;
+  return { user, system, total: user + system };
 }
 
 function rssMb(pid: number): number {
@@ -107,15 +104,12 @@ async function runSim(
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const rss: number[] = [];
-  const serverCpuAtStart = cpuSeconds(pid);
-  const serverSysAtStart = cpuSplit(pid).system;
+  const serverAtStart = cpuSeconds(pid);
   let simCpuS = 0;
-  let serverCpuS = 0;
-  // sampled until the load generator exits (its last sample misses at most its final 0.5 s)
+  // the load generator's CPU is sampled while it runs (the last sample misses at most its final 0.5 s)
   const sampler = setInterval(() => {
     rss.push(rssMb(pid));
-    serverCpuS = cpuSeconds(pid) - serverCpuAtStart;
-    if (sim.exitCode === null) simCpuS = cpuSeconds(sim.pid!);
+    if (sim.exitCode === null) simCpuS = cpuSeconds(sim.pid!).total;
   }, 500);
   let out = "";
   sim.stdout.on("data", (d: Buffer) => {
@@ -123,13 +117,12 @@ async function runSim(
   });
   await new Promise((r) => sim.once("exit", r));
   clearInterval(sampler);
-  serverCpuS = cpuSeconds(pid) - serverCpuAtStart;
-  const serverSysS = cpuSplit(pid).system - serverSysAtStart;
+  const serverAtEnd = cpuSeconds(pid);
   return {
     sim: JSON.parse(out.trim().split("\n").at(-1)!) as SimResult,
     rss,
-    serverCpuS,
-    serverSysS,
+    serverCpuS: serverAtEnd.total - serverAtStart.total,
+    serverSysS: serverAtEnd.system - serverAtStart.system,
     simCpuS,
   };
 }

@@ -27,7 +27,7 @@ export function leafHashFast(entry: Uint8Array): Buffer {
 // Scratch buffers of the synchronous hot path (never escape a call): no allocation per hash input.
 const nodeInput = Buffer.alloc(65, 0x01);
 const leafInput = Buffer.alloc(33, 0x00);
-const PREIMAGE_SCRATCH_BYTES = 8 * 1024;
+const PREIMAGE_SCRATCH_BYTES = 16 * 1024;
 const preimage = Buffer.allocUnsafe(PREIMAGE_SCRATCH_BYTES);
 preimage.set(ENTRY_PREFIX, 0);
 const SALT_AT = ENTRY_PREFIX.length;

@@ -14,7 +14,7 @@
  * - Storage or integrity failures throw; callers stop the integrity path (never sign on a failed append).
  */
 import type { Database, Statement } from "better-sqlite3";
-import { assertHash, assertIndex, bytesEqual, HASH_SIZE } from "./assert.js";
+import { assertHashList, assertIndex, bytesEqual, HASH_SIZE } from "./assert.js";
 import { consistencyProof, EMPTY_ROOT, inclusionProof, nodeHash, pow2, subtreeHash } from "./merkle.js";
 import {
   auditTiles,
@@ -88,13 +88,8 @@ function packLeaves(leafHashes: readonly Uint8Array[] | Uint8Array): Uint8Array 
       throw new RangeError(`packed leaf hashes must be a multiple of ${HASH_SIZE} bytes`);
     return leafHashes;
   }
-  if (!Array.isArray(leafHashes)) throw new TypeError("leafHashes must be an array or a packed buffer");
-  const packed = new Uint8Array(leafHashes.length * HASH_SIZE);
-  for (let i = 0; i < leafHashes.length; i++) {
-    assertHash(leafHashes[i], `leafHashes[${i}]`);
-    packed.set(leafHashes[i]!, i * HASH_SIZE);
-  }
-  return packed;
+  assertHashList(leafHashes, "leafHashes");
+  return Buffer.concat(leafHashes);
 }
 
 function copyHash(buf: Uint8Array, pos: number): Uint8Array {

@@ -1,6 +1,8 @@
 import { AdminServer } from "./admin-server.js";
 import { attachAnchor } from "./anchor/attach-anchor.js";
 import { attachTlog } from "./batcher/attach-tlog.js";
+import { CommitThread } from "./batcher/commit-thread.js";
+import type { CommitWriterSpec } from "./batcher/commit-writer.js";
 import { GroupCommitter } from "./batcher/group-commit.js";
 import { ReadingStore } from "./batcher/reading-store.js";
 import { assertCurrentLogFormat } from "./batcher/tlog-schema.js";
@@ -15,7 +17,6 @@ import { UlidFactory } from "./ids.js";
 import type { Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { MIGRATIONS } from "./migrations.js";
-import type { Reading } from "./reading.js";
 import { attachRules } from "./rules/attach-rules.js";
 
 /**
@@ -32,16 +33,10 @@ export interface Service {
 }
 
 /**
- * Runs inside the group-commit transaction after the readings were inserted. `stored` are the
- * readings actually written (duplicates left out), `events` the audit events of the batch, in order.
- * MUST be synchronous and MUST NOT await; throwing fails (rolls back) the whole commit.
- */
-export type CommitWriter = (stored: readonly Reading[], events: readonly AuditEvent[]) => void;
-
-/**
- * The running gateway: owns start-up and shutdown order. Start: store → registry → ingest → MQTT →
- * services → admin HTTP. Stop: services (reverse) → flush the last group commit (so pending PUBACKs
- * go out) → close clients → close the database.
+ * The running gateway: owns start-up and shutdown order. Start: store → registry → ingest → commit
+ * writers → commit thread → MQTT → services → admin HTTP. Stop: services (reverse) → flush the last
+ * group commit (so pending PUBACKs go out) → close clients → commit thread → close the database.
+ * Group commits run in the commit thread (batcher/commit-thread.ts) on a connection of their own.
  */
 export class Gateway {
   readonly config: Readonly<Config>;
@@ -56,8 +51,7 @@ export class Gateway {
   readonly #committer: GroupCommitter<CommitBatch>;
   readonly #admin: AdminServer;
   readonly #services: Service[] = [];
-  readonly #commitWriters: CommitWriter[] = [];
-  #nextLeaf: (() => number) | undefined;
+  readonly #thread: CommitThread;
   readonly #startedAtMs: number;
   #adminPort = 0;
   #stopped = false;
@@ -85,27 +79,17 @@ export class Gateway {
       "vitalog_commit_last_batch",
       "Readings and rejections in the last commit",
     );
+    this.#thread = new CommitThread(
+      { dbPath: config.storage.path!, synchronous: config.storage.synchronous, busyTimeoutMs: 25 },
+      deps.log.child({ module: "commit-thread" }),
+    );
     this.#committer = new GroupCommitter<CommitBatch>({
-      db: this.db,
       clock: deps.clock,
       maxReadings: config.storage.batchMaxReadings,
       maxDelayMs: config.storage.batchMaxDelayMs,
-      write: (batches) => {
-        const stored: Reading[] = [];
-        const events: AuditEvent[] = [];
-        // with the log attached, stored readings take consecutive log positions from its current size
-        let leaf = this.#nextLeaf?.() ?? null;
-        for (const b of batches) {
-          for (const r of b.readings) {
-            if (this.store.insert(r, leaf)) {
-              stored.push(r);
-              if (leaf !== null) leaf++;
-            } else duplicates({ device: r.deviceId });
-          }
-          for (const j of b.rejections) this.store.insertRejection(j);
-          if (b.events) events.push(...b.events);
-        }
-        for (const w of this.#commitWriters) w(stored, events);
+      commit: async (batches) => {
+        const { duplicates: dropped } = await this.#thread.commit(batches, deps.clock.now());
+        for (const device of dropped) duplicates({ device });
       },
       onCommit: ({ weight, error }) => {
         commits({ outcome: error ? "failed" : "ok" });
@@ -140,6 +124,7 @@ export class Gateway {
       attachAnchor(gw, tlog);
       attachRules(gw);
       await attachDrivers(gw);
+      await gw.#thread.start();
       for (const d of config.devices) {
         const outcome = await gw.registry.upsert(
           { id: d.id, subjectId: d.subject, password: readSecretFile(d.passwordFile), model: d.model },
@@ -167,18 +152,13 @@ export class Gateway {
     this.#services.push(service);
   }
 
-  /** Registers a writer that runs inside every group commit (e.g. the Merkle log appender). */
-  addCommitWriter(writer: CommitWriter): void {
-    this.#commitWriters.push(writer);
-  }
-
   /**
-   * Makes every stored reading carry its position in the tamper-evident log: `next()` (called inside the
-   * group commit) is the log's size; the batch's stored readings take the next positions in order, and
-   * the log's commit writer MUST append exactly them first (see RecordLog.append).
+   * Registers a writer that runs inside every group commit, in the commit thread (e.g. the Merkle log
+   * appender; see batcher/commit-writer.ts). Writers run in registration order; a writer that fails to
+   * load fails every later commit.
    */
-  numberReadingsFrom(next: () => number): void {
-    this.#nextLeaf = next;
+  addCommitWriter(spec: CommitWriterSpec): void {
+    this.#thread.addWriter(spec);
   }
 
   /** Commits an audit event durably (with the next group commit); `done` fires after the commit. */
@@ -215,11 +195,12 @@ export class Gateway {
     for (const s of [...this.#services].reverse()) {
       await s.stop().catch((err) => this.log.warn({ err, service: s.name }, "service stop failed"));
     }
-    this.#committer.close();
+    await this.#committer.close();
     // let the PUBACK writes queued by the last commit reach the sockets before clients are closed
     await new Promise((resolve) => setImmediate(resolve));
     await this.mqtt.stop().catch((err) => this.log.warn({ err }, "mqtt stop"));
     await this.#admin.stop().catch(() => {});
+    await this.#thread.close().catch((err) => this.log.warn({ err }, "commit thread close"));
     this.db.close();
     this.log.info("gateway stopped");
   }

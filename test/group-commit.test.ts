@@ -3,10 +3,24 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { GroupCommitter } from "../src/batcher/group-commit.js";
+import { type GroupCommitOptions, GroupCommitter } from "../src/batcher/group-commit.js";
 import { ManualClock } from "../src/clock.js";
 import { GatewayError } from "../src/errors.js";
 import { tempDir } from "./helpers/gateway.js";
+
+/** A synchronous group commit: `write` runs in one transaction on `db`. */
+function committer<T>(
+  opts: Omit<GroupCommitOptions<T>, "commit"> & {
+    db: Database.Database;
+    write: (items: readonly T[]) => unknown;
+  },
+): GroupCommitter<T> {
+  const { db, write, ...rest } = opts;
+  return new GroupCommitter<T>({
+    ...rest,
+    commit: db.transaction((items: readonly T[]) => void write(items)),
+  });
+}
 
 describe("group commit", () => {
   const dir = tempDir("vitalog-gc-");
@@ -22,7 +36,7 @@ describe("group commit", () => {
     const db = open("delay.db");
     const clock = new ManualClock();
     const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
-    const gc = new GroupCommitter<number>({
+    const gc = committer<number>({
       db,
       clock,
       maxReadings: 100,
@@ -47,7 +61,7 @@ describe("group commit", () => {
     const db = open("count.db");
     const clock = new ManualClock();
     const batches: number[] = [];
-    const gc = new GroupCommitter<number>({
+    const gc = committer<number>({
       db,
       clock,
       maxReadings: 3,
@@ -66,7 +80,7 @@ describe("group commit", () => {
     const db = open("fail.db");
     const clock = new ManualClock();
     const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
-    const gc = new GroupCommitter<number | null>({
+    const gc = committer<number | null>({
       db,
       clock,
       maxReadings: 100,
@@ -89,9 +103,9 @@ describe("group commit", () => {
     db.close();
   });
 
-  it("flushes on close and refuses later items", () => {
+  it("flushes on close and refuses later items", async () => {
     const db = open("close.db");
-    const gc = new GroupCommitter<number>({
+    const gc = committer<number>({
       db,
       clock: new ManualClock(),
       maxReadings: 100,
@@ -106,7 +120,7 @@ describe("group commit", () => {
         flushed = e === undefined;
       },
     });
-    gc.close();
+    await gc.close();
     assert.ok(flushed);
     let refused: Error | undefined;
     gc.submit({
@@ -126,7 +140,7 @@ describe("group commit", () => {
     const other = new Database(join(dir, "busy.db"));
     const clock = new ManualClock();
     const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
-    const gc = new GroupCommitter<number>({
+    const gc = committer<number>({
       db,
       clock,
       maxReadings: 100,
@@ -164,7 +178,7 @@ describe("group commit", () => {
   it("with maxDelayMs 0 commits everything submitted in one turn of the event loop together", async () => {
     const db = open("immediate.db");
     const batches: number[] = [];
-    const gc = new GroupCommitter<number>({
+    const gc = committer<number>({
       db,
       clock: new ManualClock(),
       maxReadings: 1000,
@@ -187,7 +201,7 @@ describe("group commit", () => {
     const clock = new ManualClock();
     const insert = db.prepare("INSERT INTO t (v) VALUES (?)");
     let attempts = 0;
-    const gc = new GroupCommitter<number>({
+    const gc = committer<number>({
       db,
       clock,
       maxReadings: 3,
@@ -213,5 +227,110 @@ describe("group commit", () => {
     assert.equal((db.prepare("SELECT COUNT(*) n FROM t").get() as { n: number }).n, 7);
     other.close();
     db.close();
+  });
+
+  describe("with an asynchronous commit (the commit thread)", () => {
+    /** A commit function whose commits the test settles by hand. */
+    function manualCommits() {
+      const calls: { items: readonly number[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
+      const commit = (items: readonly number[]) =>
+        new Promise<void>((resolve, reject) => calls.push({ items, resolve, reject }));
+      return { calls, commit };
+    }
+    const tick = () => new Promise((r) => setImmediate(r));
+
+    it("runs one commit at a time and sends what arrived meanwhile as soon as it ends", async () => {
+      const { calls, commit } = manualCommits();
+      const gc = new GroupCommitter<number>({
+        clock: new ManualClock(),
+        maxReadings: 100,
+        maxDelayMs: 0,
+        commit,
+      });
+      const done: number[] = [];
+      gc.submit({ payload: 1, weight: 1, done: () => done.push(1) });
+      gc.submit({ payload: 2, weight: 1, done: () => done.push(2) });
+      await tick();
+      assert.deepEqual(
+        calls.map((c) => c.items),
+        [[1, 2]],
+      );
+      gc.submit({ payload: 3, weight: 1, done: () => done.push(3) });
+      gc.submit({ payload: 4, weight: 1, done: () => done.push(4) });
+      await tick();
+      assert.equal(calls.length, 1, "no second commit while one runs");
+      assert.deepEqual(done, [], "nothing acknowledged before its commit ends");
+      calls[0]!.resolve();
+      await tick();
+      assert.deepEqual(done, [1, 2]);
+      assert.deepEqual(
+        calls.map((c) => c.items),
+        [
+          [1, 2],
+          [3, 4],
+        ],
+      );
+      calls[1]!.resolve();
+      await tick();
+      assert.deepEqual(done, [1, 2, 3, 4]);
+    });
+
+    it("fails every item of a rejected commit and retries one that met a lock", async () => {
+      const { calls, commit } = manualCommits();
+      const clock = new ManualClock();
+      const gc = new GroupCommitter<number>({
+        clock,
+        maxReadings: 100,
+        maxDelayMs: 0,
+        busyRetryMs: 10,
+        commit,
+      });
+      const errors: Array<Error | undefined> = [];
+      gc.submit({ payload: 1, weight: 1, done: (e) => errors.push(e) });
+      gc.submit({ payload: 2, weight: 1, done: (e) => errors.push(e) });
+      await tick();
+      calls[0]!.reject(new Error("disk I/O error"));
+      await tick();
+      assert.equal(errors.length, 2);
+      for (const e of errors) assert.ok(e instanceof GatewayError && e.code === "STORE_UNAVAILABLE");
+      gc.submit({ payload: 3, weight: 1, done: (e) => errors.push(e) });
+      await tick();
+      calls[1]!.reject(Object.assign(new Error("database is locked"), { code: "SQLITE_BUSY" }));
+      await tick();
+      assert.equal(errors.length, 2, "a locked commit is neither acknowledged nor failed");
+      assert.equal(calls.length, 2, "and not retried before busyRetryMs");
+      clock.advance(10);
+      assert.deepEqual(calls[2]!.items, [3]);
+      calls[2]!.resolve();
+      await tick();
+      assert.deepEqual(errors.slice(2), [undefined]);
+    });
+
+    it("close() resolves only once the running commit and everything pending are done", async () => {
+      const { calls, commit } = manualCommits();
+      const gc = new GroupCommitter<number>({
+        clock: new ManualClock(),
+        maxReadings: 100,
+        maxDelayMs: 0,
+        commit,
+      });
+      const done: number[] = [];
+      gc.submit({ payload: 1, weight: 1, done: () => done.push(1) });
+      await tick();
+      gc.submit({ payload: 2, weight: 1, done: () => done.push(2) });
+      let closed = false;
+      const closing = gc.close().then(() => {
+        closed = true;
+      });
+      await tick();
+      assert.equal(closed, false);
+      calls[0]!.resolve();
+      await tick();
+      assert.equal(closed, false, "item 2 still pending");
+      assert.deepEqual(calls[1]!.items, [2]);
+      calls[1]!.resolve();
+      await closing;
+      assert.deepEqual(done, [1, 2]);
+    });
   });
 });

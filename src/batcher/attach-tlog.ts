@@ -1,7 +1,7 @@
 /**
  * Composition of the tamper-evident log into the gateway (`attachTlog(gw)` in `Gateway.start`):
- * a commit writer that appends every stored reading and audit event to the log inside the group commit,
- * and the checkpointer service. Readings stored before the log was enabled are appended first.
+ * a commit writer (tlog-commit-writer.ts, in the commit thread) that appends every stored reading and audit
+ * event to the log inside the group commit, and the checkpointer service. Readings stored before the log was enabled are appended first.
  *
  * Keys: on first start with default paths the key files are created under `<stateDir>/keys` (0600) and
  * the verifier key is logged; configured paths that are missing stop the start (exit 78).
@@ -9,6 +9,7 @@
 import type { Gateway } from "../gateway.js";
 import { Checkpointer } from "./checkpointer.js";
 import { openTlog, type Tlog } from "./open-tlog.js";
+import { tlogCommitWriter } from "./tlog-commit-writer.js";
 
 /** The attached log, for other subsystems (the anchor publisher listens to `checkpointer`). */
 export interface AttachedTlog extends Tlog {
@@ -29,10 +30,7 @@ export function attachTlog(gw: Gateway): AttachedTlog | undefined {
   const backfilled = gw.db.transaction(() => tlog.records.backfill())();
   if (backfilled > 0)
     log.info({ readings: backfilled }, "readings stored before the log was enabled appended");
-  gw.numberReadingsFrom(() => tlog.records.tiles.size());
-  gw.addCommitWriter((stored, events) => {
-    tlog.records.append(stored, events);
-  });
+  gw.addCommitWriter(tlogCommitWriter(tlog.storageKey));
   const checkpointer = new Checkpointer({
     db: gw.db,
     tiles: tlog.records.tiles,

@@ -1,5 +1,4 @@
 import type { Clock } from "../clock.js";
-import type { Db } from "../db.js";
 import { GatewayError } from "../errors.js";
 
 /** Work that becomes durable in one group commit; `done` is called after the commit (or its failure). */
@@ -11,7 +10,6 @@ export interface CommitItem<T> {
 }
 
 export interface GroupCommitOptions<T> {
-  db: Db;
   clock: Clock;
   /** Flush when this many readings are pending. */
   maxReadings: number;
@@ -20,8 +18,12 @@ export interface GroupCommitOptions<T> {
    * handled the I/O at hand (setImmediate), so a batch is whatever arrived while the last commit ran.
    */
   maxDelayMs: number;
-  /** Writes the items; runs synchronously inside one transaction and MUST NOT await. */
-  write: (items: readonly T[]) => void;
+  /**
+   * Makes the items durable, all or none: synchronously (e.g. `db.transaction(write)`) or asynchronously
+   * (the gateway's commit thread). At most one commit runs at a time; items submitted meanwhile form the
+   * next one. A rejection or throw fails every item of the commit.
+   */
+  commit: (items: readonly T[]) => void | Promise<void>;
   /**
    * While another connection holds the write lock (SQLITE_BUSY), the batch is kept and retried every
    * `busyRetryMs` for at most `busyGiveUpMs`, so the event loop (and alerts) never block on a lock.
@@ -36,10 +38,12 @@ export interface GroupCommitOptions<T> {
  * Group commit: collects items and writes them in one SQLite transaction, triggered by count or by
  * time. Callers are told (`done`) only after the transaction committed, so an acknowledgement that
  * waits for `done` is never ahead of durability. A failed transaction fails every item in it.
+ * While an asynchronous commit runs, new items wait and go in the next commit as soon as it ends.
  */
 export class GroupCommitter<T> {
   readonly #opts: GroupCommitOptions<T>;
-  readonly #tx: (items: readonly T[]) => void;
+  #inFlight = false;
+  #idle: (() => void)[] = [];
   #pending: CommitItem<T>[] = [];
   #weight = 0;
   #timer: unknown = null;
@@ -49,7 +53,6 @@ export class GroupCommitter<T> {
 
   constructor(opts: GroupCommitOptions<T>) {
     this.#opts = opts;
-    this.#tx = opts.db.transaction((items: readonly T[]) => opts.write(items));
   }
 
   get pendingWeight(): number {
@@ -63,8 +66,9 @@ export class GroupCommitter<T> {
     }
     this.#pending.push(item);
     this.#weight += item.weight;
-    // while a locked batch waits for its retry, the retry timer flushes everything pending
-    if (this.#busySinceMs !== null) return;
+    // while a locked batch waits for its retry, the retry timer flushes everything pending; while a
+    // commit runs, its end flushes everything pending
+    if (this.#busySinceMs !== null || this.#inFlight) return;
     if (this.#weight >= this.#opts.maxReadings || this.#opts.maxDelayMs === 0) {
       // flush after the current I/O callbacks so one socket read's packets share a commit
       this.#immediate ??= setImmediate(() => {
@@ -84,7 +88,7 @@ export class GroupCommitter<T> {
     }, delayMs);
   }
 
-  /** Commits everything pending now. */
+  /** Commits everything pending now (or, while a commit runs, as soon as it ends). */
   flush(): void {
     if (this.#timer !== null) {
       this.#opts.clock.clearTimeout(this.#timer);
@@ -94,17 +98,47 @@ export class GroupCommitter<T> {
       clearImmediate(this.#immediate);
       this.#immediate = null;
     }
-    if (this.#pending.length === 0) return;
+    if (this.#inFlight) return;
+    if (this.#pending.length === 0) {
+      this.#settleIdle();
+      return;
+    }
     const batch = this.#pending;
     const weight = this.#weight;
     this.#pending = [];
     this.#weight = 0;
     const started = performance.now();
-    let error: Error | undefined;
+    let result: void | Promise<void>;
     try {
-      this.#tx(batch.map((i) => i.payload));
-      this.#busySinceMs = null;
+      result = this.#opts.commit(batch.map((i) => i.payload));
     } catch (cause) {
+      this.#finish(batch, weight, started, cause);
+      return;
+    }
+    if (!(result instanceof Promise)) {
+      this.#finish(batch, weight, started, undefined);
+      return;
+    }
+    this.#inFlight = true;
+    result.then(
+      () => this.#afterAsync(batch, weight, started, undefined),
+      (cause: unknown) => this.#afterAsync(batch, weight, started, cause ?? new Error("commit failed")),
+    );
+  }
+
+  #afterAsync(batch: CommitItem<T>[], weight: number, started: number, cause: unknown): void {
+    this.#inFlight = false;
+    this.#finish(batch, weight, started, cause);
+    // what arrived during the commit goes next, at once (unless a lock retry is scheduled)
+    if (this.#busySinceMs === null) this.flush();
+  }
+
+  /** Completes a commit: `cause` undefined = committed. */
+  #finish(batch: CommitItem<T>[], weight: number, started: number, cause: unknown): void {
+    let error: Error | undefined;
+    if (cause === undefined) {
+      this.#busySinceMs = null;
+    } else {
       if (isBusy(cause) && !this.#closed && this.#retryBusy(batch, weight)) return;
       this.#busySinceMs = null;
       error = new GatewayError("STORE_UNAVAILABLE", `group commit of ${batch.length} item(s) failed`, {
@@ -124,6 +158,7 @@ export class GroupCommitter<T> {
         // a completion callback must not break the others; its owner logs its own failures
       }
     }
+    this.#settleIdle();
   }
 
   /** Puts a batch that met a lock back in front of the queue; false once the lock lasted too long. */
@@ -137,10 +172,18 @@ export class GroupCommitter<T> {
     return true;
   }
 
-  /** Flushes and refuses further items. */
-  close(): void {
+  /** Flushes and refuses further items; resolves once every pending item is done. */
+  close(): Promise<void> {
     this.#closed = true;
+    const idle = new Promise<void>((resolve) => this.#idle.push(resolve));
     this.flush();
+    return idle;
+  }
+
+  /** Resolves `close()` once nothing is pending or running. */
+  #settleIdle(): void {
+    if (!this.#closed || this.#inFlight || this.#pending.length > 0) return;
+    for (const resolve of this.#idle.splice(0)) resolve();
   }
 }
 

@@ -12,7 +12,7 @@
  * - `append` MUST run inside `db.transaction` (it throws otherwise) and never awaits; a throw rolls the
  *   whole commit back (readings included): the integrity path fails loudly, never silently.
  * - The readings passed to `append` MUST have been stored at leaf indexes size, size+1, … in order
- *   (Gateway.numberReadingsFrom does this); their leaves come first, then the events'.
+ *   (the commit thread numbers them from the tlog writer's `nextLeaf`); their leaves come first, then the events'.
  * - Several processes may append to one database (gateway, `vitalog subjects erase`, `devices`): the next
  *   leaf index is read from the stored tree state inside the transaction.
  */

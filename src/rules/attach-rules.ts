@@ -12,6 +12,7 @@ import type { AlertSnapshot } from "./alert-event.js";
 import { type ActorContext, CommandProcessor, type CommandReply } from "./commands.js";
 import { RuleEngine, type RulesConfig } from "./engine.js";
 import { SinkHealthRule } from "./sink-health-rule.js";
+import { alertCommitWriter } from "./sinks/alert-commit-writer.js";
 import { ALERT_MESSAGE_VERSION, type AlertMessage, toAuditEvent } from "./sinks/alert-message.js";
 import type { AlertSink } from "./sinks/alert-sink.js";
 import { AlertStore } from "./sinks/alert-store.js";
@@ -169,15 +170,13 @@ export function attachRules(gw: Gateway): RulesHandle {
         engine.onRejected(source.deviceId, source.subjectId, reason);
     },
   });
-  gw.addCommitWriter((_stored, events) => {
-    try {
-      store.write(events);
-    } catch (err) {
-      // the readings of this commit must not be lost for an alert-table problem
+  gw.addCommitWriter(
+    alertCommitWriter(store, (message) => {
+      // the readings of that commit were kept: an alert-table problem must not lose them
       persistFailures();
-      log.error({ err }, "alert store write failed");
-    }
-  });
+      log.error({ err: message }, "alert store write failed");
+    }),
+  );
 
   gw.addService(rulesService(gw, engine, store, restore));
   for (const sink of sinks) gw.addService(sink);

@@ -12,6 +12,12 @@ import { freePort } from "../helpers/child-gateway.js";
 import { tempDir } from "../helpers/gateway.js";
 import { type AlertTestGateway, startAlertGateway } from "./alert-helpers.js";
 
+/** A commit writer whose every write throws (test/helpers/failing-commit-writer.ts). */
+const failingWriter = {
+  name: "failing",
+  module: new URL("../helpers/failing-commit-writer.js", import.meta.url).href,
+};
+
 async function raiseWith(
   t: AlertTestGateway,
   breakStore: () => (() => void) | undefined,
@@ -49,11 +55,12 @@ async function raiseWith(
 }
 
 describe("alert delivery independent of storage and log", () => {
-  it("delivers on MQTT with the database closed (disk gone)", async () => {
+  it("delivers on MQTT with the database gone (main connection closed, every commit failing)", async () => {
     const t = await startAlertGateway();
     try {
       await raiseWith(t, () => {
         t.gw.db.close();
+        t.gw.addCommitWriter(failingWriter);
         return undefined;
       });
     } finally {
@@ -88,9 +95,7 @@ describe("alert delivery independent of storage and log", () => {
     const t = await startAlertGateway();
     try {
       await raiseWith(t, () => {
-        t.gw.addCommitWriter(() => {
-          throw new Error("log unavailable");
-        });
+        t.gw.addCommitWriter(failingWriter);
         return undefined;
       });
     } finally {

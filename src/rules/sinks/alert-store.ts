@@ -150,15 +150,24 @@ export class AlertStore {
     this.#participants.push(p);
   }
 
+  /** The registered durable sinks. */
+  get participants(): readonly OutboxParticipant[] {
+    return this.#participants;
+  }
+
   /**
    * The group-commit writer: persists the alert transitions and clinician observations among `events`.
-   * Runs inside the commit transaction; MUST NOT throw for duplicates (INSERT OR IGNORE).
+   * Runs inside the commit transaction; MUST NOT throw for duplicates (INSERT OR IGNORE). `participants`:
+   * the durable sinks to write outbox rows for (default: the registered ones).
    */
-  write(events: readonly AuditEvent[]): void {
+  write(
+    events: readonly AuditEvent[],
+    participants: readonly OutboxParticipant[] = this.#participants,
+  ): void {
     for (const e of events) {
       const m = alertMessageOf(e);
       if (m) {
-        this.#writeTransition(m);
+        this.#writeTransition(m, participants);
         continue;
       }
       if (e.type === OBSERVATION_EVENT_TYPE) {
@@ -177,7 +186,7 @@ export class AlertStore {
     }
   }
 
-  #writeTransition(m: AlertMessage): void {
+  #writeTransition(m: AlertMessage, participants: readonly OutboxParticipant[]): void {
     const body = JSON.stringify(m);
     this.#insertEvent.run(
       m.event_id,
@@ -195,7 +204,7 @@ export class AlertStore {
       body,
     );
     this.#upsertAlert.run(m.alert_id, m.state, m.priority, m.subject_id, m.raised_at_ms, m.at_ms, body);
-    for (const p of this.#participants) {
+    for (const p of participants) {
       const o = p.outcomeOf(m.event_id);
       this.#insertOutbox.run(
         p.name,

@@ -1,0 +1,53 @@
+/** Messages between the main thread (commit-thread.ts) and the commit thread (commit-thread-worker.ts). */
+import type { CommitBatch } from "../drivers/ingest.js";
+
+/** workerData of the commit thread. */
+export interface ThreadInit {
+  dbPath: string;
+  synchronous: "full" | "normal";
+  busyTimeoutMs: number;
+}
+
+export type ToThread =
+  | { type: "writer"; name: string; module: string; init: unknown }
+  | { type: "commit"; id: number; batches: readonly CommitBatch[]; nowMs: number; prepared: unknown[] }
+  | { type: "close" };
+
+export type ToMain =
+  | { type: "ready" }
+  | { type: "fatal"; error: WireError }
+  | { type: "done"; id: number; duplicates: string[]; results: unknown[] }
+  | { type: "failed"; id: number; error: WireError }
+  | { type: "closed" };
+
+/** An error as it crosses threads: structured clone keeps neither `code` nor the cause's code. */
+export interface WireError {
+  name: string;
+  message: string;
+  code?: string;
+  cause?: { message: string; code?: string };
+}
+
+export function wireError(err: unknown): WireError {
+  const e = err as { name?: unknown; message?: unknown; code?: unknown; cause?: unknown };
+  const out: WireError = {
+    name: typeof e?.name === "string" ? e.name : "Error",
+    message: typeof e?.message === "string" ? e.message : String(err),
+  };
+  if (typeof e?.code === "string") out.code = e.code;
+  if (e?.cause !== undefined) {
+    const c = e.cause as { message?: unknown; code?: unknown };
+    out.cause = { message: typeof c?.message === "string" ? c.message : String(e.cause) };
+    if (typeof c?.code === "string") out.cause.code = c.code;
+  }
+  return out;
+}
+
+/** The Error the main thread sees: same name, message and `code` (e.g. SQLITE_BUSY, INTEGRITY_FAILURE). */
+export function errorFromWire(w: WireError): Error & { code?: string } {
+  const cause = w.cause ? Object.assign(new Error(w.cause.message), { code: w.cause.code }) : undefined;
+  const err = new Error(w.message, cause ? { cause } : undefined) as Error & { code?: string };
+  err.name = w.name;
+  if (w.code !== undefined) err.code = w.code;
+  return err;
+}

@@ -1,0 +1,163 @@
+/**
+ * The commit thread: the group commit's transaction (readings, rejections, the tamper-evident log, the alert
+ * tables) and its fsync run in a worker thread on a connection of their own, so the main thread — MQTT,
+ * validation, the rule engine and alert delivery — never waits for the disk [DESIGN.md "Alerts do not
+ * wait"], and the log's hashing runs beside ingest instead of in its way.
+ *
+ * One commit runs at a time (GroupCommitter sends the next when this one answers). Writers registered after
+ * the thread started are loaded before the next commit. If the thread dies, the commits it held fail (their
+ * readings are not acknowledged, so devices re-send) and the next commit starts a new thread.
+ * Other writes of the gateway (registry, checkpoints, outbox marks) stay on the main connection; SQLite
+ * serialises them with the thread's commits (WAL, one writer at a time).
+ */
+import { Worker } from "node:worker_threads";
+import type { AuditEvent, CommitBatch } from "../drivers/ingest.js";
+import { GatewayError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { errorFromWire, type ThreadInit, type ToMain, type ToThread } from "./commit-thread-protocol.js";
+import type { CommitWriterSpec } from "./commit-writer.js";
+
+const WORKER = new URL("./commit-thread-worker.js", import.meta.url);
+
+/** What a commit reports besides success. */
+export interface ThreadCommitResult {
+  /** Device ids of readings dropped as duplicates (one per reading). */
+  duplicates: string[];
+}
+
+interface Waiter {
+  resolve: (r: ThreadCommitResult) => void;
+  reject: (err: Error) => void;
+  specs: readonly CommitWriterSpec[];
+}
+
+export class CommitThread {
+  readonly #init: ThreadInit;
+  readonly #log: Logger;
+  readonly #specs: CommitWriterSpec[] = [];
+  #worker: Worker | undefined;
+  #ready: Promise<void> | undefined;
+  #nextId = 1;
+  readonly #waiting = new Map<number, Waiter>();
+  #closing = false;
+  #closed: (() => void) | undefined;
+
+  constructor(init: ThreadInit, log: Logger) {
+    this.#init = init;
+    this.#log = log;
+  }
+
+  /** Registers a writer for every later commit (loaded into a running thread before its next commit). */
+  addWriter(spec: CommitWriterSpec): void {
+    this.#specs.push(spec);
+    if (this.#worker) this.#post({ type: "writer", name: spec.name, module: spec.module, init: spec.init });
+  }
+
+  /** Starts the thread (idempotent); rejects when it cannot open the database. */
+  start(): Promise<void> {
+    if (this.#closing) return Promise.reject(new GatewayError("STORE_CLOSED", "the store is shutting down"));
+    this.#ready ??= this.#spawn();
+    return this.#ready;
+  }
+
+  /** Commits the batches in the thread; resolves once they are durable. */
+  async commit(batches: readonly CommitBatch[], nowMs: number): Promise<ThreadCommitResult> {
+    await this.start();
+    const specs = [...this.#specs];
+    const events: AuditEvent[] = [];
+    for (const b of batches) if (b.events) events.push(...b.events);
+    const prepared = specs.map((s) => s.prepare?.(events));
+    const id = this.#nextId++;
+    const result = new Promise<ThreadCommitResult>((resolve, reject) =>
+      this.#waiting.set(id, { resolve, reject, specs }),
+    );
+    this.#post({ type: "commit", id, batches, nowMs, prepared });
+    return result;
+  }
+
+  /** Lets the thread finish what it holds, closes its connection and ends it. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    const worker = this.#worker;
+    if (!worker) return;
+    await this.#ready?.catch(() => {});
+    const closed = new Promise<void>((resolve) => {
+      this.#closed = resolve;
+    });
+    this.#post({ type: "close" });
+    await Promise.race([closed, new Promise((resolve) => worker.once("exit", resolve))]);
+    await worker.terminate();
+  }
+
+  #post(m: ToThread): void {
+    this.#worker!.postMessage(m);
+  }
+
+  #spawn(): Promise<void> {
+    const worker = new Worker(WORKER, { workerData: this.#init });
+    this.#worker = worker;
+    for (const s of this.#specs)
+      worker.postMessage({ type: "writer", name: s.name, module: s.module, init: s.init } satisfies ToThread);
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      worker.on("message", (m: ToMain) => {
+        switch (m.type) {
+          case "ready":
+            started = true;
+            resolve();
+            return;
+          case "fatal":
+            reject(
+              new GatewayError("STORE_UNAVAILABLE", "the commit thread cannot open the database", {
+                cause: errorFromWire(m.error),
+              }),
+            );
+            return;
+          case "done":
+            this.#settle(m.id, (w) => {
+              w.resolve({ duplicates: m.duplicates });
+              m.results.forEach((r, i) => {
+                try {
+                  w.specs[i]?.onResult?.(r);
+                } catch (err) {
+                  this.#log.error({ err, writer: w.specs[i]?.name }, "commit writer result handler failed");
+                }
+              });
+            });
+            return;
+          case "failed":
+            this.#settle(m.id, (w) => w.reject(errorFromWire(m.error)));
+            return;
+          case "closed":
+            this.#closed?.();
+            return;
+        }
+      });
+      worker.on("error", (err) => {
+        this.#log.error({ err }, "commit thread failed");
+        if (!started)
+          reject(new GatewayError("STORE_UNAVAILABLE", "the commit thread failed", { cause: err }));
+      });
+      worker.on("exit", (code) => {
+        if (this.#worker === worker) {
+          this.#worker = undefined;
+          this.#ready = undefined;
+        }
+        const lost = [...this.#waiting.values()];
+        this.#waiting.clear();
+        for (const w of lost)
+          w.reject(new GatewayError("STORE_UNAVAILABLE", `the commit thread exited (code ${code})`));
+        if (!this.#closing) this.#log.error({ code, commitsFailed: lost.length }, "commit thread exited");
+        if (!started)
+          reject(new GatewayError("STORE_UNAVAILABLE", `the commit thread exited (code ${code})`));
+      });
+    });
+  }
+
+  #settle(id: number, f: (w: Waiter) => void): void {
+    const w = this.#waiting.get(id);
+    if (!w) return;
+    this.#waiting.delete(id);
+    f(w);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Commit writers: the parts of the gateway that write inside every group commit (the tamper-evident log,
+ * the alert tables). The group commit runs in the commit thread (commit-thread.ts), on its own database
+ * connection, so a writer has two halves:
+ *
+ * - on the main thread, a {@link CommitWriterSpec} registered with `Gateway.addCommitWriter`: which module
+ *   builds the thread half, its (structured-cloneable) init data, and optional hooks that run before each
+ *   commit (`prepare`, for state only the main thread has) and after it (`onResult`);
+ * - in the commit thread, the {@link ThreadCommitWriter} that the module's `createCommitWriter(db, init)`
+ *   returns. Its `write` runs inside the commit's transaction, synchronously; a throw rolls the whole
+ *   commit back (readings included) and fails every item in it.
+ */
+import type { Db } from "../db.js";
+import type { AuditEvent } from "../drivers/ingest.js";
+import type { Reading } from "../reading.js";
+
+/** What a thread-side writer gets for one commit. */
+export interface CommitContext {
+  /** The gateway clock's time when the commit was started. */
+  readonly nowMs: number;
+  /** What this writer's `prepare` returned on the main thread for this commit (undefined without one). */
+  readonly prepared: unknown;
+}
+
+/** The commit-thread half of a writer. */
+export interface ThreadCommitWriter {
+  /**
+   * The position the commit's first stored reading takes in the tamper-evident log (the log's size, read
+   * inside the transaction); stored readings are numbered from it in order. At most one writer numbers.
+   */
+  nextLeaf?(): number;
+  /**
+   * Runs inside the commit transaction after the readings were inserted: `stored` are the readings actually
+   * written (duplicates left out), `events` the commit's audit events, in order. MUST be synchronous.
+   * The return value (structured-cloneable) goes to the spec's `onResult` on the main thread.
+   */
+  write(stored: readonly Reading[], events: readonly AuditEvent[], ctx: CommitContext): unknown;
+}
+
+/** The export a writer module provides. */
+export type CreateCommitWriter = (db: Db, init: unknown) => ThreadCommitWriter | Promise<ThreadCommitWriter>;
+
+/** The main-thread half of a writer. */
+export interface CommitWriterSpec {
+  /** Name for logs and errors. */
+  readonly name: string;
+  /** URL (file:) of the module exporting `createCommitWriter`; it is imported in the commit thread. */
+  readonly module: string;
+  /** Passed to `createCommitWriter` (structured-cloned). */
+  readonly init?: unknown;
+  /** Runs on the main thread when a commit starts; the result (structured-cloneable) reaches `write`. */
+  prepare?(events: readonly AuditEvent[]): unknown;
+  /** Runs on the main thread after the commit succeeded, with what `write` returned. */
+  onResult?(result: unknown): void;
+}

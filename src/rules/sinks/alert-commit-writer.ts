@@ -1,0 +1,67 @@
+/**
+ * The alert tables' commit writer (batcher/commit-writer.ts), loaded in the commit thread: writes the alert
+ * transitions and clinician observations of each commit (AlertStore.write). Which durable sinks get outbox
+ * rows, and the outcome of a delivery that finished before its row is written, are known only on the main
+ * thread: `prepare` snapshots them when the commit starts. A delivery that finishes later is marked by the
+ * sink's own outcome flush, which SQLite orders after this commit.
+ *
+ * An alert-table failure never fails the commit (the readings must not be lost for it): it is returned and
+ * reported on the main thread (`onFailure`).
+ */
+import type { CommitWriterSpec, ThreadCommitWriter } from "../../batcher/commit-writer.js";
+import type { Db } from "../../db.js";
+import { alertMessageOf } from "./alert-message.js";
+import { AlertStore, type OutboxOutcome, type OutboxParticipant } from "./alert-store.js";
+
+/** The durable sinks and the outcomes already known when a commit started. */
+interface OutboxSnapshot {
+  sinks: string[];
+  /** [sink, event id, outcome] */
+  outcomes: [string, string, OutboxOutcome][];
+}
+
+/** The main-thread spec over the gateway's alert store (for its registered durable sinks). */
+export function alertCommitWriter(store: AlertStore, onFailure: (message: string) => void): CommitWriterSpec {
+  return {
+    name: "alerts",
+    module: import.meta.url,
+    prepare(events): OutboxSnapshot {
+      const participants = store.participants;
+      const outcomes: [string, string, OutboxOutcome][] = [];
+      for (const e of events) {
+        const m = alertMessageOf(e);
+        if (!m) continue;
+        for (const p of participants) {
+          const o = p.outcomeOf(m.event_id);
+          if (o) outcomes.push([p.name, m.event_id, o]);
+        }
+      }
+      return { sinks: participants.map((p) => p.name), outcomes };
+    },
+    onResult(result) {
+      const failure = (result as { error?: string } | undefined)?.error;
+      if (failure !== undefined) onFailure(failure);
+    },
+  };
+}
+
+export function createCommitWriter(db: Db): ThreadCommitWriter {
+  const store = new AlertStore(db);
+  return {
+    write(_stored, events, ctx) {
+      if (events.length === 0) return undefined;
+      const snapshot = ctx.prepared as OutboxSnapshot;
+      const known = new Map(snapshot.outcomes.map(([sink, id, o]) => [`${sink}\n${id}`, o]));
+      const participants: OutboxParticipant[] = snapshot.sinks.map((name) => ({
+        name,
+        outcomeOf: (eventId) => known.get(`${name}\n${eventId}`),
+      }));
+      try {
+        store.write(events, participants);
+        return undefined;
+      } catch (err) {
+        return { error: (err as Error).message };
+      }
+    },
+  };
+}

@@ -1,0 +1,171 @@
+/**
+ * The commit thread on a real SQLite file: commits run in a worker thread on their own connection,
+ * duplicates are reported, writers get their init/prepare data and return results, a writer that cannot
+ * load fails every commit (never a commit without it), and a lock surfaces as SQLITE_BUSY for the group
+ * commit's retry.
+ */
+import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import Database from "better-sqlite3";
+import { CommitThread } from "../../src/batcher/commit-thread.js";
+import { openDatabase } from "../../src/db.js";
+import type { CommitBatch } from "../../src/drivers/ingest.js";
+import { createLogger } from "../../src/log.js";
+import { MIGRATIONS } from "../../src/migrations.js";
+import type { Reading } from "../../src/reading.js";
+import { tempDir } from "../helpers/gateway.js";
+
+const log = createLogger("silent");
+const ECHO = new URL("../helpers/echo-commit-writer.js", import.meta.url).href;
+
+function reading(id: string, deviceTimeMs: number): Reading {
+  return {
+    id,
+    deviceId: "cuff-1",
+    subjectId: "patient-1",
+    kind: "heart_rate",
+    loinc: "8867-4",
+    value: 72,
+    unit: "/min",
+    deviceTimeMs,
+    receivedAtMs: deviceTimeMs + 5,
+    observedAtMs: deviceTimeMs,
+    seq: deviceTimeMs,
+    flags: [],
+    mdc: null,
+  };
+}
+
+describe("commit thread", () => {
+  const dir = tempDir("vitalog-commit-thread-");
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const freshDb = (name: string) => {
+    const path = join(dir, name);
+    openDatabase(path, MIGRATIONS).close();
+    return path;
+  };
+
+  it("commits in the worker: rows visible to other connections, duplicates named, writers fed and heard", async () => {
+    const path = freshDb("echo.db");
+    const thread = new CommitThread({ dbPath: path, synchronous: "full", busyTimeoutMs: 25 }, log);
+    const results: unknown[] = [];
+    thread.addWriter({
+      name: "echo",
+      module: ECHO,
+      init: { firstLeaf: 100 },
+      prepare: (events) => ({ seen: events.length }),
+      onResult: (r) => results.push(r),
+    });
+    try {
+      await thread.start();
+      const batches: CommitBatch[] = [
+        { readings: [reading("r1", 1000), reading("r2", 2000)], rejections: [] },
+        {
+          readings: [reading("r3", 1000)], // same device, vital and device time as r1: a duplicate
+          rejections: [{ deviceId: "cuff-1", receivedAtMs: 5, reason: "RANGE", detail: "x", payload: null }],
+          events: [{ type: "device.bound", atMs: 7, subjectId: "patient-1", deviceId: "cuff-1", data: {} }],
+        },
+      ];
+      const out = await thread.commit(batches, 123);
+      assert.deepEqual(out.duplicates, ["cuff-1"]);
+      assert.deepEqual(results, [
+        {
+          stored: ["r1", "r2"],
+          events: ["device.bound"],
+          nowMs: 123,
+          prepared: { seen: 1 },
+          inTransaction: true,
+        },
+      ]);
+      const db = new Database(path, { readonly: true });
+      try {
+        assert.deepEqual(db.prepare("SELECT id, leaf_index FROM readings ORDER BY row_id").all(), [
+          { id: "r1", leaf_index: 100 },
+          { id: "r2", leaf_index: 101 },
+        ]);
+        assert.equal(db.prepare("SELECT COUNT(*) FROM rejections").pluck().get(), 1);
+      } finally {
+        db.close();
+      }
+      // the next commit numbers on from what is stored
+      await thread.commit([{ readings: [reading("r4", 3000)], rejections: [] }], 124);
+      const db2 = new Database(path, { readonly: true });
+      assert.equal(db2.prepare("SELECT leaf_index FROM readings WHERE id = 'r4'").pluck().get(), 102);
+      db2.close();
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it("fails every commit, naming the writer, when a writer cannot be loaded", async () => {
+    const path = freshDb("broken.db");
+    const thread = new CommitThread({ dbPath: path, synchronous: "full", busyTimeoutMs: 25 }, log);
+    thread.addWriter({ name: "missing", module: new URL("./no-such-writer.js", import.meta.url).href });
+    try {
+      for (let i = 0; i < 2; i++) {
+        await assert.rejects(
+          thread.commit([{ readings: [reading(`r${i}`, 1000 + i)], rejections: [] }], 1),
+          /commit writer missing failed to load/,
+        );
+      }
+      const db = new Database(path, { readonly: true });
+      assert.equal(
+        db.prepare("SELECT COUNT(*) FROM readings").pluck().get(),
+        0,
+        "nothing committed without it",
+      );
+      db.close();
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it("rolls the whole commit back when a writer throws, and reports a lock as SQLITE_BUSY", async () => {
+    const path = freshDb("rollback.db");
+    const thread = new CommitThread({ dbPath: path, synchronous: "full", busyTimeoutMs: 25 }, log);
+    try {
+      await thread.commit([{ readings: [reading("a", 1)], rejections: [] }], 1);
+      const other = new Database(path);
+      other.exec("BEGIN IMMEDIATE");
+      await assert.rejects(
+        thread.commit([{ readings: [reading("b", 2)], rejections: [] }], 2),
+        (err: Error) => {
+          assert.equal((err as { code?: string }).code, "SQLITE_BUSY");
+          return true;
+        },
+      );
+      other.exec("ROLLBACK");
+      other.close();
+      thread.addWriter({
+        name: "failing",
+        module: new URL("../helpers/failing-commit-writer.js", import.meta.url).href,
+      });
+      await assert.rejects(
+        thread.commit([{ readings: [reading("c", 3)], rejections: [] }], 3),
+        /log unavailable/,
+      );
+      const db = new Database(path, { readonly: true });
+      assert.deepEqual(
+        db.prepare("SELECT id FROM readings").pluck().all(),
+        ["a"],
+        "b and c were rolled back",
+      );
+      db.close();
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it("refuses to start when the database cannot be opened", async () => {
+    // a path below a regular file: the directory cannot be created
+    const path = freshDb("file.db");
+    const blocked = new CommitThread(
+      { dbPath: join(path, "x.db"), synchronous: "full", busyTimeoutMs: 25 },
+      log,
+    );
+    await assert.rejects(blocked.start(), /cannot open the database/);
+    await blocked.close();
+  });
+});

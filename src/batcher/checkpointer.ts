@@ -5,7 +5,8 @@
  *
  * Failure policy (STYLE: fail hard on integrity): an INTEGRITY_FAILURE or SIGNER_FAILURE stops signing
  * for good (status `halted`, logged at error); ingest and alerts keep running. A storage error is retried
- * at the next tick.
+ * at the next tick; a lock held by the commit thread (SQLITE_BUSY: the gateway's group commits run on a
+ * connection of their own) is retried after {@link BUSY_RETRY_MS}, without a warning for the first ones.
  */
 import type { Database } from "better-sqlite3";
 import type { Clock } from "../clock.js";
@@ -16,6 +17,11 @@ import { base64Encode } from "./base64.js";
 import { type CheckpointStore, type StoredCheckpoint, signNextCheckpoint } from "./checkpoint-store.js";
 import type { Signer } from "./signer.js";
 import type { TileStore } from "./tile-store.js";
+
+/** Delay before signing again when the database was locked by another connection. */
+export const BUSY_RETRY_MS = 50;
+/** Locked attempts in a row before the checkpointer logs a warning and waits for the next interval. */
+const BUSY_RETRIES = 20;
 
 /** Called after a checkpoint was durably stored. MUST NOT throw (a throw is logged and ignored). */
 export type CheckpointListener = (cp: StoredCheckpoint) => void;
@@ -36,6 +42,9 @@ export class Checkpointer implements Service {
   readonly #o: CheckpointerOptions;
   readonly #listeners: CheckpointListener[] = [];
   #timer: unknown = null;
+  #busyTimer: unknown = null;
+  #busyAttempts = 0;
+  #running = false;
   #halted: string | null = null;
   #signed = 0;
   #lastError: string | null = null;
@@ -49,13 +58,17 @@ export class Checkpointer implements Service {
   }
 
   async start(): Promise<void> {
+    this.#running = true;
     this.tick();
     this.#schedule();
   }
 
   async stop(): Promise<void> {
+    this.#running = false;
     if (this.#timer !== null) this.#o.clock.clearTimeout(this.#timer);
+    if (this.#busyTimer !== null) this.#o.clock.clearTimeout(this.#busyTimer);
     this.#timer = null;
+    this.#busyTimer = null;
   }
 
   #schedule(): void {
@@ -73,6 +86,15 @@ export class Checkpointer implements Service {
     try {
       cp = signNextCheckpoint({ ...this.#o, signers: [this.#o.signer], nowMs: this.#o.clock.now() });
     } catch (err) {
+      if (isBusy(err) && this.#running && this.#busyAttempts < BUSY_RETRIES) {
+        this.#busyAttempts++;
+        this.#busyTimer ??= this.#o.clock.setTimeout(() => {
+          this.#busyTimer = null;
+          this.tick();
+        }, BUSY_RETRY_MS);
+        return undefined;
+      }
+      this.#busyAttempts = 0;
       this.#lastError = (err as Error).message;
       if (
         err instanceof GatewayError &&
@@ -85,6 +107,7 @@ export class Checkpointer implements Service {
       }
       return undefined;
     }
+    this.#busyAttempts = 0;
     if (cp === undefined) return undefined;
     this.#signed++;
     log.info({ size: cp.size, root: base64Encode(cp.root), note: cp.note }, "checkpoint signed");
@@ -109,4 +132,9 @@ export class Checkpointer implements Service {
       last_error: this.#lastError,
     };
   }
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === "SQLITE_BUSY" || code === "SQLITE_BUSY_SNAPSHOT";
 }

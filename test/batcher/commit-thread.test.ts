@@ -12,6 +12,7 @@ import Database from "better-sqlite3";
 import { CommitThread } from "../../src/batcher/commit-thread.js";
 import { openDatabase } from "../../src/db.js";
 import type { CommitBatch } from "../../src/drivers/ingest.js";
+import { GatewayError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
 import { MIGRATIONS } from "../../src/migrations.js";
 import type { Reading } from "../../src/reading.js";
@@ -151,6 +152,32 @@ describe("commit thread", () => {
         db.prepare("SELECT id FROM readings").pluck().all(),
         ["a"],
         "b and c were rolled back",
+      );
+      db.close();
+    } finally {
+      await thread.close();
+    }
+  });
+
+  it("fails the commits a dying thread held and commits the next ones in a new thread", async () => {
+    const path = freshDb("crash.db");
+    const thread = new CommitThread({ dbPath: path, synchronous: "full", busyTimeoutMs: 25 }, log);
+    thread.addWriter({
+      name: "exiting",
+      module: new URL("../helpers/exiting-commit-writer.js", import.meta.url).href,
+      init: { marker: join(dir, "crash.marker") },
+    });
+    try {
+      await assert.rejects(
+        thread.commit([{ readings: [reading("lost", 1)], rejections: [] }], 1),
+        (err: Error) => err instanceof GatewayError && /commit thread exited \(code 3\)/.test(err.message),
+      );
+      await thread.commit([{ readings: [reading("kept", 2)], rejections: [] }], 2);
+      const db = new Database(path, { readonly: true });
+      assert.deepEqual(
+        db.prepare("SELECT id FROM readings").pluck().all(),
+        ["kept"],
+        "the failed commit left nothing",
       );
       db.close();
     } finally {

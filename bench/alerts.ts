@@ -194,6 +194,8 @@ async function main(): Promise<void> {
   const readingsPerSec = (acked - ackedAtStart) / measuredSec;
   running = false;
   for (const t of timers) clearInterval(t);
+  // the alert of the last frame can arrive before its PUBACK: let that PUBACK come before closing
+  await lastAck.catch(() => {});
   await Promise.all([...clients, probe, screen].map((c) => c.endAsync(true).catch(() => {})));
   child.kill("SIGTERM");
   await new Promise((r) => child.once("exit", r));

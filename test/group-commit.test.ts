@@ -230,23 +230,24 @@ describe("group commit", () => {
   });
 
   describe("with an asynchronous commit (the commit thread)", () => {
-    /** A commit function whose commits the test settles by hand. */
-    function manualCommits() {
+    /** A group commit whose (asynchronous) commits the test settles by hand. */
+    function manualCommits(clock = new ManualClock()) {
       const calls: { items: readonly number[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
       const commit = (items: readonly number[]) =>
         new Promise<void>((resolve, reject) => calls.push({ items, resolve, reject }));
-      return { calls, commit };
+      const gc = new GroupCommitter<number>({
+        clock,
+        maxReadings: 100,
+        maxDelayMs: 0,
+        busyRetryMs: 10,
+        commit,
+      });
+      return { calls, gc };
     }
     const tick = () => new Promise((r) => setImmediate(r));
 
     it("runs one commit at a time and sends what arrived meanwhile as soon as it ends", async () => {
-      const { calls, commit } = manualCommits();
-      const gc = new GroupCommitter<number>({
-        clock: new ManualClock(),
-        maxReadings: 100,
-        maxDelayMs: 0,
-        commit,
-      });
+      const { calls, gc } = manualCommits();
       const done: number[] = [];
       gc.submit({ payload: 1, weight: 1, done: () => done.push(1) });
       gc.submit({ payload: 2, weight: 1, done: () => done.push(2) });
@@ -276,15 +277,8 @@ describe("group commit", () => {
     });
 
     it("fails every item of a rejected commit and retries one that met a lock", async () => {
-      const { calls, commit } = manualCommits();
       const clock = new ManualClock();
-      const gc = new GroupCommitter<number>({
-        clock,
-        maxReadings: 100,
-        maxDelayMs: 0,
-        busyRetryMs: 10,
-        commit,
-      });
+      const { calls, gc } = manualCommits(clock);
       const errors: Array<Error | undefined> = [];
       gc.submit({ payload: 1, weight: 1, done: (e) => errors.push(e) });
       gc.submit({ payload: 2, weight: 1, done: (e) => errors.push(e) });
@@ -307,13 +301,7 @@ describe("group commit", () => {
     });
 
     it("close() resolves only once the running commit and everything pending are done", async () => {
-      const { calls, commit } = manualCommits();
-      const gc = new GroupCommitter<number>({
-        clock: new ManualClock(),
-        maxReadings: 100,
-        maxDelayMs: 0,
-        commit,
-      });
+      const { calls, gc } = manualCommits();
       const done: number[] = [];
       gc.submit({ payload: 1, weight: 1, done: () => done.push(1) });
       await tick();

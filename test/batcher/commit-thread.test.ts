@@ -39,6 +39,16 @@ function reading(id: string, deviceTimeMs: number): Reading {
   };
 }
 
+/** Runs `sql` (one column) on a read-only connection of its own: what is committed, as others see it. */
+function column(path: string, sql: string): unknown[] {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare(sql).pluck().all();
+  } finally {
+    db.close();
+  }
+}
+
 describe("commit thread", () => {
   const dir = tempDir("vitalog-commit-thread-");
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -80,21 +90,14 @@ describe("commit thread", () => {
           inTransaction: true,
         },
       ]);
-      const db = new Database(path, { readonly: true });
-      try {
-        assert.deepEqual(db.prepare("SELECT id, leaf_index FROM readings ORDER BY row_id").all(), [
-          { id: "r1", leaf_index: 100 },
-          { id: "r2", leaf_index: 101 },
-        ]);
-        assert.equal(db.prepare("SELECT COUNT(*) FROM rejections").pluck().get(), 1);
-      } finally {
-        db.close();
-      }
+      assert.deepEqual(column(path, "SELECT id || '@' || leaf_index FROM readings ORDER BY row_id"), [
+        "r1@100",
+        "r2@101",
+      ]);
+      assert.deepEqual(column(path, "SELECT COUNT(*) FROM rejections"), [1]);
       // the next commit numbers on from what is stored
       await thread.commit([{ readings: [reading("r4", 3000)], rejections: [] }], 124);
-      const db2 = new Database(path, { readonly: true });
-      assert.equal(db2.prepare("SELECT leaf_index FROM readings WHERE id = 'r4'").pluck().get(), 102);
-      db2.close();
+      assert.deepEqual(column(path, "SELECT leaf_index FROM readings WHERE id = 'r4'"), [102]);
     } finally {
       await thread.close();
     }
@@ -111,13 +114,7 @@ describe("commit thread", () => {
           /commit writer missing failed to load/,
         );
       }
-      const db = new Database(path, { readonly: true });
-      assert.equal(
-        db.prepare("SELECT COUNT(*) FROM readings").pluck().get(),
-        0,
-        "nothing committed without it",
-      );
-      db.close();
+      assert.deepEqual(column(path, "SELECT COUNT(*) FROM readings"), [0], "nothing committed without it");
     } finally {
       await thread.close();
     }
@@ -147,13 +144,7 @@ describe("commit thread", () => {
         thread.commit([{ readings: [reading("c", 3)], rejections: [] }], 3),
         /log unavailable/,
       );
-      const db = new Database(path, { readonly: true });
-      assert.deepEqual(
-        db.prepare("SELECT id FROM readings").pluck().all(),
-        ["a"],
-        "b and c were rolled back",
-      );
-      db.close();
+      assert.deepEqual(column(path, "SELECT id FROM readings"), ["a"], "b and c were rolled back");
     } finally {
       await thread.close();
     }
@@ -173,13 +164,7 @@ describe("commit thread", () => {
         (err: Error) => err instanceof GatewayError && /commit thread exited \(code 3\)/.test(err.message),
       );
       await thread.commit([{ readings: [reading("kept", 2)], rejections: [] }], 2);
-      const db = new Database(path, { readonly: true });
-      assert.deepEqual(
-        db.prepare("SELECT id FROM readings").pluck().all(),
-        ["kept"],
-        "the failed commit left nothing",
-      );
-      db.close();
+      assert.deepEqual(column(path, "SELECT id FROM readings"), ["kept"], "the failed commit left nothing");
     } finally {
       await thread.close();
     }

@@ -28,6 +28,9 @@ export { ANCHOR_MIGRATION } from "./publisher-store.js";
 
 import { PublisherTicks } from "./publisher-ticks.js";
 
+/** Delay before offering again a checkpoint whose offer met the commit thread's write lock. */
+const BUSY_RETRY_MS = 50;
+
 /** Timing policy; all durations in milliseconds. */
 export interface PublisherConfig {
   /**
@@ -75,6 +78,9 @@ export class Publisher {
   #lastError: PublisherStatus["last_error"] = null;
   #timer: unknown;
   #isRunning = false;
+  /** A checkpoint whose offer met a lock, offered again after BUSY_RETRY_MS. */
+  #busyOffer: CheckpointInput | undefined;
+  #busyTimer: unknown;
   #chain: Promise<void> = Promise.resolve();
   #listeners = new Set<(e: PublisherEvent) => void>();
 
@@ -102,6 +108,8 @@ export class Publisher {
   /** Stops the loop and waits for a running tick; the database stays open (caller owns it). */
   async stop(): Promise<void> {
     this.#isRunning = false;
+    if (this.#busyTimer !== undefined) this.clock.clearTimeout(this.#busyTimer);
+    this.#busyTimer = undefined;
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#chain;
@@ -116,13 +124,15 @@ export class Publisher {
   /**
    * Offers the newest checkpoint for anchoring. Synchronous and never throws; returns false (and
    * records last_error) when the checkpoint is invalid or older than one already anchored.
+   * A lock held by the gateway's commit thread is not an error: the offer is made again after
+   * BUSY_RETRY_MS (unless a newer one came meanwhile).
    */
   offer(cp: CheckpointInput): boolean {
     try {
       const fields = anchorFields(cp);
       if (cp.treeSize >= 1n << 63n) throw new RangeError("treeSize beyond SQLite INTEGER");
       const now = this.clock.now();
-      const accepted = this.store.db.transaction(() => {
+      const accept = this.store.db.transaction(() => {
         if (this.store.byHash(fields.checkpointHash) !== undefined) return true;
         if (cp.treeSize <= this.store.maxCommittedSize()) return false;
         const queued = this.store.inState("queued");
@@ -138,11 +148,26 @@ export class Publisher {
           this.store.setQueued(this.store.byHash(fields.checkpointHash)!.id, reserved.nonce, null, now);
         }
         return true;
-      })();
+      });
+      // IMMEDIATE: take the write lock first, so the gateway's commit thread committing between this
+      // transaction's reads and its writes cannot fail it (SQLITE_BUSY_SNAPSHOT)
+      const accepted = accept.immediate();
       if (!accepted) this.noteError("stale_checkpoint", "checkpoint not newer than one already anchored");
       else if (this.#isRunning) this.#schedule(0);
       return accepted;
     } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === "SQLITE_BUSY" && this.#isRunning) {
+        // the commit thread holds the write lock: offer again shortly (a newer offer replaces this one)
+        this.#busyOffer = cp;
+        this.#busyTimer ??= this.clock.setTimeout(() => {
+          this.#busyTimer = undefined;
+          const again = this.#busyOffer;
+          this.#busyOffer = undefined;
+          if (again !== undefined) this.offer(again);
+        }, BUSY_RETRY_MS);
+        return false;
+      }
       this.noteError("invalid_checkpoint", err instanceof Error ? err.message : String(err));
       return false;
     }

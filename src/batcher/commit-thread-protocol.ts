@@ -17,7 +17,8 @@ export type ToMain =
   | { type: "ready" }
   | { type: "fatal"; error: WireError }
   | { type: "done"; id: number; duplicates: string[]; results: unknown[] }
-  | { type: "failed"; id: number; error: WireError }
+  | { type: "failed"; id: number; error: WireError; restart?: boolean }
+  | { type: "writer-failed"; name: string; error: WireError }
   | { type: "closed" };
 
 /** An error as it crosses threads: structured clone keeps neither `code` nor the cause's code. */

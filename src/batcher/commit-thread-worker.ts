@@ -70,6 +70,7 @@ async function handle(m: ToThread): Promise<void> {
         writers.push({ name: m.name, writer: await mod.createCommitWriter(db, m.init) });
       } catch (error) {
         broken ??= { name: m.name, error };
+        send({ type: "writer-failed", name: m.name, error: wireError(error) });
       }
       return;
     }
@@ -80,14 +81,23 @@ async function handle(m: ToThread): Promise<void> {
           type: "failed",
           id: m.id,
           error: { ...cause, message: `commit writer ${broken.name} failed to load: ${cause.message}` },
+          // the main thread ends this thread: the next commit starts a new one, which loads every writer again
+          restart: true,
         });
         return;
       }
+      let outcome: ReturnType<typeof commit>;
       try {
-        const { duplicates, results } = commit(m.batches, m.nowMs, m.prepared);
-        send({ type: "done", id: m.id, duplicates, results });
+        outcome = commit(m.batches, m.nowMs, m.prepared);
       } catch (err) {
         send({ type: "failed", id: m.id, error: wireError(err) });
+        return;
+      }
+      // committed: a failure to report it must not be reported as a failed commit
+      try {
+        send({ type: "done", id: m.id, duplicates: outcome.duplicates, results: outcome.results });
+      } catch {
+        send({ type: "done", id: m.id, duplicates: outcome.duplicates, results: [] }); // results not cloneable
       }
       return;
     }

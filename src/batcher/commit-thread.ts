@@ -29,6 +29,8 @@ interface Waiter {
   resolve: (r: ThreadCommitResult) => void;
   reject: (err: Error) => void;
   specs: readonly CommitWriterSpec[];
+  /** The thread the commit was sent to. */
+  worker: Worker;
 }
 
 export class CommitThread {
@@ -68,10 +70,17 @@ export class CommitThread {
     for (const b of batches) if (b.events) events.push(...b.events);
     const prepared = specs.map((s) => s.prepare?.(events));
     const id = this.#nextId++;
+    const worker = this.#worker!;
     const result = new Promise<ThreadCommitResult>((resolve, reject) =>
-      this.#waiting.set(id, { resolve, reject, specs }),
+      this.#waiting.set(id, { resolve, reject, specs, worker }),
     );
-    this.#post({ type: "commit", id, batches, nowMs, prepared });
+    try {
+      this.#post({ type: "commit", id, batches, nowMs, prepared });
+    } catch (err) {
+      // e.g. DataCloneError: nothing reached the thread
+      this.#waiting.delete(id);
+      throw err;
+    }
     return result;
   }
 
@@ -127,9 +136,16 @@ export class CommitThread {
             return;
           case "failed":
             this.#settle(m.id, (w) => w.reject(errorFromWire(m.error)));
+            if (m.restart) this.#retire(worker); // a writer failed to load: the next commit reloads them all
             return;
           case "closed":
             this.#closed?.();
+            return;
+          case "writer-failed":
+            this.#log.error(
+              { writer: m.name, err: m.error.message },
+              "commit writer failed to load; commits fail until it loads (the thread restarts)",
+            );
             return;
         }
       });
@@ -139,19 +155,31 @@ export class CommitThread {
           reject(new GatewayError("STORE_UNAVAILABLE", "the commit thread failed", { cause: err }));
       });
       worker.on("exit", (code) => {
-        if (this.#worker === worker) {
-          this.#worker = undefined;
-          this.#ready = undefined;
+        const retired = this.#worker !== worker;
+        this.#retire(worker);
+        const lost: Waiter[] = [];
+        for (const [id, w] of this.#waiting) {
+          if (w.worker !== worker) continue;
+          this.#waiting.delete(id);
+          lost.push(w);
         }
-        const lost = [...this.#waiting.values()];
-        this.#waiting.clear();
         for (const w of lost)
           w.reject(new GatewayError("STORE_UNAVAILABLE", `the commit thread exited (code ${code})`));
-        if (!this.#closing) this.#log.error({ code, commitsFailed: lost.length }, "commit thread exited");
+        if (!this.#closing && !retired)
+          this.#log.error({ code, commitsFailed: lost.length }, "commit thread exited");
         if (!started)
           reject(new GatewayError("STORE_UNAVAILABLE", `the commit thread exited (code ${code})`));
       });
     });
+  }
+
+  /** Forgets a thread (the next commit starts a new one) and ends it. */
+  #retire(worker: Worker): void {
+    if (this.#worker === worker) {
+      this.#worker = undefined;
+      this.#ready = undefined;
+    }
+    void worker.terminate();
   }
 
   #settle(id: number, f: (w: Waiter) => void): void {

@@ -115,12 +115,12 @@ export class GroupCommitter<T> {
       this.#finish(batch, weight, started, cause);
       return;
     }
-    if (!(result instanceof Promise)) {
+    if (typeof (result as PromiseLike<void> | undefined)?.then !== "function") {
       this.#finish(batch, weight, started, undefined);
       return;
     }
     this.#inFlight = true;
-    result.then(
+    (result as PromiseLike<void>).then(
       () => this.#afterAsync(batch, weight, started, undefined),
       (cause: unknown) => this.#afterAsync(batch, weight, started, cause ?? new Error("commit failed")),
     );
@@ -145,12 +145,16 @@ export class GroupCommitter<T> {
         cause,
       });
     }
-    this.#opts.onCommit?.({
-      items: batch.length,
-      weight,
-      durationMs: performance.now() - started,
-      ...(error ? { error } : {}),
-    });
+    try {
+      this.#opts.onCommit?.({
+        items: batch.length,
+        weight,
+        durationMs: performance.now() - started,
+        ...(error ? { error } : {}),
+      });
+    } catch {
+      // an observer must not keep the items from being completed
+    }
     for (const item of batch) {
       try {
         item.done(error);

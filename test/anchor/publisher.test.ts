@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import Database from "better-sqlite3";
 import type { Hex } from "viem";
 import { anchorFields } from "../../src/anchor/anchor.js";
 import { Publisher } from "../../src/anchor/publisher.js";
@@ -154,5 +155,29 @@ describe("Publisher pacing", () => {
       "all other checkpoints were folded into newer ones",
     );
     await f.close();
+  });
+});
+
+describe("Publisher beside the gateway's commit thread", () => {
+  it("offers again, 50 ms later, a checkpoint whose offer met another connection's write lock", async () => {
+    const f = await fixture();
+    const other = new Database(f.dbPath);
+    try {
+      f.db.pragma("busy_timeout = 0");
+      f.p.start();
+      const cp = checkpoint(300, "locked");
+      other.exec("BEGIN IMMEDIATE");
+      assert.equal(f.p.offer(cp), false, "not accepted while locked");
+      assert.equal(f.stateOf(cp), undefined);
+      assert.equal(f.p.status().last_error, null, "a lock is not reported as an invalid checkpoint");
+      other.exec("COMMIT");
+      f.clock.advance(49);
+      assert.equal(f.stateOf(cp), undefined, "not before the retry delay");
+      f.clock.advance(1);
+      assert.equal(f.stateOf(cp), "queued", "offered again once the lock is gone");
+    } finally {
+      other.close();
+      await f.close();
+    }
   });
 });

@@ -77,6 +77,22 @@ describe("checkpointer and the commit thread's lock", () => {
     }
   });
 
+  it("cancels a pending lock retry when stopped", async () => {
+    const { tlog, cp, clock, other } = await grownLog("stopped");
+    try {
+      const before = tlog.checkpoints.latest()!.size;
+      other.exec("BEGIN IMMEDIATE");
+      await cp.start();
+      other.exec("COMMIT");
+      await cp.stop();
+      clock.advance(10 * BUSY_RETRY_MS);
+      assert.equal(tlog.checkpoints.latest()!.size, before, "nothing signed after stop");
+    } finally {
+      other.close();
+      tlog.close();
+    }
+  });
+
   it("reports a lock that outlasts the retries and signs at the next interval", async () => {
     const { tlog, cp, clock, lines, other } = await grownLog("long");
     try {

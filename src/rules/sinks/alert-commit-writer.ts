@@ -2,8 +2,9 @@
  * The alert tables' commit writer (batcher/commit-writer.ts), loaded in the commit thread: writes the alert
  * transitions and clinician observations of each commit (AlertStore.write). Which durable sinks get outbox
  * rows, and the outcome of a delivery that finished before its row is written, are known only on the main
- * thread: `prepare` snapshots them when the commit starts. A delivery that finishes later is marked by the
- * sink's own outcome flush, which SQLite orders after this commit.
+ * thread: `prepare` snapshots them when the commit starts. A delivery that finishes while the commit runs
+ * may have its sink's mark land before the row exists (it then changes nothing): so the writer returns the
+ * rows it wrote without an outcome, and `onResult` marks those whose outcome is known by then.
  *
  * An alert-table failure never fails the commit (the readings must not be lost for it): it is returned and
  * reported on the main thread (`onFailure`).
@@ -12,6 +13,12 @@ import type { CommitWriterSpec, ThreadCommitWriter } from "../../batcher/commit-
 import type { Db } from "../../db.js";
 import { alertMessageOf } from "./alert-message.js";
 import { AlertStore, type OutboxOutcome, type OutboxParticipant } from "./alert-store.js";
+
+/** What the thread-side writer returns: the outbox rows written without an outcome, or the failure. */
+interface WriteResult {
+  open?: [string, string][];
+  error?: string;
+}
 
 /** The durable sinks and the outcomes already known when a commit started. */
 interface OutboxSnapshot {
@@ -39,8 +46,20 @@ export function alertCommitWriter(store: AlertStore, onFailure: (message: string
       return { sinks: participants.map((p) => p.name), outcomes };
     },
     onResult(result) {
-      const failure = (result as { error?: string } | undefined)?.error;
-      if (failure !== undefined) onFailure(failure);
+      const r = result as WriteResult | undefined;
+      if (r?.error !== undefined) onFailure(r.error);
+      const marks: { sink: string; eventId: string; outcome: OutboxOutcome }[] = [];
+      for (const [sink, eventId] of r?.open ?? []) {
+        const outcome = store.participants.find((p) => p.name === sink)?.outcomeOf(eventId);
+        if (outcome) marks.push({ sink, eventId, outcome });
+      }
+      if (marks.length === 0) return;
+      try {
+        store.markOutcomes(marks);
+      } catch (err) {
+        // at-least-once: an unmarked delivered row is delivered again after a restart (receivers de-duplicate)
+        onFailure(`outbox mark after commit failed: ${(err as Error).message}`);
+      }
     },
   };
 }
@@ -57,10 +76,9 @@ export function createCommitWriter(db: Db): ThreadCommitWriter {
         outcomeOf: (eventId) => known.get(`${name}\n${eventId}`),
       }));
       try {
-        store.write(events, participants);
-        return undefined;
+        return { open: store.write(events, participants) } satisfies WriteResult;
       } catch (err) {
-        return { error: (err as Error).message };
+        return { error: (err as Error).message } satisfies WriteResult;
       }
     },
   };

@@ -159,15 +159,18 @@ export class AlertStore {
    * The group-commit writer: persists the alert transitions and clinician observations among `events`.
    * Runs inside the commit transaction; MUST NOT throw for duplicates (INSERT OR IGNORE). `participants`:
    * the durable sinks to write outbox rows for (default: the registered ones).
+   * @returns the outbox rows written without an outcome, as [sink, event id] (a delivery that ends later is
+   *   marked by its sink, and by the commit thread's alert writer once the commit is done).
    */
   write(
     events: readonly AuditEvent[],
     participants: readonly OutboxParticipant[] = this.#participants,
-  ): void {
+  ): [string, string][] {
+    const open: [string, string][] = [];
     for (const e of events) {
       const m = alertMessageOf(e);
       if (m) {
-        this.#writeTransition(m, participants);
+        this.#writeTransition(m, participants, open);
         continue;
       }
       if (e.type === OBSERVATION_EVENT_TYPE) {
@@ -184,9 +187,14 @@ export class AlertStore {
         );
       }
     }
+    return open;
   }
 
-  #writeTransition(m: AlertMessage, participants: readonly OutboxParticipant[]): void {
+  #writeTransition(
+    m: AlertMessage,
+    participants: readonly OutboxParticipant[],
+    open: [string, string][],
+  ): void {
     const body = JSON.stringify(m);
     this.#insertEvent.run(
       m.event_id,
@@ -206,6 +214,7 @@ export class AlertStore {
     this.#upsertAlert.run(m.alert_id, m.state, m.priority, m.subject_id, m.raised_at_ms, m.at_ms, body);
     for (const p of participants) {
       const o = p.outcomeOf(m.event_id);
+      if (o === undefined) open.push([p.name, m.event_id]);
       this.#insertOutbox.run(
         p.name,
         m.event_id,

@@ -259,6 +259,16 @@ export class DeliveryQueue implements AlertSink, OutboxParticipant {
     try {
       this.#store.markOutcomes(marks);
     } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (this.#running && (code === "SQLITE_BUSY" || code === "SQLITE_BUSY_SNAPSHOT")) {
+        // the commit thread holds the write lock: keep the marks for the next flush
+        this.#marks = marks.concat(this.#marks);
+        this.#flushTimer ??= this.#clock.setTimeout(() => {
+          this.#flushTimer = null;
+          this.#flush();
+        }, FLUSH_DELAY_MS);
+        return;
+      }
       // at-least-once: a lost mark means a re-delivery after restart, which receivers de-duplicate
       this.#log.warn(
         { sink: this.name, err: (err as Error).message, marks: marks.length },

@@ -170,6 +170,22 @@ describe("commit thread", () => {
     }
   });
 
+  it("rejects a commit that cannot cross to the thread, and keeps working", async () => {
+    const path = freshDb("clone.db");
+    const thread = new CommitThread({ dbPath: path, synchronous: "full", busyTimeoutMs: 25 }, log);
+    try {
+      const event = { type: "x", atMs: 1, subjectId: null, deviceId: null, data: { f: () => 1 } };
+      await assert.rejects(
+        thread.commit([{ readings: [reading("n", 1)], rejections: [], events: [event] }], 1),
+        /could not be cloned/,
+      );
+      await thread.commit([{ readings: [reading("y", 2)], rejections: [] }], 2);
+      assert.deepEqual(column(path, "SELECT id FROM readings"), ["y"]);
+    } finally {
+      await thread.close();
+    }
+  });
+
   it("refuses to start when the database cannot be opened", async () => {
     // a path below a regular file: the directory cannot be created
     const path = freshDb("file.db");

@@ -6,7 +6,7 @@ import type { AlertEvent, AlertSnapshot, RestorableAlert } from "../../src/rules
 import { DEFAULT_RULES_CONFIG, RuleEngine } from "../../src/rules/engine.js";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";
 import { replayTimers } from "../../src/rules/sinks/alert-store.js";
-import { reading } from "./helpers.js";
+import { reading, restorableAlert } from "./helpers.js";
 
 const T0 = Date.UTC(2026, 0, 1, 8, 0, 0);
 
@@ -34,24 +34,7 @@ function boot(run: string, atMs: number) {
 const KEY = "p1:threshold.bp_systolic.low";
 
 function snapshot(over: Partial<RestorableAlert> = {}): RestorableAlert {
-  return {
-    alert_id: "old-1",
-    condition: KEY,
-    rule_id: "threshold.bp_systolic.low",
-    subject_id: "p1",
-    device_id: "dev-1",
-    priority: "high",
-    category: "physiological",
-    state: "raised",
-    reason: "Systolic BP 60 below limit 70",
-    raised_at_ms: T0,
-    condition_active: true,
-    escalation_level: 0,
-    recipient: "primary_nurse",
-    silenced_until_ms: null,
-    acknowledged_by: null,
-    ...over,
-  };
+  return restorableAlert(T0, { condition: KEY, ...over });
 }
 
 describe("AlarmManager.restore (alerts across a gateway restart)", () => {

@@ -15,11 +15,13 @@ import { alertCommitWriter } from "../../src/rules/sinks/alert-commit-writer.js"
 import { type AlertMessage, toAuditEvent } from "../../src/rules/sinks/alert-message.js";
 import { AlertStore, type OutboxOutcome } from "../../src/rules/sinks/alert-store.js";
 import { tempDir } from "../helpers/gateway.js";
+import { restorableAlert } from "./helpers.js";
 
 const T0 = 1_763_700_000_000;
 
 function transition(eventId: string): AlertMessage {
   return {
+    ...restorableAlert(T0, { alert_id: `alert-${eventId}` }),
     v: 1,
     event_id: eventId,
     gateway_id: "gw",
@@ -27,22 +29,7 @@ function transition(eventId: string): AlertMessage {
     by: null,
     transition: "raise",
     at_ms: T0,
-    alert_id: `alert-${eventId}`,
-    condition: "threshold.bp_systolic.low|p1|dev-1",
-    rule_id: "threshold.bp_systolic.low",
-    subject_id: "p1",
-    device_id: "dev-1",
-    priority: "high",
-    category: "physiological",
-    state: "raised",
-    reason: "Systolic BP 60 below limit 70",
-    raised_at_ms: T0,
-    condition_active: true,
-    escalation_level: 0,
-    recipient: "primary_nurse",
-    silenced_until_ms: null,
-    acknowledged_by: null,
-  } as AlertMessage;
+  };
 }
 
 describe("alert commit writer", () => {

@@ -1,7 +1,7 @@
 /** Test helpers for the rules suites: readings stamped from a ManualClock, and an engine with an event log. */
 import { ManualClock } from "../../src/clock.js";
 import type { Reading, ReadingFlag, VitalKind } from "../../src/reading.js";
-import type { AlertEvent } from "../../src/rules/alert-event.js";
+import type { AlertEvent, RestorableAlert } from "../../src/rules/alert-event.js";
 import { DEFAULT_RULES_CONFIG, RuleEngine, type RulesConfig } from "../../src/rules/engine.js";
 
 const UNITS: Record<VitalKind, string> = {
@@ -77,5 +77,27 @@ export function harness(patch: (c: RulesConfig) => RulesConfig = (c) => c): Harn
         engine.tick();
       }
     },
+  };
+}
+
+/** A raised HIGH low-systolic alert of subject p1 on dev-1, raised at `raisedAtMs` (fields overridable). */
+export function restorableAlert(raisedAtMs: number, over: Partial<RestorableAlert> = {}): RestorableAlert {
+  return {
+    alert_id: "old-1",
+    condition: "p1:threshold.bp_systolic.low",
+    rule_id: "threshold.bp_systolic.low",
+    subject_id: "p1",
+    device_id: "dev-1",
+    priority: "high",
+    category: "physiological",
+    state: "raised",
+    reason: "Systolic BP 60 below limit 70",
+    raised_at_ms: raisedAtMs,
+    condition_active: true,
+    escalation_level: 0,
+    recipient: "primary_nurse",
+    silenced_until_ms: null,
+    acknowledged_by: null,
+    ...over,
   };
 }

@@ -23,12 +23,40 @@ export interface LeafOpening {
   readonly entry: Buffer;
 }
 
-interface EventRow {
+/** A stored event (`tlog_records` row): its record and salt sealed under a subject key (null once erased). */
+export interface EventRow {
   leaf_index: number;
   ref: string;
   key_id: number;
   entry: Uint8Array;
   sealed: Uint8Array | null;
+}
+
+/**
+ * Opening a stored event, as both the proof path and the audit need it: the opening, or what stands in the
+ * way. `no-key`: the record was shredded or its key is gone; `unauthentic`: the sealed bytes (or their leaf
+ * index / entry binding) were changed; `entry-mismatch`: it opens, but to a record and salt that do not
+ * commit to the stored entry. Throws only what `SubjectKeys.keyById` throws (a tampered key row).
+ */
+export type EventOpening =
+  | { status: "opened"; opening: LeafOpening }
+  | { status: "no-key" }
+  | { status: "unauthentic" }
+  | { status: "entry-mismatch"; record: Buffer };
+
+export function openEvent(keys: SubjectKeys, row: EventRow): EventOpening {
+  const key = row.sealed === null ? undefined : keys.keyById(row.key_id);
+  if (row.sealed === null || key === undefined) return { status: "no-key" };
+  const opened = openRecord(key, row.leaf_index, row.entry, row.sealed);
+  if (opened === undefined) return { status: "unauthentic" };
+  const salt = Buffer.from(opened.salt);
+  const record = Buffer.from(opened.record);
+  const entry = commitEntryFast(salt, record);
+  if (!entry.equals(row.entry)) return { status: "entry-mismatch", record };
+  return {
+    status: "opened",
+    opening: { type: "event", ref: row.ref, leafIndex: row.leaf_index, salt, record, entry },
+  };
 }
 
 /**
@@ -113,22 +141,20 @@ export class LeafOpenings {
       if (this.#erased.get(ref) !== undefined) throw erased(ref);
       throw new GatewayError("READING_UNKNOWN", `no reading or event ${ref} in the log`);
     }
-    const key = ev.sealed === null ? undefined : this.#keys.keyById(ev.key_id);
-    if (ev.sealed === null || key === undefined) throw erased(ref);
-    const opened = openRecord(key, ev.leaf_index, ev.entry, ev.sealed);
-    if (opened === undefined) {
-      throw new GatewayError(
-        "INTEGRITY_FAILURE",
-        `event ${ref}: stored record does not authenticate (modified)`,
-      );
+    const opened = openEvent(this.#keys, ev);
+    switch (opened.status) {
+      case "opened":
+        return opened.opening;
+      case "no-key":
+        throw erased(ref);
+      case "unauthentic":
+        throw new GatewayError(
+          "INTEGRITY_FAILURE",
+          `event ${ref}: stored record does not authenticate (modified)`,
+        );
+      case "entry-mismatch":
+        throw new GatewayError("INTEGRITY_FAILURE", `event ${ref}: stored record does not match its entry`);
     }
-    const salt = Buffer.from(opened.salt);
-    const record = Buffer.from(opened.record);
-    const entry = commitEntryFast(salt, record);
-    if (!entry.equals(ev.entry)) {
-      throw new GatewayError("INTEGRITY_FAILURE", `event ${ref}: stored record does not match its entry`);
-    }
-    return { type: "event", ref, leafIndex: ev.leaf_index, salt, record, entry };
   }
 
   /**

@@ -19,9 +19,9 @@ import { base64Encode } from "./base64.js";
 import { decodeRecord } from "./canonical-record.js";
 import { verifyCheckpoint } from "./checkpoint.js";
 import { CheckpointStore } from "./checkpoint-store.js";
-import { readingOpening } from "./leaf-openings.js";
+import { type EventOpening, type EventRow, openEvent, readingOpening } from "./leaf-openings.js";
 import { EMPTY_ROOT, nodeHash } from "./merkle.js";
-import { commitEntryFast, leafHashFast, openRecord } from "./record-crypto.js";
+import { leafHashFast } from "./record-crypto.js";
 import type { ReadingRow } from "./record-log.js";
 import type { Verifier } from "./signer.js";
 import { SubjectKeys } from "./subject-keys.js";
@@ -256,36 +256,30 @@ export function auditLog(
 }
 
 /** Opens one event record and checks it against its entry; returns true if it opened. */
-function checkEvent(
-  row: { leaf_index: number; ref: string; key_id: number; entry: Uint8Array; sealed: Uint8Array | null },
-  keys: SubjectKeys,
-  add: Add,
-  erasedKeys: Set<number>,
-): boolean {
+function checkEvent(row: EventRow, keys: SubjectKeys, add: Add, erasedKeys: Set<number>): boolean {
   const i = row.leaf_index;
-  let key: Buffer | undefined;
+  let opened: EventOpening;
   try {
-    key = keys.keyById(row.key_id);
+    opened = openEvent(keys, row);
   } catch (err) {
     add("modified", row.ref, i, (err as Error).message);
     return false;
   }
-  if (key === undefined) {
+  if (opened.status === "no-key") {
     add("modified", row.ref, i, `subject key ${row.key_id} is gone but the sealed record remains`);
     return false;
   }
-  const opening = openRecord(key, i, row.entry, row.sealed!);
-  if (opening === undefined) {
+  if (opened.status === "unauthentic") {
     add("modified", row.ref, i, "sealed record does not authenticate (ciphertext modified or moved)");
     return false;
   }
-  if (!commitEntryFast(opening.salt, opening.record).equals(row.entry)) {
+  if (opened.status === "entry-mismatch") {
     add("modified", row.ref, i, "record does not match its committed entry");
     return true;
   }
   let rec: ReturnType<typeof decodeRecord>;
   try {
-    rec = decodeRecord(opening.record);
+    rec = decodeRecord(opened.opening.record);
   } catch (err) {
     add("modified", row.ref, i, `record is malformed: ${(err as Error).message}`);
     return true;

@@ -4,14 +4,7 @@
  * Streams both tables; memory is one batch of ids.
  */
 import type { Database } from "better-sqlite3";
-
-export interface EventRow {
-  leaf_index: number;
-  ref: string;
-  key_id: number;
-  entry: Uint8Array;
-  sealed: Uint8Array | null;
-}
+import type { EventRow } from "./leaf-openings.js";
 
 export type MappedLeaf =
   | { readonly type: "reading"; readonly leafIndex: number; readonly ref: string }

@@ -44,6 +44,15 @@ export function openDatabase(file: string, migrations: readonly Migration[], opt
   return db;
 }
 
+/**
+ * True when `err` is SQLite refusing for a lock another connection holds (or held across this transaction's
+ * snapshot): transient, worth retrying shortly. The gateway's commit thread is such a connection.
+ */
+export function isSqliteBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === "SQLITE_BUSY" || code === "SQLITE_BUSY_SNAPSHOT" || code === "SQLITE_LOCKED";
+}
+
 export function migrate(db: Db, migrations: readonly Migration[]): void {
   const current = db.pragma("user_version", { simple: true }) as number;
   const latest = migrations.at(-1)?.version ?? 0;

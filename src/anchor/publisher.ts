@@ -19,6 +19,7 @@
 import type { Database } from "better-sqlite3";
 import { bytesToHex, type Hex } from "viem";
 import { type Clock, systemClock } from "../clock.js";
+import { isSqliteBusy } from "../db.js";
 import { AnchorError, anchorFields, type CheckpointInput } from "./anchor.js";
 import type { EvmAnchorEvidence } from "./evidence.js";
 import { type EvmLedger, type Fees, maxBig } from "./evm-ledger.js";
@@ -156,8 +157,7 @@ export class Publisher {
       else if (this.#isRunning) this.#schedule(0);
       return accepted;
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (code === "SQLITE_BUSY" && this.#isRunning) {
+      if (isSqliteBusy(err) && this.#isRunning) {
         // the commit thread holds the write lock: offer again shortly (a newer offer replaces this one)
         this.#busyOffer = cp;
         this.#busyTimer ??= this.clock.setTimeout(() => {

@@ -10,6 +10,7 @@
  */
 import type { Database } from "better-sqlite3";
 import type { Clock } from "../clock.js";
+import { isSqliteBusy } from "../db.js";
 import { GatewayError } from "../errors.js";
 import type { Service } from "../gateway.js";
 import type { Logger } from "../log.js";
@@ -86,7 +87,7 @@ export class Checkpointer implements Service {
     try {
       cp = signNextCheckpoint({ ...this.#o, signers: [this.#o.signer], nowMs: this.#o.clock.now() });
     } catch (err) {
-      if (isBusy(err) && this.#running && this.#busyAttempts < BUSY_RETRIES) {
+      if (isSqliteBusy(err) && this.#running && this.#busyAttempts < BUSY_RETRIES) {
         this.#busyAttempts++;
         this.#busyTimer ??= this.#o.clock.setTimeout(() => {
           this.#busyTimer = null;
@@ -132,9 +133,4 @@ export class Checkpointer implements Service {
       last_error: this.#lastError,
     };
   }
-}
-
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return code === "SQLITE_BUSY" || code === "SQLITE_BUSY_SNAPSHOT";
 }

@@ -4,8 +4,8 @@
  * transaction, fsync included, off the main thread. Messages are handled strictly in order.
  *
  * Protocol (main → thread): `writer` (load a writer module), `commit`, `close`.
- * (thread → main): `ready` once the database is open, `fatal` when it cannot be, `done` / `failed` per commit,
- * `closed`.
+ * (thread → main): `ready` once the database is open, `fatal` when it cannot be, `writer-failed` when a
+ * writer cannot be loaded, `done` / `failed` per commit, `closed`.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { openDatabase } from "../db.js";

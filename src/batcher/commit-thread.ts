@@ -19,6 +19,11 @@ import type { CommitWriterSpec } from "./commit-writer.js";
 
 const WORKER = new URL("./commit-thread-worker.js", import.meta.url);
 
+/** The message that loads a writer's thread half. */
+function writerMessage(s: CommitWriterSpec): ToThread {
+  return { type: "writer", name: s.name, module: s.module, init: s.init };
+}
+
 /** What a commit reports besides success. */
 export interface ThreadCommitResult {
   /** Device ids of readings dropped as duplicates (one per reading). */
@@ -52,7 +57,7 @@ export class CommitThread {
   /** Registers a writer for every later commit (loaded into a running thread before its next commit). */
   addWriter(spec: CommitWriterSpec): void {
     this.#specs.push(spec);
-    if (this.#worker) this.#post({ type: "writer", name: spec.name, module: spec.module, init: spec.init });
+    if (this.#worker) this.#post(writerMessage(spec));
   }
 
   /** Starts the thread (idempotent); rejects when it cannot open the database. */
@@ -75,7 +80,7 @@ export class CommitThread {
       this.#waiting.set(id, { resolve, reject, specs, worker }),
     );
     try {
-      this.#post({ type: "commit", id, batches, nowMs, prepared });
+      worker.postMessage({ type: "commit", id, batches, nowMs, prepared } satisfies ToThread);
     } catch (err) {
       // e.g. DataCloneError: nothing reached the thread
       this.#waiting.delete(id);
@@ -105,8 +110,7 @@ export class CommitThread {
   #spawn(): Promise<void> {
     const worker = new Worker(WORKER, { workerData: this.#init });
     this.#worker = worker;
-    for (const s of this.#specs)
-      worker.postMessage({ type: "writer", name: s.name, module: s.module, init: s.init } satisfies ToThread);
+    for (const s of this.#specs) worker.postMessage(writerMessage(s));
     return new Promise<void>((resolve, reject) => {
       let started = false;
       worker.on("message", (m: ToMain) => {

@@ -1,4 +1,5 @@
 import type { Clock } from "../clock.js";
+import { isSqliteBusy } from "../db.js";
 import { GatewayError } from "../errors.js";
 
 /** Work that becomes durable in one group commit; `done` is called after the commit (or its failure). */
@@ -139,7 +140,7 @@ export class GroupCommitter<T> {
     if (cause === undefined) {
       this.#busySinceMs = null;
     } else {
-      if (isBusy(cause) && !this.#closed && this.#retryBusy(batch, weight)) return;
+      if (isSqliteBusy(cause) && !this.#closed && this.#retryBusy(batch, weight)) return;
       this.#busySinceMs = null;
       error = new GatewayError("STORE_UNAVAILABLE", `group commit of ${batch.length} item(s) failed`, {
         cause,
@@ -189,9 +190,4 @@ export class GroupCommitter<T> {
     if (!this.#closed || this.#inFlight || this.#pending.length > 0) return;
     for (const resolve of this.#idle.splice(0)) resolve();
   }
-}
-
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  return code === "SQLITE_BUSY" || code === "SQLITE_BUSY_SNAPSHOT" || code === "SQLITE_LOCKED";
 }

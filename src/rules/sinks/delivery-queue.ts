@@ -5,6 +5,7 @@
  * by the group commit through `AlertStore`; outcomes are flushed here, off the alert path).
  */
 import type { Clock } from "../../clock.js";
+import { isSqliteBusy } from "../../db.js";
 import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
 import type { AlertMessage } from "./alert-message.js";
@@ -246,6 +247,11 @@ export class DeliveryQueue implements AlertSink, OutboxParticipant {
     }
     if (!this.#store) return;
     this.#marks.push({ sink: this.name, eventId: id, outcome });
+    this.#scheduleFlush();
+  }
+
+  /** Writes the pending outcome marks in FLUSH_DELAY_MS (once, however many arrive meanwhile). */
+  #scheduleFlush(): void {
     this.#flushTimer ??= this.#clock.setTimeout(() => {
       this.#flushTimer = null;
       this.#flush();
@@ -259,14 +265,10 @@ export class DeliveryQueue implements AlertSink, OutboxParticipant {
     try {
       this.#store.markOutcomes(marks);
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (this.#running && (code === "SQLITE_BUSY" || code === "SQLITE_BUSY_SNAPSHOT")) {
+      if (this.#running && isSqliteBusy(err)) {
         // the commit thread holds the write lock: keep the marks for the next flush
         this.#marks = marks.concat(this.#marks);
-        this.#flushTimer ??= this.#clock.setTimeout(() => {
-          this.#flushTimer = null;
-          this.#flush();
-        }, FLUSH_DELAY_MS);
+        this.#scheduleFlush();
         return;
       }
       // at-least-once: a lost mark means a re-delivery after restart, which receivers de-duplicate

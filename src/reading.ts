@@ -4,6 +4,8 @@
  * Wire strings (kinds, units, flags, reasons) are snake_case and only ever added to.
  */
 
+import { describeValue } from "./describe-value.js";
+
 /** The vital signs Vitalog understands. */
 export const VITAL_KINDS = [
   "heart_rate",
@@ -20,13 +22,15 @@ export const VITAL_KINDS = [
 export type VitalKind = (typeof VITAL_KINDS)[number];
 
 /** Flags a reading may carry. `questionable`: inside the "confirm" band of clinical.md §6. */
-export type ReadingFlag =
-  | "questionable"
-  | "clock_drift"
-  | "narrow_pulse_pressure"
-  | "device_reported_issue"
-  | "sensor_contact_lost"
-  | "unit_converted";
+export const READING_FLAGS = [
+  "questionable",
+  "clock_drift",
+  "narrow_pulse_pressure",
+  "device_reported_issue",
+  "sensor_contact_lost",
+  "unit_converted",
+] as const;
+export type ReadingFlag = (typeof READING_FLAGS)[number];
 
 /** A measurement as decoded by a driver, before validation. Units are UCUM codes. */
 export interface ReadingInput {
@@ -79,6 +83,7 @@ export type RejectReason =
   | "above_physiologic_limit"
   | "device_time_invalid"
   | "device_time_in_future"
+  | "time_before_storage_window"
   | "bp_diastolic_not_below_systolic"
   | "bp_mean_outside_range";
 
@@ -234,8 +239,13 @@ export const VITALS: Readonly<Record<VitalKind, VitalSpec>> = {
 export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
 /** [clinical.md §6] drift beyond this is flagged. */
 export const DRIFT_FLAG_MS = 2 * 60_000;
-/** Earliest device time we accept (year 1582 per the GATT Date Time range is meaningless for vitals). */
-const MIN_DEVICE_TIME_MS = Date.UTC(2000, 0, 1);
+/**
+ * Start of the storage window: no reading is observed before it. Its end is the receive time plus
+ * MAX_FUTURE_SKEW_MS. The window is wide on purpose: stored records fetched late (glucose meters over
+ * RACP, months afterwards) are legitimate backfill; how old a reading may be to raise a live alarm is a
+ * separate, narrow horizon. (Year 1582, the start of the GATT Date Time range, is meaningless for vitals.)
+ */
+export const STORAGE_WINDOW_START_MS = Date.UTC(2000, 0, 1);
 
 /** A normalised input: canonical unit and LOINC, flags merged. Not yet stamped. */
 export interface NormalisedInput {
@@ -268,19 +278,23 @@ function round(v: number, decimals: number): number {
  */
 export function normaliseInput(input: ReadingInput, nowMs: number): Validation {
   if (!isVitalKind(input.kind)) {
-    return { ok: false, reason: "unknown_vital", detail: `unknown vital kind ${JSON.stringify(input.kind)}` };
+    return { ok: false, reason: "unknown_vital", detail: `unknown vital kind ${describeValue(input.kind)}` };
   }
   const spec = VITALS[input.kind];
   const kind = input.kind;
   if (typeof input.value !== "number" || !Number.isFinite(input.value)) {
     return { ok: false, reason: "value_not_finite", detail: `${kind} value is not a finite number`, kind };
   }
-  const rule = Object.hasOwn(spec.units, input.unit) ? spec.units[input.unit] : undefined;
+  // a non-string unit would be turned into a property key by Object.hasOwn, which recurses over arrays
+  const rule =
+    typeof input.unit === "string" && Object.hasOwn(spec.units, input.unit)
+      ? spec.units[input.unit]
+      : undefined;
   if (!rule) {
     return {
       ok: false,
       reason: "unit_unsupported",
-      detail: `${kind} in unit ${JSON.stringify(input.unit)} is not supported (use ${Object.keys(spec.units).join(", ")})`,
+      detail: `${kind} in unit ${describeValue(input.unit)} is not supported (use ${Object.keys(spec.units).join(", ")})`,
       kind,
     };
   }
@@ -313,7 +327,7 @@ export function normaliseInput(input: ReadingInput, nowMs: number): Validation {
   let deviceTimeMs: number | null = null;
   if (input.deviceTimeMs !== undefined) {
     const t = input.deviceTimeMs;
-    if (typeof t !== "number" || !Number.isFinite(t) || t < MIN_DEVICE_TIME_MS) {
+    if (typeof t !== "number" || !Number.isFinite(t) || t < STORAGE_WINDOW_START_MS) {
       return {
         ok: false,
         reason: "device_time_invalid",
@@ -353,6 +367,14 @@ export function normaliseInput(input: ReadingInput, nowMs: number): Validation {
       };
     }
     observedAtMs = Math.round(nowMs + offset);
+  }
+  if (!(observedAtMs >= STORAGE_WINDOW_START_MS)) {
+    return {
+      ok: false,
+      reason: "time_before_storage_window",
+      detail: `${kind} was observed before the storage window starts (2000-01-01)`,
+      kind,
+    };
   }
   return {
     ok: true,
@@ -450,4 +472,52 @@ export interface DeviceStatusInput {
   /** false when the device reports that its sensor lost contact with the patient. */
   sensorContact?: boolean | undefined;
   deviceTimeMs?: number | undefined;
+}
+
+/** Longest reading id, device id and subject id stored (the config allows 64 and 128 characters). */
+const MAX_STORED_ID_CHARS = 128;
+/** Longest LOINC code and UCUM unit stored (the canonical ones are at most 7). */
+const MAX_STORED_CODE_CHARS = 32;
+/** [IEEE 11073-10101] an MDC code is a 32-bit partition:term pair. */
+const MDC_CODE_LIMIT = 2 ** 32;
+const KNOWN_FLAGS: ReadonlySet<string> = new Set(READING_FLAGS);
+
+/**
+ * Why `r` cannot be stored, or undefined when it can: every column the `readings` table (a STRICT table,
+ * reading-store.ts) constrains, plus the storage window. A reading that fails here must be refused before
+ * the group commit; one that passes cannot make an insert fail on its content. The detail names the field
+ * only: no value, nothing the device sent.
+ */
+export function storableProblem(r: Reading): string | undefined {
+  const texts = [
+    ["id", r.id, MAX_STORED_ID_CHARS],
+    ["deviceId", r.deviceId, MAX_STORED_ID_CHARS],
+    ["subjectId", r.subjectId, MAX_STORED_ID_CHARS],
+    ["loinc", r.loinc, MAX_STORED_CODE_CHARS],
+    ["unit", r.unit, MAX_STORED_CODE_CHARS],
+  ] as const;
+  for (const [field, v, max] of texts) {
+    if (typeof v !== "string" || v.length === 0 || v.length > max) {
+      return `${field} is not a string of 1 to ${max} characters`;
+    }
+  }
+  if (!isVitalKind(r.kind)) return "kind is not a known vital";
+  if (!Number.isSafeInteger(r.seq) || r.seq < 0) return "seq is not a non-negative safe integer";
+  // NaN would bind as NULL (NOT NULL column); infinities have no canonical record encoding
+  if (typeof r.value !== "number" || !Number.isFinite(r.value)) return "value is not a finite number";
+  if (!Number.isSafeInteger(r.receivedAtMs)) return "receivedAtMs is not a safe integer";
+  const latestMs = r.receivedAtMs + MAX_FUTURE_SKEW_MS;
+  const inWindow = (t: number) => Number.isSafeInteger(t) && t >= STORAGE_WINDOW_START_MS && t <= latestMs;
+  if (!inWindow(r.observedAtMs)) return "observedAtMs is not a safe integer inside the storage window";
+  if (r.deviceTimeMs !== null && !inWindow(r.deviceTimeMs)) {
+    return "deviceTimeMs is not null or a safe integer inside the storage window";
+  }
+  if (!Array.isArray(r.flags)) return "flags is not a list";
+  for (const f of r.flags as readonly unknown[]) {
+    if (typeof f !== "string" || !KNOWN_FLAGS.has(f)) return "flags holds an unknown flag";
+  }
+  if (r.mdc !== null && !(Number.isInteger(r.mdc) && r.mdc >= 0 && r.mdc < MDC_CODE_LIMIT)) {
+    return "mdc is not null or an integer in [0, 2^32)";
+  }
+  return undefined;
 }

@@ -1,6 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { normaliseBatch, normaliseInput, type ReadingInput } from "../src/reading.js";
+import {
+  MAX_FUTURE_SKEW_MS,
+  normaliseBatch,
+  normaliseInput,
+  type Reading,
+  type ReadingInput,
+  STORAGE_WINDOW_START_MS,
+  storableProblem,
+} from "../src/reading.js";
+import { stampReading } from "./helpers/stamp-reading.js";
 
 const NOW = Date.UTC(2026, 10, 21, 12, 0, 0);
 const ok = (input: ReadingInput) => {
@@ -163,5 +172,131 @@ describe("reading validation (clinical.md §6)", () => {
     );
     assert.equal(narrow.rejected.length, 0);
     assert.ok(narrow.accepted.every((a) => a.flags.includes("narrow_pulse_pressure")));
+  });
+});
+
+describe("the storage window", () => {
+  const hr = (time: Partial<ReadingInput>): ReadingInput => ({
+    kind: "heart_rate",
+    value: 72,
+    unit: "/min",
+    ...time,
+  });
+
+  it("refuses a relative time that resolves before the window, naming the window", () => {
+    const before = STORAGE_WINDOW_START_MS - NOW - 1;
+    assert.equal(reason(hr({ timeOffsetMs: before })), "time_before_storage_window");
+    assert.equal(reason(hr({ timeOffsetMs: -1e20 })), "time_before_storage_window");
+    assert.equal(reason(hr({ timeOffsetMs: -Number.MAX_VALUE })), "time_before_storage_window");
+    assert.equal(ok(hr({ timeOffsetMs: before + 1 })).observedAtMs, STORAGE_WINDOW_START_MS);
+  });
+
+  it("keeps backfill months old (a glucose meter read over RACP) inside the window", () => {
+    const sixMonthsAgo = NOW - 183 * 86_400_000;
+    const v = ok({ kind: "glucose", value: 95, unit: "mg/dL", deviceTimeMs: sixMonthsAgo });
+    assert.equal(v.observedAtMs, sixMonthsAgo);
+    assert.equal(ok(hr({ deviceTimeMs: STORAGE_WINDOW_START_MS })).observedAtMs, STORAGE_WINDOW_START_MS);
+    assert.equal(reason(hr({ deviceTimeMs: STORAGE_WINDOW_START_MS - 1 })), "device_time_invalid");
+  });
+
+  it("refuses an untimed reading when the gateway clock reads before the window", () => {
+    const r = normaliseInput(hr({}), Date.UTC(1970, 0, 1, 0, 5));
+    assert.ok(!r.ok);
+    assert.equal(r.reason, "time_before_storage_window");
+  });
+
+  it("ends the window at the receive time plus the allowed clock skew", () => {
+    assert.equal(ok(hr({ deviceTimeMs: NOW + MAX_FUTURE_SKEW_MS })).observedAtMs, NOW + MAX_FUTURE_SKEW_MS);
+    assert.equal(ok(hr({ timeOffsetMs: MAX_FUTURE_SKEW_MS })).observedAtMs, NOW + MAX_FUTURE_SKEW_MS);
+    assert.equal(reason(hr({ deviceTimeMs: NOW + MAX_FUTURE_SKEW_MS + 1 })), "device_time_in_future");
+    assert.equal(reason(hr({ timeOffsetMs: MAX_FUTURE_SKEW_MS + 1 })), "device_time_in_future");
+  });
+});
+
+describe("bounded rejection details", () => {
+  let deep: unknown = [];
+  for (let i = 0; i < 10_000; i++) deep = [deep];
+
+  it("describes an unknown kind nested 10,000 deep without recursing over it", () => {
+    const r = normaliseInput({ kind: deep as never, value: 1, unit: "/min" }, NOW);
+    assert.ok(!r.ok);
+    assert.equal(r.reason, "unknown_vital");
+    assert.equal(r.detail, "unknown vital kind array(1)");
+  });
+
+  it("refuses a unit that is not a string without turning it into a property key", () => {
+    const r = normaliseInput({ kind: "heart_rate", value: 72, unit: deep as never }, NOW);
+    assert.ok(!r.ok);
+    assert.equal(r.reason, "unit_unsupported");
+    assert.match(r.detail, /^heart_rate in unit array\(1\) is not supported/);
+  });
+
+  it("keeps at most a short excerpt of a long kind or unit", () => {
+    const long = "x".repeat(100_000);
+    const kind = normaliseInput({ kind: long as never, value: 1, unit: "/min" }, NOW);
+    const unit = normaliseInput({ kind: "heart_rate", value: 1, unit: long }, NOW);
+    assert.ok(!kind.ok && !unit.ok);
+    assert.ok(kind.detail.length < 100, kind.detail);
+    assert.ok(unit.detail.length < 200, unit.detail);
+    assert.match(kind.detail, /string\(100000\) "x{40}"…$/);
+  });
+});
+
+describe("storableProblem: what the readings table would refuse, refused first", () => {
+  const good = (): Reading => {
+    const n = ok({ kind: "spo2", value: 97, unit: "%", deviceTimeMs: NOW - 1000, mdc: 150456 });
+    return stampReading(n, NOW, 1);
+  };
+  const problem = (patch: Partial<Record<keyof Reading, unknown>>) =>
+    storableProblem({ ...good(), ...patch } as Reading);
+
+  it("accepts a normalised, stamped reading", () => {
+    assert.equal(storableProblem(good()), undefined);
+    assert.equal(
+      problem({ deviceTimeMs: null, mdc: null, flags: ["questionable", "unit_converted"] }),
+      undefined,
+    );
+  });
+
+  it("refuses times that are not safe integers, as the INTEGER columns do", () => {
+    assert.match(problem({ observedAtMs: NOW - 1e23 }) ?? "", /^observedAtMs /);
+    assert.match(problem({ observedAtMs: NOW + 0.5 }) ?? "", /^observedAtMs /);
+    assert.match(problem({ observedAtMs: Number.NaN }) ?? "", /^observedAtMs /);
+    assert.match(problem({ deviceTimeMs: 2 ** 53 }) ?? "", /^deviceTimeMs /);
+    assert.match(problem({ receivedAtMs: NOW + 0.25 }) ?? "", /^receivedAtMs /);
+    assert.match(problem({ seq: 2 ** 53 }) ?? "", /^seq /);
+    assert.match(problem({ seq: -1 }) ?? "", /^seq /);
+  });
+
+  it("refuses times outside the storage window", () => {
+    assert.match(problem({ observedAtMs: STORAGE_WINDOW_START_MS - 1 }) ?? "", /^observedAtMs .*window/);
+    assert.match(problem({ observedAtMs: NOW + MAX_FUTURE_SKEW_MS + 1 }) ?? "", /^observedAtMs .*window/);
+    assert.match(problem({ deviceTimeMs: STORAGE_WINDOW_START_MS - 1 }) ?? "", /^deviceTimeMs .*window/);
+    assert.equal(problem({ observedAtMs: STORAGE_WINDOW_START_MS }), undefined);
+    assert.equal(problem({ observedAtMs: NOW + MAX_FUTURE_SKEW_MS }), undefined);
+  });
+
+  it("refuses empty, overlong or missing text columns", () => {
+    assert.match(problem({ id: "" }) ?? "", /^id /);
+    assert.match(problem({ deviceId: "d".repeat(129) }) ?? "", /^deviceId /);
+    assert.match(problem({ subjectId: undefined }) ?? "", /^subjectId /);
+    assert.match(problem({ loinc: 8867 }) ?? "", /^loinc /);
+    assert.match(problem({ unit: "u".repeat(33) }) ?? "", /^unit /);
+    assert.match(problem({ kind: "mood" }) ?? "", /^kind /);
+  });
+
+  it("refuses a value that is not finite, unknown flags and an mdc code outside 32 bits", () => {
+    for (const value of [Number.NaN, Number.POSITIVE_INFINITY, "72", null]) {
+      assert.match(problem({ value }) ?? "", /^value /);
+    }
+    assert.match(problem({ flags: ["questionable", "made_up"] }) ?? "", /^flags /);
+    assert.match(problem({ flags: "questionable" }) ?? "", /^flags /);
+    for (const mdc of [-1, 2 ** 32, 1.5, "150456"]) assert.match(problem({ mdc }) ?? "", /^mdc /);
+    assert.equal(problem({ mdc: 2 ** 32 - 1 }), undefined);
+  });
+
+  it("names the field only, never the value", () => {
+    const detail = problem({ deviceId: "patient name ".repeat(20) }) ?? "";
+    assert.doesNotMatch(detail, /patient name/);
   });
 });

@@ -1,5 +1,13 @@
+/**
+ * Device payloads over MQTT (SenML and the plain JSON form) to reading inputs. Pure; no Node-only APIs.
+ * Bounded by PAYLOAD_LIMITS (json-bounds.ts); details name limits and positions, never more than a short
+ * excerpt of what the device sent (describe-value.ts).
+ */
+
+import { describeValue } from "../../describe-value.js";
 import type { DeviceStatusInput, ReadingInput, VitalKind } from "../../reading.js";
 import { isVitalKind } from "../../reading.js";
+import { PAYLOAD_LIMITS, parseBoundedJson } from "./json-bounds.js";
 import { FEATURE_SECONDARY_UNITS, parseSenml, type ResolvedRecord, SenmlError } from "./senml.js";
 
 /** A record the payload carried but that cannot become a reading; the rest of the payload still counts. */
@@ -74,6 +82,24 @@ const SENML_UNITS: Readonly<Record<string, { ucum: string; scale: number; second
   g: { ucum: "g", scale: 1 },
 };
 
+// [RFC 8259 §8.1] JSON text exchanged between systems MUST be UTF-8; fatal: a bad sequence throws instead of
+// becoming U+FFFD. A leading BOM is ignored, as §8.1 allows.
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decodes one MQTT payload in the topic's format. For any bytes it returns a DecodedPayload or throws a
+ * PayloadError: never another exception, never a stack overflow (no recursion over the input).
+ */
+export function decodePayload(format: "senml" | "json", bytes: Uint8Array): DecodedPayload {
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    throw new PayloadError("payload_invalid_utf8", "payload is not valid UTF-8");
+  }
+  return format === "senml" ? decodeSenml(text) : decodePlainJson(text);
+}
+
 /** Decodes a SenML JSON pack. Pack-level errors throw PayloadError; record-level ones are listed. */
 export function decodeSenml(text: string): DecodedPayload {
   let records: ResolvedRecord[];
@@ -90,7 +116,14 @@ export function decodeSenml(text: string): DecodedPayload {
     const suffix = rec.name.slice(rec.name.lastIndexOf(":") + 1);
     const kind = Object.hasOwn(SENML_NAMES, suffix) ? SENML_NAMES[suffix] : undefined;
     if (!kind) {
-      reject("unknown_vital", `record ${rec.index} name ${JSON.stringify(rec.name)} is not a known vital`);
+      reject("unknown_vital", `record ${rec.index} name ${describeValue(rec.name)} is not a known vital`);
+      continue;
+    }
+    if (rec.isRelativeTime && !(rec.time >= PAYLOAD_LIMITS.relativeTime.minSec)) {
+      reject(
+        PAYLOAD_LIMITS.relativeTime.reason,
+        `record ${rec.index} relative time is more than ${-PAYLOAD_LIMITS.relativeTime.minSec} s before receipt`,
+      );
       continue;
     }
     const time = rec.isRelativeTime ? { timeOffsetMs: rec.time * 1000 } : { deviceTimeMs: rec.time * 1000 };
@@ -104,6 +137,11 @@ export function decodeSenml(text: string): DecodedPayload {
     }
     if (rec.value === undefined) {
       reject("senml_no_value", `record ${rec.index} ${suffix} needs a numeric value (v)`);
+      continue;
+    }
+    // finite labels can still add up to infinity (bv + v)
+    if (!Number.isFinite(rec.value)) {
+      reject("value_not_finite", `record ${rec.index} ${suffix} value is not finite`);
       continue;
     }
     if (kind === "battery") {
@@ -130,7 +168,7 @@ export function decodeSenml(text: string): DecodedPayload {
       if (!map || (map.secondary && (rec.version & FEATURE_SECONDARY_UNITS) === 0)) {
         reject(
           "unit_unsupported",
-          `record ${rec.index} unit ${JSON.stringify(rec.unit)} is not a supported SenML unit${map ? " without bver 26" : ""}`,
+          `record ${rec.index} unit ${describeValue(rec.unit)} is not a supported SenML unit${map ? " without bver 26" : ""}`,
         );
         continue;
       }
@@ -155,60 +193,35 @@ export function decodeSenml(text: string): DecodedPayload {
  * Units are UCUM codes; time is the device clock.
  */
 export function decodePlainJson(text: string): DecodedPayload {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (cause) {
-    throw new PayloadError(
-      "payload_malformed_json",
-      `payload is not valid JSON: ${(cause as Error).message}`,
-    );
-  }
+  const parsed = parseBoundedJson(text);
+  if (!parsed.ok) throw new PayloadError(parsed.reason, parsed.detail);
+  const doc = parsed.value;
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
     throw new PayloadError("json_not_object", "plain JSON payload must be an object");
   }
   const d = doc as Record<string, unknown>;
+  const labels = Object.keys(d).length;
+  if (labels > PAYLOAD_LIMITS.labels.max) {
+    throw new PayloadError(
+      PAYLOAD_LIMITS.labels.reason,
+      `payload has ${labels} fields, more than ${PAYLOAD_LIMITS.labels.max}`,
+    );
+  }
   if (!Array.isArray(d.readings)) throw new PayloadError("json_invalid_field", "readings must be an array");
+  if (d.readings.length > PAYLOAD_LIMITS.records.max) {
+    throw new PayloadError(
+      PAYLOAD_LIMITS.records.reason,
+      `readings has ${d.readings.length} entries, more than ${PAYLOAD_LIMITS.records.max}`,
+    );
+  }
   const packTime = d.time === undefined ? undefined : parseTime(d.time);
   if (packTime === null)
     throw new PayloadError("json_invalid_field", "time must be epoch ms or an ISO-8601 string");
   const out: DecodedPayload = { inputs: [], status: undefined, rejected: [] };
   d.readings.forEach((r: unknown, index) => {
-    if (r === null || typeof r !== "object") {
-      out.rejected.push({
-        index,
-        reason: "json_invalid_field",
-        detail: `readings[${index}] is not an object`,
-      });
-      return;
-    }
-    const { kind, value, unit, time } = r as Record<string, unknown>;
-    if (!isVitalKind(kind)) {
-      out.rejected.push({
-        index,
-        reason: "unknown_vital",
-        detail: `readings[${index}].kind ${JSON.stringify(kind)}`,
-      });
-      return;
-    }
-    if (typeof value !== "number" || typeof unit !== "string") {
-      out.rejected.push({
-        index,
-        reason: "json_invalid_field",
-        detail: `readings[${index}] needs numeric value and unit`,
-      });
-      return;
-    }
-    const t = time === undefined ? packTime : parseTime(time);
-    if (t === null) {
-      out.rejected.push({
-        index,
-        reason: "device_time_invalid",
-        detail: `readings[${index}].time is not a time`,
-      });
-      return;
-    }
-    out.inputs.push({ kind, value, unit, ...(t === undefined ? {} : { deviceTimeMs: t }) });
+    const reading = decodePlainReading(r, index, packTime);
+    if ("reason" in reading) out.rejected.push(reading);
+    else out.inputs.push(reading);
   });
   if (d.battery_pct !== undefined) {
     if (typeof d.battery_pct !== "number")
@@ -224,9 +237,51 @@ export function decodePlainJson(text: string): DecodedPayload {
   return out;
 }
 
+function decodePlainReading(
+  r: unknown,
+  index: number,
+  packTime: number | undefined,
+): ReadingInput | RecordRejection {
+  const refuse = (reason: string, detail: string): RecordRejection => ({ index, reason, detail });
+  if (r === null || typeof r !== "object" || Array.isArray(r)) {
+    return refuse("json_invalid_field", `readings[${index}] is not an object`);
+  }
+  const fields = r as Record<string, unknown>;
+  const labels = Object.keys(fields).length;
+  if (labels > PAYLOAD_LIMITS.labels.max) {
+    return refuse(
+      PAYLOAD_LIMITS.labels.reason,
+      `readings[${index}] has ${labels} fields, more than ${PAYLOAD_LIMITS.labels.max}`,
+    );
+  }
+  const { kind, value, unit, time } = fields;
+  if (typeof kind === "string" && kind.length > PAYLOAD_LIMITS.name.maxChars) {
+    return refuse(
+      PAYLOAD_LIMITS.name.reason,
+      `readings[${index}].kind has ${kind.length} characters, more than ${PAYLOAD_LIMITS.name.maxChars}`,
+    );
+  }
+  if (!isVitalKind(kind)) return refuse("unknown_vital", `readings[${index}].kind ${describeValue(kind)}`);
+  if (typeof value !== "number" || typeof unit !== "string") {
+    return refuse("json_invalid_field", `readings[${index}] needs numeric value and unit`);
+  }
+  if (unit.length > PAYLOAD_LIMITS.unit.maxChars) {
+    return refuse(
+      PAYLOAD_LIMITS.unit.reason,
+      `readings[${index}].unit has ${unit.length} characters, more than ${PAYLOAD_LIMITS.unit.maxChars}`,
+    );
+  }
+  const t = time === undefined ? packTime : parseTime(time);
+  if (t === null) return refuse("device_time_invalid", `readings[${index}].time is not a time`);
+  return { kind, value, unit, ...(t === undefined ? {} : { deviceTimeMs: t }) };
+}
+
+/** Longest time string read: an ISO-8601 date-time with fraction and offset fits in 40 characters. */
+const MAX_TIME_STRING_CHARS = 64;
+
 function parseTime(t: unknown): number | null {
   if (typeof t === "number" && Number.isFinite(t)) return t;
-  if (typeof t === "string") {
+  if (typeof t === "string" && t.length <= MAX_TIME_STRING_CHARS) {
     const ms = Date.parse(t);
     return Number.isNaN(ms) ? null : ms;
   }

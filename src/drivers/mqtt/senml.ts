@@ -1,7 +1,10 @@
 /**
  * SenML JSON (RFC 8428, with RFC 9100 versions) parsing and resolution. Pure; no Node-only APIs.
- * Reference: ../shared/reference/clinical.md §4.
+ * Reference: ../shared/reference/clinical.md §4. Bounded: see PAYLOAD_LIMITS (json-bounds.ts).
  */
+
+import { describeValue } from "../../describe-value.js";
+import { PAYLOAD_LIMITS, type PayloadLimitReason, parseBoundedJson } from "./json-bounds.js";
 
 /** [RFC 8428 §4.5.3] resolved times below 2^28 are relative to "now". */
 export const RELATIVE_TIME_LIMIT = 2 ** 28;
@@ -43,7 +46,8 @@ export type SenmlReason =
   | "senml_invalid_name"
   | "senml_no_value"
   | "senml_multiple_values"
-  | "value_not_finite";
+  | "value_not_finite"
+  | PayloadLimitReason;
 
 /** Why a pack cannot be resolved; names the record (index) and the label when known. */
 export class SenmlError extends Error {
@@ -60,16 +64,25 @@ export class SenmlError extends Error {
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9\-:./_]*$/;
 const NUMBER_LABELS = ["bt", "bv", "bs", "bver", "v", "s", "t", "ut"] as const;
 const STRING_LABELS = ["bn", "bu", "n", "u", "vs", "vd", "ucum_"] as const;
+/** Which length limit each string label is held to. */
+const STRING_LIMITS = {
+  bn: PAYLOAD_LIMITS.name,
+  n: PAYLOAD_LIMITS.name,
+  bu: PAYLOAD_LIMITS.unit,
+  u: PAYLOAD_LIMITS.unit,
+  ucum_: PAYLOAD_LIMITS.unit,
+  vs: PAYLOAD_LIMITS.stringValue,
+  vd: PAYLOAD_LIMITS.stringValue,
+} as const;
 
-/** Parses JSON text into resolved records. Throws SenmlError naming the first problem. */
+/**
+ * Parses JSON text into resolved records. Throws SenmlError naming the first problem; text nested deeper
+ * than PAYLOAD_LIMITS.depth is refused before it is parsed.
+ */
 export function parseSenml(text: string): ResolvedRecord[] {
-  let pack: unknown;
-  try {
-    pack = JSON.parse(text);
-  } catch (cause) {
-    throw new SenmlError("payload_malformed_json", `payload is not valid JSON: ${(cause as Error).message}`);
-  }
-  return resolveSenml(pack);
+  const parsed = parseBoundedJson(text);
+  if (!parsed.ok) throw new SenmlError(parsed.reason, parsed.detail);
+  return resolveSenml(parsed.value);
 }
 
 /** Resolves a parsed SenML pack per RFC 8428 §4.6. */
@@ -77,6 +90,12 @@ export function resolveSenml(pack: unknown): ResolvedRecord[] {
   if (!Array.isArray(pack))
     throw new SenmlError("senml_not_array", "a SenML pack is a JSON array of records");
   if (pack.length === 0) throw new SenmlError("senml_empty", "the SenML pack has no records");
+  if (pack.length > PAYLOAD_LIMITS.records.max) {
+    throw new SenmlError(
+      PAYLOAD_LIMITS.records.reason,
+      `the SenML pack has ${pack.length} records, more than ${PAYLOAD_LIMITS.records.max}`,
+    );
+  }
   let bn = "";
   let bt = 0;
   let bu: string | undefined;
@@ -89,12 +108,20 @@ export function resolveSenml(pack: unknown): ResolvedRecord[] {
       throw new SenmlError("senml_invalid_record", `record ${index} is not a JSON object`, index);
     }
     const r = rec as Record<string, unknown>;
-    for (const label of Object.keys(r)) {
+    const labels = Object.keys(r);
+    if (labels.length > PAYLOAD_LIMITS.labels.max) {
+      throw new SenmlError(
+        PAYLOAD_LIMITS.labels.reason,
+        `record ${index} has ${labels.length} labels, more than ${PAYLOAD_LIMITS.labels.max}`,
+        index,
+      );
+    }
+    for (const label of labels) {
       // [RFC 8428 §4.4] labels ending in "_" must be understood or the pack rejected
       if (label.endsWith("_") && !UNDERSTOOD_MUST_UNDERSTAND.has(label)) {
         throw new SenmlError(
           "senml_must_understand",
-          `record ${index} has must-understand label ${label}`,
+          `record ${index} has must-understand label ${describeValue(label)}`,
           index,
         );
       }
@@ -116,8 +143,18 @@ export function resolveSenml(pack: unknown): ResolvedRecord[] {
       }
     }
     for (const label of STRING_LABELS) {
-      if (label in r && typeof r[label] !== "string") {
+      if (!(label in r)) continue;
+      const v = r[label];
+      if (typeof v !== "string") {
         throw new SenmlError("senml_invalid_field", `record ${index} label ${label} must be a string`, index);
+      }
+      const limit = STRING_LIMITS[label];
+      if (v.length > limit.maxChars) {
+        throw new SenmlError(
+          limit.reason,
+          `record ${index} label ${label} has ${v.length} characters, more than ${limit.maxChars}`,
+          index,
+        );
       }
     }
     if ("vb" in r && typeof r.vb !== "boolean") {
@@ -146,10 +183,17 @@ export function resolveSenml(pack: unknown): ResolvedRecord[] {
     if ("bs" in r) bs = r.bs as number;
 
     const name = bn + ((r.n as string | undefined) ?? "");
+    if (name.length > PAYLOAD_LIMITS.name.maxChars) {
+      throw new SenmlError(
+        PAYLOAD_LIMITS.name.reason,
+        `record ${index} resolved name has ${name.length} characters, more than ${PAYLOAD_LIMITS.name.maxChars}`,
+        index,
+      );
+    }
     if (!NAME_PATTERN.test(name)) {
       throw new SenmlError(
         "senml_invalid_name",
-        `record ${index} resolved name ${JSON.stringify(name)} is invalid`,
+        `record ${index} resolved name ${describeValue(name)} is invalid`,
         index,
       );
     }

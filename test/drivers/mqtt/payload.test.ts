@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { decodePlainJson, decodeSenml, PayloadError } from "../../../src/drivers/mqtt/payload.js";
+import {
+  decodePayload,
+  decodePlainJson,
+  decodeSenml,
+  PayloadError,
+} from "../../../src/drivers/mqtt/payload.js";
 
 describe("MQTT payload decoding", () => {
   it("decodes the reference SenML vitals pack to UCUM inputs (clinical.md §4.2)", () => {
@@ -73,6 +78,39 @@ describe("MQTT payload decoding", () => {
       { kind: "spo2", value: 97, unit: "%", deviceTimeMs: 1763719200000 },
     ]);
     assert.deepEqual(d.status, { batteryPct: 80, sensorContact: true });
+  });
+
+  it("decodes payload bytes in the topic's format", () => {
+    const bytes = (text: string) => new TextEncoder().encode(text);
+    assert.deepEqual(decodePayload("senml", bytes('[{"n":"hr","u":"beat/min","v":72,"t":-5}]')).inputs, [
+      { kind: "heart_rate", value: 72, unit: "/min", timeOffsetMs: -5000 },
+    ]);
+    assert.deepEqual(
+      decodePayload("json", bytes('{"readings":[{"kind":"heart_rate","value":72,"unit":"/min"}]}')).inputs,
+      [{ kind: "heart_rate", value: 72, unit: "/min" }],
+    );
+    assert.throws(
+      () => decodePayload("json", bytes('[{"n":"hr","u":"beat/min","v":72}]')),
+      (e) => e instanceof PayloadError && e.reason === "json_not_object",
+    );
+  });
+
+  it("refuses a relative SenML time before 2^28 s ago, record by record", () => {
+    const d = decodeSenml(
+      '[{"bn":"x:","n":"hr","u":"beat/min","v":72,"t":-1e20},{"n":"rr","u":"1/min","v":14}]',
+    );
+    assert.deepEqual(
+      d.rejected.map((r) => [r.index, r.reason]),
+      [[0, "time_offset_out_of_range"]],
+    );
+    assert.deepEqual(d.inputs, [{ kind: "respiratory_rate", value: 14, unit: "/min", timeOffsetMs: 0 }]);
+  });
+
+  it("refuses plain JSON readings that are arrays", () => {
+    assert.deepEqual(
+      decodePlainJson('{"readings":[["heart_rate",72,"/min"]]}').rejected.map((r) => r.reason),
+      ["json_invalid_field"],
+    );
   });
 
   it("names plain JSON problems", () => {

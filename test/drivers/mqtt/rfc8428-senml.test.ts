@@ -114,4 +114,19 @@ describe("RFC 8428 SenML resolution", () => {
     assert.equal(reasonOf('[{"v":1}]'), "senml_invalid_name");
     assert.equal(reasonOf('[{"n":"x","vb":"true"}]'), "senml_invalid_field");
   });
+
+  it("refuses packs over the gateway's limits, one reason per limit", () => {
+    assert.equal(reasonOf(`[{"n":"x","v":1,"a":${"[".repeat(7)}${"]".repeat(7)}}]`), "payload_too_deep");
+    assert.equal(reasonOf(`[${Array(513).fill('{"n":"x","v":1}').join(",")}]`), "too_many_records");
+    const labels = Array.from({ length: 31 }, (_, i) => `"l${i}":1`).join(",");
+    assert.equal(reasonOf(`[{"n":"x","v":1,${labels}}]`), "too_many_labels");
+    assert.equal(reasonOf(`[{"n":"${"x".repeat(129)}","v":1}]`), "name_too_long");
+    assert.equal(reasonOf(`[{"n":"x","u":"${"u".repeat(33)}","v":1}]`), "unit_too_long");
+    assert.equal(reasonOf(`[{"n":"x","vd":"${"A".repeat(257)}"}]`), "string_value_too_long");
+  });
+
+  it("resolves a relative time of any size and leaves its bounds to the decoder", () => {
+    const [r] = parseSenml('[{"n":"x","v":1,"t":-1e20}]');
+    assert.deepEqual([r!.time, r!.isRelativeTime], [-1e20, true]);
+  });
 });

@@ -10,6 +10,10 @@ export const ERROR_CODES = {
   KEY_FILE_EXISTS: { retryable: false, exitCode: 1 },
   STORE_UNAVAILABLE: { retryable: true, exitCode: 74 },
   STORE_CLOSED: { retryable: false, exitCode: 74 },
+  /** Free space under the storage watermark: readings are not acknowledged (the device keeps them). */
+  STORAGE_LOW: { retryable: true, exitCode: 74 },
+  /** A device over its admission budget: its frame is not acknowledged (the device keeps it). */
+  INGEST_THROTTLED: { retryable: true, exitCode: 75 },
   MIGRATION_FAILED: { retryable: false, exitCode: 74 },
   DEVICE_UNKNOWN: { retryable: false, exitCode: 1 },
   DEVICE_EXISTS: { retryable: false, exitCode: 1 },

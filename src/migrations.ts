@@ -1,5 +1,5 @@
 import { ANCHOR_MIGRATION } from "./anchor/publisher-store.js";
-import { READING_STORE_SQL } from "./batcher/reading-store.js";
+import { READING_STORE_SQL, REJECTION_BOUNDS_MIGRATION } from "./batcher/reading-store.js";
 import { TILE_STORE_MIGRATION } from "./batcher/tile-store.js";
 import { TLOG_RECORDS_MIGRATION } from "./batcher/tlog-schema.js";
 import type { Migration } from "./db.js";
@@ -17,5 +17,10 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: "tlog records, subject keys, signing keys, checkpoints", sql: TLOG_RECORDS_MIGRATION },
   { version: 5, name: "anchor_publisher", sql: ANCHOR_MIGRATION },
   { version: 6, name: "alerts, alert outbox, clinician observations", sql: ALERT_STORE_SQL },
+  {
+    version: 7,
+    name: "rejection counts per minute, rejection samples under a byte budget",
+    sql: REJECTION_BOUNDS_MIGRATION,
+  },
   // 4: records/subject keys/events (tamper-evident log), 5: anchors, 6: alerts — assigned, in this order
 ];

@@ -37,14 +37,103 @@ CREATE TABLE rejections (
 ) STRICT;
 `;
 
-/** A refused frame or record, kept for forensics: nothing a device sent is silently dropped. */
+/**
+ * Bounded rejections: exact counts per device, reason and minute, and `rejections` reduced to a sample under
+ * a byte budget whose running total a trigger keeps (so it rolls back with the transaction that changed it).
+ * Existing rows are counted first, then only the newest 8 MiB of them are kept. Released: never edit it;
+ * the store enforces its own budget at every insert.
+ */
+export const REJECTION_BOUNDS_MIGRATION = `
+CREATE TABLE rejection_counts (
+  device_id TEXT NOT NULL, -- '' for a device the gateway does not know
+  reason TEXT NOT NULL,
+  minute INTEGER NOT NULL, -- minutes since the Unix epoch
+  count INTEGER NOT NULL CHECK (count > 0),
+  PRIMARY KEY (device_id, reason, minute)
+) STRICT, WITHOUT ROWID;
+INSERT INTO rejection_counts (device_id, reason, minute, count)
+  SELECT ifnull(device_id, ''), reason, received_at_ms / 60000, COUNT(*) FROM rejections GROUP BY 1, 2, 3;
+DELETE FROM rejections WHERE row_id IN (
+  SELECT row_id FROM (
+    SELECT row_id,
+      SUM(octet_length(detail) + ifnull(octet_length(payload), 0)) OVER (ORDER BY row_id DESC) AS newer_bytes
+    FROM rejections
+  ) WHERE newer_bytes > 8388608
+);
+CREATE TABLE rejection_sample_bytes (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  bytes INTEGER NOT NULL
+) STRICT;
+INSERT INTO rejection_sample_bytes (id, bytes)
+  SELECT 1, ifnull(SUM(octet_length(detail) + ifnull(octet_length(payload), 0)), 0) FROM rejections;
+CREATE TRIGGER rejections_bytes_insert AFTER INSERT ON rejections BEGIN
+  UPDATE rejection_sample_bytes
+  SET bytes = bytes + octet_length(NEW.detail) + ifnull(octet_length(NEW.payload), 0) WHERE id = 1;
+END;
+CREATE TRIGGER rejections_bytes_delete AFTER DELETE ON rejections BEGIN
+  UPDATE rejection_sample_bytes
+  SET bytes = bytes - octet_length(OLD.detail) - ifnull(octet_length(OLD.payload), 0) WHERE id = 1;
+END;
+CREATE TRIGGER rejections_bytes_update AFTER UPDATE OF detail, payload ON rejections BEGIN
+  UPDATE rejection_sample_bytes
+  SET bytes = bytes - octet_length(OLD.detail) - ifnull(octet_length(OLD.payload), 0)
+    + octet_length(NEW.detail) + ifnull(octet_length(NEW.payload), 0) WHERE id = 1;
+END;
+`;
+
+/** Most bytes of a refused payload kept in a sample row. */
+export const MAX_SAMPLE_PAYLOAD_BYTES = 1024;
+/** Most characters of a refusal's detail kept in a sample row. */
+export const MAX_SAMPLE_DETAIL_CHARS = 512;
+/**
+ * The hard budget of the sample rows (UTF-8 bytes of `detail` plus bytes of `payload`): past it the oldest
+ * samples are evicted in the same transaction. With the per-minute counts, a rejection flood cannot fill the
+ * disk, whatever its rate and duration.
+ */
+export const MAX_REJECTION_SAMPLE_BYTES = 8 * 1024 * 1024;
+/** `rejection_counts.device_id` of a device the gateway does not know (its `deviceId` is null). */
+export const UNKNOWN_DEVICE = "";
+const MINUTE_MS = 60_000;
+
+/**
+ * Refusals of one reason from one device, in one frame or one commit: nothing a device sent is silently
+ * dropped. Every record adds `count` to its (device, reason, minute) row of `rejection_counts`; unless it
+ * is count-only, its `detail` and `payload` are also kept as one sample row of `rejections` (truncated to
+ * {@link MAX_SAMPLE_DETAIL_CHARS} and {@link MAX_SAMPLE_PAYLOAD_BYTES}, within
+ * {@link MAX_REJECTION_SAMPLE_BYTES}).
+ */
 export interface RejectionRecord {
   deviceId: string | null;
   receivedAtMs: number;
   reason: string;
+  /** How many refused records or frames this stands for: a positive integer. */
+  count: number;
+  /** One refusal's explanation. It may carry measurement values: never log it above `debug`. */
   detail: string;
-  /** The raw payload (truncated by the caller), when useful. */
+  /** One refusal's raw payload, when useful. */
   payload: Uint8Array | null;
+  /** True when the sample quota is spent: only `count` is stored; `detail` and `payload` are not. */
+  isCountOnly?: boolean;
+}
+
+/** A sample row of the `rejections` table. */
+export interface StoredRejection {
+  rowId: number;
+  deviceId: string | null;
+  receivedAtMs: number;
+  reason: string;
+  detail: string;
+  payload: Uint8Array | null;
+}
+
+/** A row of `rejection_counts`: every refusal of `reason` from the device in one minute. */
+export interface RejectionCount {
+  /** Null for devices the gateway does not know. */
+  deviceId: string | null;
+  reason: string;
+  /** Minutes since the Unix epoch: floor(receivedAtMs / 60 000). */
+  minute: number;
+  count: number;
 }
 
 export interface ReadingQuery {
@@ -67,20 +156,22 @@ export interface StoredReading extends Reading {
  */
 export class ReadingStore {
   readonly #insert;
-  readonly #insertRejection;
+  #rejectionWrites: RejectionWrites | undefined;
+  readonly #maxSampleBytes: number;
   readonly #maxSeq;
   readonly #db: Db;
   readonly #statements = new Map<string, Statement>();
 
-  constructor(db: Db) {
+  /** `maxSampleBytes` defaults to {@link MAX_REJECTION_SAMPLE_BYTES}. */
+  constructor(db: Db, options: { maxSampleBytes?: number } = {}) {
     this.#db = db;
+    this.#maxSampleBytes = options.maxSampleBytes ?? MAX_REJECTION_SAMPLE_BYTES;
+    if (!Number.isSafeInteger(this.#maxSampleBytes) || this.#maxSampleBytes < 0)
+      throw new RangeError(`maxSampleBytes must be a non-negative integer, got ${this.#maxSampleBytes}`);
     this.#insert = db.prepare(
       `INSERT INTO readings (id, device_id, subject_id, device_seq, kind, loinc, value, unit, device_time_ms,
          observed_at_ms, received_at_ms, flags, mdc, leaf_index) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)
          ON CONFLICT DO NOTHING`,
-    );
-    this.#insertRejection = db.prepare(
-      "INSERT INTO rejections (device_id, received_at_ms, reason, detail, payload) VALUES (?,?,?,?,?)",
     );
     this.#maxSeq = db.prepare<[], { device_id: string; seq: number }>(
       "SELECT device_id, MAX(device_seq) AS seq FROM readings GROUP BY device_id",
@@ -112,8 +203,37 @@ export class ReadingStore {
     );
   }
 
+  /**
+   * Adds `r.count` to its minute's count and, unless it is count-only, keeps it as a sample (truncated),
+   * evicting the oldest samples past the byte budget. Runs inside the caller's transaction.
+   */
   insertRejection(r: RejectionRecord): void {
-    this.#insertRejection.run(r.deviceId, r.receivedAtMs, r.reason, r.detail, r.payload);
+    if (!Number.isSafeInteger(r.count) || r.count < 1)
+      throw new RangeError(`a rejection's count must be a positive integer, got ${r.count}`);
+    this.#rejectionWrites ??= prepareRejectionWrites(this.#db);
+    const w = this.#rejectionWrites;
+    const minute = Math.floor(r.receivedAtMs / MINUTE_MS);
+    w.count.run(r.deviceId ?? UNKNOWN_DEVICE, r.reason, minute, r.count);
+    if (r.isCountOnly === true) return;
+    const payload = r.payload === null ? null : r.payload.subarray(0, MAX_SAMPLE_PAYLOAD_BYTES);
+    w.insert.run(r.deviceId, r.receivedAtMs, r.reason, boundedDetail(r.detail), payload);
+    this.#evictSamples(w);
+  }
+
+  /** Deletes the oldest samples until the table is within its budget (the trigger keeps the total). */
+  #evictSamples(w: RejectionWrites): void {
+    let excess = w.sampleBytes.get()! - this.#maxSampleBytes;
+    while (excess > 0) {
+      const oldest = w.oldest.all(64);
+      if (oldest.length === 0) return;
+      let through = 0;
+      for (const row of oldest) {
+        through = row.row_id;
+        excess -= row.bytes;
+        if (excess <= 0) break;
+      }
+      w.deleteThrough.run(through);
+    }
   }
 
   /** Highest stored per-device sequence number, per device (to resume numbering after restart). */
@@ -152,7 +272,8 @@ export class ReadingStore {
     return row.n;
   }
 
-  rejections(deviceId?: string): Array<RejectionRecord & { rowId: number }> {
+  /** The sample rows, oldest first (of one device when given). */
+  rejections(deviceId?: string): StoredRejection[] {
     const rows = (
       deviceId === undefined
         ? this.#prepared("SELECT * FROM rejections ORDER BY row_id").all()
@@ -174,6 +295,57 @@ export class ReadingStore {
       payload: r.payload,
     }));
   }
+
+  /**
+   * Refusal counts per device, reason and minute, oldest minute first: of every device (undefined), of
+   * devices the gateway does not know (null), or of one device.
+   */
+  rejectionCounts(deviceId?: string | null): RejectionCount[] {
+    const sql = "SELECT device_id, reason, minute, count FROM rejection_counts";
+    const order = "ORDER BY minute, device_id, reason";
+    const rows = (
+      deviceId === undefined
+        ? this.#prepared(`${sql} ${order}`).all()
+        : this.#prepared(`${sql} WHERE device_id = ? ${order}`).all(deviceId ?? UNKNOWN_DEVICE)
+    ) as Array<{ device_id: string; reason: string; minute: number; count: number }>;
+    return rows.map((r) => ({
+      deviceId: r.device_id === UNKNOWN_DEVICE ? null : r.device_id,
+      reason: r.reason,
+      minute: r.minute,
+      count: r.count,
+    }));
+  }
+}
+
+/**
+ * The rejection writes, prepared at the first one: a read-only connection (the CLI) may open a database
+ * whose schema is older than these tables.
+ */
+function prepareRejectionWrites(db: Db) {
+  return {
+    insert: db.prepare(
+      "INSERT INTO rejections (device_id, received_at_ms, reason, detail, payload) VALUES (?,?,?,?,?)",
+    ),
+    count: db.prepare(
+      `INSERT INTO rejection_counts (device_id, reason, minute, count) VALUES (?,?,?,?)
+         ON CONFLICT (device_id, reason, minute) DO UPDATE SET count = count + excluded.count`,
+    ),
+    sampleBytes: db.prepare<[], number>("SELECT bytes FROM rejection_sample_bytes WHERE id = 1").pluck(),
+    oldest: db.prepare<[number], { row_id: number; bytes: number }>(
+      `SELECT row_id, octet_length(detail) + ifnull(octet_length(payload), 0) AS bytes
+         FROM rejections ORDER BY row_id LIMIT ?`,
+    ),
+    deleteThrough: db.prepare("DELETE FROM rejections WHERE row_id <= ?"),
+  };
+}
+type RejectionWrites = ReturnType<typeof prepareRejectionWrites>;
+
+/** A refusal's detail cut to {@link MAX_SAMPLE_DETAIL_CHARS} UTF-16 units, never inside a surrogate pair. */
+export function boundedDetail(text: string): string {
+  if (text.length <= MAX_SAMPLE_DETAIL_CHARS) return text;
+  const last = text.charCodeAt(MAX_SAMPLE_DETAIL_CHARS - 1);
+  const isHighSurrogate = last >= 0xd800 && last <= 0xdbff;
+  return text.slice(0, isHighSurrogate ? MAX_SAMPLE_DETAIL_CHARS - 1 : MAX_SAMPLE_DETAIL_CHARS);
 }
 
 /** A row of the `readings` table as SQLite returns it (snake_case columns). */

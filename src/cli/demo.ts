@@ -111,9 +111,9 @@ export async function demoCommand(
       if (status.batteryPct !== undefined) row.batteryPct = status.batteryPct;
       row.lastAtMs = systemClock.now();
     },
-    onRejected: (s, _reason) => {
+    onRejected: (s, _reason, _atMs, count) => {
       const row = s.deviceId ? rows.get(s.deviceId) : undefined;
-      if (row) row.rejections++;
+      if (row) row.rejections += count;
     },
   });
   const credFile = join(stateDir, "sim-credentials.json");

@@ -1,10 +1,19 @@
 import type { GroupCommitter } from "../batcher/group-commit.js";
-import type { RejectionRecord } from "../batcher/reading-store.js";
+import { boundedDetail, MAX_SAMPLE_PAYLOAD_BYTES, type RejectionRecord } from "../batcher/reading-store.js";
 import type { Clock } from "../clock.js";
+import { GatewayError } from "../errors.js";
 import type { UlidFactory } from "../ids.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
-import { type DeviceStatusInput, normaliseBatch, type Reading, type ReadingInput } from "../reading.js";
+import {
+  type DeviceStatusInput,
+  normaliseBatch,
+  type Reading,
+  type ReadingInput,
+  storableProblem,
+} from "../reading.js";
+import { RefusalLog } from "./refusal-log.js";
+import { RejectionSampler } from "./rejection-sampler.js";
 
 /**
  * An auditable event other than a reading (device bound/unbound, alert raised/acknowledged/resolved,
@@ -47,15 +56,14 @@ export interface InputRejection {
 export interface IngestListener {
   onReading?(reading: Reading): void;
   onDeviceStatus?(source: Source, status: DeviceStatusInput, atMs: number): void;
+  /** Called once per reason per frame: `count` (≥ 1) records or frames were refused for `reason`. */
   onRejected?(
     source: Source | { deviceId: string | null; subjectId: null },
     reason: string,
     atMs: number,
+    count: number,
   ): void;
 }
-
-/** Most bytes of a rejected payload kept for forensics. */
-export const MAX_KEPT_PAYLOAD_BYTES = 4096;
 
 /**
  * The one place where input becomes a `Reading`: validated, normalised, stamped (id, receive time,
@@ -71,6 +79,9 @@ export class Ingest {
   readonly #seq: Map<string, number>;
   readonly #accepted;
   readonly #rejected;
+  readonly #sampler = new RejectionSampler();
+  readonly #refusalLog: RefusalLog;
+  readonly #storage: { readonly isLow: boolean } | undefined;
 
   constructor(deps: {
     clock: Clock;
@@ -79,11 +90,15 @@ export class Ingest {
     log: Logger;
     metrics: Metrics;
     lastSequences: Map<string, number>;
+    /** The storage watermark: while `isLow`, readings are evaluated by the rules but not stored or acknowledged. */
+    storage?: { readonly isLow: boolean };
   }) {
+    this.#storage = deps.storage;
     this.#clock = deps.clock;
     this.#ids = deps.ids;
     this.#committer = deps.committer;
     this.#log = deps.log;
+    this.#refusalLog = new RefusalLog({ log: deps.log, clock: deps.clock });
     this.#seq = new Map(deps.lastSequences);
     this.#accepted = deps.metrics.counter("vitalog_readings_accepted_total", "Readings accepted, per device");
     this.#rejected = deps.metrics.counter(
@@ -94,6 +109,19 @@ export class Ingest {
 
   addListener(listener: IngestListener): void {
     this.#listeners.push(listener);
+  }
+
+  /** Readings and refusals waiting for the group commit (for back-pressure). */
+  get pendingWeight(): number {
+    return this.#committer.pendingWeight;
+  }
+
+  /**
+   * Counts frames a transport did not admit because the device is over its budget (admission.ts). Nothing
+   * is stored, so a flood costs no disk; the device keeps what was not acknowledged.
+   */
+  countNotAdmitted(source: Source, reason: string, frames = 1): void {
+    this.#rejected({ device: source.deviceId, reason }, frames);
   }
 
   /**
@@ -112,11 +140,12 @@ export class Ingest {
   ): { accepted: number; rejected: InputRejection[] } {
     const nowMs = this.#clock.now();
     const { accepted, rejected } = normaliseBatch(frame.inputs, nowMs);
+    const isStorageLow = this.#storage?.isLow === true;
     const readings: Reading[] = [];
+    const unstorable: InputRejection[] = [];
     let seq = this.#seq.get(source.deviceId) ?? 0;
     for (const n of accepted) {
-      seq += 1;
-      readings.push({
+      const reading: Reading = {
         id: this.#ids.next(nowMs),
         deviceId: source.deviceId,
         subjectId: source.subjectId,
@@ -127,24 +156,46 @@ export class Ingest {
         deviceTimeMs: n.deviceTimeMs,
         receivedAtMs: nowMs,
         observedAtMs: n.observedAtMs,
-        seq,
+        seq: seq + 1,
         flags: n.flags,
         mdc: n.mdc,
-      });
+      };
+      // every value that reaches SQLite is checked against what its STRICT schema enforces first: one
+      // reading SQLite would refuse must never fail the commit it shares with other devices' frames
+      const problem = storableProblem(reading);
+      if (problem !== undefined) {
+        unstorable.push({ reason: "reading_not_storable", detail: `${n.kind}: ${problem}` });
+        continue;
+      }
+      seq += 1;
+      readings.push(reading);
     }
-    this.#seq.set(source.deviceId, seq);
+    // readings that are not stored leave no gap in the device's sequence
+    if (!isStorageLow) this.#seq.set(source.deviceId, seq);
     const refusals: InputRejection[] = [
       ...(frame.rejected ?? []),
       ...rejected.map((r) => ({ reason: r.reason, detail: r.detail })),
+      ...unstorable,
     ];
 
     // rules first: alerts never wait for the disk
     for (const r of readings) this.#emit((l) => l.onReading?.(r));
     if (frame.status) this.#emit((l) => l.onDeviceStatus?.(source, frame.status!, nowMs));
-    for (const r of refusals) this.#emit((l) => l.onRejected?.(source, r.reason, nowMs));
+    const byReason = groupByReason(refusals);
+    for (const [reason, g] of byReason) this.#emit((l) => l.onRejected?.(source, reason, nowMs, g.count));
 
+    if (isStorageLow) {
+      // the alarms above still ran from memory; storing and acknowledging wait for free space. Refusals
+      // are counted (not stored): the device re-sends the frame and they are recorded then.
+      for (const [reason, g] of byReason) this.#rejected({ device: source.deviceId, reason }, g.count);
+      done(new GatewayError("STORAGE_LOW", "free space is under the storage watermark"));
+      return { accepted: 0, rejected: refusals };
+    }
     if (readings.length > 0) this.#accepted({ device: source.deviceId }, readings.length);
-    const rejections = refusals.map((r) => this.#rejection(source.deviceId, r, nowMs, raw));
+    // one record per reason: a pack of thousands of bad entries is one count and at most one sample
+    const rejections = [...byReason.values()].map((g) =>
+      this.#rejection(source.deviceId, g.first, g.count, nowMs, raw),
+    );
     // even an empty frame goes through the commit queue: acknowledgements must leave in arrival order
     this.#committer.submit({
       payload: { readings, rejections },
@@ -162,28 +213,35 @@ export class Ingest {
     done: (err?: Error) => void = () => {},
   ): void {
     const nowMs = this.#clock.now();
-    this.#emit((l) => l.onRejected?.(source, refusal.reason, nowMs));
+    this.#emit((l) => l.onRejected?.(source, refusal.reason, nowMs, 1));
     this.#committer.submit({
-      payload: { readings: [], rejections: [this.#rejection(source.deviceId, refusal, nowMs, raw)] },
+      payload: { readings: [], rejections: [this.#rejection(source.deviceId, refusal, 1, nowMs, raw)] },
       weight: 1,
       done,
     });
   }
 
+  /**
+   * Counts `count` refusals of one reason, logs them (rate-limited, values only at debug) and builds their
+   * record: a sample with `r`'s detail and payload while the minute's quota lasts, a count otherwise.
+   */
   #rejection(
     deviceId: string | null,
     r: InputRejection,
+    count: number,
     nowMs: number,
     raw: Uint8Array | null,
   ): RejectionRecord {
-    this.#rejected({ device: deviceId ?? "(unknown)", reason: r.reason });
-    this.#log.warn({ deviceId, reason: r.reason, detail: r.detail }, "input rejected");
+    this.#rejected({ device: deviceId ?? "(unknown)", reason: r.reason }, count);
+    this.#refusalLog.note(deviceId, r.reason, r.detail, count, nowMs);
+    const base = { deviceId, receivedAtMs: nowMs, reason: r.reason, count };
+    if (!this.#sampler.take(deviceId, r.reason, nowMs))
+      return { ...base, detail: "", payload: null, isCountOnly: true };
     return {
-      deviceId,
-      receivedAtMs: nowMs,
-      reason: r.reason,
-      detail: r.detail,
-      payload: raw ? raw.subarray(0, MAX_KEPT_PAYLOAD_BYTES) : null,
+      ...base,
+      detail: boundedDetail(r.detail),
+      // a copy: a view would carry its whole backing buffer (a socket's read chunk) to the commit thread
+      payload: raw ? new Uint8Array(raw.subarray(0, MAX_SAMPLE_PAYLOAD_BYTES)) : null,
     };
   }
 
@@ -196,4 +254,17 @@ export class Ingest {
       }
     }
   }
+}
+
+/** Refusals grouped by reason, in order of first appearance, with the first of each (its sample). */
+function groupByReason(
+  refusals: readonly InputRejection[],
+): Map<string, { count: number; first: InputRejection }> {
+  const groups = new Map<string, { count: number; first: InputRejection }>();
+  for (const r of refusals) {
+    const g = groups.get(r.reason);
+    if (g) g.count += 1;
+    else groups.set(r.reason, { count: 1, first: r });
+  }
+  return groups;
 }

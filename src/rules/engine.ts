@@ -112,13 +112,17 @@ export class RuleEngine {
     });
   }
 
-  /** A frame or input rejected by ingest, with its reason (counts toward the burst/impossible alarms). */
-  onRejected(deviceId: string, subjectId: string, reason: RejectReason | (string & {})): void {
+  /**
+   * `count` frames or inputs rejected by ingest for one reason, at once (counts toward the burst/impossible
+   * alarms).
+   */
+  onRejected(deviceId: string, subjectId: string, reason: RejectReason | (string & {}), count = 1): void {
     this.#run(this.#technicalRules, {
       type: "rejected",
       deviceId,
       subjectId,
       reason,
+      count,
       atMs: this.#clock.now(),
     });
   }

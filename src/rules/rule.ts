@@ -107,6 +107,8 @@ export type RuleInput =
       readonly subjectId: string;
       /** Usually a {@link RejectReason}; frame-level reasons from drivers (e.g. "decode_failed") are allowed. */
       readonly reason: RejectReason | (string & {});
+      /** How many were rejected for this reason at once (one frame's records); 1 when absent. */
+      readonly count?: number;
       readonly atMs: number;
     }
   | { readonly type: "clinician_observation"; readonly observation: ClinicianObservation }

@@ -119,6 +119,7 @@ export class TechnicalRule implements Rule {
           this.#heard(input.deviceId, input.subjectId, input.atMs, out),
           input.reason,
           input.atMs,
+          input.count ?? 1,
           out,
         );
         break;
@@ -201,12 +202,13 @@ export class TechnicalRule implements Rule {
     }
   }
 
-  #onRejected(d: DeviceState, reason: string, atMs: number, out: ConditionUpdate[]): void {
+  #onRejected(d: DeviceState, reason: string, atMs: number, count: number, out: ConditionUpdate[]): void {
     const isImpossible = IMPOSSIBLE_REASONS.has(reason);
     const times = isImpossible ? d.impossible : d.rejects;
-    times.push(atMs);
-    // Only the latest `count` times matter (is the oldest of them inside the window?): bounded memory.
+    // Only the latest `cap` times matter (is the oldest of them inside the window?): bounded memory, and a
+    // frame of thousands of refused records costs at most `cap` pushes.
     const cap = isImpossible ? this.#config.impossibleValues.count : this.#config.rejectBurst.count;
+    for (let i = Math.min(count, cap); i > 0; i--) times.push(atMs);
     while (times.length > cap) times.shift();
     this.#checkRejects(d, atMs, out);
   }

@@ -75,7 +75,9 @@ describe("commit thread", () => {
         { readings: [reading("r1", 1000), reading("r2", 2000)], rejections: [] },
         {
           readings: [reading("r3", 1000)], // same device, vital and device time as r1: a duplicate
-          rejections: [{ deviceId: "cuff-1", receivedAtMs: 5, reason: "RANGE", detail: "x", payload: null }],
+          rejections: [
+            { deviceId: "cuff-1", receivedAtMs: 5, reason: "RANGE", count: 1, detail: "x", payload: null },
+          ],
           events: [{ type: "device.bound", atMs: 7, subjectId: "patient-1", deviceId: "cuff-1", data: {} }],
         },
       ];

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import mqtt from "mqtt";
+import { MAX_SAMPLE_PAYLOAD_BYTES } from "../../../src/batcher/reading-store.js";
 import { startTestGateway, type TestGateway, waitFor } from "../../helpers/gateway.js";
 
 const hrPack = (i: number) =>
@@ -81,7 +82,7 @@ describe("MQTT ingest through the embedded broker (real aedes, real SQLite)", ()
     assert.equal(t.gw.metrics.sum("vitalog_rejections_total", { device: "good-1" }), 0);
     assert.equal(
       t.gw.store.rejections("bad-1").at(-1)!.payload!.length,
-      4096,
+      MAX_SAMPLE_PAYLOAD_BYTES,
       "oversize payload kept truncated",
     );
     await waitFor(() => notices.length === badPayloads.length, 3000, "rejection notices");

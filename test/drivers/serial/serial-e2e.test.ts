@@ -32,7 +32,10 @@ describe("serial driver end to end (serialport ↔ socat pty pair ↔ device sim
       }
     ).ports.find((p) => p.deviceId === id)!;
   const rejections = (id: string, reason: string) =>
-    t.gw.store.rejections(id).filter((r) => r.reason === reason).length;
+    t.gw.store
+      .rejectionCounts(id)
+      .filter((r) => r.reason === reason)
+      .reduce((n, r) => n + r.count, 0);
 
   before(async () => {
     bin = await PtyPair.open(dir, "bin");

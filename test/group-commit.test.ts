@@ -3,7 +3,12 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { type GroupCommitOptions, GroupCommitter } from "../src/batcher/group-commit.js";
+import {
+  type CommitInfo,
+  type CommitOutcome,
+  type GroupCommitOptions,
+  GroupCommitter,
+} from "../src/batcher/group-commit.js";
 import { ManualClock } from "../src/clock.js";
 import { GatewayError } from "../src/errors.js";
 import { tempDir } from "./helpers/gateway.js";
@@ -232,17 +237,23 @@ describe("group commit", () => {
   describe("with an asynchronous commit (the commit thread)", () => {
     /** A group commit whose (asynchronous) commits the test settles by hand. */
     function manualCommits(clock = new ManualClock()) {
-      const calls: { items: readonly number[]; resolve: () => void; reject: (e: unknown) => void }[] = [];
+      const calls: {
+        items: readonly number[];
+        resolve: (outcome?: CommitOutcome) => void;
+        reject: (e: unknown) => void;
+      }[] = [];
+      const infos: CommitInfo[] = [];
       const commit = (items: readonly number[]) =>
-        new Promise<void>((resolve, reject) => calls.push({ items, resolve, reject }));
+        new Promise<CommitOutcome | undefined>((resolve, reject) => calls.push({ items, resolve, reject }));
       const gc = new GroupCommitter<number>({
         clock,
         maxReadings: 100,
         maxDelayMs: 0,
         busyRetryMs: 10,
         commit,
+        onCommit: (info) => infos.push(info),
       });
-      return { calls, gc };
+      return { calls, gc, infos };
     }
     const tick = () => new Promise((r) => setImmediate(r));
 
@@ -298,6 +309,61 @@ describe("group commit", () => {
       calls[2]!.resolve();
       await tick();
       assert.deepEqual(errors.slice(2), [undefined]);
+    });
+
+    it("fails only the items a commit names as failed, and completes an isolated one without error", async () => {
+      const { calls, gc, infos } = manualCommits();
+      const done: [number, Error | undefined][] = [];
+      for (const n of [1, 2, 3]) gc.submit({ payload: n, weight: 1, done: (e) => done.push([n, e]) });
+      await tick();
+      calls[0]!.resolve({
+        failed: new Map([[2, new Error("writer refused it")]]),
+        isolated: [{ index: 0, reason: "storage_refused", detail: "cannot store REAL value" }],
+      });
+      await tick();
+      assert.deepEqual(
+        done.map(([n, e]) => [n, e === undefined]),
+        [
+          [1, true],
+          [2, true],
+          [3, false],
+        ],
+      );
+      const err = done[2]![1];
+      assert.ok(err instanceof GatewayError && err.code === "STORE_UNAVAILABLE");
+      assert.match(String((err.cause as Error).message), /writer refused it/);
+      assert.deepEqual(
+        infos.map(({ items, isolated, failed, error }) => ({ items, isolated, failed, error })),
+        [{ items: 3, isolated: 1, failed: 1, error: undefined }],
+      );
+    });
+
+    it("retries after busyRetryMs an item that met a lock once the others had committed", async () => {
+      const clock = new ManualClock();
+      const { calls, gc, infos } = manualCommits(clock);
+      const done: [number, Error | undefined][] = [];
+      for (const n of [1, 2]) gc.submit({ payload: n, weight: 1, done: (e) => done.push([n, e]) });
+      await tick();
+      const locked = Object.assign(new Error("database is locked"), { code: "SQLITE_BUSY" });
+      calls[0]!.resolve({ failed: new Map([[1, locked]]) });
+      await tick();
+      assert.deepEqual(done, [[1, undefined]], "the locked item is neither acknowledged nor failed");
+      assert.equal(calls.length, 1, "and not retried before busyRetryMs");
+      clock.advance(10);
+      assert.deepEqual(calls[1]!.items, [2]);
+      calls[1]!.resolve();
+      await tick();
+      assert.deepEqual(done, [
+        [1, undefined],
+        [2, undefined],
+      ]);
+      assert.deepEqual(
+        infos.map(({ items, failed }) => ({ items, failed })),
+        [
+          { items: 2, failed: 0 },
+          { items: 1, failed: 0 },
+        ],
+      );
     });
 
     it("completes the items of a commit whose observer throws", async () => {

@@ -1,5 +1,12 @@
 /** Messages between the main thread (commit-thread.ts) and the commit thread (commit-thread-worker.ts). */
 import type { CommitBatch } from "../drivers/ingest.js";
+import type { IsolatedItem } from "./group-commit.js";
+
+/**
+ * The rejection reason stored in place of a batch whose rows storage refused for their content (a wire
+ * string: only ever added to). Its detail is the storage engine's message, at most 200 characters.
+ */
+export const STORAGE_REFUSED = "storage_refused";
 
 /** workerData of the commit thread. */
 export interface ThreadInit {
@@ -16,7 +23,17 @@ export type ToThread =
 export type ToMain =
   | { type: "ready" }
   | { type: "fatal"; error: WireError }
-  | { type: "done"; id: number; duplicates: string[]; results: unknown[] }
+  | {
+      type: "done";
+      id: number;
+      duplicates: string[];
+      /** Per transaction the commit took (one unless it was split to isolate an item): each writer's result. */
+      results: unknown[][];
+      /** Batches replaced by a durable `storage_refused` rejection (indexes into the commit's batches). */
+      isolated: IsolatedItem[];
+      /** Batches that failed on their own; the others are durable. */
+      failed: { index: number; error: WireError }[];
+    }
   | { type: "failed"; id: number; error: WireError; restart?: boolean }
   | { type: "writer-failed"; name: string; error: WireError }
   | { type: "closed" };

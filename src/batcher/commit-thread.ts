@@ -16,6 +16,7 @@ import { GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { errorFromWire, type ThreadInit, type ToMain, type ToThread } from "./commit-thread-protocol.js";
 import type { CommitWriterSpec } from "./commit-writer.js";
+import type { CommitOutcome, IsolatedItem } from "./group-commit.js";
 
 const WORKER = new URL("./commit-thread-worker.js", import.meta.url);
 
@@ -24,10 +25,17 @@ function writerMessage(s: CommitWriterSpec): ToThread {
   return { type: "writer", name: s.name, module: s.module, init: s.init };
 }
 
-/** What a commit reports besides success. */
-export interface ThreadCommitResult {
+/**
+ * What a commit reports besides success (a {@link CommitOutcome} for the group commit): indexes are into
+ * the batches passed to `commit`; every batch not in `failed` is durable.
+ */
+export interface ThreadCommitResult extends CommitOutcome {
   /** Device ids of readings dropped as duplicates (one per reading). */
   duplicates: string[];
+  /** Batches whose rows storage refused, replaced by a durable `storage_refused` rejection. */
+  isolated: IsolatedItem[];
+  /** Batches that failed on their own (their content, or a storage fault after others committed). */
+  failed: Map<number, Error>;
 }
 
 interface Waiter {
@@ -48,10 +56,19 @@ export class CommitThread {
   readonly #waiting = new Map<number, Waiter>();
   #closing = false;
   #closed: (() => void) | undefined;
+  #downReason: string | undefined;
 
   constructor(init: ThreadInit, log: Logger) {
     this.#init = init;
     this.#log = log;
+  }
+
+  /**
+   * Why no thread serves commits (it could not open the database, or exited), until a new one is ready
+   * (the next commit starts one); undefined while one runs or before the first start.
+   */
+  get downReason(): string | undefined {
+    return this.#downReason;
   }
 
   /** Registers a writer for every later commit (loaded into a running thread before its next commit). */
@@ -67,7 +84,11 @@ export class CommitThread {
     return this.#ready;
   }
 
-  /** Commits the batches in the thread; resolves once they are durable. */
+  /**
+   * Commits the batches in the thread; resolves once they are durable, except those the result names as
+   * failed. Rejects when none could be committed (a lock: `code` SQLITE_BUSY). See commit-thread-worker.ts
+   * for how one batch's content is kept from failing the others.
+   */
   async commit(batches: readonly CommitBatch[], nowMs: number): Promise<ThreadCommitResult> {
     await this.start();
     const specs = [...this.#specs];
@@ -117,9 +138,11 @@ export class CommitThread {
         switch (m.type) {
           case "ready":
             started = true;
+            this.#downReason = undefined;
             resolve();
             return;
           case "fatal":
+            this.#downReason = `cannot open the database: ${m.error.message}`;
             reject(
               new GatewayError("STORE_UNAVAILABLE", "the commit thread cannot open the database", {
                 cause: errorFromWire(m.error),
@@ -128,14 +151,21 @@ export class CommitThread {
             return;
           case "done":
             this.#settle(m.id, (w) => {
-              w.resolve({ duplicates: m.duplicates });
-              m.results.forEach((r, i) => {
-                try {
-                  w.specs[i]?.onResult?.(r);
-                } catch (err) {
-                  this.#log.error({ err, writer: w.specs[i]?.name }, "commit writer result handler failed");
-                }
+              w.resolve({
+                duplicates: m.duplicates,
+                isolated: m.isolated,
+                failed: new Map(m.failed.map((f) => [f.index, errorFromWire(f.error)])),
               });
+              // one result per writer for every transaction the commit took
+              for (const results of m.results) {
+                results.forEach((r, i) => {
+                  try {
+                    w.specs[i]?.onResult?.(r);
+                  } catch (err) {
+                    this.#log.error({ err, writer: w.specs[i]?.name }, "commit writer result handler failed");
+                  }
+                });
+              }
             });
             return;
           case "failed":
@@ -169,8 +199,10 @@ export class CommitThread {
         }
         for (const w of lost)
           w.reject(new GatewayError("STORE_UNAVAILABLE", `the commit thread exited (code ${code})`));
-        if (!this.#closing && !retired)
+        if (!this.#closing && !retired) {
+          this.#downReason ??= `exited (code ${code})`;
           this.#log.error({ code, commitsFailed: lost.length }, "commit thread exited");
+        }
         if (!started)
           reject(new GatewayError("STORE_UNAVAILABLE", `the commit thread exited (code ${code})`));
       });

@@ -7,8 +7,13 @@
  *   builds the thread half, its (structured-cloneable) init data, and optional hooks that run before each
  *   commit (`prepare`, for state only the main thread has) and after it (`onResult`);
  * - in the commit thread, the {@link ThreadCommitWriter} that the module's `createCommitWriter(db, init)`
- *   returns. Its `write` runs inside the commit's transaction, synchronously; a throw rolls the whole
- *   commit back (readings included) and fails every item in it.
+ *   returns. Its `write` runs inside the commit's transaction, synchronously, in a savepoint of its own; a
+ *   throw rolls back what it wrote and the transaction (readings included), and fails the whole commit
+ *   when the error is a storage fault (a lock, a full disk …), an integrity failure, or one the writers
+ *   also meet with nothing to write (checked in a transaction that is always rolled back). Otherwise the
+ *   commit thread commits the items in halves to find the one whose content makes the writer fail
+ *   (commit-thread-worker.ts): only that item fails, and the others' readings reach the writer again in
+ *   smaller transactions.
  */
 import type { Db } from "../db.js";
 import type { AuditEvent } from "../drivers/ingest.js";
@@ -25,14 +30,18 @@ export interface CommitContext {
 /** The commit-thread half of a writer. */
 export interface ThreadCommitWriter {
   /**
-   * The position the commit's first stored reading takes in the tamper-evident log (the log's size, read
-   * inside the transaction); stored readings are numbered from it in order. At most one writer numbers.
+   * The position the transaction's first stored reading takes in the tamper-evident log (the log's size,
+   * read inside the transaction, at the start of each one a commit takes); stored readings are numbered
+   * from it in order. At most one writer numbers.
    */
   nextLeaf?(): number;
   /**
    * Runs inside the commit transaction after the readings were inserted: `stored` are the readings actually
    * written (duplicates left out), `events` the commit's audit events, in order. MUST be synchronous.
-   * The return value (structured-cloneable) goes to the spec's `onResult` on the main thread.
+   * MUST keep no state that a rollback would leave stale, and have no effect outside the transaction:
+   * after a throw it may be called again, in a new transaction, with nothing or with a part of the same
+   * readings and events. The return value (structured-cloneable) goes to the spec's `onResult` on the main
+   * thread (not for a transaction that was rolled back).
    */
   write(stored: readonly Reading[], events: readonly AuditEvent[], ctx: CommitContext): unknown;
 }
@@ -50,6 +59,9 @@ export interface CommitWriterSpec {
   readonly init?: unknown;
   /** Runs on the main thread when a commit starts; the result (structured-cloneable) reaches `write`. */
   prepare?(events: readonly AuditEvent[]): unknown;
-  /** Runs on the main thread after the commit succeeded, with what `write` returned. */
+  /**
+   * Runs on the main thread after the commit succeeded, with what `write` returned: once per transaction
+   * the commit took (more than one when it was split to isolate an item).
+   */
   onResult?(result: unknown): void;
 }

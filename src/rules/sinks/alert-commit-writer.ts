@@ -7,7 +7,8 @@
  * rows it wrote without an outcome, and `onResult` marks those whose outcome is known by then.
  *
  * An alert-table failure never fails the commit (the readings must not be lost for it): it is returned and
- * reported on the main thread (`onFailure`).
+ * reported on the main thread (`onFailure`). AlertStore.write runs in a savepoint, so a failed write leaves
+ * none of its rows behind (no transition without its outbox rows, no alert without its event).
  */
 import type { CommitWriterSpec, ThreadCommitWriter } from "../../batcher/commit-writer.js";
 import type { Db } from "../../db.js";

@@ -112,6 +112,7 @@ export class AlertStore {
   readonly #markDelivered;
   readonly #markDead;
   readonly #pending;
+  readonly #write;
 
   constructor(db: Db) {
     this.#db = db;
@@ -143,6 +144,21 @@ export class AlertStore {
       `SELECT event_id, body, attempts FROM alert_outbox
        WHERE sink = ? AND delivered_at_ms IS NULL AND dead_at_ms IS NULL ORDER BY row_id`,
     );
+    // inside the caller's transaction better-sqlite3 runs this in a SAVEPOINT: a throw rolls back its rows only
+    this.#write = db.transaction(
+      (events: readonly AuditEvent[], participants: readonly OutboxParticipant[]): [string, string][] => {
+        const open: [string, string][] = [];
+        for (const e of events) {
+          const m = alertMessageOf(e);
+          if (m) {
+            this.#writeTransition(m, participants, open);
+            continue;
+          }
+          if (e.type === OBSERVATION_EVENT_TYPE) this.#writeObservation(e.data as unknown as ObservationData);
+        }
+        return open;
+      },
+    );
   }
 
   /** Registers a durable sink: each alert transition committed from now on gets an outbox row for it. */
@@ -157,8 +173,9 @@ export class AlertStore {
 
   /**
    * The group-commit writer: persists the alert transitions and clinician observations among `events`.
-   * Runs inside the commit transaction; MUST NOT throw for duplicates (INSERT OR IGNORE). `participants`:
-   * the durable sinks to write outbox rows for (default: the registered ones).
+   * Runs inside the commit transaction, all or nothing: in a savepoint, so a throw (which the caller may
+   * catch, keeping the commit) leaves none of this call's rows. MUST NOT throw for duplicates (INSERT OR
+   * IGNORE). `participants`: the durable sinks to write outbox rows for (default: the registered ones).
    * @returns the outbox rows written without an outcome, as [sink, event id] (a delivery that ends later is
    *   marked by its sink, and by the commit thread's alert writer once the commit is done).
    */
@@ -166,28 +183,20 @@ export class AlertStore {
     events: readonly AuditEvent[],
     participants: readonly OutboxParticipant[] = this.#participants,
   ): [string, string][] {
-    const open: [string, string][] = [];
-    for (const e of events) {
-      const m = alertMessageOf(e);
-      if (m) {
-        this.#writeTransition(m, participants, open);
-        continue;
-      }
-      if (e.type === OBSERVATION_EVENT_TYPE) {
-        const o = e.data as unknown as ObservationData;
-        this.#insertObservation.run(
-          o.subject_id,
-          o.entered_by,
-          o.via,
-          o.observed_at_ms,
-          o.entered_at_ms,
-          o.supplemental_oxygen === null ? null : o.supplemental_oxygen ? 1 : 0,
-          o.acvpu,
-          o.spo2_scale,
-        );
-      }
-    }
-    return open;
+    return this.#write(events, participants);
+  }
+
+  #writeObservation(o: ObservationData): void {
+    this.#insertObservation.run(
+      o.subject_id,
+      o.entered_by,
+      o.via,
+      o.observed_at_ms,
+      o.entered_at_ms,
+      o.supplemental_oxygen === null ? null : o.supplemental_oxygen ? 1 : 0,
+      o.acvpu,
+      o.spo2_scale,
+    );
   }
 
   #writeTransition(

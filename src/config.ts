@@ -6,15 +6,15 @@ import { anchorConfigSchema } from "./anchor/anchor-config.js";
 import { tlogConfigSchema } from "./batcher/tlog-config.js";
 import { bleConfigSchema } from "./drivers/ble/ble-config.js";
 import { driversConfigSchema } from "./drivers/drivers-config.js";
+import { ingestConfigSchema } from "./drivers/ingest-config.js";
 import { serialConfigSchema } from "./drivers/serial/serial-config.js";
 import { GatewayError } from "./errors.js";
+import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "./identifiers.js";
 import { LOG_LEVELS } from "./log.js";
 import { rulesConfigSchema } from "./rules/config.js";
 import { alertSinksConfigSchema, resolveAlertsConfig } from "./rules/sinks/sinks-config.js";
 
-/** Device ids double as MQTT client ids, usernames and topic levels. */
-export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-export const SUBJECT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+export { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "./identifiers.js";
 
 const port = z.number().int().min(0).max(65535);
 const filePath = z.string().min(1);
@@ -85,6 +85,7 @@ export const configSchema = z.strictObject({
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default("info") }).prefault({}),
   // each slice below is owned by its module, which defines and documents its schema
+  ingest: ingestConfigSchema,
   tlog: tlogConfigSchema,
   rules: rulesConfigSchema.prefault({}),
   alerts: alertSinksConfigSchema,

@@ -1,18 +1,23 @@
+import { dirname } from "node:path";
 import { AdminServer } from "./admin-server.js";
 import { attachAnchor } from "./anchor/attach-anchor.js";
 import { attachTlog } from "./batcher/attach-tlog.js";
 import { CommitThread } from "./batcher/commit-thread.js";
 import type { CommitWriterSpec } from "./batcher/commit-writer.js";
+import { DiskWatermark } from "./batcher/disk-watermark.js";
 import { GroupCommitter } from "./batcher/group-commit.js";
 import { ReadingStore } from "./batcher/reading-store.js";
 import { assertCurrentLogFormat } from "./batcher/tlog-schema.js";
 import type { Clock } from "./clock.js";
 import { type Config, readSecretFile } from "./config.js";
 import { type Db, openDatabase } from "./db.js";
+import { Admission } from "./drivers/admission.js";
 import { attachDrivers } from "./drivers/attach-drivers.js";
 import { DeviceRegistry } from "./drivers/device-registry.js";
 import { type AuditEvent, type CommitBatch, Ingest } from "./drivers/ingest.js";
 import { MqttTransport } from "./drivers/mqtt/mqtt-transport.js";
+import { registerGatewayMetrics } from "./gateway-metrics.js";
+import { CommitHealth, errorText, Health } from "./health.js";
 import { UlidFactory } from "./ids.js";
 import type { Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
@@ -40,15 +45,21 @@ export interface Service {
  */
 export class Gateway {
   readonly config: Readonly<Config>;
-  readonly metrics = new Metrics();
+  readonly metrics = new Metrics({ processMetrics: true });
+  /** The named checks behind /healthz; each subsystem registers its own (`health.register(name, check)`). */
+  readonly health = new Health();
   readonly db: Db;
   readonly registry: DeviceRegistry;
   readonly store: ReadingStore;
   readonly ingest: Ingest;
   readonly mqtt: MqttTransport;
+  /** Free space of the database's file system against `ingest.disk` (readings unacknowledged below it). */
+  readonly storageWatermark: DiskWatermark;
+  readonly admission: Admission;
   readonly log: Logger;
   readonly clock: Clock;
   readonly #committer: GroupCommitter<CommitBatch>;
+  readonly #commitHealth: CommitHealth;
   readonly #admin: AdminServer;
   readonly #services: Service[] = [];
   readonly #thread: CommitThread;
@@ -88,16 +99,57 @@ export class Gateway {
       maxReadings: config.storage.batchMaxReadings,
       maxDelayMs: config.storage.batchMaxDelayMs,
       commit: async (batches) => {
-        const { duplicates: dropped } = await this.#thread.commit(batches, deps.clock.now());
-        for (const device of dropped) duplicates({ device });
+        const outcome = await this.#thread.commit(batches, deps.clock.now());
+        for (const device of outcome.duplicates) duplicates({ device });
+        if (outcome.isolated.length === 0 && outcome.failed.size === 0) return outcome;
+        const deviceOf = (index: number): string => {
+          const b = batches[index];
+          return (
+            b?.readings[0]?.deviceId ?? b?.rejections[0]?.deviceId ?? b?.events?.[0]?.deviceId ?? "(unknown)"
+          );
+        };
+        // registering a family again returns it: created when first needed
+        const isolated = this.metrics.counter(
+          "vitalog_commit_isolated_total",
+          "Group-commit items whose content storage refused, stored as a refusal so the others commit, per device and reason",
+        );
+        for (const { index, reason, detail } of outcome.isolated) {
+          const deviceId = deviceOf(index);
+          isolated({ device: deviceId, reason });
+          this.log.warn({ deviceId, reason }, "commit item isolated: its refusal was stored instead");
+          // the detail is kept with the stored refusal; a writer's message may quote content
+          this.log.debug({ deviceId, reason, detail }, "commit item isolation detail");
+        }
+        for (const [index, err] of outcome.failed) {
+          const code = (err as { code?: unknown }).code;
+          this.log.warn(
+            { deviceId: deviceOf(index), code, err: errorText(err) },
+            "commit item not committed",
+          );
+        }
+        return outcome;
       },
-      onCommit: ({ weight, error }) => {
-        commits({ outcome: error ? "failed" : "ok" });
+      onCommit: ({ items, weight, error, durationMs, failed }) => {
+        // items failing alone (the others committed) make the commit path unhealthy as a failed commit does
+        const problem =
+          error ??
+          (failed > 0 ? new Error(`${failed} of ${items} item(s) of a group commit failed`) : undefined);
+        this.#commitHealth.observe(durationMs, problem);
+        commits({ outcome: error ? "failed" : failed > 0 ? "partial" : "ok" });
         lastBatch(weight);
         if (error) this.log.error({ err: error, cause: String(error.cause) }, "group commit failed");
+        else if (failed > 0) this.log.error({ failed, items }, "group commit items failed alone");
       },
     });
+    this.storageWatermark = new DiskWatermark({
+      dir: dirname(config.storage.path!),
+      ...config.ingest.disk,
+      clock: deps.clock,
+      log: deps.log.child({ module: "storage" }),
+    });
+    this.admission = new Admission({ config: config.ingest, clock: deps.clock });
     this.ingest = new Ingest({
+      storage: this.storageWatermark,
       clock: deps.clock,
       ids: new UlidFactory(),
       committer: this.#committer,
@@ -109,10 +161,33 @@ export class Gateway {
       config: config.mqtt,
       registry: this.registry,
       ingest: this.ingest,
+      admission: this.admission,
+      clock: deps.clock,
+      maxPendingReadings: config.ingest.maxPendingReadings,
       log: deps.log.child({ module: "mqtt" }),
       metrics: this.metrics,
     });
-    this.#admin = new AdminServer({ metrics: this.metrics, status: () => this.status(), log: deps.log });
+    this.#commitHealth = new CommitHealth({ metrics: this.metrics, clock: deps.clock });
+    this.health.register("commits", () => this.#commitHealth.problem());
+    this.health.register("commit_thread", () => {
+      const down = this.#thread.downReason;
+      return down === undefined ? undefined : `commit thread down: ${down}`;
+    });
+    this.health.register("storage", () => this.storageWatermark.problem());
+    registerGatewayMetrics({
+      metrics: this.metrics,
+      registry: this.registry,
+      ingest: this.ingest,
+      clock: deps.clock,
+      storageDir: dirname(config.storage.path!),
+      startedAtMs: this.#startedAtMs,
+    });
+    this.#admin = new AdminServer({
+      metrics: this.metrics,
+      health: this.health,
+      status: () => this.status(),
+      log: deps.log,
+    });
   }
 
   static async start(config: Readonly<Config>, deps: { log: Logger; clock: Clock }): Promise<Gateway> {
@@ -121,10 +196,11 @@ export class Gateway {
       // Composition: each subsystem attaches its services, ingest listeners and commit writers here,
       // in dependency order, through a function of its own module (`attachX(gw)`).
       const tlog = attachTlog(gw);
-      attachAnchor(gw, tlog);
+      await attachAnchor(gw, tlog);
       attachRules(gw);
       await attachDrivers(gw);
       await gw.#thread.start();
+      await gw.storageWatermark.start();
       for (const d of config.devices) {
         const outcome = await gw.registry.upsert(
           { id: d.id, subjectId: d.subject, password: readSecretFile(d.passwordFile), model: d.model },
@@ -170,20 +246,32 @@ export class Gateway {
     return this.#adminPort;
   }
 
-  /** What `vitalog status` shows. */
+  /**
+   * What `vitalog status` shows: counts and states, never patient data (no subject ids). Never throws: each
+   * part is computed on its own and a part that throws (e.g. a tile store whose edge no longer matches its
+   * root) shows as `{ error }`, so the rest stays visible when it matters most.
+   */
   status(): Record<string, unknown> {
     const m = this.metrics;
+    const part = (f: () => unknown): unknown => {
+      try {
+        return f();
+      } catch (err) {
+        return { error: errorText(err) };
+      }
+    };
     const services: Record<string, unknown> = {};
-    for (const s of this.#services) if (s.status) services[s.name] = s.status();
+    for (const s of this.#services) if (s.status) services[s.name] = part(() => s.status!());
     return {
       gateway: this.config.gateway.id,
       origin: this.config.gateway.origin,
       uptime_s: Math.round((this.clock.now() - this.#startedAtMs) / 1000),
-      mqtt: { port: this.mqtt.port, clients: m.value("vitalog_mqtt_clients") },
-      readings_accepted: m.sum("vitalog_readings_accepted_total"),
-      rejections: m.sum("vitalog_rejections_total"),
-      refusals: m.sum("vitalog_mqtt_refusals_total"),
-      commits_failed: m.value("vitalog_commits_total", { outcome: "failed" }),
+      health: part(() => this.health.report()),
+      mqtt: part(() => ({ port: this.mqtt.port, clients: m.value("vitalog_mqtt_clients") })),
+      readings_accepted: part(() => m.sum("vitalog_readings_accepted_total")),
+      rejections: part(() => m.sum("vitalog_rejections_total")),
+      refusals: part(() => m.sum("vitalog_mqtt_refusals_total")),
+      commits_failed: part(() => m.value("vitalog_commits_total", { outcome: "failed" })),
       ...services,
     };
   }
@@ -195,6 +283,7 @@ export class Gateway {
     for (const s of [...this.#services].reverse()) {
       await s.stop().catch((err) => this.log.warn({ err, service: s.name }, "service stop failed"));
     }
+    await this.storageWatermark.stop();
     await this.#committer.close();
     // let the PUBACK writes queued by the last commit reach the sockets before clients are closed
     await new Promise((resolve) => setImmediate(resolve));

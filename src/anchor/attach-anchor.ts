@@ -19,8 +19,8 @@ import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { AnchorError, type CheckpointInput } from "./anchor.js";
 import { evmLedgerConfig, publisherConfig } from "./anchor-config.js";
-import { EvmLedger } from "./evm-ledger.js";
-import { Publisher, type PublisherEvent, type PublisherStatus } from "./publisher.js";
+import type { EvmLedger } from "./evm-ledger.js";
+import type { Publisher, PublisherEvent, PublisherStatus } from "./publisher.js";
 import { ANCHOR_STATES } from "./publisher-store.js";
 
 /** The attached anchor, for tests and other subsystems. */
@@ -39,7 +39,10 @@ export function checkpointInput(origin: string, cp: StoredCheckpoint): Checkpoin
  * Attaches anchoring when `anchor.enabled`; returns undefined when it is off.
  * @throws GatewayError CONFIG_INVALID when the tamper-evident log is off, KEY_FILE_* for the ledger key.
  */
-export function attachAnchor(gw: Gateway, tlog: AttachedTlog | undefined): AttachedAnchor | undefined {
+export async function attachAnchor(
+  gw: Gateway,
+  tlog: AttachedTlog | undefined,
+): Promise<AttachedAnchor | undefined> {
   const config = gw.config.anchor;
   if (!config.enabled) return undefined;
   const log = gw.log.child({ module: "anchor" });
@@ -50,6 +53,11 @@ export function attachAnchor(gw: Gateway, tlog: AttachedTlog | undefined): Attac
       { details: [{ path: "anchor.enabled", message: "requires tlog.enabled" }] },
     );
   }
+  // the EVM client library (viem) is tens of MB of heap: loaded only on gateways that anchor
+  const [{ EvmLedger }, { Publisher }] = await Promise.all([
+    import("./evm-ledger.js"),
+    import("./publisher.js"),
+  ]);
   const ledger = EvmLedger.open(evmLedgerConfig(config, gw.config.gateway.stateDir));
   const publisher = new Publisher(gw.db, ledger, publisherConfig(config), gw.clock);
   const service = new AnchorService({
@@ -63,6 +71,10 @@ export function attachAnchor(gw: Gateway, tlog: AttachedTlog | undefined): Attac
   });
   tlog.checkpointer.addListener((cp) => service.offer(cp));
   gw.addService(service);
+  // an outage is retried and shows in the anchor metrics; a refusal (e.g. wrong chain id) needs an operator
+  gw.health.register("anchor", () =>
+    service.halted === null ? undefined : `anchoring halted: ${service.halted}`,
+  );
   log.info(
     { ledger: ledger.name, account: ledger.address, finality: ledger.finality, rpcUrl: config.rpcUrl },
     "anchoring attached",
@@ -96,6 +108,11 @@ export class AnchorService implements Service {
     this.#o = opts;
     this.#m = anchorMetrics(opts.metrics);
     this.#m.connected(0);
+  }
+
+  /** Why anchoring stopped for good (the ledger refused us), or null. */
+  get halted(): string | null {
+    return this.#halted;
   }
 
   /** Offers a signed checkpoint; synchronous, never throws (checkpointer listener). */

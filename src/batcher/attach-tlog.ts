@@ -7,6 +7,7 @@
  * the verifier key is logged; configured paths that are missing stop the start (exit 78).
  */
 import type { Gateway } from "../gateway.js";
+import { errorText } from "../health.js";
 import { Checkpointer } from "./checkpointer.js";
 import { openTlog, type Tlog } from "./open-tlog.js";
 import { tlogCommitWriter } from "./tlog-commit-writer.js";
@@ -42,9 +43,41 @@ export function attachTlog(gw: Gateway): AttachedTlog | undefined {
     log,
   });
   gw.addService(checkpointer);
+  observeTlog(gw, tlog, checkpointer);
   log.info(
     { origin: tlog.origin, vkey: tlog.vkey, size: tlog.records.tiles.size() },
     "tamper-evident log attached",
   );
   return { ...tlog, checkpointer };
+}
+
+/**
+ * The log's health check and scrape-time gauges. The log is unhealthy when signing halted (integrity or
+ * signer failure) or when its tile store no longer agrees with its stored root (reading the size re-checks
+ * the right edge against the root): both stop the integrity path until an operator looks.
+ */
+function observeTlog(gw: Gateway, tlog: Tlog, checkpointer: Checkpointer): void {
+  const { tiles } = tlog.records;
+  gw.health.register("tlog", () => {
+    let halted: unknown;
+    try {
+      halted = checkpointer.status().halted;
+    } catch (err) {
+      return `log unreadable or inconsistent: ${errorText(err)}`;
+    }
+    return halted === null ? undefined : `checkpoint signing halted: ${String(halted)}`;
+  });
+  gw.metrics.gaugeFrom(
+    "vitalog_checkpoint_age_seconds",
+    "Seconds since the latest checkpoint was signed (a new one is signed only when the log grew)",
+    () => {
+      const cp = tlog.checkpoints.latest();
+      return cp ? [{ labels: {}, value: Math.max(0, (gw.clock.now() - cp.signedAtMs) / 1000) }] : [];
+    },
+  );
+  gw.metrics.gaugeFrom(
+    "vitalog_tlog_unsigned_leaves",
+    "Log entries appended after the latest signed checkpoint (with the checkpoint age: signing is stuck when both grow)",
+    () => [{ labels: {}, value: tiles.size() - (tlog.checkpoints.latest()?.size ?? 0) }],
+  );
 }

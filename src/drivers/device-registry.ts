@@ -1,7 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
-import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "../config.js";
 import type { Db } from "../db.js";
 import { GatewayError } from "../errors.js";
+import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "../identifiers.js";
 
 export const DEVICE_REGISTRY_SQL = `
 CREATE TABLE devices (

@@ -11,6 +11,8 @@ import { UlidFactory } from "../ids.js";
 import type { AlertSnapshot } from "./alert-event.js";
 import { type ActorContext, CommandProcessor, type CommandReply } from "./commands.js";
 import { RuleEngine, type RulesConfig } from "./engine.js";
+import { GatewayConditionRule } from "./gateway-condition-rule.js";
+import { ALERT_PRIORITIES, type AlertCategory } from "./rule.js";
 import { SinkHealthRule } from "./sink-health-rule.js";
 import { alertCommitWriter } from "./sinks/alert-commit-writer.js";
 import { ALERT_MESSAGE_VERSION, type AlertMessage, toAuditEvent } from "./sinks/alert-message.js";
@@ -25,6 +27,8 @@ import { alertsConfigProblems } from "./sinks/sinks-config.js";
 const TICK_MS = 500;
 /** Clinician observations younger than this are replayed into NEWS2 at start-up (max ACVPU age is 4 h). */
 const OBSERVATION_REPLAY_MS = 24 * 3600_000;
+/** The label values of `vitalog_alerts_active` (every combination is exposed, zeros included). */
+const ALERT_CATEGORIES: readonly AlertCategory[] = ["physiological", "technical"];
 /** Delivered or dead outbox rows are pruned after this long. */
 const OUTBOX_RETENTION_MS = 7 * 86_400_000;
 
@@ -79,6 +83,17 @@ export function attachRules(gw: Gateway): RulesHandle {
         sinks: () => sinks.filter((s) => s.isDurable),
         gatewayId,
         downAlarmSec: alerts.sinkDownAlarmSec,
+      }),
+      new GatewayConditionRule({
+        gatewayId,
+        conditions: [
+          {
+            name: "storage_low",
+            priority: "high",
+            problem: () => gw.storageWatermark.problem(),
+            clearedText: "free space above the storage watermark again: readings are acknowledged",
+          },
+        ],
       }),
     ],
     onRuleError: (err, ruleId) => log.error({ err, ruleId }, "rule failed"),
@@ -165,9 +180,9 @@ export function attachRules(gw: Gateway): RulesHandle {
   gw.ingest.addListener({
     onReading: (r) => engine.onReading(r),
     onDeviceStatus: (source, status) => engine.onDeviceStatus(source.deviceId, source.subjectId, status),
-    onRejected: (source, reason) => {
+    onRejected: (source, reason, _atMs, count) => {
       if (source.deviceId !== null && source.subjectId !== null)
-        engine.onRejected(source.deviceId, source.subjectId, reason);
+        engine.onRejected(source.deviceId, source.subjectId, reason, count);
     },
   });
   gw.addCommitWriter(
@@ -179,6 +194,7 @@ export function attachRules(gw: Gateway): RulesHandle {
   );
 
   gw.addService(rulesService(gw, engine, store, restore));
+  observeRules(gw, engine, sinks);
   for (const sink of sinks) gw.addService(sink);
   const handle: RulesHandle = { engine, store, sinks, commands };
   handles.set(gw, handle);
@@ -251,4 +267,39 @@ function rulesService(gw: Gateway, engine: RuleEngine, store: AlertStore, restor
       };
     },
   };
+}
+
+/**
+ * Alerting's health check and scrape-time gauge. A sink counts as down for /healthz after failing for
+ * `alerts.sinkDownAlarmSec`, the threshold of the `technical.alert_sink_down` alarm (sink-health-rule.ts),
+ * so health and the technical alarm agree and one refused delivery does not flap the gateway's health.
+ */
+function observeRules(gw: Gateway, engine: RuleEngine, sinks: readonly AlertSink[]): void {
+  const downAlarmMs = gw.config.alerts.sinkDownAlarmSec * 1000;
+  gw.health.register("alert_sinks", () => {
+    const now = gw.clock.now();
+    const down: string[] = [];
+    for (const sink of sinks) {
+      const h = sink.health();
+      if (h.downSinceMs === null || now - h.downSinceMs < downAlarmMs) continue;
+      const forSec = Math.round((now - h.downSinceMs) / 1000);
+      down.push(
+        `${sink.name} down for ${forSec} s (${h.pending} pending): ${h.lastError ?? "unknown error"}`,
+      );
+    }
+    return down.length === 0 ? undefined : `alert delivery failing: ${down.join("; ")}`;
+  });
+  gw.metrics.gaugeFrom("vitalog_alerts_active", "Alerts not resolved, by priority and category", () => {
+    const counts = new Map<string, number>();
+    for (const a of engine.activeAlerts()) {
+      const key = `${a.priority}/${a.category}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return ALERT_PRIORITIES.flatMap((priority) =>
+      ALERT_CATEGORIES.map((category) => ({
+        labels: { priority, category },
+        value: counts.get(`${priority}/${category}`) ?? 0,
+      })),
+    );
+  });
 }

@@ -10,8 +10,9 @@
  *              spo2_scale?: 1|2, observed_at_ms? }
  * Reply: { request_id, command, ok, error?, detail?, alert?, news2? }.
  */
-import { SUBJECT_ID_PATTERN } from "../config.js";
+
 import type { AuditEvent } from "../drivers/ingest.js";
+import { SUBJECT_ID_PATTERN } from "../identifiers.js";
 import type { AlertSnapshot } from "./alert-event.js";
 import type { RuleEngine } from "./engine.js";
 import type { Acvpu, ClinicianObservation } from "./rule.js";

@@ -1,7 +1,9 @@
 import { z } from "zod";
 
-/** Same as config.ts DEVICE_ID_PATTERN (config.ts imports this file, so importing it back would be circular). */
-export const DRIVER_DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+import { DEVICE_ID_PATTERN } from "../../identifiers.js";
+
+/** The device-id shape (identifiers.ts), under the name the driver configs use. */
+export const DRIVER_DEVICE_ID_PATTERN = DEVICE_ID_PATTERN;
 
 /** A BLE device address as BlueZ prints it: six colon-separated octets, upper-case hex. */
 export const BLE_ADDRESS_PATTERN = /^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/;

@@ -1,13 +1,17 @@
 import { readFileSync } from "node:fs";
-import { type AddressInfo, createServer, type Server } from "node:net";
+import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from "aedes";
+import type { Clock } from "../../clock.js";
 import type { Config } from "../../config.js";
 import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
+import type { Admission } from "../admission.js";
 import type { DeviceRegistry } from "../device-registry.js";
 import type { Ingest, Source } from "../ingest.js";
-import { type DecodedPayload, decodePlainJson, decodeSenml, PayloadError } from "./payload.js";
+import { RefusalLog } from "../refusal-log.js";
+import { type DecodedPayload, decodePayload, PayloadError } from "./payload.js";
+import { ReadGate } from "./read-gate.js";
 
 /** Topic layout under the configured prefix (default "vitalog/dev"). Wire strings: add, never rename. */
 export const TOPIC_FORMATS = { senml: "senml", json: "json" } as const;
@@ -22,7 +26,35 @@ const MAX_QUEUED_AUTH = 512;
 interface DeviceSession {
   deviceId: string;
   subjectId: string;
+  /** The device's model at authentication (selects its admission budget). */
+  model: string | null;
+  /** Readings and refusals of this connection waiting for their group commit. */
+  pendingWeight: number;
+  /** Frames over the device's budget, in arrival order, waiting for it to admit them (the socket is not read meanwhile). */
+  held: HeldFrame[];
+  heldTimer: NodeJS.Timeout | null;
 }
+
+interface HeldFrame {
+  readings: number;
+  run: () => void;
+  withhold: (reason: string) => void;
+}
+
+/**
+ * Frames of one connection held at most (one socket read's worth of small PUBLISHes fits): beyond, the
+ * gateway is not reading the socket anyway, so more can only come from a read already done.
+ */
+const MAX_HELD_FRAMES = 1024;
+
+/** aedes keeps received QoS 2 packets until PUBREL in its persistence (not in its type declarations). */
+interface AedesWithPersistence {
+  persistence: { incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown> };
+}
+
+/** Gate reasons (read-gate.ts). */
+const GATE_RATE = "rate";
+const GATE_QUEUE = "queue";
 
 /**
  * A non-device MQTT client (nurse-station screen, integration engine, the CLI) authenticated by another
@@ -65,18 +97,59 @@ export class MqttTransport {
   #resolver: PrincipalResolver | undefined;
   #authInFlight = 0;
   readonly #authQueue: Array<() => void> = [];
+  readonly #admission: Admission;
+  readonly #clock: Clock;
+  readonly #refusalLog: RefusalLog;
+  readonly #maxPending: number;
+  readonly #gates = new WeakMap<Client, ReadGate>();
+  /** Clients held back because the commit queue is over its bound. */
+  readonly #queueGated = new Set<Client>();
+  #drainTimer: NodeJS.Timeout | undefined;
+  /**
+   * QoS 2 PUBLISHes being ingested, per client id and packet id, with whether they were accepted: a DUP
+   * re-send that arrives before aedes has stored the first one waits for it instead of being ingested again.
+   */
+  readonly #qos2InFlight = new Map<string, Map<number, Promise<boolean>>>();
+  readonly #withheld;
+  readonly #delayed;
+  readonly #backpressure;
+  readonly #internalErrors;
 
   constructor(deps: {
     config: Config["mqtt"];
     registry: DeviceRegistry;
     ingest: Ingest;
+    admission: Admission;
+    clock: Clock;
+    /** Commit-queue bound (readings and refusals) beyond which the heaviest senders are no longer read. */
+    maxPendingReadings: number;
     log: Logger;
     metrics: Metrics;
   }) {
     this.#cfg = deps.config;
     this.#registry = deps.registry;
     this.#ingest = deps.ingest;
+    this.#admission = deps.admission;
+    this.#clock = deps.clock;
+    this.#refusalLog = new RefusalLog({ log: deps.log, clock: deps.clock });
+    this.#maxPending = deps.maxPendingReadings;
     this.#log = deps.log;
+    this.#withheld = deps.metrics.counter(
+      "vitalog_mqtt_ack_withheld_total",
+      "PUBLISHes neither acknowledged nor stored (the device keeps QoS 1/2 data; QoS 0 is dropped), per reason and QoS",
+    );
+    this.#backpressure = deps.metrics.counter(
+      "vitalog_mqtt_backpressure_total",
+      "Times a client's socket stopped being read because the commit queue was over its bound",
+    );
+    this.#delayed = deps.metrics.counter(
+      "vitalog_mqtt_frames_held_total",
+      "PUBLISHes held unacknowledged (their socket not read) until the device was within its budget, per reason",
+    );
+    this.#internalErrors = deps.metrics.counter(
+      "vitalog_mqtt_publish_errors_total",
+      "PUBLISHes whose handling threw: refused without acknowledgement, the connection kept",
+    );
     this.#refusals = deps.metrics.counter(
       "vitalog_mqtt_refusals_total",
       "MQTT connections and packets refused, per reason",
@@ -120,7 +193,13 @@ export class MqttTransport {
     );
     broker.on("connectionError", (_client, err) => this.#log.debug({ err: err.message }, "connection error"));
 
-    const plain = createServer({ noDelay: true }, broker.handle);
+    const accept = (socket: Socket) => {
+      const client = broker.handle(socket) as unknown as Client;
+      this.#gates.set(client, ReadGate.install(client));
+    };
+    broker.on("clientDisconnect", (client) => this.#forgetClient(client));
+    broker.on("clientError", (client) => this.#forgetClient(client));
+    const plain = createServer({ noDelay: true }, accept);
     await listen(plain, this.#cfg.port, this.#cfg.host);
     this.#servers.push(plain);
     this.#log.info({ host: this.#cfg.host, port: this.port }, "mqtt listening");
@@ -135,7 +214,7 @@ export class MqttTransport {
           rejectUnauthorized: tls.requireClientCert,
           minVersion: "TLSv1.2",
         },
-        broker.handle,
+        accept,
       );
       await listen(secure, tls.port, tls.host);
       this.#servers.push(secure);
@@ -145,6 +224,8 @@ export class MqttTransport {
 
   /** Stops accepting connections, then closes every client. Call after the last commit was flushed. */
   async stop(): Promise<void> {
+    if (this.#drainTimer) clearInterval(this.#drainTimer);
+    this.#drainTimer = undefined;
     await Promise.all(this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     const broker = this.#broker;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
@@ -152,7 +233,9 @@ export class MqttTransport {
 
   #refuse(reason: string, fields: Record<string, unknown>): void {
     this.#refusals({ reason });
-    this.#log.warn({ ...fields, reason }, "mqtt refused");
+    // a storm of refused connections costs the journal one line a minute per reason; the client's
+    // details go to debug
+    this.#refusalLog.note(null, `mqtt_${reason}`, JSON.stringify(fields), 1, this.#clock.now());
   }
 
   #authenticate(
@@ -210,7 +293,14 @@ export class MqttTransport {
             fail(this.#registry.get(username) ? "bad_password" : "unknown_device", 4);
             return;
           }
-          this.#sessions.set(client, { deviceId: device.id, subjectId: device.subjectId });
+          this.#sessions.set(client, {
+            deviceId: device.id,
+            subjectId: device.subjectId,
+            model: device.model,
+            pendingWeight: 0,
+            held: [],
+            heldTimer: null,
+          });
           this.#log.info({ deviceId: device.id }, "device connected");
           done(null, true);
         })
@@ -236,6 +326,24 @@ export class MqttTransport {
       done();
       return;
     } // the gateway's own publishes (alerts)
+    // aedes must hear back exactly once, whatever happens below
+    let answered = false;
+    const once = (error?: Error | null) => {
+      if (answered) return;
+      answered = true;
+      done(error);
+    };
+    try {
+      this.#publish(client, packet, once);
+    } catch (err) {
+      // a device's bytes must never take the gateway down: whatever escaped is a counted refusal
+      this.#internalErrors();
+      this.#log.error({ clientId: client.id, err }, "publish handling failed");
+      if (!answered) this.#withhold(packet, "internal_error", once);
+    }
+  }
+
+  #publish(client: Client, packet: PublishPacket, done: (error?: Error | null) => void): void {
     const principal = this.#principals.get(client);
     if (principal) {
       const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
@@ -259,35 +367,260 @@ export class MqttTransport {
       done(new Error(`topic ${packet.topic} not allowed for ${session.deviceId}`));
       return;
     }
-    const source: Source = { deviceId: session.deviceId, subjectId: session.subjectId, transport: "mqtt" };
-    const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
-    // A refused payload is still acknowledged once its refusal is durable: re-sending a poison message forever
-    // helps nobody. The device learns why on <prefix>/<id>/rejected.
-    const ack = (err?: Error) => done(err ?? null);
-    if (payload.length > this.#cfg.maxPayloadBytes) {
-      const detail = `payload of ${payload.length} bytes exceeds ${this.#cfg.maxPayloadBytes}`;
-      this.#notify(session.deviceId, "payload_too_large", detail);
-      this.#ingest.reject(source, { reason: "payload_too_large", detail }, payload, ack);
+    // a device's data topic is an input, never state for later subscribers
+    packet.retain = false;
+    if (packet.qos === 2) {
+      this.#publishQos2(client, session, format, packet, done);
       return;
     }
-    let decoded: DecodedPayload;
-    try {
-      const text = payload.toString("utf8");
-      decoded = format === TOPIC_FORMATS.senml ? decodeSenml(text) : decodePlainJson(text);
-    } catch (e) {
-      if (!(e instanceof PayloadError)) throw e;
-      this.#notify(session.deviceId, e.reason, e.message);
-      this.#ingest.reject(source, { reason: e.reason, detail: e.message }, payload, ack);
+    this.#ingestPublish(client, session, format, packet, done);
+  }
+
+  /**
+   * [MQTT 3.1.1 §4.3.3] QoS 2 is exactly once: a PUBLISH re-sent (DUP) before PUBREL must not be
+   * delivered again. aedes keeps received QoS 2 packets until PUBREL, but asks us before it looks;
+   * a re-send that arrives while the first is still being committed waits for its outcome.
+   */
+  #publishQos2(
+    client: Client,
+    session: DeviceSession,
+    format: string,
+    packet: PublishPacket,
+    done: (error?: Error | null) => void,
+  ): void {
+    const id = packet.messageId ?? 0;
+    let byId = this.#qos2InFlight.get(client.id);
+    const first = byId?.get(id);
+    if (first) {
+      void first.then((accepted) =>
+        accepted ? done() : this.#withhold(packet, "qos2_original_refused", done),
+      );
+      return;
+    }
+    if (!byId) {
+      byId = new Map();
+      this.#qos2InFlight.set(client.id, byId);
+    }
+    const registry = byId;
+    let settle!: (accepted: boolean) => void;
+    registry.set(
+      id,
+      new Promise<boolean>((resolve) => {
+        settle = resolve;
+      }),
+    );
+    const finish = (accepted: boolean) => {
+      settle(accepted);
+      // aedes stores the packet (microtasks of its persistence) right after we answer; from then on
+      // its own duplicate check sees it
+      setImmediate(() => {
+        registry.delete(id);
+        if (registry.size === 0 && this.#qos2InFlight.get(client.id) === registry)
+          this.#qos2InFlight.delete(client.id);
+      });
+    };
+    (this.broker as unknown as AedesWithPersistence).persistence.incomingGetPacket(client, packet).then(
+      () => {
+        finish(true);
+        done(); // already received: aedes answers PUBREC again, nothing is ingested
+      },
+      () =>
+        this.#ingestPublish(client, session, format, packet, (error) => {
+          finish(!error && packet.qos === 2);
+          done(error);
+        }),
+    );
+  }
+
+  #ingestPublish(
+    client: Client,
+    session: DeviceSession,
+    format: string,
+    packet: PublishPacket,
+    done: (error?: Error | null) => void,
+  ): void {
+    const source = this.#source(session);
+    const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
+    // decoded before admission: a frame costs what it carries (bounded by the payload limit)
+    let decoded: DecodedPayload | undefined;
+    let refusal: { reason: string; detail: string } | undefined;
+    if (payload.length > this.#cfg.maxPayloadBytes) {
+      refusal = {
+        reason: "payload_too_large",
+        detail: `payload of ${payload.length} bytes exceeds ${this.#cfg.maxPayloadBytes}`,
+      };
+    } else {
+      try {
+        decoded = decodePayload(format === TOPIC_FORMATS.senml ? "senml" : "json", payload);
+      } catch (e) {
+        if (!(e instanceof PayloadError)) throw e;
+        refusal = { reason: e.reason, detail: e.message };
+      }
+    }
+    const readings = decoded?.inputs.length ?? 0;
+    const run = () => this.#store(client, session, source, packet, payload, decoded, refusal, done);
+    const withhold = (reason: string) => {
+      this.#ingest.countNotAdmitted(source, reason);
+      this.#withhold(packet, reason, done);
+    };
+    this.#admit(client, session, packet.qos, readings, run, withhold);
+  }
+
+  /**
+   * Admission against the device's budget (admission.ts). Within it, the frame goes on at once. Over it, a
+   * QoS 1/2 frame is held, unacknowledged, and the socket is not read until the budget admits it (the
+   * device keeps what it has not sent, TCP slows it down, acknowledgements follow at the budget's pace); a
+   * QoS 0 frame is dropped. A withheld acknowledgement would strand an MQTT 3.1.1 device's data until its
+   * next reconnect, so holding is the refusal: it ends the moment the device is within budget again.
+   */
+  #admit(
+    client: Client,
+    session: DeviceSession,
+    qos: number,
+    readings: number,
+    run: () => void,
+    withhold: (reason: string) => void,
+  ): void {
+    if (session.held.length === 0) {
+      const admitted = this.#admission.take(session.deviceId, session.model, readings);
+      if (admitted.ok) {
+        run();
+        return;
+      }
+      if (qos === 0) {
+        withhold(admitted.reason);
+        this.#holdBack(client, session, admitted.waitMs);
+        return;
+      }
+      this.#delayed({ reason: admitted.reason });
+      session.held.push({ readings, run, withhold });
+      this.#holdBack(client, session, admitted.waitMs);
+      return;
+    }
+    if (qos === 0) {
+      withhold("rate_limited_messages");
+      return;
+    }
+    if (session.held.length >= MAX_HELD_FRAMES) {
+      withhold("rate_limited_messages");
+      return;
+    }
+    this.#delayed({ reason: "rate_limited_messages" });
+    session.held.push({ readings, run, withhold });
+  }
+
+  /** Stops reading the client's socket and lets held frames go as the budget admits them. */
+  #holdBack(client: Client, session: DeviceSession, waitMs: number): void {
+    this.#gates.get(client)?.close(GATE_RATE);
+    if (session.heldTimer) return;
+    session.heldTimer = setTimeout(() => this.#release(client, session), Math.min(Math.max(waitMs, 1), 5000));
+  }
+
+  #release(client: Client, session: DeviceSession): void {
+    session.heldTimer = null;
+    while (session.held.length > 0) {
+      const next = session.held[0]!;
+      const admitted = this.#admission.take(session.deviceId, session.model, next.readings);
+      if (!admitted.ok) {
+        this.#holdBack(client, session, admitted.waitMs);
+        return;
+      }
+      session.held.shift();
+      try {
+        next.run();
+      } catch (err) {
+        this.#internalErrors();
+        this.#log.error({ deviceId: session.deviceId, err }, "publish handling failed");
+        next.withhold("internal_error");
+      }
+    }
+    this.#gates.get(client)?.open(GATE_RATE);
+  }
+
+  /** Commits an admitted frame; its acknowledgement waits for the commit. */
+  #store(
+    client: Client,
+    session: DeviceSession,
+    source: Source,
+    packet: PublishPacket,
+    payload: Buffer,
+    decoded: DecodedPayload | undefined,
+    refusal: { reason: string; detail: string } | undefined,
+    done: (error?: Error | null) => void,
+  ): void {
+    // A refused payload is still acknowledged once its refusal is durable: re-sending a poison message forever
+    // helps nobody. The device learns why on <prefix>/<id>/rejected. A reading that is not stored (storage
+    // under its watermark, a failed commit) is not acknowledged: the device keeps it.
+    const weight = decoded ? Math.max(1, decoded.inputs.length + decoded.rejected.length) : 1;
+    session.pendingWeight += weight;
+    const ack = (err?: Error) => {
+      session.pendingWeight = Math.max(0, session.pendingWeight - weight);
+      this.#drainCheck();
+      if (err) this.#withhold(packet, withheldReason(err), done);
+      else done(null);
+    };
+    if (!decoded) {
+      const r = refusal ?? { reason: "payload_invalid", detail: "payload could not be decoded" };
+      this.#notify(session.deviceId, r.reason, r.detail);
+      this.#ingest.reject(source, r, payload, ack);
       return;
     }
     const result = this.#ingest.submit(source, decoded, payload, ack);
     if (result.rejected.length > 0) {
-      this.#notify(
-        session.deviceId,
-        result.rejected[0]!.reason,
-        result.rejected.map((r) => r.detail).join("; "),
-      );
+      this.#notify(session.deviceId, result.rejected[0]!.reason, boundedDetail(result.rejected));
     }
+    this.#queueCheck(client, session);
+  }
+
+  #source(session: DeviceSession): Source {
+    return { deviceId: session.deviceId, subjectId: session.subjectId, transport: "mqtt" };
+  }
+
+  /**
+   * Neither acknowledges nor stores: for QoS 1 and 2 aedes is told the packet is QoS 0, so it sends no
+   * PUBACK/PUBREC and keeps the connection; the device keeps the message and re-sends it (with DUP) when
+   * it reconnects. QoS 0 data is dropped. Counted per reason.
+   */
+  #withhold(packet: PublishPacket, reason: string, done: (error?: Error | null) => void): void {
+    this.#withheld({ reason, qos: String(packet.qos) });
+    (packet as { qos: number }).qos = 0;
+    done(null);
+  }
+
+  /**
+   * Back-pressure: over the commit-queue bound, the clients with more than their share in flight are no
+   * longer read (their TCP windows fill); everyone is read again once the queue is down to half.
+   */
+  #queueCheck(client: Client, session: DeviceSession): void {
+    const pending = this.#ingest.pendingWeight;
+    if (pending <= this.#maxPending) return;
+    const share = this.#maxPending / Math.max(1, this.broker.connectedClients);
+    if (session.pendingWeight <= share && pending <= 2 * this.#maxPending) return;
+    const gate = this.#gates.get(client);
+    if (!gate || this.#queueGated.has(client)) return;
+    gate.close(GATE_QUEUE);
+    this.#queueGated.add(client);
+    this.#backpressure();
+    // the queue may drain through commits no MQTT client waits for (events, BLE, serial): look again soon
+    this.#drainTimer ??= setInterval(() => this.#drainCheck(), 50);
+  }
+
+  #drainCheck(): void {
+    if (this.#queueGated.size === 0 || this.#ingest.pendingWeight > this.#maxPending / 2) return;
+    for (const c of this.#queueGated) this.#gates.get(c)?.open(GATE_QUEUE);
+    this.#queueGated.clear();
+    if (this.#drainTimer) clearInterval(this.#drainTimer);
+    this.#drainTimer = undefined;
+  }
+
+  #forgetClient(client: Client): void {
+    this.#queueGated.delete(client);
+    const session = this.#sessions.get(client);
+    if (!session) return;
+    if (session.heldTimer) clearTimeout(session.heldTimer);
+    session.heldTimer = null;
+    // the connection is gone: nothing held is acknowledged, the device re-sends it
+    for (const h of session.held.splice(0)) h.withhold("disconnected");
   }
 
   #authorizeSubscribe(
@@ -329,6 +662,24 @@ export class MqttTransport {
       () => {},
     );
   }
+}
+
+/** What the device is told on its rejected topic: the refusal details, bounded. */
+function boundedDetail(rejected: readonly { detail: string }[]): string {
+  const head = rejected
+    .slice(0, 8)
+    .map((r) => r.detail)
+    .join("; ");
+  return rejected.length > 8 ? `${head}; … ${rejected.length - 8} more` : head;
+}
+
+/** The counted reason of a withheld acknowledgement. */
+function withheldReason(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  if (code === "STORAGE_LOW") return "storage_low";
+  if (code === "INGEST_THROTTLED") return "rate_limited_readings";
+  if (code === "STORE_CLOSED") return "shutting_down";
+  return "commit_failed";
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

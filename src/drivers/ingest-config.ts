@@ -1,0 +1,83 @@
+import { z } from "zod";
+
+/**
+ * A device's admission budget: token buckets on messages (any frame, valid or not) and on readings.
+ * Readings are what a frame decodes to; a refused record costs a message but no reading.
+ */
+export const rateLimitSchema = z.strictObject({
+  /** Sustained readings per second. */
+  readingsPerSec: z.number().positive().max(100_000),
+  /** Readings a device may send at once after a quiet spell (bucket size); at least one frame's worth. */
+  readingsBurst: z.number().int().min(1).max(1_000_000),
+  /** Sustained frames (MQTT PUBLISHes, serial frames, notifications) per second. */
+  messagesPerSec: z.number().positive().max(100_000),
+  messagesBurst: z.number().int().min(1).max(1_000_000),
+});
+export type RateLimit = z.infer<typeof rateLimitSchema>;
+
+/**
+ * Defaults fit a multi-parameter wearable or a bedside monitor (a few vitals a second, each in its own
+ * frame, plus a stored-record upload now and then). Local engineering choice, to be reviewed: a
+ * high-rate device (e.g. a waveform-derived 25 Hz stream) gets a `models` entry of its own.
+ */
+export const DEFAULT_RATE_LIMIT: RateLimit = {
+  readingsPerSec: 25,
+  readingsBurst: 200,
+  messagesPerSec: 25,
+  messagesBurst: 100,
+};
+
+/**
+ * The `ingest` config slice: what one device may cost the gateway, and the storage watermark below
+ * which readings are no longer acknowledged.
+ */
+export const ingestConfigSchema = z
+  .strictObject({
+    limits: z
+      .strictObject({
+        /** Every device without a model entry. */
+        device: rateLimitSchema.partial().prefault({}),
+        /** Per device model (the registry's `model`), merged field by field over `device`. */
+        models: z.record(z.string().min(1).max(128), rateLimitSchema.partial()).default({}),
+      })
+      .prefault({}),
+    disk: z
+      .strictObject({
+        /**
+         * Below this many free bytes on the database's file system, new readings are not acknowledged
+         * (devices keep them) and `technical.storage_low` is raised; alerts still run from memory.
+         */
+        minFreeBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(64 * 1024 * 1024),
+        /** Free space must exceed the watermark by this much before acknowledging resumes (hysteresis). */
+        resumeMarginBytes: z
+          .number()
+          .int()
+          .min(0)
+          .default(16 * 1024 * 1024),
+        /** How often free space is read (statfs). */
+        checkIntervalMs: z.number().int().min(100).max(60_000).default(1000),
+      })
+      .prefault({}),
+    /**
+     * Readings and refusals waiting for the group commit beyond which the transports stop reading from
+     * the sockets of the devices with the most in flight (back-pressure) until the queue drains to half.
+     */
+    maxPendingReadings: z.number().int().min(64).max(1_000_000).default(20_000),
+  })
+  .prefault({});
+
+export type IngestConfig = z.infer<typeof ingestConfigSchema>;
+
+/** The budget of one device: its model's entry over the device default over the built-in default. */
+export function rateLimitFor(config: IngestConfig, model: string | null | undefined): RateLimit {
+  const byModel = model && Object.hasOwn(config.limits.models, model) ? config.limits.models[model] : {};
+  return { ...DEFAULT_RATE_LIMIT, ...strip(config.limits.device), ...strip(byModel ?? {}) };
+}
+
+function strip(o: Partial<RateLimit>): Partial<RateLimit> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<RateLimit>;
+}

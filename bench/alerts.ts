@@ -17,6 +17,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
+import { unitProcess } from "./unit-env.js";
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), "../src/main.js");
 const RECORDS_PER_PACK = 4;
@@ -72,10 +73,17 @@ async function main(): Promise<void> {
     `mqtt: { host: 127.0.0.1, port: ${port} }`,
     "admin: { port: 0 }",
     "log: { level: info }",
+    // 100 readings/s per load device: over the default budget, so their model is allowed it
+    "ingest:",
+    "  limits:",
+    "    models:",
+    "      bench-load: { readingsPerSec: 1000, readingsBurst: 2000, messagesPerSec: 1000, messagesBurst: 2000 }",
     "devices:",
-    ...[...devices, "probe"].map(
-      (id) => `  - { id: ${id}, subject: pt-${id}, passwordFile: ${secret(`${id}.pw`, `pw-${id}`)} }`,
+    ...devices.map(
+      (id) =>
+        `  - { id: ${id}, subject: pt-${id}, passwordFile: ${secret(`${id}.pw`, `pw-${id}`)}, model: bench-load }`,
     ),
+    `  - { id: probe, subject: pt-probe, passwordFile: ${secret("probe.pw", "pw-probe")} }`,
     "rules:",
     "  alarms: { clearHoldSec: 0, latchingPriorities: [] }",
     "  technical: { silentDevice: { enabled: false } }",
@@ -85,8 +93,10 @@ async function main(): Promise<void> {
   const configFile = join(dir, "vitalog.yaml");
   writeFileSync(configFile, lines.join("\n"));
 
-  const child = spawn(process.execPath, [MAIN, "run", "--config", configFile], {
+  const unit = unitProcess();
+  const child = spawn(process.execPath, [...unit.nodeArgs, MAIN, "run", "--config", configFile], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...unit.env },
   });
   let out = "";
   await new Promise<void>((res, rej) => {

@@ -109,6 +109,7 @@ function bleDriver(
     deviceIds: new Map(c.devices.map((d) => [d.address, d.deviceId])),
     registry: gw.registry,
     ingest: gw.ingest,
+    admission: gw.admission,
     log: gw.log.child({ module: "ble" }),
     metrics: gw.metrics,
   });
@@ -161,6 +162,7 @@ function serialDriver(
     deviceIds: new Map(c.ports.map((p) => [p.path, p.deviceId])),
     registry: gw.registry,
     ingest: gw.ingest,
+    admission: gw.admission,
     log: gw.log.child({ module: "serial" }),
     metrics: gw.metrics,
   });

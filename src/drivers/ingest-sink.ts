@@ -4,9 +4,11 @@
  * binding is read from the registry for every frame, so a rebinding takes effect at once and a removed
  * device is refused. Decode failures go through `Ingest.reject`: counted per device and reason, stored.
  */
+import { GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { RejectReason } from "../reading.js";
+import type { Admission } from "./admission.js";
 import type { DeviceRegistry } from "./device-registry.js";
 import type { Ingest, InputRejection, Source } from "./ingest.js";
 import type { DecodeResult, DriverSink } from "./sdk.js";
@@ -25,6 +27,7 @@ export class IngestSink implements DriverSink {
   readonly #deviceIds: ReadonlyMap<string, string>;
   readonly #registry: DeviceRegistry;
   readonly #ingest: Ingest;
+  readonly #admission: Admission | undefined;
   readonly #log: Logger;
   readonly #events;
 
@@ -34,9 +37,12 @@ export class IngestSink implements DriverSink {
     deviceIds: ReadonlyMap<string, string>;
     registry: DeviceRegistry;
     ingest: Ingest;
+    /** Per-device budgets (ingest.limits); absent: unlimited. */
+    admission?: Admission;
     log: Logger;
     metrics: Metrics;
   }) {
+    this.#admission = deps.admission;
     this.#transport = deps.transport;
     this.#deviceIds = deps.deviceIds;
     this.#registry = deps.registry;
@@ -64,6 +70,21 @@ export class IngestSink implements DriverSink {
     const source = this.#source(e.deviceKey);
     if (!source) {
       this.#refuseUnprovisioned(e.deviceKey, e.raw ?? null, done);
+      return;
+    }
+    // Over its budget, a frame is neither stored nor acknowledged: a serial device gets no ack and sends it
+    // again, a BLE stored record is not marked fetched (asked for again at the next connection). A live BLE
+    // notification cannot be held back by the gateway: it is dropped and counted.
+    const model = this.#registry.get(source.deviceId)?.model ?? null;
+    const admitted = this.#admission?.take(source.deviceId, model, e.result.readings.length);
+    if (admitted && !admitted.ok) {
+      this.#ingest.countNotAdmitted(source, admitted.reason);
+      done(
+        new GatewayError(
+          "INGEST_THROTTLED",
+          `device ${source.deviceId} is over its ${admitted.reason} budget`,
+        ),
+      );
       return;
     }
     const rejected = rejectedOf(e.result, e.binding);

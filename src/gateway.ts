@@ -164,6 +164,7 @@ export class Gateway {
       admission: this.admission,
       clock: deps.clock,
       maxPendingReadings: config.ingest.maxPendingReadings,
+      maxRssBytes: config.ingest.maxRssBytes,
       log: deps.log.child({ module: "mqtt" }),
       metrics: this.metrics,
     });

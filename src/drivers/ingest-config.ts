@@ -67,6 +67,15 @@ export const ingestConfigSchema = z
      * the sockets of the devices with the most in flight (back-pressure) until the queue drains to half.
      */
     maxPendingReadings: z.number().int().min(64).max(1_000_000).default(20_000),
+    /**
+     * Resident memory beyond which, likewise, the clients with more than the average in flight are no
+     * longer read, until it is back under 90 % of it. Below the unit's heap limit and MemoryMax.
+     */
+    maxRssBytes: z
+      .number()
+      .int()
+      .min(32 * 1024 * 1024)
+      .default(256 * 1024 * 1024),
   })
   .prefault({});
 

@@ -105,6 +105,9 @@ export class MqttTransport {
   /** Clients held back because the commit queue is over its bound. */
   readonly #queueGated = new Set<Client>();
   #drainTimer: NodeJS.Timeout | undefined;
+  readonly #maxRssBytes: number;
+  #rss = 0;
+  #rssReadAt = Number.NEGATIVE_INFINITY;
   /**
    * QoS 2 PUBLISHes being ingested, per client id and packet id, with whether they were accepted: a DUP
    * re-send that arrives before aedes has stored the first one waits for it instead of being ingested again.
@@ -123,6 +126,8 @@ export class MqttTransport {
     clock: Clock;
     /** Commit-queue bound (readings and refusals) beyond which the heaviest senders are no longer read. */
     maxPendingReadings: number;
+    /** Process RSS beyond which the heaviest senders are no longer read. */
+    maxRssBytes: number;
     log: Logger;
     metrics: Metrics;
   }) {
@@ -133,6 +138,7 @@ export class MqttTransport {
     this.#clock = deps.clock;
     this.#refusalLog = new RefusalLog({ log: deps.log, clock: deps.clock });
     this.#maxPending = deps.maxPendingReadings;
+    this.#maxRssBytes = deps.maxRssBytes;
     this.#log = deps.log;
     this.#withheld = deps.metrics.counter(
       "vitalog_mqtt_ack_withheld_total",
@@ -593,8 +599,13 @@ export class MqttTransport {
    */
   #queueCheck(client: Client, session: DeviceSession): void {
     const pending = this.#ingest.pendingWeight;
-    if (pending <= this.#maxPending) return;
-    const share = this.#maxPending / Math.max(1, this.broker.connectedClients);
+    const isMemoryHigh = this.#isMemoryHigh();
+    if (pending <= this.#maxPending && !isMemoryHigh) return;
+    // over the memory bound the queue is not what fills memory, so any client above the average in flight
+    // is held back; over the queue bound, those above their share of it
+    const share = isMemoryHigh
+      ? pending / Math.max(1, this.broker.connectedClients)
+      : this.#maxPending / Math.max(1, this.broker.connectedClients);
     if (session.pendingWeight <= share && pending <= 2 * this.#maxPending) return;
     const gate = this.#gates.get(client);
     if (!gate || this.#queueGated.has(client)) return;
@@ -607,10 +618,21 @@ export class MqttTransport {
 
   #drainCheck(): void {
     if (this.#queueGated.size === 0 || this.#ingest.pendingWeight > this.#maxPending / 2) return;
+    if (this.#isMemoryHigh(0.9)) return;
     for (const c of this.#queueGated) this.#gates.get(c)?.open(GATE_QUEUE);
     this.#queueGated.clear();
     if (this.#drainTimer) clearInterval(this.#drainTimer);
     this.#drainTimer = undefined;
+  }
+
+  /** Whether the process's RSS is over `fraction` of the bound (read at most every 100 ms: it is a syscall). */
+  #isMemoryHigh(fraction = 1): boolean {
+    const now = performance.now();
+    if (now - this.#rssReadAt > 100) {
+      this.#rss = process.memoryUsage.rss();
+      this.#rssReadAt = now;
+    }
+    return this.#rss > this.#maxRssBytes * fraction;
   }
 
   #forgetClient(client: Client): void {

@@ -202,3 +202,45 @@ describe("MQTT admission: per-device budgets, QoS 2 exactly once, MQTT 5 (real a
     );
   });
 });
+
+describe("MQTT back-pressure on the commit queue (real aedes, real SQLite)", () => {
+  it("stops reading the heaviest sender while the queue is over its bound, then stores everything", async () => {
+    const t = await startTestGateway({
+      ingest: {
+        maxPendingReadings: 64,
+        limits: {
+          device: { readingsPerSec: 1e5, readingsBurst: 1e5, messagesPerSec: 1e5, messagesBurst: 1e5 },
+        },
+      },
+      // slow commits, so the queue fills
+      storage: { batchMaxDelayMs: 50, batchMaxReadings: 100_000 },
+    });
+    try {
+      const heavy = await t.connect("heavy-1", await t.provision("heavy-1"));
+      const light = await t.connect("light-1", await t.provision("light-1"));
+      const pack = (i: number) =>
+        JSON.stringify({
+          time: 1_763_700_000_000 + i,
+          readings: [
+            { kind: "heart_rate", value: 70, unit: "/min" },
+            { kind: "spo2", value: 97, unit: "%" },
+            { kind: "respiratory_rate", value: 14, unit: "/min" },
+            { kind: "body_temperature", value: 36.8, unit: "Cel" },
+          ],
+        });
+      const heavySends = Array.from({ length: 1500 }, (_, i) =>
+        heavy.publishAsync("vitalog/dev/heavy-1/json", pack(i), { qos: 1 }),
+      );
+      const lightSends = Array.from({ length: 20 }, (_, i) =>
+        light.publishAsync("vitalog/dev/light-1/json", hr(1_763_800_000_000 + i), { qos: 1 }),
+      );
+      await Promise.all([...heavySends, ...lightSends]);
+      assert.ok(t.gw.metrics.sum("vitalog_mqtt_backpressure_total") > 0, "the heavy sender was held back");
+      assert.equal(t.gw.store.count("heavy-1"), 6000, "all of the heavy sender's readings stored");
+      assert.equal(t.gw.store.count("light-1"), 20, "the light sender lost nothing");
+      assert.equal(heavy.connected && light.connected, true);
+    } finally {
+      await t.close();
+    }
+  });
+});

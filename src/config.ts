@@ -11,6 +11,7 @@ import { serialConfigSchema } from "./drivers/serial/serial-config.js";
 import { GatewayError } from "./errors.js";
 import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "./identifiers.js";
 import { LOG_LEVELS } from "./log.js";
+import { directoryProblem } from "./private-paths.js";
 import { rulesConfigSchema } from "./rules/config.js";
 import { alertSinksConfigSchema, resolveAlertsConfig } from "./rules/sinks/sinks-config.js";
 
@@ -39,6 +40,26 @@ export const configSchema = z.strictObject({
       port: port.default(1883),
       /** Largest accepted PUBLISH payload; larger ones are refused with reason payload_too_large. */
       maxPayloadBytes: z.number().int().min(64).max(1_048_576).default(16_384),
+      /**
+       * Largest MQTT packet after CONNECT, fixed header included; a packet announced larger ends the connection
+       * as soon as its header arrives (packet_too_large). Default 2 × maxPayloadBytes + 1 KiB: payloads a
+       * little over their limit are still refused with an explanation (payload_too_large, acknowledged).
+       */
+      maxPacketBytes: z.number().int().min(1024).max(4_194_304).optional(),
+      /** Largest CONNECT packet (a client that has not authenticated gets no more). */
+      maxConnectBytes: z.number().int().min(128).max(65_536).default(2048),
+      /** Time a new connection has to deliver its CONNECT (connect_timeout). */
+      connectTimeoutMs: z.number().int().min(100).max(120_000).default(5000),
+      /** Time one packet may take to arrive once its first byte has, while the gateway reads (packet_timeout). */
+      packetTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
+      /** Connections not yet authenticated, in total; over it the oldest of the busiest address is closed. */
+      maxUnauthenticated: z.number().int().min(1).max(100_000).default(512),
+      /** Connections not yet authenticated from one source address (IPv6: one /64). */
+      maxUnauthenticatedPerAddress: z.number().int().min(1).max(100_000).default(32),
+      /** Failed authentications a source address, or a client id, may have before it is backed off. */
+      authFreeFailures: z.number().int().min(0).max(1000).default(5),
+      /** Longest backoff (doubling from 1 s per further failure) of a source address or client id. */
+      authBackoffMaxMs: z.number().int().min(0).max(3_600_000).default(60_000),
       topicPrefix: z
         .string()
         .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/)
@@ -53,6 +74,15 @@ export const configSchema = z.strictObject({
           requireClientCert: z.boolean().default(false),
         })
         .optional(),
+    })
+    .superRefine((m, ctx) => {
+      if (m.maxPacketBytes !== undefined && m.maxPacketBytes < m.maxPayloadBytes + 1024) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["maxPacketBytes"],
+          message: "must be at least maxPayloadBytes + 1024 (topic and headers)",
+        });
+      }
     })
     .prefault({}),
   storage: z
@@ -124,6 +154,9 @@ export function parseConfig(raw: unknown, baseDir: string, source = "config"): R
   config.gateway.stateDir = abs(config.gateway.stateDir);
   config.storage.path = abs(config.storage.path ?? resolve(config.gateway.stateDir, "vitalog.db"));
   const problems: ConfigProblem[] = [];
+  // the database and the default keys live here: a directory others may write lets them replace both
+  const stateDirProblem = directoryProblem(config.gateway.stateDir, "state directory");
+  if (stateDirProblem !== undefined) problems.push({ path: "gateway.stateDir", message: stateDirProblem });
   const seen = new Set<string>();
   config.devices.forEach((d, i) => {
     if (seen.has(d.id)) problems.push({ path: `devices.${i}.id`, message: `duplicate device id ${d.id}` });

@@ -1,7 +1,7 @@
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { GatewayError } from "./errors.js";
+import { createPrivateFile, makePrivateDirectory } from "./private-paths.js";
 
 export type Db = Database.Database;
 
@@ -23,9 +23,21 @@ export interface OpenOptions {
 /**
  * Opens (creating if needed) a SQLite database in WAL mode and applies the given migrations in
  * order, tracked with PRAGMA user_version. Refuses a database newer than this build.
+ *
+ * For writing, the database's directory is created 0700 and refused when its group or others may write it
+ * (DIRECTORY_INSECURE); a new database file is created 0600 before SQLite opens it, so its WAL and
+ * shared-memory files, which SQLite creates with the database file's mode, are 0600 too (private-paths.ts).
  */
 export function openDatabase(file: string, migrations: readonly Migration[], options: OpenOptions = {}): Db {
-  if (!options.readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  if (!options.readonly && file !== ":memory:" && file !== "") {
+    try {
+      makePrivateDirectory(dirname(file), "database directory");
+      createPrivateFile(file);
+    } catch (cause) {
+      if (cause instanceof GatewayError) throw cause;
+      throw new GatewayError("STORE_UNAVAILABLE", `cannot create database ${file}`, { cause });
+    }
+  }
   let db: Db;
   try {
     db = new Database(file, {

@@ -8,6 +8,8 @@ export const ERROR_CODES = {
   KEY_FILE_INSECURE: { retryable: false, exitCode: 78 },
   KEY_FILE_MISSING: { retryable: false, exitCode: 78 },
   KEY_FILE_EXISTS: { retryable: false, exitCode: 1 },
+  /** A state, database or keys directory its group or others may write (they could replace its files). */
+  DIRECTORY_INSECURE: { retryable: false, exitCode: 78 },
   STORE_UNAVAILABLE: { retryable: true, exitCode: 74 },
   STORE_CLOSED: { retryable: false, exitCode: 74 },
   /** Free space under the storage watermark: readings are not acknowledged (the device keeps them). */

@@ -20,6 +20,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   subjects: async () => (await import("./cli/subjects.js")).subjectsCommand,
   alerts: async () => (await import("./cli/alerts.js")).alertsCommand,
   observe: async () => (await import("./cli/observe.js")).observeCommand,
+  tlog: async () => (await import("./cli/tlog.js")).tlogCommand,
 };
 
 const USAGE = `usage: vitalog <command> [flags]
@@ -37,12 +38,19 @@ const USAGE = `usage: vitalog <command> [flags]
                                                   offline check: exit 0 valid, 1 invalid, 2 unusable
   audit    --config FILE [--vkey VKEY] [--json]   recompute the tree, check every checkpoint (70 on findings)
   subjects erase <subject> --config FILE --yes    crypto-shred a subject (irreversible)
+  tlog     adopt-unlogged --config FILE --by USER --reason TEXT --yes
+                                                  put readings stored without a log leaf in the log (logged)
   alerts   --config FILE [--since 24h] [--limit N]  active alerts and recent transitions
   alerts   ack|silence ID --config FILE --by USER [--minutes M]   acknowledge/silence, attributed to USER
   observe  --config FILE --subject S --by USER [--air|--oxygen] [--acvpu A|C|V|P|U] [--spo2-scale 1|2]
 
 exit codes: 0 ok, 1 failure, 2 unusable input, 64 usage, 69 ledger/sink unavailable, 70 integrity,
-74 storage, 75 try again later, 78 config`;
+74 storage or output, 75 try again later, 78 config, 141 output closed by its reader`;
+
+/** Exit status when the reader of our output went away (`vitalog readings | head`), as a shell reports SIGPIPE. */
+const EXIT_OUTPUT_CLOSED = 141;
+/** Exit status when our output cannot be written for another reason (EX_IOERR). */
+const EXIT_OUTPUT_FAILED = 74;
 
 /** The entry point: dispatches a command and maps errors to exit codes. */
 export async function main(argv: string[]): Promise<number> {
@@ -68,10 +76,30 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Resolves once everything written to `stream` so far has been written out: writes complete in order, so
+ * an empty write's callback runs after every earlier one (a pipe whose reader is slow is waited for).
+ */
+function written(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed || stream.writableEnded) resolve();
+    else stream.write("", () => resolve());
+  });
+}
+
+// A closed pipe ends the command quietly, as SIGPIPE ends other programs; any other output failure is
+// an I/O error. Either way the command's result can no longer be delivered.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    process.exit(err.code === "EPIPE" ? EXIT_OUTPUT_CLOSED : EXIT_OUTPUT_FAILED);
+  });
+}
+
 main(process.argv.slice(2)).then(
-  (code) => {
+  async (code) => {
     process.exitCode = code;
-    // give pino and sockets a moment, but never hang on a stray handle
+    await Promise.all([written(process.stdout), written(process.stderr)]);
+    // all output is out; a handle a library left open must not keep a finished command alive
     setTimeout(() => process.exit(code), 200).unref();
   },
   () => process.exit(1),

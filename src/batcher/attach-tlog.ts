@@ -1,13 +1,19 @@
 /**
  * Composition of the tamper-evident log into the gateway (`attachTlog(gw)` in `Gateway.start`):
  * a commit writer (tlog-commit-writer.ts, in the commit thread) that appends every stored reading and audit
- * event to the log inside the group commit, and the checkpointer service. Readings stored before the log was enabled are appended first.
+ * event to the log inside the group commit, and the checkpointer service.
+ *
+ * Only ingest appends readings. Rows the gateway finds in its database without a leaf (stored while the
+ * log was disabled, or inserted behind its back: nothing tells the two apart) are never appended at
+ * start-up; they are counted in a warning, `audit` names each one, and only an operator's explicit,
+ * logged `vitalog tlog adopt-unlogged` puts them in the log (adopt-unlogged.ts).
  *
  * Keys: on first start with default paths the key files are created under `<stateDir>/keys` (0600) and
  * the verifier key is logged; configured paths that are missing stop the start (exit 78).
  */
 import type { Gateway } from "../gateway.js";
 import { errorText } from "../health.js";
+import { unloggedReadingCount } from "./adopt-unlogged.js";
 import { Checkpointer } from "./checkpointer.js";
 import { openTlog, type Tlog } from "./open-tlog.js";
 import { tlogCommitWriter } from "./tlog-commit-writer.js";
@@ -28,9 +34,12 @@ export function attachTlog(gw: Gateway): AttachedTlog | undefined {
   const tlog = openTlog(gw.db, config, { createMissing: true, now: () => gw.clock.now() });
   if (tlog.keysCreated)
     log.info({ vkey: tlog.vkey }, "tlog keys created; give this verifier key to auditors");
-  const backfilled = gw.db.transaction(() => tlog.records.backfill())();
-  if (backfilled > 0)
-    log.info({ readings: backfilled }, "readings stored before the log was enabled appended");
+  const unlogged = unloggedReadingCount(gw.db);
+  if (unlogged > 0)
+    log.warn(
+      { readings: unlogged },
+      "readings without a log leaf found; they stay out of the log (vitalog audit names them)",
+    );
   gw.addCommitWriter(tlogCommitWriter(tlog.storageKey));
   const checkpointer = new Checkpointer({
     db: gw.db,

@@ -19,6 +19,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { type Db, openDatabase } from "../db.js";
 import type { AuditEvent, CommitBatch } from "../drivers/ingest.js";
+import { GatewayError } from "../errors.js";
 import { MIGRATIONS } from "../migrations.js";
 import type { Reading } from "../reading.js";
 import {
@@ -106,20 +107,36 @@ const pass = db.transaction((entries: readonly Entry[], nowMs: number, prepared:
   const numbering = writers.find((w) => w.writer.nextLeaf !== undefined)?.writer;
   // with the log attached, stored readings take consecutive log positions from its current size
   let leaf = numbering?.nextLeaf?.() ?? null;
+  let refusedFrames = 0;
+  let storedFrames = 0;
+  let firstRefusal: unknown;
   for (const { index, batch, refusal } of entries) {
     let rows: ReturnType<typeof insertBatch>;
     try {
       rows = insertBatch(batch, leaf);
     } catch (err) {
       if (!isContentRefusal(err)) throw err;
+      if (batch.readings.length > 0) {
+        refusedFrames++;
+        firstRefusal ??= err;
+      }
       refuseInPlace(index, batch, err, refusal !== undefined, nowMs, out);
       continue;
     }
+    if (rows.stored.length > 0 || rows.duplicates.length > 0) storedFrames++;
     for (const r of rows.stored) stored.push(r);
     for (const d of rows.duplicates) out.duplicates.push(d);
     if (leaf !== null) leaf += rows.stored.length;
     if (batch.events) for (const e of batch.events) events.push(e);
     if (refusal !== undefined) out.isolated.push({ index, reason: STORAGE_REFUSED, detail: refusal });
+  }
+  // Several frames refused and none stored is not one device's content but the store refusing everyone
+  // (a schema or trigger fault): acknowledging their refusals would lose every reading with a PUBACK, so
+  // the whole commit fails instead (unacknowledged, the devices keep their data).
+  if (refusedFrames >= 2 && storedFrames === 0) {
+    throw new GatewayError("STORE_UNAVAILABLE", "the store refused every frame of the commit", {
+      cause: firstRefusal,
+    });
   }
   out.storedCount = stored.length;
   out.results = writers.map(({ writer }, i) =>
@@ -313,7 +330,8 @@ function isStorageFault(err: unknown): boolean {
 
 /** Worth splitting the transaction for: neither a storage fault nor an integrity failure (which fail hard). */
 function isIsolatable(err: unknown): boolean {
-  return !isStorageFault(err) && (err as { code?: unknown })?.code !== "INTEGRITY_FAILURE";
+  const code = (err as { code?: unknown })?.code;
+  return !isStorageFault(err) && code !== "INTEGRITY_FAILURE" && code !== "STORE_UNAVAILABLE";
 }
 
 /**

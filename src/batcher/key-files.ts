@@ -2,15 +2,16 @@
  * The gateway's two secrets as files: the Ed25519 checkpoint signing key (Go `note` skey text, key name
  * = gateway.origin) and the 256-bit storage key that wraps per-subject record keys.
  *
- * Rules: files are created 0600 in a 0700 directory, written atomically (temp file, fsync, rename) and
- * never overwritten; a key file readable or writable by "other", or writable by its group, is refused
- * (KEY_FILE_INSECURE, exit 78). Key bytes are never logged.
+ * Rules: files are created 0600 in a 0700 directory whatever the umask, written atomically (temp file,
+ * fsync, rename) and never overwritten; a key file readable or writable by "other", or writable by its
+ * group, is refused (KEY_FILE_INSECURE, exit 78), and so is a key file in a directory its group or others
+ * may write (DIRECTORY_INSECURE, exit 78: they could swap the key). Key bytes are never logged.
  */
 import { randomBytes } from "node:crypto";
 import {
   closeSync,
+  fchmodSync,
   fsyncSync,
-  mkdirSync,
   openSync,
   readFileSync,
   renameSync,
@@ -21,6 +22,7 @@ import {
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Config } from "../config.js";
 import { GatewayError } from "../errors.js";
+import { assertPrivateDirectory, makePrivateDirectory, PRIVATE_FILE_MODE } from "../private-paths.js";
 import { base64Decode, base64Encode } from "./base64.js";
 import { Ed25519Signer, parseSkey } from "./signer.js";
 
@@ -81,6 +83,7 @@ export function checkKeyFileMode(file: string): void {
 }
 
 function readKeyText(file: string): string {
+  assertPrivateDirectory(dirname(file), "keys directory");
   if (!exists(file)) throw new GatewayError("KEY_FILE_MISSING", `key file ${file} does not exist`);
   checkKeyFileMode(file);
   try {
@@ -97,10 +100,11 @@ function readKeyText(file: string): string {
 export function writeKeyFile(file: string, text: string, replace = false): void {
   if (!replace && exists(file))
     throw new GatewayError("KEY_FILE_EXISTS", `key file ${file} already exists; refusing to overwrite it`);
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  makePrivateDirectory(dirname(file), "keys directory");
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "wx", 0o600);
+  const fd = openSync(tmp, "wx", PRIVATE_FILE_MODE);
   try {
+    fchmodSync(fd, PRIVATE_FILE_MODE);
     writeSync(fd, text);
     fsyncSync(fd);
   } finally {
@@ -170,6 +174,8 @@ export function loadGatewayKeys(config: Readonly<Config>, opts: { createMissing:
   const paths = resolveKeyPaths(config);
   const origin = logOrigin(config);
   const canCreate = opts.createMissing && !paths.isExplicit;
+  for (const f of [paths.signingKeyFile, paths.storageKeyFile])
+    assertPrivateDirectory(dirname(f), "keys directory");
   let created = false;
   const hasSigning = exists(paths.signingKeyFile);
   const hasStorage = exists(paths.storageKeyFile);

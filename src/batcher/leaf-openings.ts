@@ -115,16 +115,17 @@ export class LeafOpenings {
 
   /**
    * The opening of a reading or event, as stored.
-   * @throws GatewayError READING_UNKNOWN, SUBJECT_ERASED, CHECKPOINT_PENDING (stored while the log was
-   *   disabled: appended at the next start), INTEGRITY_FAILURE (stored data does not open).
+   * @throws GatewayError READING_UNKNOWN, SUBJECT_ERASED, INTEGRITY_FAILURE (stored data does not open, or
+   *   a reading without a leaf: stored while the log was disabled or inserted behind the gateway's back;
+   *   never appended unless an operator adopts it, see adopt-unlogged.ts).
    */
   byRef(ref: string): LeafOpening {
     const row = this.#reading.get(ref);
     if (row !== undefined) {
       if (row.leaf_index === null) {
         throw new GatewayError(
-          "CHECKPOINT_PENDING",
-          `reading ${ref} is not in the log yet (stored while the log was disabled; appended at the next start)`,
+          "INTEGRITY_FAILURE",
+          `reading ${ref} is not in the log (stored while the log was disabled, or inserted behind the gateway's back; see vitalog audit)`,
         );
       }
       const opening = readingOpening(this.#keys, row);

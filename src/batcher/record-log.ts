@@ -63,7 +63,6 @@ export class RecordLog {
   readonly #db: Database;
   readonly #insert: Statement<[number, string, string, number, Buffer, Buffer]>;
   readonly #insertIds: Statement<[number, string]>;
-  readonly #setLeaf: Statement<[number, number]>;
   readonly #ids = new UlidFactory();
   readonly #now: () => number;
 
@@ -77,7 +76,6 @@ export class RecordLog {
       "INSERT INTO tlog_records (leaf_index, ref, type, key_id, entry, sealed) VALUES (?, ?, ?, ?, ?, ?)",
     );
     this.#insertIds = db.prepare("INSERT INTO tlog_reading_ids (first_leaf, ids) VALUES (?, ?)");
-    this.#setLeaf = db.prepare("UPDATE readings SET leaf_index = ? WHERE row_id = ?");
   }
 
   /**
@@ -175,27 +173,6 @@ export class RecordLog {
       for (let k = 0; k < positions.length; k++) salts.copy(out, positions[k]! * 32, k * 32, k * 32 + 32);
     }
     return out;
-  }
-
-  /**
-   * Appends every stored reading that has no leaf yet, in storage order (readings stored before the log
-   * was enabled, or while it was disabled). MUST run inside `db.transaction`.
-   */
-  backfill(batch = 4096): number {
-    const select = this.#db.prepare(
-      `SELECT row_id, id, device_id, subject_id, device_seq, kind, loinc, value, unit, device_time_ms,
-         observed_at_ms, received_at_ms, flags, mdc, leaf_index FROM readings
-       WHERE leaf_index IS NULL ORDER BY row_id LIMIT ?`,
-    );
-    let total = 0;
-    for (;;) {
-      const rows = select.all(batch) as ReadingRow[];
-      if (rows.length === 0) return total;
-      const first = this.tiles.size();
-      for (let i = 0; i < rows.length; i++) this.#setLeaf.run(first + i, rows[i]!.row_id);
-      this.append(rows.map(readingFromRow), []);
-      total += rows.length;
-    }
   }
 }
 

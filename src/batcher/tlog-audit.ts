@@ -12,8 +12,11 @@
  *   at that checkpoint's size; each checkpoint note's signature is verified;
  * - `TileStore.audit` checks every stored interior hash against a recomputation from the leaves.
  * Then readings that the log does not hold (no leaf, or a leaf whose map names another reading) are named.
+ * Adoptions (`readings_adopted` events: readings an operator put in the log that did not come through
+ * ingest, adopt-unlogged.ts) are not findings but are listed in the report, so an auditor sees them.
  */
 import type { Database } from "better-sqlite3";
+import { READINGS_ADOPTED } from "./adopt-unlogged.js";
 import { bytesEqual } from "./assert.js";
 import { base64Encode } from "./base64.js";
 import { decodeRecord } from "./canonical-record.js";
@@ -38,6 +41,18 @@ export interface Finding {
   readonly detail: string;
 }
 
+/** A logged adoption: readings appended by an operator's `vitalog tlog adopt-unlogged`, not by ingest. */
+export interface Adoption {
+  readonly eventId: string;
+  readonly leafIndex: number;
+  readonly atMs: number;
+  readonly count: number;
+  readonly firstLeaf: number;
+  readonly lastLeaf: number;
+  readonly by: string;
+  readonly reason: string;
+}
+
 export interface AuditReport {
   readonly ok: boolean;
   readonly origin: string;
@@ -47,6 +62,7 @@ export interface AuditReport {
   readonly erased: number;
   readonly checkpoints: number;
   readonly findings: readonly Finding[];
+  readonly adoptions: readonly Adoption[];
 }
 
 type Add = (kind: FindingKind, ref: string | null, leafIndex: number | null, detail: string) => void;
@@ -80,6 +96,7 @@ export function auditLog(
     }
   };
   const erasedKeys = new Set<number>();
+  const adoptions: Adoption[] = [];
   const shredded: { ref: string; index: number; keyId: number }[] = [];
   const mismatches: { index: number; ref: string; leaf: Uint8Array }[] = [];
   const gaps: number[] = [];
@@ -154,7 +171,7 @@ export function auditLog(
       const leaf = leafHashFast(item.row.entry);
       if (!leaf.equals(stored)) mismatches.push({ index: i, ref: item.ref, leaf });
       else if (item.row.sealed === null) shredded.push({ ref: item.ref, index: i, keyId: item.row.key_id });
-      else opened += checkEvent(item.row, keys, add, erasedKeys) ? 1 : 0;
+      else opened += checkEvent(item.row, keys, add, erasedKeys, adoptions) ? 1 : 0;
       continue;
     }
     readingLeaves++;
@@ -252,11 +269,18 @@ export function auditLog(
     erased: shredded.length,
     checkpoints: checkpoints.length,
     findings,
+    adoptions,
   };
 }
 
 /** Opens one event record and checks it against its entry; returns true if it opened. */
-function checkEvent(row: EventRow, keys: SubjectKeys, add: Add, erasedKeys: Set<number>): boolean {
+function checkEvent(
+  row: EventRow,
+  keys: SubjectKeys,
+  add: Add,
+  erasedKeys: Set<number>,
+  adoptions: Adoption[],
+): boolean {
   const i = row.leaf_index;
   let opened: EventOpening;
   try {
@@ -289,6 +313,19 @@ function checkEvent(row: EventRow, keys: SubjectKeys, add: Add, erasedKeys: Set<
   if (rec.fields.event === "subject_erased") {
     const data = rec.fields.data as { key_ids?: unknown } | null;
     if (Array.isArray(data?.key_ids)) for (const k of data.key_ids) erasedKeys.add(Number(k));
+  }
+  if (rec.fields.event === READINGS_ADOPTED) {
+    const data = (rec.fields.data ?? {}) as Record<string, unknown>;
+    adoptions.push({
+      eventId: row.ref,
+      leafIndex: i,
+      atMs: Number(rec.fields.at_ms),
+      count: Number(data.count),
+      firstLeaf: Number(data.first_leaf),
+      lastLeaf: Number(data.last_leaf),
+      by: String(data.by),
+      reason: String(data.reason),
+    });
   }
   return true;
 }

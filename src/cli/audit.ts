@@ -8,7 +8,8 @@ import { parseFlags, requireFlag } from "./args.js";
 /**
  * `vitalog audit --config FILE [--vkey VKEY …] [--json]`: recomputes the tree from storage, checks every
  * signed checkpoint and names each reading modified, deleted, inserted or reordered. Checkpoint
- * signatures are checked against `--vkey` keys when given, else the log's key history.
+ * signatures are checked against `--vkey` keys when given, else the log's key history. Logged adoptions
+ * (readings an operator put in the log that did not come through ingest) are listed, not findings.
  * Exit 0 when clean, 70 when anything was found.
  */
 export async function auditCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
@@ -40,6 +41,12 @@ export async function auditCommand(argv: string[], out: NodeJS.WritableStream): 
         const what = f.ref === null ? "" : ` reading ${f.ref}`;
         const leaf = f.leafIndex === null ? "" : ` (leaf ${f.leafIndex})`;
         out.write(`  ${f.kind.toUpperCase()}${what}${leaf}: ${f.detail}\n`);
+      }
+      for (const a of report.adoptions) {
+        out.write(
+          `  adopted (not through ingest): ${a.count} reading(s) at leaves ${a.firstLeaf}-${a.lastLeaf}, ` +
+            `by ${a.by} at ${new Date(a.atMs).toISOString()} (event ${a.eventId}): ${a.reason}\n`,
+        );
       }
     }
     return report.ok ? 0 : 70;

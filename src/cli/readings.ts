@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ReadingStore, type StoredReading } from "../batcher/reading-store.js";
 import { loadConfig } from "../config.js";
@@ -34,7 +35,10 @@ export async function readingsCommand(
     let after: number | undefined;
     for (;;) {
       const rows = store.query({ ...base, afterRowId: after, limit });
-      for (const r of rows) out.write(`${JSON.stringify(toWire(r))}\n`);
+      for (const r of rows) {
+        // a slow reader holds the command back instead of its output piling up in memory
+        if (!out.write(`${JSON.stringify(toWire(r))}\n`)) await once(out, "drain");
+      }
       if (rows.length > 0) after = rows.at(-1)!.rowId;
       if (!values.follow) return 0;
       if (rows.length < limit) {

@@ -22,17 +22,17 @@ export async function runCommand(argv: string[], _out?: NodeJS.WritableStream): 
       stopping = true;
       log.info({ signal }, "shutting down");
       notify.stopping();
-      gateway.stop().then(
-        () => {
-          log.flush();
-          resolve(0);
-        },
-        (err) => {
-          log.error({ err }, "shutdown failed");
-          log.flush();
-          resolve(1);
-        },
-      );
+      gateway
+        .stop()
+        .then(
+          () => 0,
+          (err) => {
+            log.error({ err }, "shutdown failed");
+            return 1;
+          },
+        )
+        // the last log lines are written out before the process may exit (main.ts exits after its output)
+        .then((code) => log.flush(() => resolve(code)));
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));

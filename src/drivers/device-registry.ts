@@ -1,4 +1,4 @@
-import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import type { Db } from "../db.js";
 import { GatewayError } from "../errors.js";
 import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "../identifiers.js";
@@ -59,17 +59,43 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return timingSafeEqual(key, expected);
 }
 
+/**
+ * An scrypt hash, with the cost parameters of {@link hashPassword}, of a random password that was thrown
+ * away. An unknown device id is verified against it, so refusing an unknown id costs the same scrypt as
+ * refusing a known id's wrong password, and the time of a refusal does not tell which ids exist.
+ */
+export const DUMMY_PASSWORD_HASH =
+  "scrypt$16384$8$1$p3GdIqVoRyxbjAx7may1AQ==$yWHNnfbZekZLko+/TiJVYsyViuC2MpG/x7bfr63BLYs=";
+
 /** A fresh random device password: 24 bytes, base64url (192 bits). */
 export function generatePassword(): string {
   return randomBytes(24).toString("base64url");
 }
 
+/** A password a device authenticated with, as a keyed hash, and the stored hash it matched then. */
+interface VerifiedCredential {
+  storedHash: string;
+  mac: Buffer;
+}
+
 /**
  * Provisioned devices and their credentials. Passwords are stored only as scrypt hashes.
  * Reads go to the database every time so that provisioning from the CLI takes effect at once.
+ *
+ * The registry also remembers, in memory, the password each device last proved with a full scrypt
+ * verification (or was provisioned with in this process), as an HMAC under a key drawn at start: a device
+ * that presents the same password again while its stored hash is unchanged is recognised without an
+ * scrypt. That is what lets a device connect during an authentication storm aimed at its id or its
+ * address (the storm's wrong passwords still cost a full verification each, and are throttled). Rotating
+ * or removing the password (a changed or missing stored hash) ends the recognition at once.
  */
 export class DeviceRegistry {
   readonly #db: Db;
+  readonly #verifyPassword: (password: string, stored: string) => Promise<boolean>;
+  readonly #macKey = randomBytes(32);
+  readonly #verified = new Map<string, VerifiedCredential>();
+  /** Compared against when a device has no remembered credential, so both cases cost the same. */
+  readonly #noCredential = randomBytes(32);
   readonly #get;
   readonly #getHash;
   readonly #list;
@@ -77,8 +103,16 @@ export class DeviceRegistry {
   readonly #update;
   readonly #delete;
 
-  constructor(db: Db) {
+  /**
+   * `verifyPassword` replaces the scrypt check (tests observe which stored hash a verification used);
+   * default {@link verifyPassword}.
+   */
+  constructor(
+    db: Db,
+    opts: { verifyPassword?: (password: string, stored: string) => Promise<boolean> } = {},
+  ) {
     this.#db = db;
+    this.#verifyPassword = opts.verifyPassword ?? verifyPassword;
     this.#get = db.prepare<[string], DeviceRow>(
       "SELECT id, subject_id, model, created_at_ms FROM devices WHERE id = ?",
     );
@@ -115,6 +149,7 @@ export class DeviceRegistry {
     const hash = await hashPassword(input.password);
     try {
       this.#insert.run(input.id, input.subjectId, hash, input.model ?? null, nowMs, nowMs);
+      this.#remember(input.id, hash, input.password);
     } catch (cause) {
       if ((cause as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
         throw new GatewayError("DEVICE_EXISTS", `device ${input.id} is already provisioned`, { cause });
@@ -146,19 +181,52 @@ export class DeviceRegistry {
       ? this.#getHash.get(input.id)!.password_hash
       : await hashPassword(input.password);
     this.#update.run(input.subjectId, hash, input.model ?? null, nowMs, input.id);
+    this.#remember(input.id, hash, input.password);
     return "updated";
   }
 
   /** Removes a device; returns false when it did not exist. Its stored readings are kept. */
   remove(id: string): boolean {
+    this.#verified.delete(id);
     return this.#delete.run(id).changes > 0;
   }
 
-  /** True when the device exists and the password matches. Never throws for bad input. */
+  /**
+   * True when the device exists and the password matches. Never throws for bad input. An unknown id
+   * costs the same scrypt as a known one (against {@link DUMMY_PASSWORD_HASH}).
+   */
   async verify(id: string, password: string): Promise<boolean> {
     const row = this.#getHash.get(id);
-    if (!row) return false;
-    return verifyPassword(password, row.password_hash);
+    const matches = await this.#verifyPassword(password, row?.password_hash ?? DUMMY_PASSWORD_HASH);
+    if (!row || !matches) return false;
+    this.#remember(id, row.password_hash, password);
+    return true;
+  }
+
+  /**
+   * True when `password` is the one this device last proved (or was provisioned with) in this process and
+   * its stored hash has not changed since: a keyed-hash comparison, microseconds, no scrypt. False says
+   * nothing; the caller goes on to {@link verify}. The same work is done whether or not the id exists or has
+   * a remembered credential.
+   */
+  isRecentlyVerified(id: string, password: string): boolean {
+    const row = this.#getHash.get(id);
+    const known = this.#verified.get(id);
+    const isSame = timingSafeEqual(this.#mac(id, password), known?.mac ?? this.#noCredential);
+    if (!known || !isSame) return false;
+    if (row?.password_hash === known.storedHash) return true;
+    // rotated or removed (perhaps by the CLI, another process): forget it
+    this.#verified.delete(id);
+    return false;
+  }
+
+  #remember(id: string, storedHash: string, password: string): void {
+    this.#verified.set(id, { storedHash, mac: this.#mac(id, password) });
+  }
+
+  #mac(id: string, password: string): Buffer {
+    // "\0" cannot occur in a device id, so (id, password) pairs never collide
+    return createHmac("sha256", this.#macKey).update(id).update("\0").update(password).digest();
   }
 
   /** The database this registry lives in (for callers composing transactions). */

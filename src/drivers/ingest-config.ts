@@ -22,7 +22,8 @@ export type RateLimit = z.infer<typeof rateLimitSchema>;
  */
 export const DEFAULT_RATE_LIMIT: RateLimit = {
   readingsPerSec: 25,
-  readingsBurst: 200,
+  // a full pack (PAYLOAD_LIMITS.records.max) fits the bucket: a stored-record upload goes in one frame
+  readingsBurst: 512,
   messagesPerSec: 25,
   messagesBurst: 100,
 };

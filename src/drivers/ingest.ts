@@ -180,7 +180,8 @@ export class Ingest {
 
     // rules first: alerts never wait for the disk
     for (const r of readings) this.#emit((l) => l.onReading?.(r));
-    if (frame.status) this.#emit((l) => l.onDeviceStatus?.(source, frame.status!, nowMs));
+    const status = frame.status && checkedStatus(frame.status, refusals);
+    if (status) this.#emit((l) => l.onDeviceStatus?.(source, status, nowMs));
     const byReason = groupByReason(refusals);
     for (const [reason, g] of byReason) this.#emit((l) => l.onRejected?.(source, reason, nowMs, g.count));
 
@@ -267,4 +268,25 @@ function groupByReason(
     else groups.set(r.reason, { count: 1, first: r });
   }
   return groups;
+}
+
+/**
+ * The device status with its impossible parts left out (each one a refusal): a battery level is a
+ * percentage [Bluetooth SIG Battery Level 0x2A19: 0–100 %], a device time a finite instant. The rest of
+ * the status still applies. Undefined when nothing is left.
+ */
+function checkedStatus(status: DeviceStatusInput, refusals: InputRejection[]): DeviceStatusInput | undefined {
+  const out: DeviceStatusInput = { ...status };
+  const pct = status.batteryPct;
+  if (pct !== undefined && !(typeof pct === "number" && Number.isFinite(pct) && pct >= 0 && pct <= 100)) {
+    delete out.batteryPct;
+    refusals.push({ reason: "battery_out_of_range", detail: "battery level is not a percentage in 0–100" });
+  }
+  const t = status.deviceTimeMs;
+  if (t !== undefined && !(typeof t === "number" && Number.isSafeInteger(Math.round(t)))) {
+    delete out.deviceTimeMs;
+    refusals.push({ reason: "device_time_invalid", detail: "status device time is not a valid instant" });
+  }
+  if (out.sensorContact !== undefined && typeof out.sensorContact !== "boolean") delete out.sensorContact;
+  return Object.values(out).some((v) => v !== undefined) ? out : undefined;
 }

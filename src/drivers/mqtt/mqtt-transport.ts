@@ -4,13 +4,19 @@ import { createServer as createTlsServer } from "node:tls";
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from "aedes";
 import type { Clock } from "../../clock.js";
 import type { Config } from "../../config.js";
+import { DEVICE_ID_PATTERN } from "../../identifiers.js";
 import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
 import type { Admission } from "../admission.js";
 import type { DeviceRegistry } from "../device-registry.js";
 import type { Ingest, Source } from "../ingest.js";
 import { RefusalLog } from "../refusal-log.js";
+import { AuthThrottle } from "./auth-throttle.js";
+import { brokerRefusalReason, CountedRefusal } from "./broker-refusals.js";
+import { FairQueue } from "./fair-queue.js";
+import { defaultMaxPacketBytes, PacketGuard, type PacketLimits } from "./packet-guard.js";
 import { type DecodedPayload, decodePayload, PayloadError } from "./payload.js";
+import { PendingConnections, sourceKey } from "./pending-connections.js";
 import { ReadGate } from "./read-gate.js";
 
 /** Topic layout under the configured prefix (default "vitalog/dev"). Wire strings: add, never rename. */
@@ -18,7 +24,7 @@ export const TOPIC_FORMATS = { senml: "senml", json: "json" } as const;
 /** Where a device may listen for explanations of its refused payloads. */
 export const REJECTED_SUFFIX = "rejected";
 
-/** Most authentications (scrypt, ~16 MiB each) running at once; more wait in a queue. */
+/** Most authentications (scrypt, ~16 MiB each) running at once; more wait in a queue, in turn per source address. */
 const MAX_CONCURRENT_AUTH = 4;
 /** Most authentications waiting; beyond it connections are refused as busy (a reconnect storm or an attack). */
 const MAX_QUEUED_AUTH = 512;
@@ -46,11 +52,22 @@ interface HeldFrame {
  * gateway is not reading the socket anyway, so more can only come from a read already done.
  */
 const MAX_HELD_FRAMES = 1024;
+/**
+ * Most seconds of a device's budget held at once. Beyond, frames are not held but withheld (the device
+ * keeps them and re-sends after reconnecting): the socket is read again within this time, so a device
+ * that went away is noticed (its end of stream is only seen when the socket is read).
+ */
+const MAX_HOLD_SEC = 2;
 
 /** aedes keeps received QoS 2 packets until PUBREL in its persistence (not in its type declarations). */
 interface AedesWithPersistence {
   persistence: { incomingGetPacket(client: Client, packet: PublishPacket): Promise<unknown> };
 }
+
+const EMPTY_PAYLOAD = Buffer.alloc(0);
+
+/** Readings in flight from which a client counts as heavy while memory is over its bound. */
+const MEMORY_HEAVY_READINGS = 256;
 
 /** Gate reasons (read-gate.ts). */
 const GATE_RATE = "rate";
@@ -95,8 +112,12 @@ export class MqttTransport {
   readonly #sessions = new WeakMap<Client, DeviceSession>();
   readonly #principals = new WeakMap<Client, MqttPrincipal>();
   #resolver: PrincipalResolver | undefined;
-  #authInFlight = 0;
-  readonly #authQueue: Array<() => void> = [];
+  readonly #authQueue = new FairQueue({ concurrency: MAX_CONCURRENT_AUTH, maxWaiting: MAX_QUEUED_AUTH });
+  readonly #throttle: AuthThrottle;
+  /** Connections that have not authenticated yet, capped in total and per source address. */
+  readonly #pending: PendingConnections<Socket>;
+  readonly #packetLimits: PacketLimits;
+  readonly #guards = new WeakMap<Client, PacketGuard>();
   readonly #admission: Admission;
   readonly #clock: Clock;
   readonly #refusalLog: RefusalLog;
@@ -104,6 +125,8 @@ export class MqttTransport {
   readonly #gates = new WeakMap<Client, ReadGate>();
   /** Clients held back because the commit queue is over its bound. */
   readonly #queueGated = new Set<Client>();
+  /** Sessions with held frames (so a shutdown can withhold them at once). */
+  readonly #holding = new Map<DeviceSession, Client>();
   #drainTimer: NodeJS.Timeout | undefined;
   readonly #maxRssBytes: number;
   #rss = 0;
@@ -128,6 +151,7 @@ export class MqttTransport {
     maxPendingReadings: number;
     /** Process RSS beyond which the heaviest senders are no longer read. */
     maxRssBytes: number;
+
     log: Logger;
     metrics: Metrics;
   }) {
@@ -139,7 +163,24 @@ export class MqttTransport {
     this.#refusalLog = new RefusalLog({ log: deps.log, clock: deps.clock });
     this.#maxPending = deps.maxPendingReadings;
     this.#maxRssBytes = deps.maxRssBytes;
+
     this.#log = deps.log;
+    this.#throttle = new AuthThrottle(
+      { freeFailures: deps.config.authFreeFailures, backoffMaxMs: deps.config.authBackoffMaxMs },
+      deps.clock,
+    );
+    this.#pending = new PendingConnections<Socket>(
+      { maxTotal: deps.config.maxUnauthenticated, maxPerAddress: deps.config.maxUnauthenticatedPerAddress },
+      (socket, reason) => {
+        this.#refuse(reason, { remote: socket.remoteAddress });
+        socket.destroy();
+      },
+    );
+    this.#packetLimits = {
+      maxConnectBytes: deps.config.maxConnectBytes,
+      maxPacketBytes: deps.config.maxPacketBytes ?? defaultMaxPacketBytes(deps.config.maxPayloadBytes),
+      packetTimeoutMs: deps.config.packetTimeoutMs,
+    };
     this.#withheld = deps.metrics.counter(
       "vitalog_mqtt_ack_withheld_total",
       "PUBLISHes neither acknowledged nor stored (the device keeps QoS 1/2 data; QoS 0 is dropped), per reason and QoS",
@@ -186,6 +227,14 @@ export class MqttTransport {
   async start(): Promise<void> {
     const broker = await Aedes.createBroker({
       maxClientsIdLength: 64,
+      // QoS 2 packets awaiting PUBREL per connection (aedes' default is 1,000)
+      maxInflightInbound: 64,
+      // a client that has not sent its CONNECT by then is closed (connect_timeout)
+      connectTimeout: this.#cfg.connectTimeoutMs,
+      preConnect: (client, _packet, done) => {
+        this.#pending.markConnected(client.conn as Socket);
+        done(null, true);
+      },
       authenticate: (client, username, password, done) =>
         this.#authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
@@ -194,14 +243,35 @@ export class MqttTransport {
     this.#broker = broker;
     broker.on("client", () => this.#connected(broker.connectedClients));
     broker.on("clientDisconnect", () => this.#connected(broker.connectedClients));
-    broker.on("clientError", (client, err) =>
-      this.#log.debug({ clientId: client.id, err: err.message }, "client error"),
-    );
-    broker.on("connectionError", (_client, err) => this.#log.debug({ err: err.message }, "connection error"));
+    broker.on("clientError", (client, err) => {
+      this.#log.debug({ clientId: client.id, err: err.message }, "client error");
+      this.#countBrokerRefusal(client, err);
+    });
+    broker.on("connectionError", (client, err) => {
+      this.#log.debug({ err: err.message }, "connection error");
+      this.#countBrokerRefusal(client, err);
+    });
 
     const accept = (socket: Socket) => {
+      // counted (and the oldest waiting connection over a cap closed) before the broker reads a byte
+      this.#pending.add(socket, sourceKey(socket.remoteAddress));
       const client = broker.handle(socket) as unknown as Client;
-      this.#gates.set(client, ReadGate.install(client));
+      const gate = ReadGate.install(client);
+      this.#gates.set(client, gate);
+      const guard = PacketGuard.install(client, {
+        limits: this.#packetLimits,
+        clock: this.#clock,
+        isReadHeld: () => gate.isClosed || PacketGuard.isBrokerNotReading(client),
+        onRefuse: (reason) => {
+          this.#refuse(reason, { clientId: client.id, remote: socket.remoteAddress });
+          socket.destroy();
+        },
+      });
+      this.#guards.set(client, guard);
+      socket.once("close", () => {
+        this.#pending.delete(socket);
+        guard.stop();
+      });
     };
     broker.on("clientDisconnect", (client) => this.#forgetClient(client));
     broker.on("clientError", (client) => this.#forgetClient(client));
@@ -219,6 +289,8 @@ export class MqttTransport {
           requestCert: tls.requireClientCert,
           rejectUnauthorized: tls.requireClientCert,
           minVersion: "TLSv1.2",
+          // a TLS handshake is as unauthenticated as a missing CONNECT, and gets the same deadline
+          handshakeTimeout: this.#cfg.connectTimeoutMs,
         },
         accept,
       );
@@ -232,6 +304,14 @@ export class MqttTransport {
   async stop(): Promise<void> {
     if (this.#drainTimer) clearInterval(this.#drainTimer);
     this.#drainTimer = undefined;
+    // nothing held is acknowledged at shutdown: the devices keep it and re-send after the restart
+    for (const [session, client] of [...this.#holding]) {
+      if (session.heldTimer) clearTimeout(session.heldTimer);
+      session.heldTimer = null;
+      for (const h of session.held.splice(0)) h.withhold("shutting_down");
+      this.#holding.delete(session);
+      this.#gates.get(client)?.open(GATE_RATE);
+    }
     await Promise.all(this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     const broker = this.#broker;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
@@ -244,83 +324,121 @@ export class MqttTransport {
     this.#refusalLog.note(null, `mqtt_${reason}`, JSON.stringify(fields), 1, this.#clock.now());
   }
 
+  /** Counts a refusal aedes decided itself (reported as a client or connection error). */
+  #countBrokerRefusal(client: Client, err: Error): void {
+    const reason = brokerRefusalReason(err, this.#guards.get(client)?.isParseError(err) === true);
+    if (reason) this.#refuse(reason, { clientId: client.id, remote: remoteOf(client) });
+  }
+
+  /**
+   * Authentication, fair and silent: a device presenting the password it last proved is recognised at once
+   * (no scrypt, no throttle; DeviceRegistry.isRecentlyVerified). Every other attempt is subject to the
+   * failure backoff per source address and per client id (auth-throttle.ts), then waits its turn, per source
+   * address, for one of a few scrypt verifications; an unknown id costs the same verification as a known
+   * one, and both are refused with the same CONNACK code.
+   */
   #authenticate(
     client: Client,
     username: string | undefined,
     password: Buffer | undefined,
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
+    const remote = remoteOf(client);
     const fail = (reason: string, returnCode: 2 | 3 | 4 | 5) => {
-      this.#refuse(reason, {
-        clientId: client.id,
-        remote: client.conn && (client.conn as { remoteAddress?: string }).remoteAddress,
-      });
-      const err = Object.assign(new Error(reason), { returnCode }) as AuthenticateError;
-      done(err, false);
+      this.#refuse(reason, { clientId: client.id, remote });
+      done(new CountedRefusal(reason, returnCode), false);
+    };
+    const succeed = () => {
+      this.#pending.delete(client.conn as Socket);
+      done(null, true);
     };
     if (username === undefined || password === undefined) {
       fail("credentials_missing", 4);
       return;
     }
+    // every username is a device or consumer id: another shape is no one's, whatever the password (and is
+    // never kept as a throttle key)
+    if (!DEVICE_ID_PATTERN.test(username)) {
+      fail("username_invalid", 4);
+      return;
+    }
+    const resolver = this.#resolver;
+    const isConsumer = resolver?.owns(username) === true;
     // a consumer may run several clients: "<id>/<anything>" ("/" is never in a device id)
-    const isConsumerClient = client.id.startsWith(`${username}/`) && this.#resolver?.owns(username) === true;
+    const isConsumerClient = isConsumer && client.id.startsWith(`${username}/`);
     if (client.id !== username && !isConsumerClient) {
       fail("client_id_mismatch", 2);
       return;
     }
-    if (this.#authQueue.length >= MAX_QUEUED_AUTH) {
-      fail("auth_busy", 3);
+    const secret = password.toString("utf8");
+    if (!isConsumer && this.#registry.isRecentlyVerified(username, secret)) {
+      if (this.#openSession(client, username)) succeed();
+      else fail("unknown_device", 4);
       return;
     }
-    const run = () => {
-      this.#authInFlight++;
-      const resolver = this.#resolver;
-      if (resolver?.owns(username)) {
+    const source = sourceKey(remote);
+    if (this.#throttle.waitMs(source, username) > 0) {
+      fail("auth_throttled", 3);
+      return;
+    }
+    const isQueued = this.#authQueue.submit(source, (release) => {
+      // gone while waiting (closed, or pushed out over a cap): nothing to verify for
+      if ((client as unknown as { closed?: boolean }).closed || (client.conn as Socket).destroyed) {
+        release();
+        return;
+      }
+      // the throttle may have closed while this attempt waited
+      if (this.#throttle.waitMs(source, username) > 0) {
+        release();
+        fail("auth_throttled", 3);
+        return;
+      }
+      const refused = (reason: string) => {
+        this.#throttle.recordFailure(source, username);
+        fail(reason, 4);
+      };
+      if (resolver && isConsumer) {
         // an alert consumer (nurse station), not a device
         resolver
-          .authenticate(username, password.toString("utf8"))
+          .authenticate(username, secret)
           .then((principal) => {
-            if (!principal) return fail("bad_password", 4);
+            if (!principal) return refused("bad_password");
             this.#principals.set(client, principal);
             this.#log.info({ principal: principal.id }, "consumer connected");
-            done(null, true);
+            succeed();
           })
-          .finally(() => {
-            this.#authInFlight--;
-            this.#authQueue.shift()?.();
-          });
+          .finally(release);
         return;
       }
       this.#registry
-        .verify(username, password.toString("utf8"))
+        .verify(username, secret)
         .then((ok) => {
-          const device = ok ? this.#registry.get(username) : undefined;
-          if (!device) {
-            fail(this.#registry.get(username) ? "bad_password" : "unknown_device", 4);
-            return;
-          }
-          this.#sessions.set(client, {
-            deviceId: device.id,
-            subjectId: device.subjectId,
-            model: device.model,
-            pendingWeight: 0,
-            held: [],
-            heldTimer: null,
-          });
-          this.#log.info({ deviceId: device.id }, "device connected");
-          done(null, true);
+          if (ok && this.#openSession(client, username)) succeed();
+          else refused(this.#registry.get(username) ? "bad_password" : "unknown_device");
         })
         .catch((err: unknown) => {
           this.#log.error({ err }, "authentication failed unexpectedly");
           fail("auth_error", 3);
         })
-        .finally(() => {
-          this.#authInFlight--;
-          this.#authQueue.shift()?.();
-        });
-    };
-    if (this.#authInFlight < MAX_CONCURRENT_AUTH) run();
-    else this.#authQueue.push(run);
+        .finally(release);
+    });
+    if (!isQueued) fail("auth_busy", 3);
+  }
+
+  /** Binds an authenticated connection to its device's current registration; false when it has none. */
+  #openSession(client: Client, deviceId: string): boolean {
+    const device = this.#registry.get(deviceId);
+    if (!device) return false;
+    this.#sessions.set(client, {
+      deviceId: device.id,
+      subjectId: device.subjectId,
+      model: device.model,
+      pendingWeight: 0,
+      held: [],
+      heldTimer: null,
+    });
+    this.#log.info({ deviceId: device.id }, "device connected");
+    return true;
   }
 
   #authorizePublish(
@@ -395,11 +513,17 @@ export class MqttTransport {
     done: (error?: Error | null) => void,
   ): void {
     const id = packet.messageId ?? 0;
+    // aedes keeps a QoS 2 packet until PUBREL only to spot re-sends by its id: the payload it need not keep
+    // (device topics have no subscribers), so a device withholding PUBREL parks no data in the gateway
+    const answer = (error?: Error | null) => {
+      packet.payload = EMPTY_PAYLOAD;
+      done(error);
+    };
     let byId = this.#qos2InFlight.get(client.id);
     const first = byId?.get(id);
     if (first) {
       void first.then((accepted) =>
-        accepted ? done() : this.#withhold(packet, "qos2_original_refused", done),
+        accepted ? answer() : this.#withhold(packet, "qos2_original_refused", answer),
       );
       return;
     }
@@ -428,13 +552,26 @@ export class MqttTransport {
     (this.broker as unknown as AedesWithPersistence).persistence.incomingGetPacket(client, packet).then(
       () => {
         finish(true);
-        done(); // already received: aedes answers PUBREC again, nothing is ingested
+        answer(); // already received: aedes answers PUBREC again, nothing is ingested
       },
-      () =>
-        this.#ingestPublish(client, session, format, packet, (error) => {
-          finish(!error && packet.qos === 2);
-          done(error);
-        }),
+      () => {
+        // asynchronous: the top-level guard in #authorizePublish no longer covers what runs here
+        let answered = false;
+        try {
+          this.#ingestPublish(client, session, format, packet, (error) => {
+            answered = true;
+            finish(!error && packet.qos === 2);
+            answer(error);
+          });
+        } catch (err) {
+          this.#internalErrors();
+          this.#log.error({ clientId: client.id, err }, "publish handling failed");
+          if (!answered) {
+            finish(false);
+            this.#withhold(packet, "internal_error", answer);
+          }
+        }
+      },
     );
   }
 
@@ -493,7 +630,8 @@ export class MqttTransport {
         run();
         return;
       }
-      if (qos === 0) {
+      // QoS 0 is never held; nor is a frame the budget would keep waiting longer than the hold bound
+      if (qos === 0 || admitted.waitMs > MAX_HOLD_SEC * 1000) {
         withhold(admitted.reason);
         this.#holdBack(client, session, admitted.waitMs);
         return;
@@ -507,8 +645,19 @@ export class MqttTransport {
       withhold("rate_limited_messages");
       return;
     }
-    if (session.held.length >= MAX_HELD_FRAMES) {
-      withhold("rate_limited_messages");
+    const limit = this.#admission.limitOf(session.deviceId, session.model);
+    let heldReadings = readings;
+    for (const h of session.held) heldReadings += h.readings;
+    if (
+      session.held.length >= MAX_HELD_FRAMES ||
+      (session.held.length + 1) / limit.messagesPerSec > MAX_HOLD_SEC ||
+      heldReadings / limit.readingsPerSec > MAX_HOLD_SEC
+    ) {
+      withhold(
+        heldReadings / limit.readingsPerSec > MAX_HOLD_SEC
+          ? "rate_limited_readings"
+          : "rate_limited_messages",
+      );
       return;
     }
     this.#delayed({ reason: "rate_limited_messages" });
@@ -518,8 +667,10 @@ export class MqttTransport {
   /** Stops reading the client's socket and lets held frames go as the budget admits them. */
   #holdBack(client: Client, session: DeviceSession, waitMs: number): void {
     this.#gates.get(client)?.close(GATE_RATE);
+    this.#holding.set(session, client);
     if (session.heldTimer) return;
-    session.heldTimer = setTimeout(() => this.#release(client, session), Math.min(Math.max(waitMs, 1), 5000));
+    // at most a second unread, then the budget is looked at again: a device that went away is noticed
+    session.heldTimer = setTimeout(() => this.#release(client, session), Math.min(Math.max(waitMs, 1), 1000));
   }
 
   #release(client: Client, session: DeviceSession): void {
@@ -540,6 +691,7 @@ export class MqttTransport {
         next.withhold("internal_error");
       }
     }
+    this.#holding.delete(session);
     this.#gates.get(client)?.open(GATE_RATE);
   }
 
@@ -601,12 +753,15 @@ export class MqttTransport {
     const pending = this.#ingest.pendingWeight;
     const isMemoryHigh = this.#isMemoryHigh();
     if (pending <= this.#maxPending && !isMemoryHigh) return;
-    // over the memory bound the queue is not what fills memory, so any client above the average in flight
-    // is held back; over the queue bound, those above their share of it
-    const share = isMemoryHigh
-      ? pending / Math.max(1, this.broker.connectedClients)
-      : this.#maxPending / Math.max(1, this.broker.connectedClients);
-    if (session.pendingWeight <= share && pending <= 2 * this.#maxPending) return;
+    // over the queue bound, the clients above their share of it are held back; over the memory bound only
+    // the clearly heavy ones (twice the average in flight, and at least a few hundred readings): a device
+    // with a reading or two in flight is never what fills memory
+    const perClient = Math.max(1, this.broker.connectedClients);
+    const isOverShare =
+      pending > this.#maxPending
+        ? session.pendingWeight > this.#maxPending / perClient || pending > 2 * this.#maxPending
+        : session.pendingWeight >= Math.max(MEMORY_HEAVY_READINGS, (2 * pending) / perClient);
+    if (!isOverShare) return;
     const gate = this.#gates.get(client);
     if (!gate || this.#queueGated.has(client)) return;
     gate.close(GATE_QUEUE);
@@ -617,22 +772,23 @@ export class MqttTransport {
   }
 
   #drainCheck(): void {
+    // not on RSS: an idle process's RSS need not fall (the allocator keeps pages), and a gate that waits
+    // for it would starve its client for good
     if (this.#queueGated.size === 0 || this.#ingest.pendingWeight > this.#maxPending / 2) return;
-    if (this.#isMemoryHigh(0.9)) return;
     for (const c of this.#queueGated) this.#gates.get(c)?.open(GATE_QUEUE);
     this.#queueGated.clear();
     if (this.#drainTimer) clearInterval(this.#drainTimer);
     this.#drainTimer = undefined;
   }
 
-  /** Whether the process's RSS is over `fraction` of the bound (read at most every 100 ms: it is a syscall). */
-  #isMemoryHigh(fraction = 1): boolean {
+  /** Whether the process's RSS is over the bound (read at most every 100 ms: it is a syscall). */
+  #isMemoryHigh(): boolean {
     const now = performance.now();
     if (now - this.#rssReadAt > 100) {
       this.#rss = process.memoryUsage.rss();
       this.#rssReadAt = now;
     }
-    return this.#rss > this.#maxRssBytes * fraction;
+    return this.#rss > this.#maxRssBytes;
   }
 
   #forgetClient(client: Client): void {
@@ -641,6 +797,7 @@ export class MqttTransport {
     if (!session) return;
     if (session.heldTimer) clearTimeout(session.heldTimer);
     session.heldTimer = null;
+    this.#holding.delete(session);
     // the connection is gone: nothing held is acknowledged, the device re-sends it
     for (const h of session.held.splice(0)) h.withhold("disconnected");
   }
@@ -702,6 +859,11 @@ function withheldReason(err: Error): string {
   if (code === "INGEST_THROTTLED") return "rate_limited_readings";
   if (code === "STORE_CLOSED") return "shutting_down";
   return "commit_failed";
+}
+
+/** The peer address of a client's connection, when it still has one. */
+function remoteOf(client: Client): string | undefined {
+  return (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress;
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

@@ -13,7 +13,11 @@ describe("MQTT ingest through the embedded broker (real aedes, real SQLite)", ()
   let badPassword: string;
 
   before(async () => {
-    t = await startTestGateway({ mqtt: { maxPayloadBytes: 2048 } });
+    // these tests burst hundreds of frames at once: the per-device budget is not what they are about
+    t = await startTestGateway({
+      mqtt: { maxPayloadBytes: 2048 },
+      ingest: { limits: { device: { messagesPerSec: 10_000, messagesBurst: 10_000 } } },
+    });
     goodPassword = await t.provision("good-1", "pt-good");
     badPassword = await t.provision("bad-1", "pt-bad");
   });

@@ -316,8 +316,10 @@ async function main(): Promise<void> {
     });
     return {
       async stop() {
-        child.kill("SIGTERM");
-        await new Promise((r) => child.once("exit", r));
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill("SIGTERM");
+          await new Promise((r) => child.once("exit", r));
+        }
         const line = text.trim().split("\n").at(-1)!;
         return JSON.parse(line) as { sent: number; acked: number; errors: number; disconnects: number };
       },

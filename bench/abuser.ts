@@ -41,7 +41,8 @@ async function client(id: string, password: string): Promise<MqttClient> {
     username: id,
     password,
     protocolVersion: 4,
-    reconnectPeriod: 0,
+    // a device the gateway disconnects (e.g. a packet over the size limit) comes back, as firmware does
+    reconnectPeriod: 1000,
     connectTimeout: 10_000,
   });
   c.on("close", () => counts.disconnects++);

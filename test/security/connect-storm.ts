@@ -24,6 +24,8 @@ export function rawSocket(port: number, localAddress = "127.0.0.1"): Promise<Soc
 /** Resolves when the socket has closed (at once if it already has). */
 export function closed(socket: Socket): Promise<void> {
   if (socket.closed) return Promise.resolve();
+  // a socket nobody reads never sees the end of the stream: read (and drop) what the gateway sent
+  if (socket.listenerCount("data") === 0) socket.resume();
   return new Promise((resolve) => socket.once("close", () => resolve()));
 }
 
@@ -107,6 +109,9 @@ export class ConnectStorm {
   readonly done: Promise<void>;
   #finished = 0;
   #isRunning = true;
+  #isStopping = false;
+  readonly #startedAt = performance.now();
+  #endedAt: number | undefined;
 
   constructor(
     port: number,
@@ -118,7 +123,7 @@ export class ConnectStorm {
   ) {
     let next = 0;
     const worker = async () => {
-      while (next < opts.total) {
+      while (next < opts.total && !this.#isStopping) {
         const i = next++;
         const { code } = await connectOnce(port, opts.attempt(i));
         this.outcomes.set(code, (this.outcomes.get(code) ?? 0) + 1);
@@ -127,11 +132,23 @@ export class ConnectStorm {
     };
     this.done = Promise.all(Array.from({ length: opts.concurrency }, worker)).then(() => {
       this.#isRunning = false;
+      this.#endedAt = performance.now();
     });
+  }
+
+  /** Starts no further attempts; `done` resolves once those under way have finished. */
+  stop(): Promise<void> {
+    this.#isStopping = true;
+    return this.done;
   }
 
   get isRunning(): boolean {
     return this.#isRunning;
+  }
+
+  /** How long it has run (or ran). */
+  get elapsedMs(): number {
+    return (this.#endedAt ?? performance.now()) - this.#startedAt;
   }
 
   /** Attempts finished so far. */

@@ -109,13 +109,46 @@ describe("authentication storm (real gateway, real scrypt, 127.0.0.0/8 as many h
     assert.ok(wasRunning, "…while the storm was still running");
   });
 
+  it("connects a device never seen since start while a storm guesses its own id from other addresses", async (tc) => {
+    const password = "cold-target-secret";
+    await new DeviceRegistry(t.gw.db).add(
+      { id: "wear-cold-target", subjectId: "pt-ct", password },
+      Date.now(),
+    );
+    // open-ended: it runs until the device is in (or 20,000 guesses, which would fail the test)
+    const storm = new ConnectStorm(port, {
+      total: 20_000,
+      concurrency: CONCURRENCY,
+      attempt: (i) => ({
+        localAddress: addressOf(160, 64, i),
+        clientId: "wear-cold-target",
+        password: `guess-${i}`,
+      }),
+    });
+    await storm.after(STORM / 4);
+    let tries = 0;
+    let good = await connectOnce(port, { localAddress: "127.0.0.5", clientId: "wear-cold-target", password });
+    // a device tries again after a refusal (CONNACK 3: server unavailable)
+    while (good.code !== 0 && storm.isRunning) {
+      tries++;
+      await new Promise((r) => setTimeout(r, 200));
+      good = await connectOnce(port, { localAddress: "127.0.0.5", clientId: "wear-cold-target", password });
+    }
+    const wasRunning = storm.isRunning;
+    await storm.stop();
+    tc.diagnostic(`device accepted after ${tries} refusals; storm ${JSON.stringify([...storm.outcomes])}`);
+    assert.equal(good.code, 0, "the device is accepted");
+    assert.ok(wasRunning, "…while the storm was still running");
+    assert.equal(storm.outcomes.get(0) ?? 0, 0, "no guess accepted");
+  });
+
   it("refuses an address that keeps failing at once, without verifying, with CONNACK 3", async () => {
     await t.provision("wear-storm-d");
     const codes: Array<number | "closed"> = [];
     const throttledBefore = refusals("auth_throttled");
     for (let i = 0; i < 8; i++) {
       const r = await connectOnce(port, {
-        localAddress: "127.0.0.200",
+        localAddress: "127.0.0.250",
         clientId: `nobody-${i}`,
         password: "x",
       });

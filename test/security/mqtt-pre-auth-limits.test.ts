@@ -117,7 +117,7 @@ describe("limits before and around authentication (real gateway, raw sockets)", 
     await expectCounted("packet_timeout", before);
   });
 
-  it("closes the oldest silent connection of an address over its cap; the newcomer and other addresses stay", async () => {
+  it("closes the oldest waiting connection of an address over its cap; the newcomer and other addresses stay", async () => {
     const before = refusals("unauthenticated_address_limit");
     const same = [];
     for (let i = 0; i < PER_ADDRESS; i++) same.push(await open("127.0.0.30"));

@@ -6,10 +6,17 @@
  * is closed attempts are refused at once, without a verification (`auth_throttled`, CONNACK 3: a device
  * tries again later). Failures are forgotten after a quiet quarter of an hour.
  *
+ * A backed-off id would lock its own device out while the storm against it lasts, so it stays open to
+ * **clean sources**, addresses with no failure on record, one verification at a time (ten a second at
+ * most): each address an attacker controls gets about one such guess (its first failure ends its
+ * cleanness), so what bounds guessing is the number of addresses, and once they are used up the
+ * device's own clean address has the slot to itself. A device whose password this gateway has verified before does
+ * not even need that: the registry's record of recently verified credentials is consulted before the
+ * throttle ({@link DeviceRegistry.isRecentlyVerified}). The throttle slows guessing; it does not lock
+ * devices out.
+ *
  * Known and unknown ids are throttled alike (the state is kept per id as presented), so the throttle tells
- * nobody which ids exist. A device whose own id or address is under attack still connects through the
- * registry's record of recently verified credentials, which is consulted before the throttle
- * ({@link DeviceRegistry.isRecentlyVerified}): the throttle slows guessing, it does not lock devices out.
+ * nobody which ids exist.
  */
 import type { Clock } from "../../clock.js";
 
@@ -21,6 +28,11 @@ export interface AuthThrottleLimits {
 }
 
 const BACKOFF_BASE_MS = 1000;
+/**
+ * How often a backed-off id is verified for a clean source: about one scrypt's time, so a clean address's
+ * failure is usually recorded before the same address could take the slot again.
+ */
+const CLEAN_SOURCE_INTERVAL_MS = 100;
 /** Failures of a key older than this, with none since, are forgotten. */
 const FORGET_AFTER_MS = 15 * 60_000;
 /**
@@ -33,6 +45,8 @@ interface FailureRecord {
   failures: number;
   lastFailureMs: number;
   closedUntilMs: number;
+  /** When a clean source last got a verification of this (backed-off) id. */
+  cleanSourceAtMs: number;
 }
 
 export class AuthThrottle {
@@ -46,7 +60,7 @@ export class AuthThrottle {
     this.#clock = clock;
   }
 
-  /** Milliseconds until an attempt from `source` for `id` may be verified; 0 when it may be now. */
+  /** Milliseconds until `source` and `id` are both out of their backoff; 0 when neither is in one. */
   waitMs(source: string, id: string): number {
     const now = this.#clock.now();
     const until = Math.max(
@@ -54,6 +68,23 @@ export class AuthThrottle {
       this.#ids.get(id)?.closedUntilMs ?? 0,
     );
     return Math.max(0, until - now);
+  }
+
+  /**
+   * Whether an attempt from `source` for `id` may be verified now: neither is backed off, or only the id
+   * is and `source` is clean and the id's clean-source slot is free. With `reserve` the slot is taken (call
+   * it so just before verifying; without, to refuse early).
+   */
+  mayVerify(source: string, id: string, reserve: boolean): boolean {
+    const now = this.#clock.now();
+    const src = this.#sources.get(source);
+    if (src && src.closedUntilMs > now) return false;
+    const rec = this.#ids.get(id);
+    if (!rec || rec.closedUntilMs <= now) return true;
+    const isClean = !src || now - src.lastFailureMs > FORGET_AFTER_MS;
+    if (!isClean || now - rec.cleanSourceAtMs < CLEAN_SOURCE_INTERVAL_MS) return false;
+    if (reserve) rec.cleanSourceAtMs = now;
+    return true;
   }
 
   /** A verification from `source` for `id` failed. */
@@ -78,7 +109,12 @@ export class AuthThrottle {
         : 0;
     // re-inserted, so the map's order is the order of last failures and the first key is the stalest
     records.delete(key);
-    records.set(key, { failures, lastFailureMs: now, closedUntilMs });
+    records.set(key, {
+      failures,
+      lastFailureMs: now,
+      closedUntilMs,
+      cleanSourceAtMs: previous?.cleanSourceAtMs ?? Number.NEGATIVE_INFINITY,
+    });
     if (records.size > MAX_KEYS) {
       const stalest = records.keys().next();
       if (!stalest.done) records.delete(stalest.value);

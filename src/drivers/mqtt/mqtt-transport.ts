@@ -175,6 +175,7 @@ export class MqttTransport {
         this.#refuse(reason, { remote: socket.remoteAddress });
         socket.destroy();
       },
+      () => deps.clock.now(),
     );
     this.#packetLimits = {
       maxConnectBytes: deps.config.maxConnectBytes,
@@ -377,7 +378,7 @@ export class MqttTransport {
       return;
     }
     const source = sourceKey(remote);
-    if (this.#throttle.waitMs(source, username) > 0) {
+    if (!this.#throttle.mayVerify(source, username, false)) {
       fail("auth_throttled", 3);
       return;
     }
@@ -388,7 +389,7 @@ export class MqttTransport {
         return;
       }
       // the throttle may have closed while this attempt waited
-      if (this.#throttle.waitMs(source, username) > 0) {
+      if (!this.#throttle.mayVerify(source, username, true)) {
         release();
         fail("auth_throttled", 3);
         return;

@@ -3,13 +3,17 @@
  * connection costs the gateway memory (its socket buffers, a partial packet up to the CONNECT limit) and
  * authentication work, and nothing proves it belongs to a device yet.
  *
- * Over a cap the gateway closes the **oldest** waiting connection of the address holding the most, not
- * the newcomer, and among those first one that has not delivered its CONNECT yet. Refusing newcomers
- * would let anyone who opens connections and says nothing (until the CONNECT deadline, then again) keep
- * every real device out; closing the oldest silent one means such connections only push out each other,
- * and a device that has sent its CONNECT is pushed out only by a client that keeps a whole cap of
- * CONNECTs waiting from the same address. The memory bound is the same either way.
+ * Over a cap the gateway closes a waiting connection of the address holding the most, not the newcomer:
+ * the oldest one that has been silent (no CONNECT) for more than a second, or else the oldest. Refusing
+ * newcomers would let anyone who opens connections and says nothing (until the CONNECT deadline, then
+ * again) keep every real device out. This way such connections only push out each other, and a device,
+ * whose CONNECT follows its TCP handshake within a round trip, is pushed out only by a client that keeps
+ * a whole cap of connections younger than it waiting from the same address. The memory bound is the same
+ * either way.
  */
+
+/** A connection silent for longer than this is pushed out before any other. */
+const SILENT_GRACE_MS = 1000;
 
 /** Why a waiting connection was closed. Wire strings (refusal reasons): add, never rename. */
 export type PendingRefusal = "unauthenticated_limit" | "unauthenticated_address_limit";
@@ -26,11 +30,17 @@ export class PendingConnections<T> {
   readonly #close: (connection: T, reason: PendingRefusal) => void;
   /** Waiting connections per source, oldest first (a Set keeps insertion order). */
   readonly #bySource = new Map<string, Set<T>>();
-  readonly #entries = new Map<T, { source: string; hasConnected: boolean }>();
+  readonly #entries = new Map<T, { source: string; addedAtMs: number; hasConnected: boolean }>();
+  readonly #now: () => number;
 
-  constructor(limits: PendingLimits, close: (connection: T, reason: PendingRefusal) => void) {
+  constructor(
+    limits: PendingLimits,
+    close: (connection: T, reason: PendingRefusal) => void,
+    now: () => number = Date.now,
+  ) {
     this.#limits = limits;
     this.#close = close;
+    this.#now = now;
   }
 
   /** Connections waiting for authentication. */
@@ -58,10 +68,10 @@ export class PendingConnections<T> {
       this.#bySource.set(source, set);
     }
     set.add(connection);
-    this.#entries.set(connection, { source, hasConnected: false });
+    this.#entries.set(connection, { source, addedAtMs: this.#now(), hasConnected: false });
   }
 
-  /** The connection's CONNECT has arrived (it is being authenticated): it is pushed out last. */
+  /** The connection's CONNECT has arrived (it is being authenticated): it is no longer silent. */
   markConnected(connection: T): void {
     const entry = this.#entries.get(connection);
     if (entry) entry.hasConnected = true;
@@ -78,10 +88,13 @@ export class PendingConnections<T> {
   }
 
   #evictOldest(set: ReadonlySet<T>, reason: PendingRefusal): void {
+    const silentSince = this.#now() - SILENT_GRACE_MS;
     let victim: T | undefined;
+    // oldest first (a Set keeps insertion order)
     for (const connection of set) {
       victim ??= connection;
-      if (this.#entries.get(connection)?.hasConnected === false) {
+      const entry = this.#entries.get(connection);
+      if (entry && !entry.hasConnected && entry.addedAtMs <= silentSince) {
         victim = connection;
         break;
       }

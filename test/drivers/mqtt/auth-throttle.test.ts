@@ -53,3 +53,23 @@ describe("authentication backoff per source address and per client id", () => {
     assert.equal(t.failures("10.0.0.1", "spray-9999").id, 1);
   });
 });
+
+describe("a backed-off id stays open to clean sources, one verification at a time", () => {
+  it("lets an address with no failure verify a backed-off id, one at a time, and never a failing one", () => {
+    const clock = new ManualClock();
+    const t = new AuthThrottle({ freeFailures: 0, backoffMaxMs: 60_000 }, clock);
+    for (let i = 0; i < 10; i++) {
+      clock.advance(60_000);
+      t.recordFailure("10.6.6.6", "wear-001");
+    }
+    assert.ok(t.waitMs("10.9.9.9", "wear-001") > 0, "the id is backed off");
+    assert.equal(t.mayVerify("10.6.6.6", "wear-001", true), false, "not for the failing address");
+    assert.equal(t.mayVerify("10.0.0.1", "wear-001", false), true, "asking does not take the slot");
+    assert.equal(t.mayVerify("10.0.0.1", "wear-001", true), true, "a clean address gets the slot");
+    assert.equal(t.mayVerify("10.0.0.2", "wear-001", true), false, "…one at a time");
+    t.recordFailure("10.0.0.1", "wear-001");
+    clock.advance(100);
+    assert.equal(t.mayVerify("10.0.0.1", "wear-001", true), false, "its failure ended its cleanness");
+    assert.equal(t.mayVerify("10.0.0.2", "wear-001", true), true, "the next clean address");
+  });
+});

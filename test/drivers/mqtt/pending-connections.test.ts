@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { ManualClock } from "../../../src/clock.js";
 import {
   PendingConnections,
   type PendingRefusal,
@@ -8,24 +9,38 @@ import {
 
 function pending(maxTotal: number, maxPerAddress: number) {
   const closed: Array<[string, PendingRefusal]> = [];
-  const p = new PendingConnections<string>({ maxTotal, maxPerAddress }, (c, reason) =>
-    closed.push([c, reason]),
+  const clock = new ManualClock();
+  const p = new PendingConnections<string>(
+    { maxTotal, maxPerAddress },
+    (c, reason) => closed.push([c, reason]),
+    () => clock.now(),
   );
-  return { p, closed };
+  return { p, closed, clock };
 }
 
 describe("connections waiting for authentication", () => {
-  it("closes the oldest silent connection of an address over its cap, not the newcomer", () => {
-    const { p, closed } = pending(100, 3);
+  it("closes the oldest connection silent for over a second, not the newcomer", () => {
+    const { p, closed, clock } = pending(100, 3);
     p.add("a1", "10.0.0.1");
-    p.add("a2", "10.0.0.1");
-    p.add("a3", "10.0.0.1");
     p.markConnected("a1");
+    p.add("a2", "10.0.0.1");
+    clock.advance(1500);
+    p.add("a3", "10.0.0.1");
     p.add("b1", "10.0.0.2");
     p.add("a4", "10.0.0.1");
     assert.deepEqual(closed, [["a2", "unauthenticated_address_limit"]], "a1 sent its CONNECT: a2 goes first");
     assert.equal(p.countFrom("10.0.0.1"), 3);
     assert.equal(p.countFrom("10.0.0.2"), 1);
+  });
+
+  it("closes the oldest when none has been silent for long (a CONNECT follows within a round trip)", () => {
+    const { p, closed, clock } = pending(100, 2);
+    p.add("a1", "10.0.0.1");
+    p.markConnected("a1");
+    p.add("a2", "10.0.0.1");
+    clock.advance(10);
+    p.add("a3", "10.0.0.1");
+    assert.deepEqual(closed, [["a1", "unauthenticated_address_limit"]], "a2 is merely new, not silent");
   });
 
   it("closes the oldest of a cap of connections that all sent their CONNECT", () => {

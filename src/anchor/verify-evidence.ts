@@ -24,7 +24,11 @@ export type EvidenceStep =
   | "event_log_id"
   | "event_tree_size"
   | "event_root_hash"
-  | "event_checkpoint_hash";
+  | "event_checkpoint_hash"
+  | "declared_log_id"
+  | "declared_tree_size"
+  | "declared_root_hash"
+  | "declared_checkpoint_hash";
 
 export type EvidenceResult =
   | {
@@ -86,6 +90,40 @@ function checkFormat(e: unknown): asserts e is EvmAnchorEvidence {
     "bad indices",
   );
   check(Number.isSafeInteger(o.chainId), "format", "bad chainId");
+}
+
+/**
+ * The evidence also declares what it anchors (logId, treeSize, rootHash, checkpointHash: "as on chain").
+ * The verdict never reads them, but evidence that states one thing and proves another is refused, each
+ * field with its own step: an auditor or a tool that reads the declared values must not be misled, and
+ * a contradiction means the evidence was edited or built wrong. Runs after the event is proven equal to
+ * `fields`, so each declared value is compared with what was proven.
+ */
+function checkDeclared(e: EvmAnchorEvidence, proven: ReturnType<typeof anchorFields>): void {
+  const declared = e as unknown as Record<string, unknown>;
+  const hash32 = (key: string, step: EvidenceStep, value: Uint8Array) => {
+    const v = declared[key];
+    check(isHex(v, { strict: true }) && v.length === 66, step, `declared ${key} is not 32-byte hex`);
+    check(
+      v.toLowerCase() === bytesToHex(value),
+      step,
+      `declared ${key} ${v} contradicts the proven ${bytesToHex(value)}`,
+    );
+  };
+  hash32("logId", "declared_log_id", proven.logId);
+  const size = declared.treeSize;
+  check(
+    typeof size === "string" && /^(0|[1-9][0-9]*)$/.test(size),
+    "declared_tree_size",
+    "declared treeSize is not a decimal integer",
+  );
+  check(
+    BigInt(size) === proven.treeSize,
+    "declared_tree_size",
+    `declared treeSize ${size} contradicts the proven ${proven.treeSize}`,
+  );
+  hash32("rootHash", "declared_root_hash", proven.rootHash);
+  hash32("checkpointHash", "declared_checkpoint_hash", proven.checkpointHash);
 }
 
 /** Verifies `evidence` against the checkpoint it claims to anchor; never throws. */
@@ -181,6 +219,7 @@ function verifyOrThrow(e: unknown, cp: CheckpointInput, expect: EvidenceExpectat
     "event_checkpoint_hash",
     "not SHA-256(noteText)",
   );
+  checkDeclared(e, fields);
   const statement = `existed no later than ${new Date(timestamp * 1000).toISOString()}`;
   return {
     ok: true,

@@ -9,7 +9,8 @@ import { parseFlags } from "./args.js";
  * `vitalog verify <bundle> --vkey VKEY [--vkey …] [--origin O] [--json]`: offline verification of a proof
  * (or consistency) bundle against trusted verifier keys (a vkey string, or @FILE holding one per line).
  * Anchor evidence in the bundle is checked offline too (header hash, receipt proof, event = anchored
- * checkpoint, consistency to it); `--chain-id`, `--contract` and `--block-hash` pin the ledger.
+ * checkpoint, consistency to it), and evidence whose declared log id, tree size, root hash or checkpoint
+ * hash contradicts what it proves is refused; `--chain-id`, `--contract` and `--block-hash` pin the ledger.
  * Exit 0 valid, 1 invalid (the first failing step is named), 2 unusable input.
  */
 export async function verifyCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
@@ -83,11 +84,17 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream):
   return verdict.ok ? 0 : 1;
 }
 
+/** The anchor check's own failing step (`receipt_proof`, `declared_tree_size` …), named first in its detail. */
+function failedAnchorStep(v: Verdict): string | null {
+  return v.failedStep === "anchor" ? (v.steps.at(-1)?.detail.split(":")[0] ?? null) : null;
+}
+
 function toJson(v: Verdict) {
   return {
     valid: v.ok,
     reading_id: v.readingId,
     failed_step: v.failedStep,
+    failed_anchor_step: failedAnchorStep(v),
     leaf_index: v.leafIndex,
     tree_size: v.treeSize,
     steps: v.steps,
@@ -98,7 +105,7 @@ function toJson(v: Verdict) {
 function render(v: Verdict): string {
   const subject = v.readingId === null ? "consistency" : `reading ${v.readingId}`;
   // the anchor check names its own sub-step first in the detail (`receipt_proof: …`)
-  const sub = v.failedStep === "anchor" ? ` (${v.steps.at(-1)?.detail.split(":")[0]})` : "";
+  const sub = v.failedStep === "anchor" ? ` (${failedAnchorStep(v)})` : "";
   const head = v.ok ? `VALID: ${subject}` : `INVALID: ${subject}: step ${v.failedStep}${sub} failed`;
   const lines = [head, ...v.steps.map((s) => `  ${s.ok ? "ok  " : "FAIL"} ${s.step.padEnd(22)} ${s.detail}`)];
   if (v.ok && v.record) lines.push(`  record: ${JSON.stringify(v.record)}`);

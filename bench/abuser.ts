@@ -7,13 +7,14 @@
  *
  * Shapes (issue text: the abuse a ward network sees from a broken or hostile device):
  * - reject-flood: 16 KiB plain-JSON packs of ~8,000 invalid entries, 4 in flight, QoS 1
- * - qos0-firehose: QoS 0 PUBLISHes written to a raw socket as fast as TCP takes them (≥ 35,000 msg/s)
+ * - qos0-firehose: QoS 0 PUBLISHes written to a raw socket as fast as TCP takes them; the abuser first
+ *   measures what it can offer at all into a discarding loopback socket (`capacity_msgs_per_s`)
  * - big-packs: SenML packs of 1,800 valid readings, 4 in flight, QoS 1
  * - deep: a plain-JSON payload nested 5,000 deep every 200 ms, QoS 1
  * - load: `--devices` devices at `--rate` readings/s in total, one SenML record per QoS 1 message
  */
 import { readFileSync } from "node:fs";
-import { connect as netConnect } from "node:net";
+import { createServer, connect as netConnect } from "node:net";
 import { parseArgs } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
 import mqttPacket from "mqtt-packet";
@@ -31,7 +32,7 @@ const creds = JSON.parse(readFileSync(values.credentials!, "utf8")) as Array<{
   id: string;
   password: string;
 }>;
-const counts = { sent: 0, acked: 0, errors: 0, disconnects: 0 };
+const counts = { sent: 0, acked: 0, errors: 0, disconnects: 0, capacity_msgs_per_s: null as number | null };
 let running = true;
 const clients: MqttClient[] = [];
 
@@ -62,6 +63,39 @@ function inFlight(c: MqttClient, topic: string, body: () => string, window: numb
     });
   };
   for (let i = 0; i < window; i++) next();
+}
+
+/** Messages per second that `batch` (of `perBatch` messages) can be written to a discarding loopback socket. */
+async function firehoseCapacity(batch: Buffer, perBatch: number): Promise<number> {
+  const sink = createServer((s) => s.on("data", () => {}).on("error", () => {}));
+  await new Promise<void>((r) => sink.listen(0, "127.0.0.1", () => r()));
+  const { port } = sink.address() as { port: number };
+  const socket = netConnect(port, "127.0.0.1");
+  socket.setNoDelay(true);
+  await new Promise((r) => socket.once("connect", r));
+  let written = 0;
+  let open = true;
+  const t0 = performance.now();
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (open) {
+        written += perBatch;
+        if (!socket.write(batch)) {
+          socket.once("drain", pump);
+          return;
+        }
+      }
+    };
+    setTimeout(() => {
+      open = false;
+      resolve();
+    }, 1000);
+    pump();
+  });
+  const rate = Math.round(written / ((performance.now() - t0) / 1000));
+  socket.destroy();
+  sink.close();
+  return rate;
 }
 
 async function main(): Promise<void> {
@@ -137,6 +171,9 @@ async function main(): Promise<void> {
         dup: false,
       });
       const batch = Buffer.concat(Array(256).fill(one));
+      // what this abuser can offer at all: the same writes for one second into a loopback socket that
+      // reads and discards as fast as it can (the gateway then takes only what it chooses to read)
+      counts.capacity_msgs_per_s = await firehoseCapacity(batch, 256);
       await new Promise((r) => setTimeout(r, 200)); // CONNACK
       const pump = () => {
         while (running && !socket.destroyed) {

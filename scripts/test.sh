@@ -4,10 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the real-component tests need: socat (pty pairs), dbus-daemon (private D-Bus for BLE).
+# Debian packages the real-component tests need: socat (pty pairs), dbus-daemon (private D-Bus for BLE),
+# systemd-analyze (checks the unit offline), setfacl (fills a credentials directory as systemd does),
+# setpriv (runs the unit's command as its unprivileged user).
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v setfacl >/dev/null 2>&1 || need+=(acl)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)
+# openssl (CLI) makes the CA and certificates of the transport tests
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v go >/dev/null 2>&1 || need+=(golang-go)
 [ -d /usr/share/gocode/src/golang.org/x/mod/sumdb/note ] || need+=(golang-golang-x-mod-dev)
 if ((${#need[@]})); then
@@ -19,6 +26,8 @@ if ((${#need[@]})); then
 fi
 
 npm ci --no-audit --no-fund
+# the CycloneDX SBOM of the runtime dependencies, a build artefact for the security review (SECURITY.md)
+node scripts/sbom.mjs dist/sbom.cdx.json
 npx biome check .
 # every compiled test file; node:test prints the closing "# pass N / # fail N" counts
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)

@@ -1,9 +1,11 @@
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
+import { BlockList, isIP } from "node:net";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { anchorConfigSchema } from "./anchor/anchor-config.js";
 import { tlogConfigSchema } from "./batcher/tlog-config.js";
+import { isCredentialRef, resolveCredentialPaths, secretModeProblem } from "./credentials.js";
 import { bleConfigSchema } from "./drivers/ble/ble-config.js";
 import { driversConfigSchema } from "./drivers/drivers-config.js";
 import { ingestConfigSchema } from "./drivers/ingest-config.js";
@@ -19,6 +21,11 @@ export { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "./identifiers.js";
 
 const port = z.number().int().min(0).max(65535);
 const filePath = z.string().min(1);
+/** A DNS name, an IPv4 literal or an IPv6 literal (bare or in brackets); never a port. */
+const HOST_NAME =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[?[0-9A-Fa-f:.]+\]?)$/;
+/** Shortest admin token accepted: 32 characters (e.g. `openssl rand -hex 32` gives 64), about 128 bits at least. */
+const MIN_ADMIN_TOKEN_CHARS = 32;
 
 /**
  * The one schema of the config file: it yields the validator and (through z.infer) the type.
@@ -36,8 +43,11 @@ export const configSchema = z.strictObject({
   }),
   mqtt: z
     .strictObject({
-      host: z.string().default("127.0.0.1"),
+      /** Address of the plain (unencrypted) listener; loopback unless the operator binds another. */
+      host: z.string().min(1).default("127.0.0.1"),
       port: port.default(1883),
+      /** false: no plain listener at all (devices and consumers connect over `tls` only). */
+      plain: z.boolean().default(true),
       /** Largest accepted PUBLISH payload; larger ones are refused with reason payload_too_large. */
       maxPayloadBytes: z.number().int().min(64).max(1_048_576).default(16_384),
       /**
@@ -66,11 +76,17 @@ export const configSchema = z.strictObject({
         .default("vitalog/dev"),
       tls: z
         .strictObject({
-          host: z.string().default("0.0.0.0"),
+          /** Address of the TLS listener; loopback unless the operator binds the ward LAN deliberately. */
+          host: z.string().min(1).default("127.0.0.1"),
           port: port.default(8883),
           certFile: filePath,
           keyFile: filePath,
+          /** CA that client certificates must chain to (never the public roots); required by requireClientCert. */
           caFile: filePath.optional(),
+          /**
+           * Every client presents a certificate from caFile whose subject CN equals its MQTT username (the
+           * device id, or the alert consumer id); else CONNACK 5, `certificate_identity_mismatch`.
+           */
           requireClientCert: z.boolean().default(false),
         })
         .optional(),
@@ -108,9 +124,17 @@ export const configSchema = z.strictObject({
     .default([]),
   admin: z
     .strictObject({
-      host: z.string().default("127.0.0.1"),
-      /** Loopback HTTP for /metrics, /status, /healthz; 0 disables it. */
+      /** Loopback by default; any other address requires tokenFile. */
+      host: z.string().min(1).default("127.0.0.1"),
+      /** Operator HTTP for /metrics, /status, /healthz; 0 disables it. */
       port: port.default(9464),
+      /** File holding the bearer token every request must carry (`Authorization: Bearer …`), when set. */
+      tokenFile: filePath.optional(),
+      /** Host names (or IP literals) besides loopback and admin.host that requests may name in `Host`. */
+      allowedHosts: z
+        .array(z.string().regex(HOST_NAME, "must be a host name or an IP address, without a port"))
+        .max(64)
+        .default([]),
     })
     .prefault({}),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default("info") }).prefault({}),
@@ -150,10 +174,13 @@ export function parseConfig(raw: unknown, baseDir: string, source = "config"): R
     );
   }
   const config = result.data;
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  // a credential reference is resolved by resolveCredentialPaths below, never against baseDir
+  const abs = (p: string) => (isAbsolute(p) || isCredentialRef(p) ? p : resolve(baseDir, p));
   config.gateway.stateDir = abs(config.gateway.stateDir);
   config.storage.path = abs(config.storage.path ?? resolve(config.gateway.stateDir, "vitalog.db"));
   const problems: ConfigProblem[] = [];
+  // `credential:NAME` in any …File key → $CREDENTIALS_DIRECTORY/NAME (systemd LoadCredential=)
+  resolveCredentialPaths(config, problems);
   // the database and the default keys live here: a directory others may write lets them replace both
   const stateDirProblem = directoryProblem(config.gateway.stateDir, "state directory");
   if (stateDirProblem !== undefined) problems.push({ path: "gateway.stateDir", message: stateDirProblem });
@@ -164,23 +191,83 @@ export function parseConfig(raw: unknown, baseDir: string, source = "config"): R
     d.passwordFile = abs(d.passwordFile);
     checkSecretFile(d.passwordFile, `devices.${i}.passwordFile`, problems);
   });
-  if (config.mqtt.tls) {
-    const tls = config.mqtt.tls;
+  checkTransport(config, abs, problems);
+  resolveAlertsConfig(config.alerts, abs, problems);
+  if (problems.length > 0) throw configError(source, problems);
+  config.gateway.origin ??= `vitalog.invalid/gw/${config.gateway.id}`;
+  return deepFreeze(config);
+}
+
+/** Every listener's checks: TLS files, a listener left for the configured clients, the admin token. */
+function checkTransport(config: Config, abs: (p: string) => string, problems: ConfigProblem[]): void {
+  const { mqtt, admin } = config;
+  if (mqtt.tls) {
+    const tls = mqtt.tls;
     tls.certFile = abs(tls.certFile);
     tls.keyFile = abs(tls.keyFile);
     if (tls.caFile) tls.caFile = abs(tls.caFile);
     checkReadable(tls.certFile, "mqtt.tls.certFile", problems);
     checkSecretFile(tls.keyFile, "mqtt.tls.keyFile", problems);
     if (tls.caFile) checkReadable(tls.caFile, "mqtt.tls.caFile", problems);
-    if (tls.port === config.mqtt.port && tls.port !== 0) {
+    // without a CA of its own, Node would accept client certificates from every public root
+    if (tls.requireClientCert && !tls.caFile) {
+      problems.push({
+        path: "mqtt.tls.caFile",
+        message: "required with requireClientCert: client certificates are verified against this CA only",
+      });
+    }
+    if (mqtt.plain && tls.port === mqtt.port && tls.port !== 0) {
       problems.push({ path: "mqtt.tls.port", message: "must differ from mqtt.port" });
     }
   }
-  resolveAlertsConfig(config.alerts, abs, problems);
-  if (problems.length > 0) throw configError(source, problems);
-  config.gateway.origin ??= `vitalog.invalid/gw/${config.gateway.id}`;
-  return deepFreeze(config);
+  if (!mqtt.plain && !mqtt.tls && (config.devices.length > 0 || config.alerts.consumers.length > 0)) {
+    problems.push({
+      path: "mqtt.plain",
+      message:
+        "is false and there is no mqtt.tls: the configured devices and alert consumers would have no MQTT listener",
+    });
+  }
+  if (admin.tokenFile !== undefined) {
+    admin.tokenFile = abs(admin.tokenFile);
+    const before = problems.length;
+    checkSecretFile(admin.tokenFile, "admin.tokenFile", problems);
+    const token = problems.length === before ? readSecretFile(admin.tokenFile).trim() : undefined;
+    // [RFC 6750 §2.1] what an Authorization header can carry (b64token)
+    if (
+      token !== undefined &&
+      (token.length < MIN_ADMIN_TOKEN_CHARS || !/^[A-Za-z0-9\-._~+/]+=*$/.test(token))
+    ) {
+      problems.push({
+        path: "admin.tokenFile",
+        message: `token must be at least ${MIN_ADMIN_TOKEN_CHARS} characters of A-Z a-z 0-9 - . _ ~ + / (e.g. openssl rand -hex 32)`,
+      });
+    }
+  } else if (admin.port !== 0 && !isLoopbackHost(admin.host)) {
+    problems.push({
+      path: "admin.tokenFile",
+      message: `required when admin.host (${admin.host}) is not a loopback address: the admin HTTP would be open to the network without authentication`,
+    });
+  }
 }
+
+/**
+ * Whether a listener host, or a host named in an HTTP `Host` header, is loopback: `localhost`, an address
+ * in 127.0.0.0/8 or ::1 (IPv4-mapped forms included). The wildcard addresses (0.0.0.0, ::) are not.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host
+    .toLowerCase()
+    .replace(/^\[(.*)\]$/, "$1")
+    .replace(/\.$/, "");
+  if (h === "localhost") return true;
+  const family = isIP(h);
+  if (family === 0) return false;
+  return LOOPBACK.check(h, family === 6 ? "ipv6" : "ipv4");
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
 
 /** Reads, parses and validates a YAML config file; every problem is reported at once. */
 export function loadConfig(file: string): Readonly<Config> {
@@ -204,6 +291,8 @@ export function loadConfig(file: string): Readonly<Config> {
 }
 
 function checkReadable(file: string, path: string, problems: ConfigProblem[]): boolean {
+  // an unresolvable credential reference was reported by resolveCredentialPaths
+  if (isCredentialRef(file)) return false;
   try {
     accessSync(file, constants.R_OK);
     return true;
@@ -213,11 +302,11 @@ function checkReadable(file: string, path: string, problems: ConfigProblem[]): b
   }
 }
 
+/** A secret file must be readable by the gateway, and no one else's to read or replace (secretModeProblem). */
 function checkSecretFile(file: string, path: string, problems: ConfigProblem[]): void {
   if (!checkReadable(file, path, problems)) return;
-  if ((statSync(file).mode & 0o004) !== 0) {
-    problems.push({ path, message: `secret file ${file} is world-readable (chmod 600 it)` });
-  }
+  const problem = secretModeProblem(file, statSync(file).mode);
+  if (problem !== undefined) problems.push({ path, message: problem });
 }
 
 function configError(source: string, problems: ConfigProblem[]): GatewayError {

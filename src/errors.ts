@@ -29,6 +29,12 @@ export const ERROR_CODES = {
   LEDGER_REJECTED: { retryable: false, exitCode: 69 },
   SINK_UNAVAILABLE: { retryable: true, exitCode: 69 },
   USAGE: { retryable: false, exitCode: 64 },
+  /** Another gateway answers on this state directory's control socket (two would write one log). */
+  ALREADY_RUNNING: { retryable: false, exitCode: 75 },
+  /** The running gateway did not answer on its control socket in time. */
+  CONTROL_TIMEOUT: { retryable: true, exitCode: 75 },
+  /** The control socket exists but the exchange with the gateway failed. */
+  CONTROL_FAILED: { retryable: true, exitCode: 69 },
 } as const satisfies Record<string, { retryable: boolean; exitCode: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,8 +1,9 @@
 import { dirname } from "node:path";
-import { AdminServer } from "./admin-server.js";
+import { AdminServer, adminAccessOf } from "./admin-server.js";
 import { attachAnchor } from "./anchor/attach-anchor.js";
 import { attachTlog } from "./batcher/attach-tlog.js";
 import { CommitThread } from "./batcher/commit-thread.js";
+import { BINDING_CHANGED } from "./batcher/commit-thread-protocol.js";
 import type { CommitWriterSpec } from "./batcher/commit-writer.js";
 import { DiskWatermark } from "./batcher/disk-watermark.js";
 import { GroupCommitter } from "./batcher/group-commit.js";
@@ -10,6 +11,7 @@ import { ReadingStore } from "./batcher/reading-store.js";
 import { assertCurrentLogFormat } from "./batcher/tlog-schema.js";
 import type { Clock } from "./clock.js";
 import { type Config, readSecretFile } from "./config.js";
+import { ControlRefusal, ControlServer } from "./control/control-socket.js";
 import { type Db, openDatabase } from "./db.js";
 import { Admission } from "./drivers/admission.js";
 import { attachDrivers } from "./drivers/attach-drivers.js";
@@ -18,6 +20,7 @@ import { type AuditEvent, type CommitBatch, Ingest } from "./drivers/ingest.js";
 import { MqttTransport } from "./drivers/mqtt/mqtt-transport.js";
 import { registerGatewayMetrics } from "./gateway-metrics.js";
 import { CommitHealth, errorText, Health } from "./health.js";
+import { DEVICE_ID_PATTERN } from "./identifiers.js";
 import { UlidFactory } from "./ids.js";
 import type { Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
@@ -37,8 +40,11 @@ export interface Service {
   status?(): unknown;
 }
 
+/** How often every live MQTT session is checked against its device's current binding and credential. */
+const SESSION_SWEEP_MS = 5000;
+
 /**
- * The running gateway: owns start-up and shutdown order. Start: store → registry → ingest → commit
+ * The running gateway: owns start-up and shutdown order. Start: control socket → store → registry → ingest → commit
  * writers → commit thread → MQTT → services → admin HTTP. Stop: services (reverse) → flush the last
  * group commit (so pending PUBACKs go out) → close clients → commit thread → close the database.
  * Group commits run in the commit thread (batcher/commit-thread.ts) on a connection of their own.
@@ -63,6 +69,8 @@ export class Gateway {
   readonly #admin: AdminServer;
   readonly #services: Service[] = [];
   readonly #thread: CommitThread;
+  readonly #control: ControlServer;
+  #sessionSweep: NodeJS.Timeout | undefined;
   readonly #startedAtMs: number;
   #adminPort = 0;
   #stopped = false;
@@ -80,6 +88,7 @@ export class Gateway {
     });
     assertCurrentLogFormat(this.db);
     this.registry = new DeviceRegistry(this.db);
+    this.#control = new ControlServer(config.gateway.stateDir);
     this.store = new ReadingStore(this.db);
     const duplicates = this.metrics.counter(
       "vitalog_readings_duplicate_total",
@@ -91,7 +100,12 @@ export class Gateway {
       "Readings and rejections in the last commit",
     );
     this.#thread = new CommitThread(
-      { dbPath: config.storage.path!, synchronous: config.storage.synchronous, busyTimeoutMs: 25 },
+      {
+        dbPath: config.storage.path!,
+        synchronous: config.storage.synchronous,
+        busyTimeoutMs: 25,
+        checkBindings: true,
+      },
       deps.log.child({ module: "commit-thread" }),
     );
     this.#committer = new GroupCommitter<CommitBatch>({
@@ -99,6 +113,7 @@ export class Gateway {
       maxReadings: config.storage.batchMaxReadings,
       maxDelayMs: config.storage.batchMaxDelayMs,
       commit: async (batches) => {
+        this.#commitHealth.begin();
         const outcome = await this.#thread.commit(batches, deps.clock.now());
         for (const device of outcome.duplicates) duplicates({ device });
         if (outcome.isolated.length === 0 && outcome.failed.size === 0) return outcome;
@@ -116,6 +131,9 @@ export class Gateway {
         for (const { index, reason, detail } of outcome.isolated) {
           const deviceId = deviceOf(index);
           isolated({ device: deviceId, reason });
+          // a frame stamped with a binding that no longer holds: its session must not send another (closed
+          // once this commit's acknowledgements, the refusal's included, are written to the sockets)
+          if (reason === BINDING_CHANGED) setImmediate(() => this.mqtt.revalidateSessions(deviceId));
           this.log.warn({ deviceId, reason }, "commit item isolated: its refusal was stored instead");
           // the detail is kept with the stored refusal; a writer's message may quote content
           this.log.debug({ deviceId, reason, detail }, "commit item isolation detail");
@@ -188,6 +206,7 @@ export class Gateway {
       health: this.health,
       status: () => this.status(),
       log: deps.log,
+      access: adminAccessOf(config.admin),
     });
   }
 
@@ -196,9 +215,15 @@ export class Gateway {
     try {
       // Composition: each subsystem attaches its services, ingest listeners and commit writers here,
       // in dependency order, through a function of its own module (`attachX(gw)`).
+      // first: a second daemon on this state directory stops here, before it writes anything
+      gw.#control.handle("devices_changed", async (args) => gw.#devicesChanged(args));
+      await gw.#control.start();
       const tlog = attachTlog(gw);
+      // a binding or credential change and its log event commit together (on this connection; the
+      // commit thread reads the log's size inside each of its transactions)
+      if (tlog) gw.registry.attachEventLog((events) => tlog.records.append([], events));
       await attachAnchor(gw, tlog);
-      attachRules(gw);
+      attachRules(gw, tlog);
       await attachDrivers(gw);
       await gw.#thread.start();
       await gw.storageWatermark.start();
@@ -210,6 +235,10 @@ export class Gateway {
         if (outcome !== "unchanged") deps.log.info({ deviceId: d.id, outcome }, "device from config");
       }
       await gw.mqtt.start();
+      // a binding changed without word on the control socket (a CLI on another host's copy, a direct
+      // database edit) still ends its sessions within one sweep; the commit check refuses their frames before
+      gw.#sessionSweep = setInterval(() => gw.mqtt.revalidateSessions(), SESSION_SWEEP_MS);
+      gw.#sessionSweep.unref();
       for (const s of gw.#services) {
         await s.start();
         deps.log.info({ service: s.name }, "service started");
@@ -243,6 +272,19 @@ export class Gateway {
     this.#committer.submit({ payload: { readings: [], rejections: [], events: [event] }, weight: 1, done });
   }
 
+  /**
+   * `devices_changed { device_id }` on the control socket, sent by a `vitalog devices` command after it
+   * changed a binding or a credential: every live session of that device whose binding or credential no
+   * longer holds is closed now. The daemon re-reads the registry itself; the request only says where to look.
+   */
+  #devicesChanged(args: Readonly<Record<string, unknown>>): Record<string, unknown> {
+    const deviceId = args.device_id;
+    if (typeof deviceId !== "string" || !DEVICE_ID_PATTERN.test(deviceId)) {
+      throw new ControlRefusal("bad_request", "device_id must be a device id");
+    }
+    return { sessions_closed: this.mqtt.revalidateSessions(deviceId) };
+  }
+
   get adminPort(): number {
     return this.#adminPort;
   }
@@ -268,7 +310,11 @@ export class Gateway {
       origin: this.config.gateway.origin,
       uptime_s: Math.round((this.clock.now() - this.#startedAtMs) / 1000),
       health: part(() => this.health.report()),
-      mqtt: part(() => ({ port: this.mqtt.port, clients: m.value("vitalog_mqtt_clients") })),
+      mqtt: part(() => ({
+        port: this.mqtt.port,
+        tls_port: this.mqtt.tlsPort,
+        clients: m.value("vitalog_mqtt_clients"),
+      })),
       readings_accepted: part(() => m.sum("vitalog_readings_accepted_total")),
       rejections: part(() => m.sum("vitalog_rejections_total")),
       refusals: part(() => m.sum("vitalog_mqtt_refusals_total")),
@@ -281,6 +327,7 @@ export class Gateway {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
+    clearInterval(this.#sessionSweep);
     for (const s of [...this.#services].reverse()) {
       await s.stop().catch((err) => this.log.warn({ err, service: s.name }, "service stop failed"));
     }
@@ -290,6 +337,7 @@ export class Gateway {
     await new Promise((resolve) => setImmediate(resolve));
     await this.mqtt.stop().catch((err) => this.log.warn({ err }, "mqtt stop"));
     await this.#admin.stop().catch(() => {});
+    await this.#control.stop().catch((err) => this.log.warn({ err }, "control socket stop"));
     await this.#thread.close().catch((err) => this.log.warn({ err }, "commit thread close"));
     this.db.close();
     this.log.info("gateway stopped");

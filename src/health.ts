@@ -62,6 +62,11 @@ export class Health {
 
 /** How long a failed group commit keeps the `commits` check failing after commits succeed again. */
 export const COMMIT_FAILURE_WINDOW_MS = 30_000;
+/**
+ * A commit running this long is reported stalled: a group commit takes milliseconds, an fsync on a slow SD
+ * card up to about a second; 10 s is far beyond either (local engineering choice).
+ */
+export const COMMIT_STALL_MS = 10_000;
 
 /** Upper bounds (seconds) of the commit-duration histogram: an fsync on an SD card to a stalled disk. */
 const COMMIT_BUCKETS_SEC = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -78,6 +83,8 @@ export class CommitHealth {
   #failuresInARow = 0;
   #lastFailureAtMs: number | null = null;
   #lastError = "";
+  /** When the commit now running began (commits run one at a time); null between commits. */
+  #runningSinceMs: number | null = null;
 
   constructor(deps: { metrics: Metrics; clock: Clock }) {
     this.#clock = deps.clock;
@@ -89,8 +96,14 @@ export class CommitHealth {
     );
   }
 
+  /** A commit starts (call as it is handed to the commit thread). */
+  begin(): void {
+    this.#runningSinceMs = this.#clock.now();
+  }
+
   /** Records one commit: call from `onCommit` with its duration and error. */
   observe(durationMs: number, error?: Error): void {
+    this.#runningSinceMs = null;
     this.#duration(durationMs / 1000, { outcome: error ? "failed" : "ok" });
     if (error === undefined) {
       this.#failuresInARow = 0;
@@ -103,6 +116,11 @@ export class CommitHealth {
 
   /** The `commits` health check. */
   problem(): string | undefined {
+    // a commit that neither ends nor fails (a disk that stopped answering, a wedged thread) acknowledges
+    // nothing while every other check may look fine
+    const runningMs = this.#runningSinceMs === null ? 0 : this.#clock.now() - this.#runningSinceMs;
+    if (runningMs >= COMMIT_STALL_MS)
+      return `a group commit has been running for ${Math.round(runningMs / 1000)} s: nothing is acknowledged meanwhile`;
     if (this.#failuresInARow > 0)
       return `group commits failing (${this.#failuresInARow} in a row): ${this.#lastError}`;
     if (this.#lastFailureAtMs === null) return undefined;

@@ -1,5 +1,6 @@
 import { ANCHOR_MIGRATION } from "./anchor/publisher-store.js";
 import { READING_STORE_SQL, REJECTION_BOUNDS_MIGRATION } from "./batcher/reading-store.js";
+import { REJECTION_EVIDENCE_MIGRATION } from "./batcher/rejection-evidence.js";
 import { TILE_STORE_MIGRATION } from "./batcher/tile-store.js";
 import { TLOG_RECORDS_MIGRATION } from "./batcher/tlog-schema.js";
 import type { Migration } from "./db.js";
@@ -21,6 +22,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 7,
     name: "rejection counts per minute, rejection samples under a byte budget",
     sql: REJECTION_BOUNDS_MIGRATION,
+  },
+  {
+    version: 8,
+    name: "rejection evidence in the log: counts' logged part, sample seal and eviction state",
+    sql: REJECTION_EVIDENCE_MIGRATION,
   },
   // 4: records/subject keys/events (tamper-evident log), 5: anchors, 6: alerts — assigned, in this order
 ];

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ManualClock } from "../src/clock.js";
 import { GatewayError } from "../src/errors.js";
-import { COMMIT_FAILURE_WINDOW_MS, CommitHealth, Health } from "../src/health.js";
+import { COMMIT_FAILURE_WINDOW_MS, COMMIT_STALL_MS, CommitHealth, Health } from "../src/health.js";
 import { Metrics } from "../src/metrics.js";
 
 describe("Health", () => {
@@ -90,6 +90,18 @@ describe("CommitHealth", () => {
     clock.advance(COMMIT_FAILURE_WINDOW_MS - 12_001);
     assert.notEqual(c.problem(), undefined);
     clock.advance(1);
+    assert.equal(c.problem(), undefined);
+  });
+
+  it("fails while one commit runs longer than the stall limit, and passes again once it ends", () => {
+    const clock = new ManualClock();
+    const c = new CommitHealth({ metrics: new Metrics(), clock });
+    c.begin();
+    clock.advance(COMMIT_STALL_MS - 1);
+    assert.equal(c.problem(), undefined);
+    clock.advance(1);
+    assert.equal(c.problem(), "a group commit has been running for 10 s: nothing is acknowledged meanwhile");
+    c.observe(COMMIT_STALL_MS + 500);
     assert.equal(c.problem(), undefined);
   });
 

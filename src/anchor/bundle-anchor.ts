@@ -14,7 +14,8 @@
  * Check steps, in order; a failure is reported as `<step>: <reason>` under the bundle step `anchor`:
  *   format → anchored_checkpoint (signed by a trusted key, same origin) → consistency → the evidence
  *   steps of verifyEvidence (chain_id, contract, block_hash, header_hash, header_fields, receipt_proof,
- *   receipt_status, event_present, event_log_id, event_tree_size, event_root_hash, event_checkpoint_hash).
+ *   receipt_status, event_present, event_log_id, event_tree_size, event_root_hash, event_checkpoint_hash,
+ *   then declared_log_id, declared_tree_size, declared_root_hash, declared_checkpoint_hash).
  */
 import type { Hex } from "viem";
 import { base64Decode } from "../batcher/base64.js";

@@ -17,6 +17,7 @@ import {
   toFunctionSelector,
 } from "viem";
 import { type PrivateKeyAccount, privateKeyToAccount } from "viem/accounts";
+import { isSystemdCredential } from "../credentials.js";
 import { GatewayError } from "../errors.js";
 import { AnchorError, type AnchorFields } from "./anchor.js";
 import { buildEvidence, type EvmAnchorEvidence } from "./evidence.js";
@@ -77,7 +78,10 @@ export function minBig(a: bigint, b: bigint): bigint {
 /** Selector of `TreeSizeNotGrowing(uint64,uint64)`. */
 const NOT_GROWING_SELECTOR = toFunctionSelector("error TreeSizeNotGrowing(uint64 latest, uint64 offered)");
 
-/** Reads a hex private key file, refusing group/world-readable files. */
+/**
+ * Reads a hex private key file, refusing group/world-readable files. A systemd credential shows group read
+ * (the ACL mask of the one user it is given to, see credentials.ts), so only its other bits count.
+ */
 export function readKeyFile(path: string): Hex {
   let mode: number;
   try {
@@ -85,7 +89,7 @@ export function readKeyFile(path: string): Hex {
   } catch (cause) {
     throw new GatewayError("KEY_FILE_MISSING", "ledger key file missing", { cause, details: { path } });
   }
-  if ((mode & 0o077) !== 0) {
+  if ((mode & (isSystemdCredential(path) ? 0o037 : 0o077)) !== 0) {
     throw new GatewayError("KEY_FILE_INSECURE", "ledger key file is readable by group or others", {
       details: { path, mode: (mode & 0o777).toString(8) },
     });

@@ -7,12 +7,24 @@ import type { IsolatedItem } from "./group-commit.js";
  * string: only ever added to). Its detail is the storage engine's message, at most 200 characters.
  */
 export const STORAGE_REFUSED = "storage_refused";
+/**
+ * Reason of a frame refused at commit because its device was removed or bound to another subject after the
+ * frame was stamped: never stored under a binding that no longer holds, acknowledged so that the device
+ * does not re-send it (a re-send would be stamped with the new subject).
+ */
+export const BINDING_CHANGED = "binding_changed";
 
 /** workerData of the commit thread. */
 export interface ThreadInit {
   dbPath: string;
   synchronous: "full" | "normal";
   busyTimeoutMs: number;
+  /**
+   * Re-check, inside each commit, that every reading's device is still bound to the subject it was stamped
+   * with (the `devices` table); a frame whose binding no longer holds is refused in place
+   * ({@link BINDING_CHANGED}). The gateway sets it; a bare commit thread (tests, tools) has no registry.
+   */
+  checkBindings?: boolean;
 }
 
 export type ToThread =

@@ -23,6 +23,7 @@ import { GatewayError } from "../errors.js";
 import { MIGRATIONS } from "../migrations.js";
 import type { Reading } from "../reading.js";
 import {
+  BINDING_CHANGED,
   STORAGE_REFUSED,
   type ThreadInit,
   type ToMain,
@@ -33,6 +34,7 @@ import {
 import type { CommitContext, CreateCommitWriter, ThreadCommitWriter } from "./commit-writer.js";
 import type { IsolatedItem } from "./group-commit.js";
 import { ReadingStore, type RejectionRecord } from "./reading-store.js";
+import { RejectionEvidence } from "./rejection-evidence.js";
 
 /** Most characters of the storage engine's message kept as a `storage_refused` rejection's detail. */
 const MAX_REFUSAL_DETAIL_CHARS = 200;
@@ -57,6 +59,10 @@ try {
   throw err;
 }
 const store = new ReadingStore(db);
+const evidence = new RejectionEvidence(db);
+const bindingOf = init.checkBindings
+  ? db.prepare<[string], string>("SELECT subject_id FROM devices WHERE id = ?").pluck()
+  : undefined;
 
 /** One batch of a transaction: `refusal` set when it is the rejection-only record standing for item `index`. */
 interface Entry {
@@ -110,7 +116,13 @@ const pass = db.transaction((entries: readonly Entry[], nowMs: number, prepared:
   let refusedFrames = 0;
   let storedFrames = 0;
   let firstRefusal: unknown;
+  // read inside this transaction: a CLI's re-binding commits either before (the frame is refused) or after
+  const bindings = new Map<string, string | undefined>();
   for (const { index, batch, refusal } of entries) {
+    if (bindingOf !== undefined && refusal === undefined && !isStillBound(batch, bindings)) {
+      refuseUnbound(index, batch, nowMs, out);
+      continue;
+    }
     let rows: ReturnType<typeof insertBatch>;
     try {
       rows = insertBatch(batch, leaf);
@@ -138,12 +150,46 @@ const pass = db.transaction((entries: readonly Entry[], nowMs: number, prepared:
       cause: firstRefusal,
     });
   }
+  // with the log attached, the rejection evidence this transaction evicted, and its due seal and prune, are
+  // logged in it too: no authorised deletion without its event (rejection-evidence.ts)
+  if (numbering !== undefined) for (const e of evidence.events(nowMs)) events.push(e);
   out.storedCount = stored.length;
   out.results = writers.map(({ writer }, i) =>
     write(writer, stored, events, { nowMs, prepared: prepared[i] }),
   );
   return out;
 });
+
+/** Whether every reading of `batch` names the subject its device is bound to now (`cache`: per transaction). */
+function isStillBound(batch: CommitBatch, cache: Map<string, string | undefined>): boolean {
+  for (const r of batch.readings) {
+    let subject = cache.get(r.deviceId);
+    if (subject === undefined && !cache.has(r.deviceId)) {
+      subject = bindingOf!.get(r.deviceId);
+      cache.set(r.deviceId, subject);
+    }
+    if (subject !== r.subjectId) return false;
+  }
+  return true;
+}
+
+/**
+ * A frame stamped with a binding that no longer holds: its readings are not stored, and one
+ * {@link BINDING_CHANGED} rejection counting them is, in place of the frame (the subject ids stay out of
+ * the detail: rejections are kept in plaintext).
+ */
+function refuseUnbound(index: number, batch: CommitBatch, nowMs: number, out: Pass): void {
+  const detail = "the device was removed or bound to another subject after this frame was stamped";
+  const record = refusalOf(batch, detail, nowMs).rejections[0]!;
+  try {
+    insertRefusal({ ...record, reason: BINDING_CHANGED });
+  } catch (refused) {
+    if (!isContentRefusal(refused)) throw refused;
+    out.failed.push({ index, error: wireError(refused) });
+    return;
+  }
+  out.isolated.push({ index, reason: BINDING_CHANGED, detail });
+}
 
 /**
  * A batch whose rows SQLite refused (rolled back by its savepoint): a device frame is replaced by its

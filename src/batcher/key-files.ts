@@ -6,6 +6,10 @@
  * fsync, rename) and never overwritten; a key file readable or writable by "other", or writable by its
  * group, is refused (KEY_FILE_INSECURE, exit 78), and so is a key file in a directory its group or others
  * may write (DIRECTORY_INSECURE, exit 78: they could swap the key). Key bytes are never logged.
+ *
+ * A configured key file may be a systemd credential (`tlog.signingKeyFile: credential:NAME`, resolved by
+ * config.ts): root-owned 0400 with an ACL read entry for the service user (stat() shows 0440) in a
+ * read-only directory, which these rules accept. Such a key is rotated in its source file, not here.
  */
 import { randomBytes } from "node:crypto";
 import {

@@ -87,8 +87,9 @@ export const MAX_SAMPLE_PAYLOAD_BYTES = 1024;
 export const MAX_SAMPLE_DETAIL_CHARS = 512;
 /**
  * The hard budget of the sample rows (UTF-8 bytes of `detail` plus bytes of `payload`): past it the oldest
- * samples are evicted in the same transaction. With the per-minute counts, a rejection flood cannot fill the
- * disk, whatever its rate and duration.
+ * samples are evicted in the same transaction, down to 7/8 of the budget (so evictions, each one logged,
+ * come in batches). With the per-minute counts, a rejection flood cannot fill the disk, whatever its rate
+ * and duration.
  */
 export const MAX_REJECTION_SAMPLE_BYTES = 8 * 1024 * 1024;
 /** `rejection_counts.device_id` of a device the gateway does not know (its `deviceId` is null). */
@@ -220,20 +221,35 @@ export class ReadingStore {
     this.#evictSamples(w);
   }
 
-  /** Deletes the oldest samples until the table is within its budget (the trigger keeps the total). */
+  /**
+   * Past the budget, deletes the oldest samples down to 7/8 of it (the trigger keeps the total) and adds
+   * them to the eviction the commit thread logs next (`rejection_samples_evicted`, rejection-evidence.ts).
+   * The newest row is never evicted: row ids then never go back, so the audit can tell an evicted id from
+   * a deleted one.
+   */
   #evictSamples(w: RejectionWrites): void {
-    let excess = w.sampleBytes.get()! - this.#maxSampleBytes;
-    while (excess > 0) {
-      const oldest = w.oldest.all(64);
-      if (oldest.length === 0) return;
-      let through = 0;
+    const total = w.sampleBytes.get()!;
+    if (total <= this.#maxSampleBytes) return;
+    let excess = total - (this.#maxSampleBytes - Math.floor(this.#maxSampleBytes / 8));
+    const newest = w.newest.get() ?? 0;
+    let through = 0;
+    let count = 0;
+    let bytes = 0;
+    scan: while (excess > 0) {
+      const oldest = w.oldestAfter.all(through, 64);
+      if (oldest.length === 0) break;
       for (const row of oldest) {
+        if (row.row_id >= newest) break scan;
         through = row.row_id;
+        count++;
+        bytes += row.bytes;
         excess -= row.bytes;
-        if (excess <= 0) break;
+        if (excess <= 0) break scan;
       }
-      w.deleteThrough.run(through);
     }
+    if (count === 0) return;
+    w.deleteThrough.run(through);
+    w.noteEviction.run(through, count, bytes);
   }
 
   /** Highest stored per-device sequence number, per device (to resume numbering after restart). */
@@ -331,11 +347,17 @@ function prepareRejectionWrites(db: Db) {
          ON CONFLICT (device_id, reason, minute) DO UPDATE SET count = count + excluded.count`,
     ),
     sampleBytes: db.prepare<[], number>("SELECT bytes FROM rejection_sample_bytes WHERE id = 1").pluck(),
-    oldest: db.prepare<[number], { row_id: number; bytes: number }>(
+    oldestAfter: db.prepare<[number, number], { row_id: number; bytes: number }>(
       `SELECT row_id, octet_length(detail) + ifnull(octet_length(payload), 0) AS bytes
-         FROM rejections ORDER BY row_id LIMIT ?`,
+         FROM rejections WHERE row_id > ? ORDER BY row_id LIMIT ?`,
     ),
+    newest: db.prepare<[], number>("SELECT max(row_id) FROM rejections").pluck(),
     deleteThrough: db.prepare("DELETE FROM rejections WHERE row_id <= ?"),
+    noteEviction: db.prepare(
+      `UPDATE rejection_log_state SET evicted_through_id = max(evicted_through_id, ?),
+         pending_evicted_count = pending_evicted_count + ?, pending_evicted_bytes = pending_evicted_bytes + ?
+       WHERE id = 1`,
+    ),
   };
 }
 type RejectionWrites = ReturnType<typeof prepareRejectionWrites>;

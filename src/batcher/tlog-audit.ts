@@ -12,12 +12,20 @@
  *   at that checkpoint's size; each checkpoint note's signature is verified;
  * - `TileStore.audit` checks every stored interior hash against a recomputation from the leaves.
  * Then readings that the log does not hold (no leaf, or a leaf whose map names another reading) are named.
+ * A map entry that names another reading (or none that exists) at a leaf whose own reading is intact is
+ * named by that reading: the map was edited, not the reading (tlog-audit-map.ts `resolveMapEdits`).
  * Adoptions (`readings_adopted` events: readings an operator put in the log that did not come through
  * ingest, adopt-unlogged.ts) are not findings but are listed in the report, so an auditor sees them.
+ *
+ * Then every table a person or a report relies on is compared with the log's events (audit-tables.ts:
+ * alert history and state, clinician observations, device bindings, rejection evidence, erasures). The
+ * whole audit reads one snapshot (a read transaction), so it can run beside a gateway that commits.
  */
 import type { Database } from "better-sqlite3";
 import { READINGS_ADOPTED } from "./adopt-unlogged.js";
 import { bytesEqual } from "./assert.js";
+import type { Finding, FindingKind, TableCoverage } from "./audit-findings.js";
+import { auditTables } from "./audit-tables.js";
 import { base64Encode } from "./base64.js";
 import { decodeRecord } from "./canonical-record.js";
 import { verifyCheckpoint } from "./checkpoint.js";
@@ -29,17 +37,9 @@ import type { ReadingRow } from "./record-log.js";
 import type { Verifier } from "./signer.js";
 import { SubjectKeys } from "./subject-keys.js";
 import { TileStore } from "./tile-store.js";
-import { leafMap } from "./tlog-audit-map.js";
+import { leafMap, type MapSuspect, resolveMapEdits, unmappedReadings } from "./tlog-audit-map.js";
 
-export type FindingKind = "modified" | "deleted" | "inserted" | "reordered" | "checkpoint" | "tree";
-
-/** One problem, naming the reading (or event) id when it is known. */
-export interface Finding {
-  readonly kind: FindingKind;
-  readonly ref: string | null;
-  readonly leafIndex: number | null;
-  readonly detail: string;
-}
+export type { Finding, FindingKind, TableCoverage } from "./audit-findings.js";
 
 /** A logged adoption: readings appended by an operator's `vitalog tlog adopt-unlogged`, not by ingest. */
 export interface Adoption {
@@ -63,12 +63,32 @@ export interface AuditReport {
   readonly checkpoints: number;
   readonly findings: readonly Finding[];
   readonly adoptions: readonly Adoption[];
+  /** What each covered table's comparison with the log covered. */
+  readonly tables: readonly TableCoverage[];
 }
 
 type Add = (kind: FindingKind, ref: string | null, leafIndex: number | null, detail: string) => void;
 
-/** Runs the audit. `trusted`: the log keys whose signatures count (history + configured key). */
+/**
+ * Runs the audit on one snapshot of `db` (a read-only connection will do). `trusted`: the log keys whose
+ * signatures count (history + configured key).
+ */
 export function auditLog(
+  db: Database,
+  storageKey: Buffer,
+  origin: string,
+  trusted: readonly Verifier[],
+): AuditReport {
+  if (db.inTransaction) return auditSnapshot(db, storageKey, origin, trusted);
+  db.exec("BEGIN");
+  try {
+    return auditSnapshot(db, storageKey, origin, trusted);
+  } finally {
+    db.exec("ROLLBACK");
+  }
+}
+
+function auditSnapshot(
   db: Database,
   storageKey: Buffer,
   origin: string,
@@ -100,6 +120,7 @@ export function auditLog(
   const shredded: { ref: string; index: number; keyId: number }[] = [];
   const mismatches: { index: number; ref: string; leaf: Uint8Array }[] = [];
   const gaps: number[] = [];
+  const suspects: MapSuspect[] = [];
   const frontier: { level: number; hash: Uint8Array }[] = [];
   let cpNext = 0;
   let records = 0;
@@ -183,12 +204,19 @@ export function auditLog(
     if (row === undefined) {
       const gone = erasedAt.get(i) as { ref: string; key_id: number; entry: Uint8Array } | undefined;
       if (gone?.ref !== item.ref) {
-        add(
-          "deleted",
-          item.ref,
-          i,
-          "reading was deleted from the readings table (the tree still commits to it)",
-        );
+        // named once the rows claiming this leaf are known: the map itself may have been edited
+        suspects.push({
+          leafIndex: i,
+          ref: item.ref,
+          stored,
+          fallback: () =>
+            add(
+              "deleted",
+              item.ref,
+              i,
+              "reading was deleted from the readings table (the tree still commits to it)",
+            ),
+        });
       } else if (!leafHashFast(gone.entry).equals(stored)) {
         add("modified", item.ref, i, "kept entry of an erased reading does not match the tree's leaf hash");
       } else shredded.push({ ref: item.ref, index: i, keyId: gone.key_id });
@@ -203,18 +231,23 @@ export function auditLog(
     const leaf = leafHashFast(opening.entry);
     if (row.leaf_index !== i) {
       const claimed = row.leaf_index === null ? "no leaf" : `leaf ${row.leaf_index}`;
-      if (
+      const isReordered =
         leaf.equals(stored) ||
-        (row.leaf_index !== null && bytesEqual(leaf, storedAt(row.leaf_index) ?? EMPTY_ROOT))
-      )
-        add("reordered", item.ref, i, `reading is the tree's leaf ${i} but its row claims ${claimed}`);
-      else
-        add(
-          "modified",
-          item.ref,
-          i,
-          `reading (leaf ${i}, its row claims ${claimed}) does not match the tree`,
-        );
+        (row.leaf_index !== null && bytesEqual(leaf, storedAt(row.leaf_index) ?? EMPTY_ROOT));
+      suspects.push({
+        leafIndex: i,
+        ref: item.ref,
+        stored,
+        fallback: () =>
+          isReordered
+            ? add("reordered", item.ref, i, `reading is the tree's leaf ${i} but its row claims ${claimed}`)
+            : add(
+                "modified",
+                item.ref,
+                i,
+                `reading (leaf ${i}, its row claims ${claimed}) does not match the tree`,
+              ),
+      });
     } else if (!leaf.equals(stored)) {
       mismatches.push({ index: i, ref: item.ref, leaf });
     }
@@ -243,7 +276,8 @@ export function auditLog(
       );
     }
   }
-  unmappedReadings(db, readingLeaves, gaps, add);
+  const named = resolveMapEdits(db, keys, suspects, add);
+  unmappedReadings(db, readingLeaves, gaps, named, add);
   for (const cp of checkpoints) {
     const v = verifyCheckpoint(cp.note, origin, trusted);
     if (!v.ok) add("checkpoint", null, null, `checkpoint of size ${cp.size}: ${v.reason}: ${v.detail}`);
@@ -260,6 +294,17 @@ export function auditLog(
   } catch (err) {
     add("tree", null, null, `stored hashes cannot be audited: ${(err as Error).message}`);
   }
+  let tables: TableCoverage[] = [];
+  try {
+    tables = auditTables(db, keys, (f) => findings.push(f));
+  } catch (err) {
+    add(
+      "table_unreadable",
+      null,
+      null,
+      `the tables cannot be compared with the log: ${(err as Error).message}`,
+    );
+  }
   return {
     ok: findings.length === 0,
     origin,
@@ -270,6 +315,7 @@ export function auditLog(
     checkpoints: checkpoints.length,
     findings,
     adoptions,
+    tables,
   };
 }
 
@@ -345,44 +391,4 @@ function classifyMismatches(
       add("modified", m.ref, m.index, `record of leaf ${m.index} does not match the tree's leaf hash`);
     }
   }
-}
-
-/**
- * Readings the log's map does not account for: no leaf at all (inserted behind the gateway's back), or
- * more rows claiming leaves than the map lists (a map entry removed: named with the leaves it left empty).
- */
-function unmappedReadings(db: Database, readingLeaves: number, gaps: readonly number[], add: Add): void {
-  const unlogged = db
-    .prepare("SELECT id FROM readings WHERE leaf_index IS NULL ORDER BY row_id")
-    .pluck()
-    .all() as string[];
-  for (const id of unlogged)
-    add("inserted", id, null, "reading is not in the log (inserted behind the gateway's back)");
-  const withLeaf = db
-    .prepare("SELECT COUNT(*) FROM readings WHERE leaf_index IS NOT NULL")
-    .pluck()
-    .get() as number;
-  const erased = db.prepare("SELECT COUNT(*) FROM tlog_erased").pluck().get() as number;
-  if (withLeaf + erased <= readingLeaves && gaps.length === 0) return;
-  const inGap = new Set(gaps);
-  const rows = db.prepare("SELECT id, leaf_index FROM readings WHERE leaf_index IS NOT NULL ORDER BY row_id");
-  const mapped = db.prepare(
-    "SELECT first_leaf, ids FROM tlog_reading_ids WHERE first_leaf <= ? ORDER BY first_leaf DESC LIMIT 1",
-  );
-  const named = new Set<number>();
-  for (const r of rows.iterate() as IterableIterator<{ id: string; leaf_index: number }>) {
-    const batch = mapped.get(r.leaf_index) as { first_leaf: number; ids: string } | undefined;
-    if (batch?.ids.split(",")[r.leaf_index - batch.first_leaf] === r.id) continue;
-    named.add(r.leaf_index);
-    add(
-      inGap.has(r.leaf_index) ? "modified" : "inserted",
-      r.id,
-      r.leaf_index,
-      inGap.has(r.leaf_index)
-        ? `the log's map of leaves no longer lists this reading at leaf ${r.leaf_index} (tlog_reading_ids modified)`
-        : `reading claims leaf ${r.leaf_index} but the log's map of leaves does not list it there`,
-    );
-  }
-  for (const g of gaps)
-    if (!named.has(g)) add("deleted", null, g, `leaf ${g} has no record in the log's map of leaves`);
 }

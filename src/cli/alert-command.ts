@@ -2,9 +2,13 @@
  * Sends one command to the running daemon the way a nurse station does: as an alert consumer over MQTT
  * (loopback), authenticated with that consumer's password file from the config, and waits for the reply.
  * Whoever can read the consumer's secret file may act as it; the person is always named with --by.
+ * With the plain listener disabled (`mqtt.plain: false`) it uses the TLS listener, trusting exactly the
+ * gateway's own certificate (`mqtt.tls.certFile`).
  */
-import { randomUUID } from "node:crypto";
-import mqtt from "mqtt";
+import { randomUUID, X509Certificate } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { ConnectionOptions } from "node:tls";
+import mqtt, { type IClientOptions } from "mqtt";
 import { type Config, readSecretFile } from "../config.js";
 import { GatewayError } from "../errors.js";
 import type { CommandReply } from "../rules/commands.js";
@@ -28,20 +32,18 @@ export async function sendAlertCommand(
         : `no consumer with ${needs}: true in alerts.consumers (the CLI acts as one)`,
     );
   }
-  const host = config.mqtt.host === "0.0.0.0" ? "127.0.0.1" : config.mqtt.host;
+  const { url, tls } = brokerEndpoint(config);
   let client: mqtt.MqttClient;
   try {
-    client = await mqtt.connectAsync(
-      `mqtt://${host.includes(":") ? `[${host}]` : host}:${config.mqtt.port}`,
-      {
-        clientId: `${consumer.id}/cli-${randomUUID().slice(0, 8)}`,
-        username: consumer.id,
-        password: readSecretFile(consumer.passwordFile),
-        protocolVersion: 4,
-        reconnectPeriod: 0,
-        connectTimeout: 5000,
-      },
-    );
+    client = await mqtt.connectAsync(url, {
+      clientId: `${consumer.id}/cli-${randomUUID().slice(0, 8)}`,
+      username: consumer.id,
+      password: readSecretFile(consumer.passwordFile),
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      ...tls,
+    });
   } catch (cause) {
     throw new GatewayError("SINK_UNAVAILABLE", `gateway MQTT not reachable as ${consumer.id}`, { cause });
   }
@@ -68,4 +70,38 @@ export async function sendAlertCommand(
   } finally {
     await client.endAsync(true).catch(() => {});
   }
+}
+
+/** The listener the CLI reaches the daemon on: the plain one, else the TLS one pinned to the gateway's certificate. */
+function brokerEndpoint(config: Readonly<Config>): { url: string; tls: IClientOptions } {
+  const loopback = (host: string) => {
+    const h = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
+    return h.includes(":") ? `[${h}]` : h;
+  };
+  if (config.mqtt.plain) return { url: `mqtt://${loopback(config.mqtt.host)}:${config.mqtt.port}`, tls: {} };
+  const tls = config.mqtt.tls;
+  if (!tls)
+    throw new GatewayError(
+      "USAGE",
+      "mqtt.plain is false and there is no mqtt.tls: no MQTT listener to reach",
+    );
+  if (tls.requireClientCert) {
+    throw new GatewayError(
+      "USAGE",
+      "mqtt.plain is false and mqtt.tls.requireClientCert is true: the CLI has no client certificate; " +
+        "enable the plain listener on loopback (mqtt.plain: true, mqtt.host: 127.0.0.1) for local commands",
+    );
+  }
+  const cert = readFileSync(tls.certFile);
+  const pinned = new X509Certificate(cert).fingerprint256;
+  const options: IClientOptions & Pick<ConnectionOptions, "checkServerIdentity"> = {
+    ca: tls.caFile ? [cert, readFileSync(tls.caFile)] : [cert],
+    rejectUnauthorized: true,
+    // reached on loopback, so no name in the certificate would match: the certificate itself must
+    checkServerIdentity: (_host, peer) =>
+      peer.fingerprint256 === pinned
+        ? undefined
+        : new Error("the TLS listener's certificate is not mqtt.tls.certFile"),
+  };
+  return { url: `mqtts://${loopback(tls.host)}:${tls.port}`, tls: options };
 }

@@ -7,10 +7,12 @@ import { parseFlags, requireFlag } from "./args.js";
 
 /**
  * `vitalog audit --config FILE [--vkey VKEY …] [--json]`: recomputes the tree from storage, checks every
- * signed checkpoint and names each reading modified, deleted, inserted or reordered. Checkpoint
- * signatures are checked against `--vkey` keys when given, else the log's key history. Logged adoptions
- * (readings an operator put in the log that did not come through ingest) are listed, not findings.
- * Exit 0 when clean, 70 when anything was found.
+ * signed checkpoint and names each reading modified, deleted, inserted or reordered; then compares every
+ * table a person or a report relies on (alerts, observations, devices, rejection evidence) with the log's
+ * events and names each difference (audit-findings.ts lists the kinds). Checkpoint signatures are checked
+ * against `--vkey` keys when given, else the log's key history. Logged adoptions (readings an operator put
+ * in the log that did not come through ingest) are listed, not findings. Exit 0 when clean, 70 when
+ * anything was found. Runs on one snapshot, beside a running gateway too.
  */
 export async function auditCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values } = parseFlags(argv, {
@@ -38,9 +40,24 @@ export async function auditCommand(argv: string[], out: NodeJS.WritableStream): 
           `${report.records} records (${report.opened} opened, ${report.erased} erased), ${report.checkpoints} checkpoints\n`,
       );
       for (const f of report.findings) {
-        const what = f.ref === null ? "" : ` reading ${f.ref}`;
+        const what =
+          f.table !== undefined
+            ? ` ${f.table}${f.ref === null ? "" : ` ${f.ref}`}`
+            : f.ref === null
+              ? ""
+              : ` reading ${f.ref}`;
         const leaf = f.leafIndex === null ? "" : ` (leaf ${f.leafIndex})`;
         out.write(`  ${f.kind.toUpperCase()}${what}${leaf}: ${f.detail}\n`);
+      }
+      if (report.tables.length > 0) {
+        const parts = report.tables.map((t) => {
+          const more = [
+            t.pending > 0 ? `${t.pending} not yet sealed` : "",
+            t.erased > 0 ? `${t.erased} of erased subjects` : "",
+          ].filter((x) => x !== "");
+          return `${t.table} ${t.rows} (${t.verified} verified${more.map((x) => `, ${x}`).join("")})`;
+        });
+        out.write(`  tables checked against the log: ${parts.join("; ")}\n`);
       }
       for (const a of report.adoptions) {
         out.write(

@@ -1,67 +1,141 @@
-import { loadConfig } from "../config.js";
+/**
+ * `vitalog devices add|list|bind|passwd|remove --config FILE …`: provisioning.
+ *
+ * Every change is committed together with its log event (device-events.ts) when the log is enabled (the
+ * log's keys are created on first use, as the daemon would), then the running daemon, if any, is told on
+ * its control socket to re-check that device's live sessions: a removed, re-bound or re-keyed device's
+ * connection is closed at once (and whatever it sent meanwhile is refused at commit).
+ */
+import { userInfo } from "node:os";
+import { openTlog } from "../batcher/open-tlog.js";
+import { type Config, loadConfig } from "../config.js";
+import { controlRequest } from "../control/control-socket.js";
 import { openDatabase } from "../db.js";
+import type { DeviceChangeActor } from "../drivers/device-events.js";
 import { DeviceRegistry, generatePassword } from "../drivers/device-registry.js";
 import { GatewayError } from "../errors.js";
 import { MIGRATIONS } from "../migrations.js";
+import { USER_ID_PATTERN } from "../rules/commands.js";
 import { parseFlags, requireFlag } from "./args.js";
 
-/** `vitalog devices add|list|remove --config FILE …` */
+const USAGE =
+  "usage: vitalog devices add|list|bind|passwd|remove --config FILE [--id ID] [--subject S] [--model M] [--by USER] [--reason TEXT]";
+const MAX_REASON_CHARS = 256;
+
 export async function devicesCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
     config: { type: "string", short: "c" },
     id: { type: "string" },
     subject: { type: "string" },
     model: { type: "string" },
+    by: { type: "string" },
+    reason: { type: "string" },
   });
+  const verb = positionals[0];
+  if (positionals.length !== 1 || !["add", "list", "bind", "passwd", "remove"].includes(verb!)) {
+    throw new GatewayError("USAGE", USAGE);
+  }
   const config = loadConfig(requireFlag(values.config, "config"));
+  const actor = actorOf(values.by, values.reason);
   const db = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });
   try {
     const registry = new DeviceRegistry(db);
-    switch (positionals[0]) {
+    if (config.tlog.enabled) {
+      const tlog = openTlog(db, config, { createMissing: true });
+      registry.attachEventLog((events) => tlog.records.append([], events));
+    }
+    const write = (o: unknown) => out.write(`${JSON.stringify(o)}\n`);
+    switch (verb) {
       case "add": {
         const id = requireFlag(values.id, "id");
         const password = generatePassword();
-        await registry.add(
-          { id, subjectId: requireFlag(values.subject, "subject"), password, model: values.model },
-          Date.now(),
-        );
+        const subjectId = requireFlag(values.subject, "subject");
+        await registry.add({ id, subjectId, password, model: values.model }, Date.now(), actor);
         // the password is shown exactly once; only its scrypt hash is stored
-        out.write(
-          `${JSON.stringify({
-            device_id: id,
-            mqtt: {
-              host: config.mqtt.host,
-              port: config.mqtt.port,
-              client_id: id,
-              username: id,
-              password,
-              topic_senml: `${config.mqtt.topicPrefix}/${id}/senml`,
-              topic_json: `${config.mqtt.topicPrefix}/${id}/json`,
-            },
-          })}\n`,
-        );
+        write({ device_id: id, mqtt: mqttSettings(config, id, password) });
         return 0;
       }
       case "list":
         for (const d of registry.list()) {
-          out.write(
-            `${JSON.stringify({ device_id: d.id, subject_id: d.subjectId, model: d.model, created_at: new Date(d.createdAtMs).toISOString() })}\n`,
-          );
+          write({
+            device_id: d.id,
+            subject_id: d.subjectId,
+            model: d.model,
+            created_at: new Date(d.createdAtMs).toISOString(),
+          });
         }
         return 0;
-      case "remove": {
+      case "bind": {
         const id = requireFlag(values.id, "id");
-        if (!registry.remove(id)) throw new GatewayError("DEVICE_UNKNOWN", `no device ${id}`);
-        out.write(`${JSON.stringify({ removed: id })}\n`);
+        const subjectId = requireFlag(values.subject, "subject");
+        const changed = await registry.bind({ id, subjectId, model: values.model }, Date.now(), actor);
+        write({ device_id: id, rebound: changed, ...(await tellDaemon(config, id)) });
         return 0;
       }
-      default:
-        throw new GatewayError(
-          "USAGE",
-          "usage: vitalog devices add|list|remove --config FILE [--id ID --subject S]",
-        );
+      case "passwd": {
+        const id = requireFlag(values.id, "id");
+        const password = generatePassword();
+        await registry.setPassword(id, password, Date.now(), actor);
+        write({ device_id: id, mqtt: mqttSettings(config, id, password), ...(await tellDaemon(config, id)) });
+        return 0;
+      }
+      default: {
+        const id = requireFlag(values.id, "id");
+        if (!(await registry.remove(id, Date.now(), actor)))
+          throw new GatewayError("DEVICE_UNKNOWN", `no device ${id}`);
+        write({ removed: id, ...(await tellDaemon(config, id)) });
+        return 0;
+      }
     }
   } finally {
     db.close();
   }
+}
+
+/** Who is acting: `--by`, else the login that ran the command (through sudo: the person, not root). */
+function actorOf(by: string | undefined, reason: string | undefined): DeviceChangeActor {
+  const person = by ?? process.env.SUDO_USER ?? userInfo().username;
+  if (!USER_ID_PATTERN.test(person)) {
+    throw new GatewayError(
+      "USAGE",
+      `--by must be a user id (1–64 of A-Z a-z 0-9 . _ @ -), got ${JSON.stringify(person)}`,
+    );
+  }
+  if (reason !== undefined && (reason.length === 0 || reason.length > MAX_REASON_CHARS)) {
+    throw new GatewayError("USAGE", `--reason must be 1–${MAX_REASON_CHARS} characters`);
+  }
+  return { via: "cli", by: person, ...(reason !== undefined ? { reason } : {}) };
+}
+
+/**
+ * Asks the running daemon to re-check the device's live sessions. The change is committed already: a
+ * daemon that is not running has no session to close, and one that cannot be reached closes the session
+ * within its periodic check (and refuses the session's frames at commit before that).
+ */
+async function tellDaemon(config: Readonly<Config>, deviceId: string): Promise<Record<string, unknown>> {
+  try {
+    const reply = await controlRequest(config.gateway.stateDir, "devices_changed", { device_id: deviceId });
+    if (reply === undefined) return { daemon: "not_running" };
+    if (!reply.ok) return { daemon: "refused", error: reply.error, detail: reply.detail };
+    return { daemon: "notified", sessions_closed: reply.sessions_closed };
+  } catch (err) {
+    return { daemon: "unreachable", detail: (err as Error).message };
+  }
+}
+
+/** What the device needs to connect: the plain listener's address, or the TLS one's when plain is off. */
+function mqttSettings(config: Readonly<Config>, id: string, password: string) {
+  const { tls } = config.mqtt;
+  const listener =
+    !config.mqtt.plain && tls
+      ? { host: tls.host, port: tls.port, tls: true }
+      : { host: config.mqtt.host, port: config.mqtt.port };
+  return {
+    ...listener,
+    client_id: id,
+    username: id,
+    password,
+    topic_senml: `${config.mqtt.topicPrefix}/${id}/senml`,
+    topic_json: `${config.mqtt.topicPrefix}/${id}/json`,
+  };
 }

@@ -1,7 +1,20 @@
 import { createHmac, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
-import type { Db } from "../db.js";
+import { type Db, isSqliteBusy } from "../db.js";
 import { GatewayError } from "../errors.js";
 import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "../identifiers.js";
+import {
+  type DeviceChangeActor,
+  type DeviceLogEvent,
+  deviceBound,
+  deviceCredentialChanged,
+  deviceUnbound,
+} from "./device-events.js";
+
+/**
+ * Appends device events to the tamper-evident log; called inside the transaction that changes the
+ * `devices` table, so the change and its record commit together or not at all.
+ */
+export type DeviceEventLog = (events: readonly DeviceLogEvent[]) => void;
 
 export const DEVICE_REGISTRY_SQL = `
 CREATE TABLE devices (
@@ -21,6 +34,9 @@ export interface Device {
   model: string | null;
   createdAtMs: number;
 }
+
+/** How long a change waits for a database busy with other writers before it fails. */
+const BUSY_RETRY_MS = 5000;
 
 // scrypt cost: N=2^14, r=8, p=1 (16 MiB, ~50 ms on a Pi-class core); parameters are stored per hash
 const SCRYPT = { N: 16384, r: 8, p: 1, keyLen: 32, maxmem: 64 * 1024 * 1024 };
@@ -88,9 +104,14 @@ interface VerifiedCredential {
  * scrypt. That is what lets a device connect during an authentication storm aimed at its id or its
  * address (the storm's wrong passwords still cost a full verification each, and are throttled). Rotating
  * or removing the password (a changed or missing stored hash) ends the recognition at once.
+ *
+ * Every change to a binding or a credential is recorded in the tamper-evident log (device-events.ts) in the
+ * same transaction as the row, once an event log is attached ({@link attachEventLog}; the gateway attaches
+ * its log, the CLI the database's). Without one (log disabled) the table changes alone.
  */
 export class DeviceRegistry {
   readonly #db: Db;
+  #eventLog: DeviceEventLog | undefined;
   readonly #verifyPassword: (password: string, stored: string) => Promise<boolean>;
   readonly #macKey = randomBytes(32);
   readonly #verified = new Map<string, VerifiedCredential>();
@@ -98,6 +119,7 @@ export class DeviceRegistry {
   readonly #noCredential = randomBytes(32);
   readonly #get;
   readonly #getHash;
+  readonly #getFull;
   readonly #list;
   readonly #insert;
   readonly #update;
@@ -119,6 +141,9 @@ export class DeviceRegistry {
     this.#getHash = db.prepare<[string], { password_hash: string }>(
       "SELECT password_hash FROM devices WHERE id = ?",
     );
+    this.#getFull = db.prepare<[string], FullDeviceRow>(
+      "SELECT id, subject_id, model, created_at_ms, password_hash FROM devices WHERE id = ?",
+    );
     this.#list = db.prepare<[], DeviceRow>(
       "SELECT id, subject_id, model, created_at_ms FROM devices ORDER BY id",
     );
@@ -129,6 +154,37 @@ export class DeviceRegistry {
       "UPDATE devices SET subject_id = ?, password_hash = ?, model = ?, updated_at_ms = ? WHERE id = ?",
     );
     this.#delete = db.prepare("DELETE FROM devices WHERE id = ?");
+  }
+
+  /** From now on, every change is logged through `log` in its own transaction (see the class comment). */
+  attachEventLog(log: DeviceEventLog): void {
+    this.#eventLog = log;
+  }
+
+  /**
+   * Runs `change` and logs the events it returns, in one immediate transaction. The database may be busy
+   * with a group commit (the gateway's connection waits only briefly for its lock): retried for a while.
+   */
+  async #commit<T>(change: () => { result: T; events: readonly DeviceLogEvent[] }): Promise<T> {
+    const run = this.#db.transaction(() => {
+      const { result, events } = change();
+      if (this.#eventLog && events.length > 0) this.#eventLog(events);
+      return result;
+    });
+    const deadline = Date.now() + BUSY_RETRY_MS;
+    for (;;) {
+      try {
+        return run.immediate();
+      } catch (err) {
+        if (!isSqliteBusy(err) || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  }
+
+  /** The stored scrypt hash of a device's password (undefined when unknown): sessions remember it. */
+  credentialOf(id: string): string | undefined {
+    return this.#getHash.get(id)?.password_hash;
   }
 
   get(id: string): Device | undefined {
@@ -144,11 +200,17 @@ export class DeviceRegistry {
   async add(
     input: { id: string; subjectId: string; password: string; model?: string | undefined },
     nowMs: number,
+    actor: DeviceChangeActor = { via: "cli" },
   ) {
     assertIds(input.id, input.subjectId);
     const hash = await hashPassword(input.password);
+    const model = input.model ?? null;
     try {
-      this.#insert.run(input.id, input.subjectId, hash, input.model ?? null, nowMs, nowMs);
+      await this.#commit(() => {
+        this.#insert.run(input.id, input.subjectId, hash, model, nowMs, nowMs);
+        const bound = { deviceId: input.id, subjectId: input.subjectId, model, passwordHash: hash };
+        return { result: undefined, events: [deviceBound(bound, actor, nowMs)] };
+      });
       this.#remember(input.id, hash, input.password);
     } catch (cause) {
       if ((cause as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
@@ -170,7 +232,7 @@ export class DeviceRegistry {
     assertIds(input.id, input.subjectId);
     const current = this.get(input.id);
     if (!current) {
-      await this.add(input, nowMs);
+      await this.add(input, nowMs, { via: "config" });
       return "added";
     }
     const samePassword = await this.verify(input.id, input.password);
@@ -180,15 +242,88 @@ export class DeviceRegistry {
     const hash = samePassword
       ? this.#getHash.get(input.id)!.password_hash
       : await hashPassword(input.password);
-    this.#update.run(input.subjectId, hash, input.model ?? null, nowMs, input.id);
+    const next = { subjectId: input.subjectId, model: input.model ?? null, hash };
+    await this.#change(input.id, next, { via: "config" }, nowMs);
     this.#remember(input.id, hash, input.password);
     return "updated";
   }
 
+  /**
+   * Binds a provisioned device to another subject (and optionally model), keeping its password: logged as
+   * unbound from the former subject, bound to the new one. Throws DEVICE_UNKNOWN. Returns whether anything
+   * changed.
+   */
+  async bind(
+    input: { id: string; subjectId: string; model?: string | null | undefined },
+    nowMs: number,
+    actor: DeviceChangeActor,
+  ): Promise<boolean> {
+    assertIds(input.id, input.subjectId);
+    const current = this.#requireRow(input.id);
+    const model = input.model === undefined ? current.model : input.model;
+    if (current.subject_id === input.subjectId && current.model === model) return false;
+    await this.#change(
+      input.id,
+      { subjectId: input.subjectId, model, hash: current.password_hash },
+      actor,
+      nowMs,
+    );
+    return true;
+  }
+
+  /** Gives a provisioned device a new password (its sessions must re-authenticate). Throws DEVICE_UNKNOWN. */
+  async setPassword(id: string, password: string, nowMs: number, actor: DeviceChangeActor): Promise<void> {
+    this.#requireRow(id);
+    const hash = await hashPassword(password);
+    // re-read after the scrypt: the binding may have changed meanwhile, the password change must not undo it
+    const current = this.#requireRow(id);
+    await this.#change(id, { subjectId: current.subject_id, model: current.model, hash }, actor, nowMs);
+    this.#remember(id, hash, password);
+  }
+
   /** Removes a device; returns false when it did not exist. Its stored readings are kept. */
-  remove(id: string): boolean {
+  remove(
+    id: string,
+    nowMs: number = Date.now(),
+    actor: DeviceChangeActor = { via: "cli" },
+  ): Promise<boolean> {
     this.#verified.delete(id);
-    return this.#delete.run(id).changes > 0;
+    return this.#commit(() => {
+      const row = this.#getFull.get(id);
+      if (row === undefined) return { result: false, events: [] };
+      this.#delete.run(id);
+      const former = { deviceId: id, subjectId: row.subject_id };
+      return { result: true, events: [deviceUnbound(former, "removed", actor, nowMs)] };
+    });
+  }
+
+  /** Updates a row to `next`, logging what changed (binding and credential), in one transaction. */
+  #change(
+    id: string,
+    next: { subjectId: string; model: string | null; hash: string },
+    actor: DeviceChangeActor,
+    nowMs: number,
+  ): Promise<void> {
+    return this.#commit(() => {
+      const before = this.#requireRow(id);
+      this.#update.run(next.subjectId, next.hash, next.model, nowMs, id);
+      const events: DeviceLogEvent[] = [];
+      if (before.subject_id !== next.subjectId || before.model !== next.model) {
+        events.push(deviceUnbound({ deviceId: id, subjectId: before.subject_id }, "rebound", actor, nowMs));
+        const bound = { deviceId: id, subjectId: next.subjectId, model: next.model, passwordHash: next.hash };
+        events.push(deviceBound(bound, actor, nowMs));
+      } else if (before.password_hash !== next.hash) {
+        const changed = { deviceId: id, subjectId: next.subjectId, passwordHash: next.hash };
+        events.push(deviceCredentialChanged(changed, actor, nowMs));
+      }
+      return { result: undefined, events };
+    });
+  }
+
+  #requireRow(id: string): FullDeviceRow {
+    const row = this.#getFull.get(id);
+    if (row === undefined) throw new GatewayError("DEVICE_UNKNOWN", `no device ${id}`);
+    return row;
   }
 
   /**
@@ -240,6 +375,10 @@ interface DeviceRow {
   subject_id: string;
   model: string | null;
   created_at_ms: number;
+}
+
+interface FullDeviceRow extends DeviceRow {
+  password_hash: string;
 }
 
 function toDevice(row: DeviceRow): Device {

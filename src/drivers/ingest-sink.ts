@@ -99,9 +99,26 @@ export class IngestSink implements DriverSink {
   reject(e: Parameters<DriverSink["reject"]>[0]): void {
     const done = e.done ?? noop;
     const source = this.#source(e.deviceKey);
+    if (!source) {
+      this.#refuseUnprovisioned(e.deviceKey, e.raw ?? null, done);
+      return;
+    }
+    // a frame that does not decode costs a message of the device's budget like any other: a device sending
+    // garbage as fast as its link allows is throttled, not recorded frame by frame
+    const model = this.#registry.get(source.deviceId)?.model ?? null;
+    const admitted = this.#admission?.take(source.deviceId, model, 0);
+    if (admitted && !admitted.ok) {
+      this.#ingest.countNotAdmitted(source, admitted.reason);
+      done(
+        new GatewayError(
+          "INGEST_THROTTLED",
+          `device ${source.deviceId} is over its ${admitted.reason} budget`,
+        ),
+      );
+      return;
+    }
     const refusal = { reason: e.reason, detail: `${e.binding}: ${e.detail}` };
-    if (source) this.#ingest.reject(source, refusal, e.raw ?? null, done);
-    else this.#refuseUnprovisioned(e.deviceKey, e.raw ?? null, done);
+    this.#ingest.reject(source, refusal, e.raw ?? null, done);
   }
 
   connection(e: Parameters<DriverSink["connection"]>[0]): void {

@@ -65,6 +65,9 @@ export interface IngestListener {
   ): void;
 }
 
+/** Distinct refusal reasons that get a metric label of their own (see `Ingest#reasonLabel`). */
+const MAX_REASON_LABELS = 128;
+
 /**
  * The one place where input becomes a `Reading`: validated, normalised, stamped (id, receive time,
  * per-device sequence, subject), shown to the listeners, then handed to the group commit. `done`
@@ -79,6 +82,7 @@ export class Ingest {
   readonly #seq: Map<string, number>;
   readonly #accepted;
   readonly #rejected;
+  readonly #reasonLabels = new Set<string>();
   readonly #sampler = new RejectionSampler();
   readonly #refusalLog: RefusalLog;
   readonly #storage: { readonly isLow: boolean } | undefined;
@@ -107,6 +111,19 @@ export class Ingest {
     );
   }
 
+  /**
+   * A refusal reason as a metric label: the first {@link MAX_REASON_LABELS} distinct reasons are their own
+   * label, later new ones are counted as `other` (a vendor definition's DecodeError reasons are open-ended,
+   * and every label set is a time series kept for the life of the process). The stored rejection keeps the
+   * real reason.
+   */
+  #reasonLabel(reason: string): string {
+    if (this.#reasonLabels.has(reason)) return reason;
+    if (this.#reasonLabels.size >= MAX_REASON_LABELS) return "other";
+    this.#reasonLabels.add(reason);
+    return reason;
+  }
+
   addListener(listener: IngestListener): void {
     this.#listeners.push(listener);
   }
@@ -121,7 +138,7 @@ export class Ingest {
    * is stored, so a flood costs no disk; the device keeps what was not acknowledged.
    */
   countNotAdmitted(source: Source, reason: string, frames = 1): void {
-    this.#rejected({ device: source.deviceId, reason }, frames);
+    this.#rejected({ device: source.deviceId, reason: this.#reasonLabel(reason) }, frames);
   }
 
   /**
@@ -188,7 +205,8 @@ export class Ingest {
     if (isStorageLow) {
       // the alarms above still ran from memory; storing and acknowledging wait for free space. Refusals
       // are counted (not stored): the device re-sends the frame and they are recorded then.
-      for (const [reason, g] of byReason) this.#rejected({ device: source.deviceId, reason }, g.count);
+      for (const [reason, g] of byReason)
+        this.#rejected({ device: source.deviceId, reason: this.#reasonLabel(reason) }, g.count);
       done(new GatewayError("STORAGE_LOW", "free space is under the storage watermark"));
       return { accepted: 0, rejected: refusals };
     }
@@ -233,7 +251,7 @@ export class Ingest {
     nowMs: number,
     raw: Uint8Array | null,
   ): RejectionRecord {
-    this.#rejected({ device: deviceId ?? "(unknown)", reason: r.reason }, count);
+    this.#rejected({ device: deviceId ?? "(unknown)", reason: this.#reasonLabel(r.reason) }, count);
     this.#refusalLog.note(deviceId, r.reason, r.detail, count, nowMs);
     const base = { deviceId, receivedAtMs: nowMs, reason: r.reason, count };
     if (!this.#sampler.take(deviceId, r.reason, nowMs))

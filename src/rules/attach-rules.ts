@@ -5,16 +5,25 @@
  * of the durable sinks, and the tamper-evident log when it is on). A failing store, log or ledger never
  * delays or stops delivery [DESIGN.md "Alerts do not wait"].
  */
+import { ErasedSubjects, scanLoggedEvents } from "../batcher/audit-events.js";
+import type { Tlog } from "../batcher/open-tlog.js";
 import { GatewayError } from "../errors.js";
 import type { Gateway, Service } from "../gateway.js";
 import { UlidFactory } from "../ids.js";
+import type { Logger } from "../log.js";
 import type { AlertSnapshot } from "./alert-event.js";
 import { type ActorContext, CommandProcessor, type CommandReply } from "./commands.js";
 import { RuleEngine, type RulesConfig } from "./engine.js";
 import { GatewayConditionRule } from "./gateway-condition-rule.js";
-import { ALERT_PRIORITIES, type AlertCategory } from "./rule.js";
+import { ALERT_PRIORITIES, type AlertCategory, type ClinicianObservation } from "./rule.js";
 import { SinkHealthRule } from "./sink-health-rule.js";
 import { alertCommitWriter } from "./sinks/alert-commit-writer.js";
+import {
+  type LoggedEventSource,
+  type RestoreDiscrepancy,
+  restoreFromLog,
+  type VerifiedRestore,
+} from "./sinks/alert-log-restore.js";
 import { ALERT_MESSAGE_VERSION, type AlertMessage, toAuditEvent } from "./sinks/alert-message.js";
 import type { AlertSink } from "./sinks/alert-sink.js";
 import { AlertStore } from "./sinks/alert-store.js";
@@ -47,8 +56,12 @@ export function rulesOf(gw: Gateway): RulesHandle | undefined {
   return handles.get(gw);
 }
 
-/** Attaches the rule engine, the alert sinks and the consumer principals. Call from `Gateway.start`. */
-export function attachRules(gw: Gateway): RulesHandle {
+/**
+ * Attaches the rule engine, the alert sinks and the consumer principals. Call from `Gateway.start`. `tlog`:
+ * the attached log (undefined when it is off); what is restored at start-up is then checked against it
+ * (sinks/alert-log-restore.ts).
+ */
+export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
   const { config } = gw;
   const alerts = config.alerts;
   const problems = alertsConfigProblems(alerts);
@@ -193,7 +206,7 @@ export function attachRules(gw: Gateway): RulesHandle {
     }),
   );
 
-  gw.addService(rulesService(gw, engine, store, restore));
+  gw.addService(rulesService(gw, engine, store, restore, tlog && loggedEvents(tlog)));
   observeRules(gw, engine, sinks);
   for (const sink of sinks) gw.addService(sink);
   const handle: RulesHandle = { engine, store, sinks, commands };
@@ -208,12 +221,91 @@ interface RestoreState {
   messages: AlertMessage[];
 }
 
+/** Most rows a failing health check names (the error log has every one). */
+const MAX_NAMED_DISCREPANCIES = 5;
+
+/** The log's events as the restore reads them, over the gateway's connection. */
+function loggedEvents(tlog: Tlog): LoggedEventSource {
+  let erased: ErasedSubjects | undefined;
+  return {
+    scan: (sinceMs, visit) => {
+      scanLoggedEvents(tlog.db, tlog.records.keys, visit, { sinceMs });
+    },
+    isErased: (subjectId, atMs) => {
+      erased ??= new ErasedSubjects(tlog.db, tlog.records.keys);
+      return erased.covers(subjectId, atMs);
+    },
+  };
+}
+
+/** What to restore at start-up, and the rows that disagreed with the log (none without a log). */
+function restoredState(
+  store: AlertStore,
+  logged: LoggedEventSource | undefined,
+  nowMs: number,
+  observedSinceMs: number,
+  log: Logger,
+): Omit<VerifiedRestore, "observations"> & { observations?: ClinicianObservation[] } {
+  const tables = () => {
+    try {
+      return store.restorable();
+    } catch (err) {
+      log.error({ err }, "active alerts not restored");
+      return { alerts: [], messages: [] };
+    }
+  };
+  if (logged === undefined) return { ...tables(), discrepancies: [] };
+  try {
+    return restoreFromLog(store, logged, nowMs, observedSinceMs);
+  } catch (err) {
+    // an unreadable log must not cost the ward its alarms: the tables, unchecked, and a failing check
+    log.error({ err }, "the log could not be read to check the alert state; restoring the tables unchecked");
+    const problem = `the log could not be read: ${(err as Error).message}`;
+    return { ...tables(), discrepancies: [{ table: "alerts", ref: null, problem }] };
+  }
+}
+
 /**
- * Runs the engine's timers and restores what the engine needs after a restart: the alerts not resolved (from
- * the `alerts` table; it is registered before the sinks, so they publish the restored active set when they
- * start) and the recent clinician observations.
+ * Reports rows that the log did not support at start-up (sinks/alert-log-restore.ts): one error line each,
+ * `vitalog_restore_discrepancies_total` per table, and the `restored_state` health check failing with the
+ * first rows named for as long as this process runs.
  */
-function rulesService(gw: Gateway, engine: RuleEngine, store: AlertStore, restore: RestoreState): Service {
+function reportDiscrepancies(gw: Gateway, found: readonly RestoreDiscrepancy[]): void {
+  const log = gw.log.child({ module: "rules" });
+  const counter = gw.metrics.counter(
+    "vitalog_restore_discrepancies_total",
+    "Rows found at start-up that the tamper-evident log does not support (the log's state was restored)",
+  );
+  for (const d of found) {
+    counter({ table: d.table });
+    log.error(
+      { table: d.table, ref: d.ref, problem: d.problem },
+      "stored alert state disagrees with the log; the logged state was restored",
+    );
+  }
+  gw.health.register("restored_state", () => {
+    if (found.length === 0) return undefined;
+    const named = found
+      .slice(0, MAX_NAMED_DISCREPANCIES)
+      .map((d) => `${d.table} ${d.ref ?? "(no row)"}: ${d.problem}`);
+    const more = found.length > named.length ? ` and ${found.length - named.length} more` : "";
+    return `${found.length} stored row(s) disagreed with the log at start-up (${named.join("; ")}${more}); run vitalog audit`;
+  });
+}
+
+/**
+ * Runs the engine's timers and restores what the engine needs after a restart: the alerts not resolved (it is
+ * registered before the sinks, so they publish the restored active set when they start) and the recent
+ * clinician observations, as the log's events support them when the log is on (sinks/alert-log-restore.ts),
+ * else from the tables.
+ */
+function rulesService(
+  gw: Gateway,
+  engine: RuleEngine,
+  store: AlertStore,
+  restore: RestoreState,
+  logged: LoggedEventSource | undefined,
+): Service {
   let timer: unknown = null;
   let stopped = false;
   const tick = () => {
@@ -230,18 +322,21 @@ function rulesService(gw: Gateway, engine: RuleEngine, store: AlertStore, restor
     async start() {
       const now = gw.clock.now();
       const log = gw.log.child({ module: "rules" });
+      const observedSince = now - OBSERVATION_REPLAY_MS;
+      // with the log on, only what its events support is restored (sinks/alert-log-restore.ts)
+      const state = restoredState(store, logged, now, observedSince, log);
+      const found = state.discrepancies;
+      if (logged) reportDiscrepancies(gw, found);
+      const result = engine.restoreAlerts(state.alerts);
+      const held = new Set(engine.activeAlerts().map((a) => a.alert_id));
+      restore.restored = result.restored;
+      restore.messages = state.messages.filter((m) => held.has(m.alert_id));
+      log.info(
+        { disagreeing: found.length, restored: result.restored, skipped: result.skipped },
+        "active alerts restored",
+      );
       try {
-        const { alerts, messages } = store.restorable();
-        const result = engine.restoreAlerts(alerts);
-        const held = new Set(engine.activeAlerts().map((a) => a.alert_id));
-        restore.restored = result.restored;
-        restore.messages = messages.filter((m) => held.has(m.alert_id));
-        log.info({ restored: result.restored, skipped: result.skipped }, "active alerts restored");
-      } catch (err) {
-        log.error({ err }, "active alerts not restored");
-      }
-      try {
-        for (const o of store.observationsSince(now - OBSERVATION_REPLAY_MS))
+        for (const o of state.observations ?? store.observationsSince(observedSince))
           engine.onClinicianObservation(o);
         store.prune(now - OUTBOX_RETENTION_MS);
       } catch (err) {

@@ -18,6 +18,7 @@ import type { CommitWriterSpec } from "../../src/batcher/commit-writer.js";
 import { type CommitInfo, GroupCommitter } from "../../src/batcher/group-commit.js";
 import { ReadingStore } from "../../src/batcher/reading-store.js";
 import { RecordLog } from "../../src/batcher/record-log.js";
+import { REJECTION_EVIDENCE_SEALED } from "../../src/batcher/rejection-evidence.js";
 import { auditLog } from "../../src/batcher/tlog-audit.js";
 import { tlogCommitWriter } from "../../src/batcher/tlog-commit-writer.js";
 import { ManualClock } from "../../src/clock.js";
@@ -135,7 +136,8 @@ describe("commit isolation", () => {
       assert.deepEqual(results, [
         {
           stored: ["a-0", "a-1", "c-0", "c-1", "c-2"],
-          events: [],
+          // the refusal stored in place of the frame is sealed in the log (rejection-evidence.ts)
+          events: [REJECTION_EVIDENCE_SEALED],
           nowMs: T0,
           prepared: undefined,
           inTransaction: true,
@@ -258,7 +260,11 @@ describe("commit isolation", () => {
       try {
         const report = auditLog(db, storageKey, origin, []);
         assert.deepEqual(report.findings, []);
-        assert.equal(report.treeSize, leaves.length + 1, "the stored readings and the one event");
+        assert.equal(
+          report.treeSize,
+          leaves.length + 2,
+          "the stored readings, the one event and the seal of the refusals",
+        );
       } finally {
         db.close();
       }

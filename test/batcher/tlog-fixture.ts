@@ -46,6 +46,13 @@ export async function fillLog(
   const ids = new Map<string, string[]>(subjects.map((s) => [s, []]));
   gw.ingest.addListener({ onReading: (r) => ids.get(r.subjectId)?.push(r.id) });
   try {
+    // the devices the readings come from, bound to their subjects (a commit refuses an unbound device's frames)
+    for (const [k, s] of subjects.entries()) {
+      const id = `dev-${k}`;
+      if (gw.registry.get(id) === undefined)
+        await gw.registry.add({ id, subjectId: s, password: `${id}-secret` }, baseMs);
+      else await gw.registry.bind({ id, subjectId: s }, baseMs, { via: "cli" });
+    }
     const pending: Promise<void>[] = [];
     for (let n = 0; n < perSubject; n++) {
       for (const [k, s] of subjects.entries()) {
@@ -68,9 +75,12 @@ export async function fillLog(
       }
     }
     await Promise.all(pending);
+    // unbound again, so that a test may erase their subjects
+    for (const k of subjects.keys()) await gw.registry.remove(`dev-${k}`, baseMs);
+    // an event through the group commit (not a device event: those replay into the devices table's audit)
     await new Promise<void>((res, rej) =>
       gw.recordEvent(
-        { type: "device_bound", atMs: baseMs, subjectId: subjects[0] ?? null, deviceId: "dev-x", data: {} },
+        { type: "fixture_marker", atMs: baseMs, subjectId: subjects[0] ?? null, deviceId: "dev-x", data: {} },
         (e) => (e ? rej(e) : res()),
       ),
     );

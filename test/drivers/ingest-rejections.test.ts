@@ -272,4 +272,35 @@ describe("ingest under a rejection flood", () => {
       "one warn line, the next two suppressed",
     );
   });
+
+  it("gives the first 128 distinct refusal reasons a metric label of their own and counts later new ones as other, storing every real reason", async () => {
+    const path = join(dir, "reasons.db");
+    openDatabase(path, MIGRATIONS).close();
+    const clock = new ManualClock(T0);
+    const p = pipeline(path, clock, "silent", []);
+    // a vendor decoder's reasons are open-ended: 140 distinct ones, twice each
+    const reasons = Array.from({ length: 140 }, (_, i) => `vendor_fault_${i}`);
+    for (const round of [0, 1]) {
+      for (const reason of reasons) {
+        await new Promise<void>((resolve) =>
+          p.ingest.reject(source("odd-1"), { reason, detail: `round ${round}` }, null, () => resolve()),
+        );
+      }
+    }
+    await p.close();
+    const samples = p.metrics.snapshot().vitalog_rejections_total ?? [];
+    const labels = new Set(samples.map((x) => x.labels.reason));
+    assert.equal(labels.size, 129);
+    assert.ok(labels.has("other"));
+    assert.ok(labels.has("vendor_fault_127") && !labels.has("vendor_fault_128"));
+    assert.equal(p.metrics.value("vitalog_rejections_total", { device: "odd-1", reason: "other" }), 24);
+    assert.equal(p.metrics.sum("vitalog_rejections_total"), 280);
+    const db = new Database(path, { readonly: true });
+    const stored = db
+      .prepare("SELECT COUNT(DISTINCT reason) FROM rejection_counts WHERE device_id = 'odd-1'")
+      .pluck()
+      .get();
+    db.close();
+    assert.equal(stored, 140);
+  });
 });

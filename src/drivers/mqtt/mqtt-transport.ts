@@ -1,7 +1,14 @@
 import { readFileSync } from "node:fs";
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
-import { createServer as createTlsServer } from "node:tls";
-import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from "aedes";
+import { createServer as createTlsServer, TLSSocket } from "node:tls";
+import {
+  Aedes,
+  type AuthenticateError,
+  type Client,
+  type ConnectPacket,
+  type PublishPacket,
+  type Subscription,
+} from "aedes";
 import type { Clock } from "../../clock.js";
 import type { Config } from "../../config.js";
 import { DEVICE_ID_PATTERN } from "../../identifiers.js";
@@ -34,6 +41,8 @@ interface DeviceSession {
   subjectId: string;
   /** The device's model at authentication (selects its admission budget). */
   model: string | null;
+  /** The stored password hash the session authenticated against: a new one ends the session. */
+  credential: string | undefined;
   /** Readings and refusals of this connection waiting for their group commit. */
   pendingWeight: number;
   /** Frames over the device's budget, in arrival order, waiting for it to admit them (the socket is not read meanwhile). */
@@ -68,6 +77,9 @@ const EMPTY_PAYLOAD = Buffer.alloc(0);
 
 /** Readings in flight from which a client counts as heavy while memory is over its bound. */
 const MEMORY_HEAVY_READINGS = 256;
+
+/** A refusal reason given by a caller: a bounded snake_case wire string. */
+const REASON_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 
 /** Gate reasons (read-gate.ts). */
 const GATE_RATE = "rate";
@@ -106,10 +118,15 @@ export class MqttTransport {
   readonly #ingest: Ingest;
   readonly #log: Logger;
   readonly #refusals;
+  readonly #revoked;
   readonly #connected;
   #broker: Aedes | undefined;
   readonly #servers: Server[] = [];
+  #plainServer: Server | undefined;
+  #tlsServer: Server | undefined;
   readonly #sessions = new WeakMap<Client, DeviceSession>();
+  /** Authenticated device connections by device id, until their socket closes (closeDeviceSessions). */
+  readonly #liveSessions = new Map<string, Set<Client>>();
   readonly #principals = new WeakMap<Client, MqttPrincipal>();
   #resolver: PrincipalResolver | undefined;
   readonly #authQueue = new FairQueue({ concurrency: MAX_CONCURRENT_AUTH, maxWaiting: MAX_QUEUED_AUTH });
@@ -198,6 +215,10 @@ export class MqttTransport {
       "vitalog_mqtt_publish_errors_total",
       "PUBLISHes whose handling threw: refused without acknowledgement, the connection kept",
     );
+    this.#revoked = deps.metrics.counter(
+      "vitalog_mqtt_sessions_revoked_total",
+      "Live device sessions closed because the device was removed, re-bound or given a new password, by reason",
+    );
     this.#refusals = deps.metrics.counter(
       "vitalog_mqtt_refusals_total",
       "MQTT connections and packets refused, per reason",
@@ -216,13 +237,14 @@ export class MqttTransport {
     this.#resolver = resolver;
   }
 
-  /** Bound TCP port of the plain listener (useful with port 0). */
+  /** Bound TCP port of the plain listener (useful with port 0); 0 when there is none (`mqtt.plain: false`). */
   get port(): number {
-    return (this.#servers[0]?.address() as AddressInfo | null)?.port ?? 0;
+    return (this.#plainServer?.address() as AddressInfo | null | undefined)?.port ?? 0;
   }
 
+  /** Bound TCP port of the TLS listener, when there is one. */
   get tlsPort(): number | undefined {
-    return (this.#servers[1]?.address() as AddressInfo | null)?.port;
+    return (this.#tlsServer?.address() as AddressInfo | null | undefined)?.port;
   }
 
   async start(): Promise<void> {
@@ -232,8 +254,9 @@ export class MqttTransport {
       maxInflightInbound: 64,
       // a client that has not sent its CONNECT by then is closed (connect_timeout)
       connectTimeout: this.#cfg.connectTimeoutMs,
-      preConnect: (client, _packet, done) => {
+      preConnect: (client, packet, done) => {
         this.#pending.markConnected(client.conn as Socket);
+        this.#dropWill(client, packet);
         done(null, true);
       },
       authenticate: (client, username, password, done) =>
@@ -276,10 +299,13 @@ export class MqttTransport {
     };
     broker.on("clientDisconnect", (client) => this.#forgetClient(client));
     broker.on("clientError", (client) => this.#forgetClient(client));
-    const plain = createServer({ noDelay: true }, accept);
-    await listen(plain, this.#cfg.port, this.#cfg.host);
-    this.#servers.push(plain);
-    this.#log.info({ host: this.#cfg.host, port: this.port }, "mqtt listening");
+    if (this.#cfg.plain) {
+      const plain = createServer({ noDelay: true }, accept);
+      await listen(plain, this.#cfg.port, this.#cfg.host);
+      this.#servers.push(plain);
+      this.#plainServer = plain;
+      this.#log.info({ host: this.#cfg.host, port: this.port }, "mqtt listening");
+    }
     const tls = this.#cfg.tls;
     if (tls) {
       const secure = createTlsServer(
@@ -297,6 +323,7 @@ export class MqttTransport {
       );
       await listen(secure, tls.port, tls.host);
       this.#servers.push(secure);
+      this.#tlsServer = secure;
       this.#log.info({ host: tls.host, port: this.tlsPort }, "mqtts listening");
     }
   }
@@ -351,6 +378,7 @@ export class MqttTransport {
     };
     const succeed = () => {
       this.#pending.delete(client.conn as Socket);
+      this.#trackSession(client);
       done(null, true);
     };
     if (username === undefined || password === undefined) {
@@ -361,6 +389,12 @@ export class MqttTransport {
     // never kept as a throttle key)
     if (!DEVICE_ID_PATTERN.test(username)) {
       fail("username_invalid", 4);
+      return;
+    }
+    // before any password is looked at: a certificate names one identity, and nothing else is tried with it
+    const certificateRefusal = this.#certificateRefusal(client, username);
+    if (certificateRefusal !== undefined) {
+      fail(certificateRefusal, 5);
       return;
     }
     const resolver = this.#resolver;
@@ -426,6 +460,111 @@ export class MqttTransport {
     if (!isQueued) fail("auth_busy", 3);
   }
 
+  /**
+   * Closes every live session of `deviceId` (of every device when omitted) whose registration no longer
+   * holds: the device was removed, bound to another subject or model, or given a new password. Returns how
+   * many it closed, each counted by reason. Frames it held are withheld as at any disconnect; frames
+   * already on their way to the commit are refused there (`binding_changed`) when the binding changed.
+   */
+  revalidateSessions(deviceId?: string): number {
+    const ids = deviceId === undefined ? [...this.#liveSessions.keys()] : [deviceId];
+    let closed = 0;
+    for (const id of ids) {
+      for (const client of [...(this.#liveSessions.get(id) ?? [])]) {
+        const session = this.#sessions.get(client);
+        if (!session) continue;
+        const device = this.#registry.get(session.deviceId);
+        let reason: string;
+        if (!device) reason = "device_removed";
+        else if (device.subjectId !== session.subjectId || device.model !== session.model)
+          reason = "device_rebound";
+        else if (this.#registry.credentialOf(session.deviceId) !== session.credential)
+          reason = "credential_changed";
+        else continue;
+        this.#liveSessions.get(id)?.delete(client);
+        this.#revoked({ reason });
+        this.#log.info({ deviceId: id, reason }, "device session revoked");
+        this.#forgetClient(client);
+        this.#sessions.delete(client);
+        client.close();
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  /**
+   * Closes at once every live connection authenticated as `deviceId`, whatever the registry says now (the
+   * caller has decided; {@link revalidateSessions} decides from the registry itself). Its session is
+   * forgotten first, so nothing the broker has not yet handed over is ingested under it, and the frames it
+   * holds are withheld (no PUBACK: the device keeps them and re-sends them), as at any disconnect. Each close
+   * is counted in `vitalog_mqtt_refusals_total` with `reason` (a bounded snake_case wire string, such as
+   * `device_revoked`) and logged. Returns how many connections it closed.
+   */
+  closeDeviceSessions(deviceId: string, reason: string): number {
+    if (!REASON_PATTERN.test(reason))
+      throw new TypeError(`reason must be a snake_case wire string: ${reason}`);
+    const clients = this.#liveSessions.get(deviceId);
+    if (!clients) return 0;
+    this.#liveSessions.delete(deviceId);
+    let closed = 0;
+    for (const client of clients) {
+      this.#forgetClient(client);
+      this.#sessions.delete(client);
+      this.#refuse(reason, { deviceId, remote: remoteOf(client) });
+      this.#log.info({ deviceId, reason }, "device session closed");
+      client.close();
+      closed++;
+    }
+    return closed;
+  }
+
+  /** Remembers an authenticated device connection under its device id until its socket closes. */
+  #trackSession(client: Client): void {
+    const session = this.#sessions.get(client);
+    const conn = client.conn as Socket;
+    if (!session || conn.closed) return;
+    let clients = this.#liveSessions.get(session.deviceId);
+    if (!clients) {
+      clients = new Set();
+      this.#liveSessions.set(session.deviceId, clients);
+    }
+    const live = clients;
+    live.add(client);
+    conn.once("close", () => {
+      live.delete(client);
+      if (live.size === 0 && this.#liveSessions.get(session.deviceId) === live)
+        this.#liveSessions.delete(session.deviceId);
+    });
+  }
+
+  /**
+   * With `mqtt.tls.requireClientCert`, a client on the TLS listener is who its certificate says: the
+   * certificate (verified against `mqtt.tls.caFile` in the handshake) must carry exactly one subject CN, equal
+   * to the MQTT username, byte for byte: the device id, or an alert consumer's id. Subject alternative names
+   * are not consulted. The plain listener carries no certificate and is not concerned.
+   */
+  #certificateRefusal(client: Client, username: string): string | undefined {
+    const conn = client.conn;
+    if (!this.#cfg.tls?.requireClientCert || !(conn instanceof TLSSocket)) return undefined;
+    if (!conn.authorized) return "certificate_untrusted";
+    // Node gives a repeated attribute as an array: a certificate with two CNs names no one
+    const cn: unknown = conn.getPeerCertificate().subject?.CN;
+    return cn === username ? undefined : "certificate_identity_mismatch";
+  }
+
+  /**
+   * The gateway never stores a Will message ([MQTT 3.1.1 §3.1.2.5] would): no client may subscribe to a
+   * topic a device's will could name, a will on the device's own data topic would be a reading it never
+   * sent, ingested when its connection drops, and a consumer's would be a command issued after it left.
+   * The CONNECT goes on without it (firmware that always sets a will still connects); counted `will_dropped`.
+   */
+  #dropWill(client: Client, packet: ConnectPacket): void {
+    if (!packet.will) return;
+    delete packet.will;
+    this.#refuse("will_dropped", { clientId: packet.clientId, remote: remoteOf(client) });
+  }
+
   /** Binds an authenticated connection to its device's current registration; false when it has none. */
   #openSession(client: Client, deviceId: string): boolean {
     const device = this.#registry.get(deviceId);
@@ -434,6 +573,7 @@ export class MqttTransport {
       deviceId: device.id,
       subjectId: device.subjectId,
       model: device.model,
+      credential: this.#registry.credentialOf(device.id),
       pendingWeight: 0,
       held: [],
       heldTimer: null,
@@ -604,7 +744,9 @@ export class MqttTransport {
     const readings = decoded?.inputs.length ?? 0;
     const run = () => this.#store(client, session, source, packet, payload, decoded, refusal, done);
     const withhold = (reason: string) => {
-      this.#ingest.countNotAdmitted(source, reason);
+      // a budget refusal is the device's; a frame left unanswered because its connection ended
+      // (disconnected, shutting_down) or its handling failed is counted as withheld only
+      if (reason.startsWith("rate_limited_")) this.#ingest.countNotAdmitted(source, reason);
       this.#withhold(packet, reason, done);
     };
     this.#admit(client, session, packet.qos, readings, run, withhold);

@@ -288,14 +288,21 @@ export class AlertStore {
     return { alerts, messages };
   }
 
-  /** Clinician observations entered since `sinceMs`, oldest first (replayed into the engine at start-up). */
-  observationsSince(sinceMs: number): ClinicianObservation[] {
-    const rows = this.#db
+  /** The observation rows observed since `sinceMs`, oldest first, as stored. */
+  observationRowsSince(sinceMs: number): ObservationRow[] {
+    return this.#db
       .prepare<[number], ObservationRow>(
         "SELECT * FROM clinician_observations WHERE observed_at_ms >= ? ORDER BY observed_at_ms, row_id",
       )
       .all(sinceMs);
-    return rows.map((r) => ({
+  }
+
+  /**
+   * Clinician observations observed since `sinceMs`, oldest first, as the table holds them (replayed into the
+   * engine at start-up when the log is off; with the log on, alert-log-restore.ts replays the logged ones).
+   */
+  observationsSince(sinceMs: number): ClinicianObservation[] {
+    return this.observationRowsSince(sinceMs).map((r) => ({
       subjectId: r.subject_id,
       enteredBy: r.entered_by,
       observedAtMs: r.observed_at_ms,
@@ -307,9 +314,12 @@ export class AlertStore {
   }
 }
 
-interface ObservationRow {
+/** A `clinician_observations` row. */
+export interface ObservationRow {
+  row_id: number;
   subject_id: string;
   entered_by: string;
+  via: string | null;
   observed_at_ms: number;
   entered_at_ms: number;
   supplemental_oxygen: number | null;

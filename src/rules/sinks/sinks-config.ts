@@ -4,6 +4,7 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { z } from "zod";
+import { isCredentialRef, secretModeProblem } from "../../credentials.js";
 
 const DEVICE_LIKE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const topicPrefix = z.string().regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/, "must be topic levels a/b/c");
@@ -148,12 +149,14 @@ export function alertsConfigProblems(alerts: AlertsConfig): { path: string; mess
 }
 
 function secretFileProblem(file: string, path: string, problems: { path: string; message: string }[]): void {
+  // an unresolvable credential reference was reported by config.ts (resolveCredentialPaths)
+  if (isCredentialRef(file)) return;
   try {
     accessSync(file, constants.R_OK);
   } catch {
     problems.push({ path, message: `file ${file} is missing or unreadable` });
     return;
   }
-  if ((statSync(file).mode & 0o004) !== 0)
-    problems.push({ path, message: `secret file ${file} is world-readable (chmod 600 it)` });
+  const problem = secretModeProblem(file, statSync(file).mode);
+  if (problem !== undefined) problems.push({ path, message: problem });
 }

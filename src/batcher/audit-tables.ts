@@ -1,0 +1,56 @@
+/**
+ * `vitalog audit` beyond the tree: every table a person or a report relies on, compared with the log's
+ * events (one pass over them in log order, then one comparison per table):
+ * alert transitions and current alert state (audit-alerts.ts), clinician observations
+ * (audit-observations.ts), device bindings (audit-devices.ts), rejection evidence (audit-rejections.ts),
+ * and what erasures shredded (audit-erasures.ts). MUST run inside the caller's read transaction, so the
+ * tables and the log are one snapshot even while the gateway commits; it writes only temporary tables,
+ * which it drops.
+ */
+import type { Database } from "better-sqlite3";
+import { alertTablesCheck } from "./audit-alerts.js";
+import { devicesCheck } from "./audit-devices.js";
+import { erasuresCheck } from "./audit-erasures.js";
+import { ErasedSubjects, scanLoggedEvents } from "./audit-events.js";
+import type { AddFinding, TableCoverage } from "./audit-findings.js";
+import { observationsCheck } from "./audit-observations.js";
+import { rejectionsCheck } from "./audit-rejections.js";
+import type { SubjectKeys } from "./subject-keys.js";
+
+/** Runs the table checks; returns what each table's comparison covered. */
+export function auditTables(db: Database, keys: SubjectKeys, add: AddFinding): TableCoverage[] {
+  const erased = new ErasedSubjects(db, keys);
+  const checks = [
+    alertTablesCheck(db, erased),
+    observationsCheck(db, erased),
+    devicesCheck(db),
+    rejectionsCheck(db),
+    erasuresCheck(db),
+  ];
+  try {
+    scanLoggedEvents(db, keys, (e) => {
+      for (const c of checks) {
+        try {
+          c.onEvent(e);
+        } catch (err) {
+          // an authentic event the replay cannot use (the gateway never logs one): named, the rest goes on
+          add({
+            kind: "table_unreadable",
+            ref: e.ref,
+            leafIndex: e.leafIndex,
+            detail: `logged ${e.type} event cannot be replayed: ${(err as Error).message}`,
+          });
+        }
+      }
+    });
+    return checks.flatMap((c) => c.finish(add));
+  } finally {
+    for (const t of db
+      .prepare(
+        "SELECT name FROM sqlite_temp_master WHERE type = 'table' AND name LIKE 'audit\\_%' ESCAPE '\\'",
+      )
+      .pluck()
+      .all() as string[])
+      db.exec(`DROP TABLE temp.${t}`);
+  }
+}

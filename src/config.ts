@@ -5,6 +5,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { anchorConfigSchema } from "./anchor/anchor-config.js";
 import { tlogConfigSchema } from "./batcher/tlog-config.js";
+import { controlSocketPathProblem } from "./control/control-socket.js";
 import { isCredentialRef, resolveCredentialPaths, secretModeProblem } from "./credentials.js";
 import { bleConfigSchema } from "./drivers/ble/ble-config.js";
 import { driversConfigSchema } from "./drivers/drivers-config.js";
@@ -184,6 +185,8 @@ export function parseConfig(raw: unknown, baseDir: string, source = "config"): R
   // the database and the default keys live here: a directory others may write lets them replace both
   const stateDirProblem = directoryProblem(config.gateway.stateDir, "state directory");
   if (stateDirProblem !== undefined) problems.push({ path: "gateway.stateDir", message: stateDirProblem });
+  const socketProblem = controlSocketPathProblem(config.gateway.stateDir);
+  if (socketProblem !== undefined) problems.push({ path: "gateway.stateDir", message: socketProblem });
   const seen = new Set<string>();
   config.devices.forEach((d, i) => {
     if (seen.has(d.id)) problems.push({ path: `devices.${i}.id`, message: `duplicate device id ${d.id}` });
@@ -218,6 +221,13 @@ function checkTransport(config: Config, abs: (p: string) => string, problems: Co
     }
     if (mqtt.plain && tls.port === mqtt.port && tls.port !== 0) {
       problems.push({ path: "mqtt.tls.port", message: "must differ from mqtt.port" });
+    }
+    // the plain listener asks for no certificate: beyond loopback it would let the same devices in without one
+    if (tls.requireClientCert && mqtt.plain && !isLoopbackHost(mqtt.host)) {
+      problems.push({
+        path: "mqtt.plain",
+        message: `must be false, or mqtt.host (${mqtt.host}) a loopback address, with mqtt.tls.requireClientCert: the plain listener would accept clients without a certificate`,
+      });
     }
   }
   if (!mqtt.plain && !mqtt.tls && (config.devices.length > 0 || config.alerts.consumers.length > 0)) {

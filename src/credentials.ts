@@ -133,13 +133,17 @@ export function isSystemdCredential(file: string, env: NodeJS.ProcessEnv = proce
 
 /**
  * Why a secret file (password, token, key) with permission bits `mode` is unsafe, or undefined: others
- * may read it, or others or its group may write it (whoever can write it can replace the secret). Group
- * read is allowed: a systemd credential shows its ACL mask there (0440).
+ * may read it, its group may read it, or others or its group may write it (whoever can write it can
+ * replace the secret). Group read is allowed only on a systemd credential ({@link isSystemdCredential}),
+ * whose group bits show the mask of its one-user ACL (0440), as the ledger key's check does.
  */
 export function secretModeProblem(file: string, mode: number): string | undefined {
   if ((mode & 0o004) !== 0) return `secret file ${file} is world-readable (chmod 600 it)`;
   if ((mode & 0o022) !== 0) {
     return `secret file ${file} has mode ${(mode & 0o777).toString(8)}: writable by its group or others (chmod 600 it)`;
+  }
+  if ((mode & 0o040) !== 0 && !isSystemdCredential(file)) {
+    return `secret file ${file} has mode ${(mode & 0o777).toString(8)}: readable by its group (chmod 600 it)`;
   }
   return undefined;
 }

@@ -22,6 +22,8 @@ export const ERROR_CODES = {
   SUBJECT_UNKNOWN: { retryable: false, exitCode: 1 },
   SUBJECT_ERASED: { retryable: false, exitCode: 1 },
   READING_UNKNOWN: { retryable: false, exitCode: 1 },
+  USER_UNKNOWN: { retryable: false, exitCode: 1 },
+  USER_EXISTS: { retryable: false, exitCode: 1 },
   INTEGRITY_FAILURE: { retryable: false, exitCode: 70 },
   CHECKPOINT_PENDING: { retryable: true, exitCode: 75 },
   SIGNER_FAILURE: { retryable: false, exitCode: 70 },

@@ -22,6 +22,7 @@ import { registerGatewayMetrics } from "./gateway-metrics.js";
 import { CommitHealth, errorText, Health } from "./health.js";
 import { DEVICE_ID_PATTERN } from "./identifiers.js";
 import { UlidFactory } from "./ids.js";
+import { InstanceLock } from "./instance-lock.js";
 import type { Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { MIGRATIONS } from "./migrations.js";
@@ -44,9 +45,10 @@ export interface Service {
 const SESSION_SWEEP_MS = 5000;
 
 /**
- * The running gateway: owns start-up and shutdown order. Start: control socket → store → registry → ingest → commit
- * writers → commit thread → MQTT → services → admin HTTP. Stop: services (reverse) → flush the last
- * group commit (so pending PUBACKs go out) → close clients → commit thread → close the database.
+ * The running gateway: owns start-up and shutdown order. Start: instance lock → database → control socket →
+ * store → registry → ingest → commit writers → commit thread → MQTT → services → admin HTTP. Stop: services
+ * (reverse) → flush the last group commit (so pending PUBACKs go out) → close clients → commit thread → close
+ * the database → release the instance lock.
  * Group commits run in the commit thread (batcher/commit-thread.ts) on a connection of their own.
  */
 export class Gateway {
@@ -64,21 +66,30 @@ export class Gateway {
   readonly admission: Admission;
   readonly log: Logger;
   readonly clock: Clock;
+  /** Makes the ids of new alerts (tests inject predictable ones, as they inject the clock); default random UUIDs. */
+  readonly newAlertId: (() => string) | undefined;
   readonly #committer: GroupCommitter<CommitBatch>;
   readonly #commitHealth: CommitHealth;
   readonly #admin: AdminServer;
   readonly #services: Service[] = [];
   readonly #thread: CommitThread;
   readonly #control: ControlServer;
-  #sessionSweep: NodeJS.Timeout | undefined;
+  readonly #lock: InstanceLock;
+  #sessionSweep: unknown;
   readonly #startedAtMs: number;
   #adminPort = 0;
   #stopped = false;
 
-  private constructor(config: Readonly<Config>, deps: { log: Logger; clock: Clock }) {
+  private constructor(
+    config: Readonly<Config>,
+    deps: { log: Logger; clock: Clock; newAlertId?: () => string },
+    lock: InstanceLock,
+  ) {
     this.config = config;
+    this.#lock = lock;
     this.log = deps.log;
     this.clock = deps.clock;
+    this.newAlertId = deps.newAlertId;
     this.#startedAtMs = deps.clock.now();
     // a short lock wait: the event loop (alerts) must not block behind another process's write;
     // the group commit retries a locked batch instead (see GroupCommitter busyRetryMs)
@@ -88,7 +99,7 @@ export class Gateway {
     });
     assertCurrentLogFormat(this.db);
     this.registry = new DeviceRegistry(this.db);
-    this.#control = new ControlServer(config.gateway.stateDir);
+    this.#control = new ControlServer(config.gateway.stateDir, { clock: deps.clock });
     this.store = new ReadingStore(this.db);
     const duplicates = this.metrics.counter(
       "vitalog_readings_duplicate_total",
@@ -210,12 +221,27 @@ export class Gateway {
     });
   }
 
-  static async start(config: Readonly<Config>, deps: { log: Logger; clock: Clock }): Promise<Gateway> {
-    const gw = new Gateway(config, deps);
+  static async start(
+    config: Readonly<Config>,
+    deps: { log: Logger; clock: Clock; newAlertId?: () => string },
+  ): Promise<Gateway> {
+    // before the database is opened (and migrated): a second gateway on this database or this state
+    // directory stops here, having written nothing (ALREADY_RUNNING, naming the first)
+    const lock = InstanceLock.acquire(
+      { stateDir: config.gateway.stateDir, database: config.storage.path! },
+      deps.clock.now(),
+    );
+    let gw: Gateway;
+    try {
+      gw = new Gateway(config, deps, lock);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
     try {
       // Composition: each subsystem attaches its services, ingest listeners and commit writers here,
       // in dependency order, through a function of its own module (`attachX(gw)`).
-      // first: a second daemon on this state directory stops here, before it writes anything
+      // the lock is held: a control socket file found now was left by a gateway that died, and is replaced
       gw.#control.handle("devices_changed", async (args) => gw.#devicesChanged(args));
       await gw.#control.start();
       const tlog = attachTlog(gw);
@@ -237,8 +263,17 @@ export class Gateway {
       await gw.mqtt.start();
       // a binding changed without word on the control socket (a CLI on another host's copy, a direct
       // database edit) still ends its sessions within one sweep; the commit check refuses their frames before
-      gw.#sessionSweep = setInterval(() => gw.mqtt.revalidateSessions(), SESSION_SWEEP_MS);
-      gw.#sessionSweep.unref();
+      const sweep = () => {
+        if (gw.#stopped) return;
+        try {
+          gw.mqtt.revalidateSessions();
+        } catch (err) {
+          // the registry unreadable (a database gone or locked): sessions stay as they are until it is back
+          gw.log.warn({ err: errorText(err) }, "session sweep could not read the device registry");
+        }
+        gw.#sessionSweep = deps.clock.setTimeout(sweep, SESSION_SWEEP_MS);
+      };
+      gw.#sessionSweep = deps.clock.setTimeout(sweep, SESSION_SWEEP_MS);
       for (const s of gw.#services) {
         await s.start();
         deps.log.info({ service: s.name }, "service started");
@@ -289,6 +324,11 @@ export class Gateway {
     return this.#adminPort;
   }
 
+  /** The local control socket: subsystems register the ops a `vitalog` command sends to the running daemon. */
+  get control(): ControlServer {
+    return this.#control;
+  }
+
   /**
    * What `vitalog status` shows: counts and states, never patient data (no subject ids). Never throws: each
    * part is computed on its own and a part that throws (e.g. a tile store whose edge no longer matches its
@@ -327,7 +367,7 @@ export class Gateway {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearInterval(this.#sessionSweep);
+    this.clock.clearTimeout(this.#sessionSweep);
     for (const s of [...this.#services].reverse()) {
       await s.stop().catch((err) => this.log.warn({ err, service: s.name }, "service stop failed"));
     }
@@ -339,7 +379,11 @@ export class Gateway {
     await this.#admin.stop().catch(() => {});
     await this.#control.stop().catch((err) => this.log.warn({ err }, "control socket stop"));
     await this.#thread.close().catch((err) => this.log.warn({ err }, "commit thread close"));
-    this.db.close();
+    try {
+      this.db.close();
+    } finally {
+      this.#lock.release();
+    }
     this.log.info("gateway stopped");
   }
 }

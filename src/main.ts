@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   run: async () => (await import("./cli/run.js")).runCommand,
   demo: async () => (await import("./cli/demo.js")).demoCommand,
   devices: async () => (await import("./cli/devices.js")).devicesCommand,
+  users: async () => (await import("./cli/users.js")).usersCommand,
   readings: async () => (await import("./cli/readings.js")).readingsCommand,
   status: async () => (await import("./cli/status.js")).statusCommand,
   keys: async () => (await import("./cli/keys.js")).keysCommand,
@@ -20,7 +21,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   subjects: async () => (await import("./cli/subjects.js")).subjectsCommand,
   alerts: async () => (await import("./cli/alerts.js")).alertsCommand,
   observe: async () => (await import("./cli/observe.js")).observeCommand,
+  news2: async () => (await import("./cli/news2.js")).news2Command,
   tlog: async () => (await import("./cli/tlog.js")).tlogCommand,
+  rules: async () => (await import("./cli/rules.js")).rulesCommand,
 };
 
 const USAGE = `usage: vitalog <command> [flags]
@@ -29,6 +32,8 @@ const USAGE = `usage: vitalog <command> [flags]
   demo     [--devices N] [--rate HZ] [--seconds S] gateway + simulated wearables, live view, until Ctrl-C
   devices  add --config FILE --id ID --subject S [--model M]   provision; prints credentials once
   devices  list|remove --config FILE [--id ID]
+  users    add --config FILE --id ID --role ROLE [--name NAME]   a person who may act on alarms (logged)
+  users    list|disable|enable --config FILE [--id ID]; users role --config FILE --id ID --role ROLE
   readings --config FILE [--device ID] [--subject S] [--since 15m] [--limit N] [--follow]
   status   --config FILE                          state of the running daemon
   keys     init|show|list|rotate --config FILE    signing + storage keys; init/show print the vkey
@@ -38,11 +43,15 @@ const USAGE = `usage: vitalog <command> [flags]
                                                   offline check: exit 0 valid, 1 invalid, 2 unusable
   audit    --config FILE [--vkey VKEY] [--json]   recompute the tree, check every checkpoint (70 on findings)
   subjects erase <subject> --config FILE --yes    crypto-shred a subject (irreversible)
-  tlog     adopt-unlogged --config FILE --by USER --reason TEXT --yes
-                                                  put readings stored without a log leaf in the log (logged)
+  tlog     adopt-unlogged --config FILE --by USER --reason TEXT [--id DEVICE | --devices-only |
+           --readings-only | --rejections-only] --yes
+                                                  put rows the log does not hold in it, as they stand (logged)
   alerts   --config FILE [--since 24h] [--limit N]  active alerts and recent transitions
-  alerts   ack|silence ID --config FILE --by USER [--minutes M]   acknowledge/silence, attributed to USER
+  alerts   ack|silence ID --config FILE --by USER [--minutes M]   acknowledge/silence as a known USER;
+                                                  ID may be a unique prefix (6+ characters)
   observe  --config FILE --subject S --by USER [--air|--oxygen] [--acvpu A|C|V|P|U] [--spo2-scale 1|2]
+  news2    --config FILE [--subject S] [--json]  current NEWS2 per subject, complete or not (running daemon)
+  rules    show --config FILE [--subject ID] [--json]   threshold limits in force after merging
 
 exit codes: 0 ok, 1 failure, 2 unusable input, 64 usage, 69 ledger/sink unavailable, 70 integrity,
 74 storage or output, 75 try again later, 78 config, 141 output closed by its reader`;

@@ -1,11 +1,13 @@
 import { ANCHOR_MIGRATION } from "./anchor/publisher-store.js";
 import { READING_STORE_SQL, REJECTION_BOUNDS_MIGRATION } from "./batcher/reading-store.js";
-import { REJECTION_EVIDENCE_MIGRATION } from "./batcher/rejection-evidence.js";
+import { REJECTION_EVIDENCE_MIGRATION, REJECTION_JOURNAL_MIGRATION } from "./batcher/rejection-evidence.js";
 import { TILE_STORE_MIGRATION } from "./batcher/tile-store.js";
 import { TLOG_RECORDS_MIGRATION } from "./batcher/tlog-schema.js";
 import type { Migration } from "./db.js";
 import { DEVICE_REGISTRY_SQL } from "./drivers/device-registry.js";
+import { RULES_IN_FORCE_SQL } from "./rules/rules-in-force-writer.js";
 import { ALERT_STORE_SQL } from "./rules/sinks/alert-store.js";
+import { USER_STORE_SQL } from "./users/user-store.js";
 
 /**
  * Every schema step, in order. Append only: a released migration is never edited or renumbered.
@@ -28,5 +30,12 @@ export const MIGRATIONS: readonly Migration[] = [
     name: "rejection evidence in the log: counts' logged part, sample seal and eviction state",
     sql: REJECTION_EVIDENCE_MIGRATION,
   },
+  { version: 9, name: "rules_in_force: the last recorded configuration per scope", sql: RULES_IN_FORCE_SQL },
+  {
+    version: 10,
+    name: "rejection evidence: sealing and eviction state and the sample byte total leave the file",
+    sql: REJECTION_JOURNAL_MIGRATION,
+  },
+  { version: 11, name: "users: the staff who act on alarms, with a role", sql: USER_STORE_SQL },
   // 4: records/subject keys/events (tamper-evident log), 5: anchors, 6: alerts — assigned, in this order
 ];

@@ -21,7 +21,18 @@ export const VITAL_KINDS = [
 ] as const;
 export type VitalKind = (typeof VITAL_KINDS)[number];
 
-/** Flags a reading may carry. `questionable`: inside the "confirm" band of clinical.md §6. */
+/**
+ * Flags a reading may carry (wire strings, only ever added to):
+ * - `questionable`: outside the "confirm" band of clinical.md §6 (accepted; a HIGH limit still alarms on it).
+ * - `clock_drift`: the device clock runs ahead of the gateway's by more than clinical.md §6's 2 min.
+ * - `narrow_pulse_pressure`: systolic minus diastolic under 10 mmHg (clinical.md §6).
+ * - `device_reported_issue`: the device's own status words call the measurement doubtful.
+ * - `sensor_contact_lost`: taken while the device reported that its sensor had no contact with the patient
+ *   (a contact status in the same frame, or an earlier one not yet followed by contact restored).
+ * - `unit_converted`: the value was converted into the canonical unit.
+ * - `signal_unreliable`: the device says the value does not reflect the patient (PLX Measurement Status or
+ *   Device and Sensor Status bits that clinical.md §1.6 lists for suppressing SpO2/PR alarms).
+ */
 export const READING_FLAGS = [
   "questionable",
   "clock_drift",
@@ -29,8 +40,21 @@ export const READING_FLAGS = [
   "device_reported_issue",
   "sensor_contact_lost",
   "unit_converted",
+  "signal_unreliable",
 ] as const;
 export type ReadingFlag = (typeof READING_FLAGS)[number];
+
+/**
+ * Flags that make a reading no patient value for the physiological rules (thresholds, rate of change, NEWS2):
+ * [clinical.md §5.2 "Signal-quality gating"] suppress physiological alarms when the quality bits say the input
+ * is invalid, and raise a technical alarm instead (rules/technical.ts). The reading is still stored and proved.
+ */
+export const SIGNAL_GATING_FLAGS: readonly ReadingFlag[] = ["sensor_contact_lost", "signal_unreliable"];
+
+/** Whether a reading's flags keep it out of the physiological rules (see {@link SIGNAL_GATING_FLAGS}). */
+export function isSignalGated(flags: readonly ReadingFlag[]): boolean {
+  return flags.some((f) => f === "sensor_contact_lost" || f === "signal_unreliable");
+}
 
 /** A measurement as decoded by a driver, before validation. Units are UCUM codes. */
 export interface ReadingInput {
@@ -469,7 +493,11 @@ export function normaliseBatch(
 export interface DeviceStatusInput {
   /** Battery level in percent, 0–100. */
   batteryPct?: number | undefined;
-  /** false when the device reports that its sensor lost contact with the patient. */
+  /**
+   * false when the device reports that its sensor lost contact with the patient, true when it reports contact.
+   * A status applies to every reading of its frame, and `false` to the device's later readings until a frame
+   * says `true` (ingest flags them `sensor_contact_lost`).
+   */
   sensorContact?: boolean | undefined;
   deviceTimeMs?: number | undefined;
 }

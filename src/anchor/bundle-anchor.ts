@@ -146,7 +146,7 @@ export function anchorChecker(
 ): AnchorChecker {
   return (section, note) => {
     const r = checkAnchorSection(section, note, trusted, opts);
-    if (!r.ok) return { ok: false, detail: `${r.step}: ${r.reason}` };
+    if (!r.ok) return { ok: false, step: r.step, detail: `${r.step}: ${r.reason}` };
     const f = r.finding;
     const e = opts.expect ?? {};
     const pinned = [

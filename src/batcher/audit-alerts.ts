@@ -98,46 +98,32 @@ function checkEvents(db: Database, erased: ErasedSubjects, add: AddFinding): Tab
   const table = "alert_events";
   const finding = (ref: string, leaf: number | null, detail: string) =>
     add({ kind: "alert_mismatch", ref, leafIndex: leaf, detail, table });
-  let verified = 0;
-  let erasedRows = 0;
-  const logged = db.prepare(
-    `SELECT l.*, a.row_id AS a_row_id, ${EVENT_COLUMNS.map((c) => `a.${c} AS a_${c}`).join(", ")},
-       a.body AS a_body
-     FROM temp.audit_alert_events l LEFT JOIN main.alert_events a ON a.event_id = l.event_id ORDER BY l.leaf`,
+  const what = (r: Row) => `${r.transition} of alert ${r.alert_id} at ${isoTime(r.at_ms)}`;
+  const verified = compareReplayed(
+    db,
+    { replayed: "audit_alert_events", stored: table, key: "event_id", columns: EVENT_COLUMNS, json: "body" },
+    {
+      missing: (r) =>
+        finding(
+          String(r.event_id),
+          Number(r.leaf),
+          `logged transition (${what(r)}) has no alert_events row: deleted (or never written: see vitalog_alert_persist_failures_total)`,
+        ),
+      differs: (r, diffs) => finding(String(r.event_id), Number(r.leaf), `${what(r)}: ${diffs.join("; ")}`),
+      jsonDiffers: "the stored message (body) differs from the logged one",
+    },
   );
-  for (const r of logged.iterate() as IterableIterator<Row>) {
-    const what = `${r.transition} of alert ${r.alert_id} at ${isoTime(r.at_ms)}`;
-    if (r.a_row_id === null) {
+  const erasedRows = unloggedRows(
+    db,
+    { replayed: "audit_alert_events", stored: table, key: "event_id", at: "at_ms", order: "row_id" },
+    erased,
+    (r) =>
       finding(
         String(r.event_id),
-        Number(r.leaf),
-        `logged transition (${what}) has no alert_events row: deleted (or never written: see vitalog_alert_persist_failures_total)`,
-      );
-      continue;
-    }
-    const diffs = EVENT_COLUMNS.filter((c) => r[c] !== r[`a_${c}`]).map(
-      (c) => `${c}: logged ${showValue(r[c])}, stored ${showValue(r[`a_${c}`])}`,
-    );
-    if (diffs.length === 0 && !sameJson(String(r.body), r.a_body))
-      diffs.push("the stored message (body) differs from the logged one");
-    if (diffs.length > 0) finding(String(r.event_id), Number(r.leaf), `${what}: ${diffs.join("; ")}`);
-    else verified++;
-  }
-  const unlogged = db.prepare(
-    `SELECT event_id, alert_id, transition, subject_id, at_ms FROM main.alert_events a
-     WHERE NOT EXISTS (SELECT 1 FROM temp.audit_alert_events l WHERE l.event_id = a.event_id) ORDER BY row_id`,
+        null,
+        `row (${what(r)}) has no logged transition: inserted, or its event_id changed`,
+      ),
   );
-  for (const r of unlogged.iterate() as IterableIterator<Row>) {
-    if (erased.covers(String(r.subject_id), Number(r.at_ms))) {
-      erasedRows++;
-      continue;
-    }
-    finding(
-      String(r.event_id),
-      null,
-      `row (${r.transition} of alert ${r.alert_id} at ${isoTime(r.at_ms)}) has no logged transition: inserted, or its event_id changed`,
-    );
-  }
   const rows = db.prepare("SELECT COUNT(*) FROM main.alert_events").pluck().get() as number;
   return { table, rows, verified, pending: 0, erased: erasedRows };
 }
@@ -146,43 +132,81 @@ function checkAlerts(db: Database, erased: ErasedSubjects, add: AddFinding): Tab
   const table = "alerts";
   const finding = (ref: string, leaf: number | null, detail: string) =>
     add({ kind: "alert_state_mismatch", ref, leafIndex: leaf, detail, table });
-  let verified = 0;
-  let erasedRows = 0;
-  const replayed = db.prepare(
-    `SELECT l.*, a.alert_id AS a_alert_id, ${ALERT_COLUMNS.map((c) => `a.${c} AS a_${c}`).join(", ")},
-       a.snapshot AS a_snapshot
-     FROM temp.audit_alerts l LEFT JOIN main.alerts a ON a.alert_id = l.alert_id ORDER BY l.leaf`,
+  const verified = compareReplayed(
+    db,
+    { replayed: "audit_alerts", stored: table, key: "alert_id", columns: ALERT_COLUMNS, json: "snapshot" },
+    {
+      missing: (r) =>
+        finding(
+          String(r.alert_id),
+          Number(r.leaf),
+          `alert (${r.state} per its last logged transition) has no alerts row: deleted`,
+        ),
+      differs: (r, diffs) => finding(String(r.alert_id), Number(r.leaf), diffs.join("; ")),
+      jsonDiffers: "the stored snapshot differs from the last logged message",
+    },
   );
-  for (const r of replayed.iterate() as IterableIterator<Row>) {
-    if (r.a_alert_id === null) {
-      finding(
-        String(r.alert_id),
-        Number(r.leaf),
-        `alert (${r.state} per its last logged transition) has no alerts row: deleted`,
-      );
-      continue;
-    }
-    const diffs = ALERT_COLUMNS.filter((c) => r[c] !== r[`a_${c}`]).map(
-      (c) => `${c}: logged ${showValue(r[c])}, stored ${showValue(r[`a_${c}`])}`,
-    );
-    if (diffs.length === 0 && !sameJson(String(r.snapshot), r.a_snapshot))
-      diffs.push("the stored snapshot differs from the last logged message");
-    if (diffs.length > 0) finding(String(r.alert_id), Number(r.leaf), diffs.join("; "));
-    else verified++;
-  }
-  const unlogged = db.prepare(
-    `SELECT alert_id, state, subject_id, updated_at_ms FROM main.alerts a
-     WHERE NOT EXISTS (SELECT 1 FROM temp.audit_alerts l WHERE l.alert_id = a.alert_id) ORDER BY alert_id`,
+  const erasedRows = unloggedRows(
+    db,
+    { replayed: "audit_alerts", stored: table, key: "alert_id", at: "updated_at_ms", order: "alert_id" },
+    erased,
+    (r) => finding(String(r.alert_id), null, `alert (${r.state}) has no logged transition: inserted`),
   );
-  for (const r of unlogged.iterate() as IterableIterator<Row>) {
-    if (erased.covers(String(r.subject_id), Number(r.updated_at_ms))) {
-      erasedRows++;
-      continue;
-    }
-    finding(String(r.alert_id), null, `alert (${r.state}) has no logged transition: inserted`);
-  }
   const rows = db.prepare("SELECT COUNT(*) FROM main.alerts").pluck().get() as number;
   return { table, rows, verified, pending: 0, erased: erasedRows };
+}
+
+/**
+ * Each replayed row (temporary table `replayed`, in leaf order) against the stored row with the same `key`:
+ * column by column, then its JSON (`json`, the same column name in both). Calls `missing` for a replayed row
+ * that has no stored row and `differs` with what differs; returns how many matched.
+ */
+function compareReplayed(
+  db: Database,
+  spec: { replayed: string; stored: string; key: string; columns: readonly string[]; json: string },
+  on: { missing: (r: Row) => void; differs: (r: Row, diffs: string[]) => void; jsonDiffers: string },
+): number {
+  const rows = db.prepare(
+    `SELECT l.*, a.${spec.key} AS a_key, ${spec.columns.map((c) => `a.${c} AS a_${c}`).join(", ")},
+       a.${spec.json} AS a_json
+     FROM temp.${spec.replayed} l LEFT JOIN main.${spec.stored} a ON a.${spec.key} = l.${spec.key} ORDER BY l.leaf`,
+  );
+  let verified = 0;
+  for (const r of rows.iterate() as IterableIterator<Row>) {
+    if (r.a_key === null) {
+      on.missing(r);
+      continue;
+    }
+    const diffs = spec.columns
+      .filter((c) => r[c] !== r[`a_${c}`])
+      .map((c) => `${c}: logged ${showValue(r[c])}, stored ${showValue(r[`a_${c}`])}`);
+    if (diffs.length === 0 && !sameJson(String(r[spec.json]), r.a_json)) diffs.push(on.jsonDiffers);
+    if (diffs.length > 0) on.differs(r, diffs);
+    else verified++;
+  }
+  return verified;
+}
+
+/**
+ * The stored rows that no replayed row has (by `key`, in `order`): each one is `unlogged`, unless it belongs
+ * to an erased subject (its `subject_id`, dated by `at`), which is counted instead. Returns that count.
+ */
+function unloggedRows(
+  db: Database,
+  spec: { replayed: string; stored: string; key: string; at: string; order: string },
+  erased: ErasedSubjects,
+  unlogged: (r: Row) => void,
+): number {
+  const rows = db.prepare(
+    `SELECT * FROM main.${spec.stored} a
+     WHERE NOT EXISTS (SELECT 1 FROM temp.${spec.replayed} l WHERE l.${spec.key} = a.${spec.key}) ORDER BY ${spec.order}`,
+  );
+  let erasedRows = 0;
+  for (const r of rows.iterate() as IterableIterator<Row>) {
+    if (erased.covers(String(r.subject_id), Number(r[spec.at]))) erasedRows++;
+    else unlogged(r);
+  }
+  return erasedRows;
 }
 
 /** Whether stored JSON text holds the same value as the logged canonical text. */

@@ -11,11 +11,19 @@
  * - `observation_mismatch`: a `clinician_observations` row differs from its logged `clinician_observation`
  *   event, has none, or a logged entry has no row;
  * - `device_mismatch`: the `devices` table differs from the bindings replayed from the device events
- *   (another subject, model or credential, a row without a logged binding, a logged binding without a row);
- * - `rejection_gap`: a sealed rejection sample was deleted without a logged eviction;
- * - `rejection_mismatch`: a sample differs from its sealed digest, or exists where the log says none can;
- * - `rejection_count_mismatch`: a per-minute rejection count differs from what the log sealed, or was
- *   deleted without a logged prune;
+ *   (another subject, model or credential, a row without a logged binding, a logged binding without a row),
+ *   or a logged unbinding names another subject than the binding the log holds;
+ * - `reading_binding_mismatch`: a logged reading's subject is not the one its device was bound to in the log
+ *   at the reading's leaf, or its device had no logged binding then (audit-devices.ts);
+ * - `user_mismatch`: the `users` table differs from the users replayed from the user events (another role,
+ *   display name, enabled state or credential, a row without a logged addition, a logged user without a
+ *   row), or the log holds an event of a user it never added (audit-users.ts);
+ * - `rejection_gap`: a sealed rejection sample was deleted without a logged eviction, or before an eviction
+ *   that then removed fewer samples than the log had sealed;
+ * - `rejection_mismatch`: a sample differs from its sealed digest, or was never sealed, or an eviction
+ *   removed other samples than the oldest sealed ones or was not made necessary by them;
+ * - `rejection_count_mismatch`: a per-minute rejection count differs from what the log sealed (lowered,
+ *   raised, inserted), or was deleted without a logged prune, or a prune removed other counts than sealed;
  * - `erasure_mismatch`: the records an erasure left shredded differ from what its `subject_erased` event
  *   counts (something else deleted under cover of the erasure);
  * - `table_unreadable`: a covered table cannot be read at all (dropped, or its schema changed), or an
@@ -34,6 +42,8 @@ export type FindingKind =
   | "alert_state_mismatch"
   | "observation_mismatch"
   | "device_mismatch"
+  | "reading_binding_mismatch"
+  | "user_mismatch"
   | "rejection_gap"
   | "rejection_mismatch"
   | "rejection_count_mismatch"
@@ -55,9 +65,10 @@ export interface Finding {
 
 /**
  * How much of one table the audit could compare with the log: `verified` rows matched it; `pending` rows
- * are not covered yet (rejection evidence newer than the last seal, at most about a minute's); `erased`
- * rows belong to an erased subject, whose logged events were shredded with its key, so they cannot be
- * compared (they are not findings). Rows that are findings are in none of the three.
+ * are not covered yet (rejection count increases a running gateway may still hold for its next seal, at
+ * most about a minute's, audit-rejections.ts); `erased` rows belong to an erased subject, whose logged
+ * events were shredded with its key, so they cannot be compared (they are not findings). Rows that are
+ * findings are in none of the three.
  */
 export interface TableCoverage {
   readonly table: string;

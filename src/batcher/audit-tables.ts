@@ -2,12 +2,14 @@
  * `vitalog audit` beyond the tree: every table a person or a report relies on, compared with the log's
  * events (one pass over them in log order, then one comparison per table):
  * alert transitions and current alert state (audit-alerts.ts), clinician observations
- * (audit-observations.ts), device bindings (audit-devices.ts), rejection evidence (audit-rejections.ts),
- * and what erasures shredded (audit-erasures.ts). MUST run inside the caller's read transaction, so the
- * tables and the log are one snapshot even while the gateway commits; it writes only temporary tables,
- * which it drops.
+ * (audit-observations.ts), device bindings and the readings' subjects (audit-devices.ts), rejection evidence
+ * (audit-rejections.ts), what erasures shredded (audit-erasures.ts), and the user store (audit-users.ts);
+ * the same pass lists what operators adopted (audit-adoptions.ts). MUST run inside the caller's read
+ * transaction, so the tables and the log are one snapshot even while the gateway commits; it writes only
+ * temporary tables, which it drops.
  */
 import type { Database } from "better-sqlite3";
+import { AdoptionList, type DeviceAdoption, type RejectionAdoption } from "./audit-adoptions.js";
 import { alertTablesCheck } from "./audit-alerts.js";
 import { devicesCheck } from "./audit-devices.js";
 import { erasuresCheck } from "./audit-erasures.js";
@@ -15,20 +17,31 @@ import { ErasedSubjects, scanLoggedEvents } from "./audit-events.js";
 import type { AddFinding, TableCoverage } from "./audit-findings.js";
 import { observationsCheck } from "./audit-observations.js";
 import { rejectionsCheck } from "./audit-rejections.js";
+import { usersCheck } from "./audit-users.js";
 import type { SubjectKeys } from "./subject-keys.js";
 
-/** Runs the table checks; returns what each table's comparison covered. */
-export function auditTables(db: Database, keys: SubjectKeys, add: AddFinding): TableCoverage[] {
+/** What the table checks covered, and the adoptions they saw. */
+export interface TablesAudit {
+  readonly tables: TableCoverage[];
+  readonly deviceAdoptions: DeviceAdoption[];
+  readonly rejectionAdoptions: RejectionAdoption[];
+}
+
+/** Runs the table checks; returns what each table's comparison covered and the adoptions listed. */
+export function auditTables(db: Database, keys: SubjectKeys, add: AddFinding): TablesAudit {
   const erased = new ErasedSubjects(db, keys);
+  const adoptions = new AdoptionList();
   const checks = [
     alertTablesCheck(db, erased),
     observationsCheck(db, erased),
     devicesCheck(db),
     rejectionsCheck(db),
     erasuresCheck(db),
+    usersCheck(db),
   ];
   try {
     scanLoggedEvents(db, keys, (e) => {
+      adoptions.onEvent(e);
       for (const c of checks) {
         try {
           c.onEvent(e);
@@ -43,7 +56,11 @@ export function auditTables(db: Database, keys: SubjectKeys, add: AddFinding): T
         }
       }
     });
-    return checks.flatMap((c) => c.finish(add));
+    return {
+      tables: checks.flatMap((c) => c.finish(add)),
+      deviceAdoptions: adoptions.devices,
+      rejectionAdoptions: adoptions.rejections,
+    };
   } finally {
     for (const t of db
       .prepare(

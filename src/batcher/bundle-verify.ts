@@ -40,6 +40,8 @@ export interface Verdict {
   readonly unusable: boolean;
   readonly readingId: string | null;
   readonly failedStep: VerifyStep | null;
+  /** When the anchor step failed: which of its own steps (the checker's wire string), else null. */
+  readonly failedAnchorStep: string | null;
   readonly steps: readonly StepResult[];
   /** The opened record's fields (personal data: show only to whom the bundle was given). */
   readonly record: Readonly<Record<string, unknown>> | null;
@@ -48,13 +50,21 @@ export interface Verdict {
 }
 
 /** Optional anchor check, supplied by the anchor subsystem: verifies `anchor` against the checkpoint note. */
-export type AnchorChecker = (anchor: unknown, checkpointNote: string) => { ok: boolean; detail: string };
+export type AnchorChecker = (
+  anchor: unknown,
+  checkpointNote: string,
+) => {
+  ok: boolean;
+  detail: string /** The anchor check's own failing step (a wire string). */;
+  step?: string;
+};
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 function unusable(detail: string): Verdict {
   return {
     ok: false,
+    failedAnchorStep: null,
     unusable: true,
     readingId: null,
     failedStep: null,
@@ -91,11 +101,13 @@ export function verifyProofBundle(
   let record: DecodedRecord | null = null;
   let leafIndex: number | null = null;
   let treeSize: number | null = null;
+  let failedAnchorStep: string | null = null;
   const done = (failed: VerifyStep | null): Verdict => ({
     ok: failed === null,
     unusable: false,
     readingId,
     failedStep: failed,
+    failedAnchorStep,
     steps,
     record: record?.fields ?? null,
     leafIndex,
@@ -167,7 +179,10 @@ export function verifyProofBundle(
       steps.push({ step: "anchor", ok: true, detail: "present, not checked by this verifier" });
     } else {
       const a = opts.checkAnchor(b.anchor, note);
-      if (!a.ok) return fail("anchor", a.detail);
+      if (!a.ok) {
+        failedAnchorStep = a.step ?? null;
+        return fail("anchor", a.detail);
+      }
       steps.push({ step: "anchor", ok: true, detail: a.detail });
     }
   }
@@ -193,6 +208,7 @@ export function verifyConsistencyBundle(
   const result = (failed: VerifyStep | null, size: number | null): Verdict => ({
     ok: failed === null,
     unusable: false,
+    failedAnchorStep: null,
     readingId: null,
     failedStep: failed,
     steps,

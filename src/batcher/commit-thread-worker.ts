@@ -150,9 +150,11 @@ const pass = db.transaction((entries: readonly Entry[], nowMs: number, prepared:
       cause: firstRefusal,
     });
   }
-  // with the log attached, the rejection evidence this transaction evicted, and its due seal and prune, are
-  // logged in it too: no authorised deletion without its event (rejection-evidence.ts)
+  // with the log attached, the rejection evidence this transaction added and evicted, and a due prune, are
+  // logged in it too: no authorised deletion without its event, nothing sealed it did not add
+  // (rejection-evidence.ts); without the log, its journal is emptied and the evidence stays unsealed
   if (numbering !== undefined) for (const e of evidence.events(nowMs)) events.push(e);
+  else evidence.discard();
   out.storedCount = stored.length;
   out.results = writers.map(({ writer }, i) =>
     write(writer, stored, events, { nowMs, prepared: prepared[i] }),
@@ -417,6 +419,7 @@ async function handle(m: ToThread): Promise<void> {
         return;
       }
       let outcome: Outcome;
+      last = { nowMs: m.nowMs, prepared: m.prepared };
       try {
         outcome = commitIsolating(m.batches, m.nowMs, m.prepared);
       } catch (err) {
@@ -432,11 +435,30 @@ async function handle(m: ToThread): Promise<void> {
       return;
     }
     case "close": {
+      sealBeforeClose();
       db.close();
       send({ type: "closed" });
       port.close();
       return;
     }
+  }
+}
+
+/** The last commit's time and writers' prepared data: what the sealing transaction at close runs with. */
+let last: { nowMs: number; prepared: unknown[] } | undefined;
+
+/**
+ * Before the connection closes, the count increases still waiting in the rejection journal are sealed in one
+ * last transaction, marked as the close (rejection-evidence.ts), so a clean stop leaves none unsealed. When
+ * that fails they stay unsealed, and the audit names them.
+ */
+function sealBeforeClose(): void {
+  const isLogged = writers.some((w) => w.writer.nextLeaf !== undefined);
+  if (last === undefined || broken !== undefined || !isLogged || !evidence.sealForClose()) return;
+  try {
+    pass([], last.nowMs, last.prepared);
+  } catch {
+    // nothing to report to: the main thread is closing; the audit names what stays unsealed
   }
 }
 

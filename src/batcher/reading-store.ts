@@ -1,6 +1,7 @@
 import type { Statement } from "better-sqlite3";
 import type { Db } from "../db.js";
 import type { Reading, ReadingFlag, VitalKind } from "../reading.js";
+import { SAMPLE_BYTES_SQL } from "./rejection-evidence.js";
 
 export const READING_STORE_SQL = `
 CREATE TABLE readings (
@@ -39,9 +40,9 @@ CREATE TABLE rejections (
 
 /**
  * Bounded rejections: exact counts per device, reason and minute, and `rejections` reduced to a sample under
- * a byte budget whose running total a trigger keeps (so it rolls back with the transaction that changed it).
- * Existing rows are counted first, then only the newest 8 MiB of them are kept. Released: never edit it;
- * the store enforces its own budget at every insert.
+ * a byte budget. Existing rows are counted first, then only the newest 8 MiB of them are kept. Released:
+ * never edit it; the store enforces its own budget at every insert. (The running total this migration keeps
+ * with triggers is dropped by migration 10: a total in the file is only as true as the file.)
  */
 export const REJECTION_BOUNDS_MIGRATION = `
 CREATE TABLE rejection_counts (
@@ -89,7 +90,8 @@ export const MAX_SAMPLE_DETAIL_CHARS = 512;
  * The hard budget of the sample rows (UTF-8 bytes of `detail` plus bytes of `payload`): past it the oldest
  * samples are evicted in the same transaction, down to 7/8 of the budget (so evictions, each one logged,
  * come in batches). With the per-minute counts, a rejection flood cannot fill the disk, whatever its rate
- * and duration.
+ * and duration. Whether it is passed is a SUM() over the rows, taken when the connection's running total
+ * (kept by the commit thread's journal, rejection-evidence.ts) says it may be.
  */
 export const MAX_REJECTION_SAMPLE_BYTES = 8 * 1024 * 1024;
 /** `rejection_counts.device_id` of a device the gateway does not know (its `deviceId` is null). */
@@ -222,13 +224,17 @@ export class ReadingStore {
   }
 
   /**
-   * Past the budget, deletes the oldest samples down to 7/8 of it (the trigger keeps the total) and adds
-   * them to the eviction the commit thread logs next (`rejection_samples_evicted`, rejection-evidence.ts).
-   * The newest row is never evicted: row ids then never go back, so the audit can tell an evicted id from
-   * a deleted one.
+   * Past the budget, deletes the oldest samples down to 7/8 of it and journals the eviction, which the commit
+   * thread logs in this transaction (`rejection_samples_evicted`, rejection-evidence.ts). The budget is
+   * judged on a SUM() over the rows, never on a total the file holds; the running total only says when a
+   * SUM() is due. The newest row is never evicted: row ids then never go back, so the audit can tell an
+   * evicted id from a deleted one.
    */
   #evictSamples(w: RejectionWrites): void {
-    const total = w.sampleBytes.get()!;
+    if (w.runningTotal.get()! <= this.#maxSampleBytes) return;
+    const total = w.sum.get()!;
+    // a running total off the rows (another connection changed them) is set right before it is relied on
+    w.setRunningTotal?.run(total);
     if (total <= this.#maxSampleBytes) return;
     let excess = total - (this.#maxSampleBytes - Math.floor(this.#maxSampleBytes / 8));
     const newest = w.newest.get() ?? 0;
@@ -249,7 +255,7 @@ export class ReadingStore {
     }
     if (count === 0) return;
     w.deleteThrough.run(through);
-    w.noteEviction.run(through, count, bytes);
+    w.journalEviction?.run(through, count, bytes, total, this.#maxSampleBytes, newest);
   }
 
   /** Highest stored per-device sequence number, per device (to resume numbering after restart). */
@@ -335,9 +341,20 @@ export class ReadingStore {
 
 /**
  * The rejection writes, prepared at the first one: a read-only connection (the CLI) may open a database
- * whose schema is older than these tables.
+ * whose schema is older than these tables. On the commit thread's connection, the journal's running total
+ * and eviction list exist (rejection-evidence.ts); elsewhere (tests, tools) the total is a SUM() each time
+ * and evictions are not journaled.
  */
 function prepareRejectionWrites(db: Db) {
+  const isJournaled =
+    db
+      .prepare(
+        "SELECT 1 FROM sqlite_temp_master WHERE type = 'table' AND name IN ('rejection_sample_total', 'rejection_journal_evictions')",
+      )
+      .all().length === 2;
+  const sum = db
+    .prepare<[], number>(`SELECT ifnull(SUM(${SAMPLE_BYTES_SQL}), 0) FROM main.rejections`)
+    .pluck();
   return {
     insert: db.prepare(
       "INSERT INTO rejections (device_id, received_at_ms, reason, detail, payload) VALUES (?,?,?,?,?)",
@@ -346,18 +363,24 @@ function prepareRejectionWrites(db: Db) {
       `INSERT INTO rejection_counts (device_id, reason, minute, count) VALUES (?,?,?,?)
          ON CONFLICT (device_id, reason, minute) DO UPDATE SET count = count + excluded.count`,
     ),
-    sampleBytes: db.prepare<[], number>("SELECT bytes FROM rejection_sample_bytes WHERE id = 1").pluck(),
+    sum,
+    runningTotal: isJournaled
+      ? db.prepare<[], number>("SELECT bytes FROM temp.rejection_sample_total WHERE id = 1").pluck()
+      : sum,
+    setRunningTotal: isJournaled
+      ? db.prepare<[number]>("UPDATE temp.rejection_sample_total SET bytes = ? WHERE id = 1")
+      : undefined,
     oldestAfter: db.prepare<[number, number], { row_id: number; bytes: number }>(
-      `SELECT row_id, octet_length(detail) + ifnull(octet_length(payload), 0) AS bytes
-         FROM rejections WHERE row_id > ? ORDER BY row_id LIMIT ?`,
+      `SELECT row_id, ${SAMPLE_BYTES_SQL} AS bytes FROM rejections WHERE row_id > ? ORDER BY row_id LIMIT ?`,
     ),
     newest: db.prepare<[], number>("SELECT max(row_id) FROM rejections").pluck(),
     deleteThrough: db.prepare("DELETE FROM rejections WHERE row_id <= ?"),
-    noteEviction: db.prepare(
-      `UPDATE rejection_log_state SET evicted_through_id = max(evicted_through_id, ?),
-         pending_evicted_count = pending_evicted_count + ?, pending_evicted_bytes = pending_evicted_bytes + ?
-       WHERE id = 1`,
-    ),
+    journalEviction: isJournaled
+      ? db.prepare<[number, number, number, number, number, number]>(
+          `INSERT INTO temp.rejection_journal_evictions (through_id, count, bytes, total, budget, newest_id)
+             VALUES (?, ?, ?, ?, ?, ?)`,
+        )
+      : undefined,
   };
 }
 type RejectionWrites = ReturnType<typeof prepareRejectionWrites>;

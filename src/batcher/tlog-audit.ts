@@ -15,17 +15,20 @@
  * A map entry that names another reading (or none that exists) at a leaf whose own reading is intact is
  * named by that reading: the map was edited, not the reading (tlog-audit-map.ts `resolveMapEdits`).
  * Adoptions (`readings_adopted` events: readings an operator put in the log that did not come through
- * ingest, adopt-unlogged.ts) are not findings but are listed in the report, so an auditor sees them.
+ * ingest, adopt-unlogged.ts) are not findings but are listed in the report, so an auditor sees them; so are
+ * adopted device rows and rejection evidence (audit-adoptions.ts).
  *
  * Then every table a person or a report relies on is compared with the log's events (audit-tables.ts:
- * alert history and state, clinician observations, device bindings, rejection evidence, erasures). The
- * whole audit reads one snapshot (a read transaction), so it can run beside a gateway that commits.
+ * alert history and state, clinician observations, device bindings and each reading's subject against its
+ * device's binding at its leaf, rejection evidence, erasures). The whole audit reads one snapshot (a read
+ * transaction), so it can run beside a gateway that commits.
  */
 import type { Database } from "better-sqlite3";
 import { READINGS_ADOPTED } from "./adopt-unlogged.js";
 import { bytesEqual } from "./assert.js";
+import type { DeviceAdoption, RejectionAdoption } from "./audit-adoptions.js";
 import type { Finding, FindingKind, TableCoverage } from "./audit-findings.js";
-import { auditTables } from "./audit-tables.js";
+import { auditTables, type TablesAudit } from "./audit-tables.js";
 import { base64Encode } from "./base64.js";
 import { decodeRecord } from "./canonical-record.js";
 import { verifyCheckpoint } from "./checkpoint.js";
@@ -39,6 +42,7 @@ import { SubjectKeys } from "./subject-keys.js";
 import { TileStore } from "./tile-store.js";
 import { leafMap, type MapSuspect, resolveMapEdits, unmappedReadings } from "./tlog-audit-map.js";
 
+export type { DeviceAdoption, RejectionAdoption } from "./audit-adoptions.js";
 export type { Finding, FindingKind, TableCoverage } from "./audit-findings.js";
 
 /** A logged adoption: readings appended by an operator's `vitalog tlog adopt-unlogged`, not by ingest. */
@@ -63,6 +67,10 @@ export interface AuditReport {
   readonly checkpoints: number;
   readonly findings: readonly Finding[];
   readonly adoptions: readonly Adoption[];
+  /** Device rows adopted (`device_bound` with `via: "adopted"`), in log order. */
+  readonly device_adoptions: readonly DeviceAdoption[];
+  /** Rejection evidence adopted (`rejection_evidence_adopted`), in log order. */
+  readonly rejection_adoptions: readonly RejectionAdoption[];
   /** What each covered table's comparison with the log covered. */
   readonly tables: readonly TableCoverage[];
 }
@@ -294,7 +302,7 @@ function auditSnapshot(
   } catch (err) {
     add("tree", null, null, `stored hashes cannot be audited: ${(err as Error).message}`);
   }
-  let tables: TableCoverage[] = [];
+  let tables: TablesAudit = { tables: [], deviceAdoptions: [], rejectionAdoptions: [] };
   try {
     tables = auditTables(db, keys, (f) => findings.push(f));
   } catch (err) {
@@ -315,7 +323,9 @@ function auditSnapshot(
     checkpoints: checkpoints.length,
     findings,
     adoptions,
-    tables,
+    device_adoptions: tables.deviceAdoptions,
+    rejection_adoptions: tables.rejectionAdoptions,
+    tables: tables.tables,
   };
 }
 

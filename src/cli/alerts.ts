@@ -8,7 +8,10 @@ import { parseFlags, parseSince, requireFlag } from "./args.js";
 /**
  * `vitalog alerts --config FILE [--since 24h] [--limit N]`: active alerts and recent transitions (JSON).
  * `vitalog alerts ack|silence <alert-id> --by USER --config FILE [--as CONSUMER] [--minutes M]`: acts on the
- * running daemon through its MQTT command topic, attributed to USER.
+ * running daemon through its MQTT command topic, attributed to USER, who must be an enabled user of the
+ * gateway (`vitalog users`) whose role may answer that alarm; recorded `via` the consumer the CLI acts as.
+ * `<alert-id>` may be a unique prefix of an active alert's id (6 characters or more); the daemon resolves
+ * it and the reply carries the alert acted on.
  */
 export async function alertsCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
@@ -22,7 +25,11 @@ export async function alertsCommand(argv: string[], out: NodeJS.WritableStream):
   const config = loadConfig(requireFlag(values.config, "config"));
   const [action, alertId] = positionals;
   if (action === "ack" || action === "silence") {
-    if (!alertId) throw new GatewayError("USAGE", `usage: vitalog alerts ${action} <alert-id> --by USER`);
+    if (!alertId)
+      throw new GatewayError(
+        "USAGE",
+        `usage: vitalog alerts ${action} <alert-id or unique prefix> --by USER`,
+      );
     const by = requireFlag(values.by, "by");
     const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
     if (minutes !== undefined && !(minutes > 0)) throw new GatewayError("USAGE", "--minutes must be > 0");

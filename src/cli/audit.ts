@@ -8,10 +8,11 @@ import { parseFlags, requireFlag } from "./args.js";
 /**
  * `vitalog audit --config FILE [--vkey VKEY …] [--json]`: recomputes the tree from storage, checks every
  * signed checkpoint and names each reading modified, deleted, inserted or reordered; then compares every
- * table a person or a report relies on (alerts, observations, devices, rejection evidence) with the log's
- * events and names each difference (audit-findings.ts lists the kinds). Checkpoint signatures are checked
- * against `--vkey` keys when given, else the log's key history. Logged adoptions (readings an operator put
- * in the log that did not come through ingest) are listed, not findings. Exit 0 when clean, 70 when
+ * table a person or a report relies on (alerts, observations, devices and each reading's subject against its
+ * device's logged binding, rejection evidence) with the log's events and names each difference
+ * (audit-findings.ts lists the kinds). Checkpoint signatures are checked against `--vkey` keys when given,
+ * else the log's key history. Logged adoptions (readings, device rows and rejection evidence an operator put
+ * in the log that the gateway did not witness) are listed, not findings. Exit 0 when clean, 70 when
  * anything was found. Runs on one snapshot, beside a running gateway too.
  */
 export async function auditCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
@@ -63,6 +64,19 @@ export async function auditCommand(argv: string[], out: NodeJS.WritableStream): 
         out.write(
           `  adopted (not through ingest): ${a.count} reading(s) at leaves ${a.firstLeaf}-${a.lastLeaf}, ` +
             `by ${a.by} at ${new Date(a.atMs).toISOString()} (event ${a.eventId}): ${a.reason}\n`,
+        );
+      }
+      for (const a of report.device_adoptions) {
+        out.write(
+          `  adopted (binding not witnessed): device ${a.device_id} bound to ${a.subject_id} at leaf ${a.leaf_index}, ` +
+            `by ${a.by} at ${new Date(a.at_ms).toISOString()} (event ${a.event_id}): ${a.reason}\n`,
+        );
+      }
+      for (const a of report.rejection_adoptions) {
+        out.write(
+          `  adopted (rejection evidence not sealed by the gateway): ${a.refusals} refusal(s) in ${a.counts} count(s) ` +
+            `and ${a.samples} sample(s) at leaf ${a.leaf_index}, by ${a.by} at ${new Date(a.at_ms).toISOString()} ` +
+            `(event ${a.event_id}): ${a.reason}\n`,
         );
       }
     }

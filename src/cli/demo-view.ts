@@ -12,6 +12,15 @@ export interface DeviceRow {
   flags: Set<string>;
   contact: boolean | null;
   batteryPct: number | null;
+  /** The patient's current NEWS2 (filled in before each redraw); null before anything is known. */
+  news2?: News2Cell | null;
+}
+
+/** What the table shows of a patient's NEWS2: the total and band, or how many parameters are missing. */
+export interface News2Cell {
+  total: number | null;
+  band: string | null;
+  missing: number;
 }
 
 const COLUMNS: Array<[string, number]> = [
@@ -23,6 +32,7 @@ const COLUMNS: Array<[string, number]> = [
   ["RR", 4],
   ["Temp", 5],
   ["BP", 8],
+  ["NEWS2", 11],
   ["batt", 5],
   ["readings", 9],
   ["rej", 4],
@@ -31,6 +41,21 @@ const COLUMNS: Array<[string, number]> = [
 ];
 
 const fmt = (v: number | undefined, digits = 0) => (v === undefined ? "–" : v.toFixed(digits));
+
+const BAND_SHORT: Record<string, string> = {
+  zero: "zero",
+  low: "low",
+  low_medium: "low-med",
+  medium: "MEDIUM",
+  high: "HIGH",
+};
+
+/** "7 HIGH", "3 low-med", or "? 2 missing" for an incomplete NEWS2 (never a partial total). */
+export function news2Text(n: News2Cell | null | undefined): string {
+  if (!n) return "–";
+  if (n.total === null) return `? ${n.missing} missing`;
+  return `${n.total} ${BAND_SHORT[n.band ?? ""] ?? n.band}`;
+}
 
 /** Renders the table as plain text lines (no ANSI), one per device plus a header and a footer. */
 export function renderTable(rows: readonly DeviceRow[], nowMs: number, footer: string): string[] {
@@ -52,6 +77,7 @@ export function renderTable(rows: readonly DeviceRow[], nowMs: number, footer: s
       fmt(v.respiratory_rate),
       fmt(v.body_temperature, 1),
       v.bp_systolic === undefined ? "–" : `${fmt(v.bp_systolic)}/${fmt(v.bp_diastolic)}`,
+      news2Text(r.news2),
       r.batteryPct === null ? "–" : `${r.batteryPct}%`,
       String(r.readings),
       String(r.rejections),

@@ -3,20 +3,43 @@ import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { scenarioFor } from "../../firmware-sim/scenarios.js";
+import { type Scenario, scenarioFor } from "../../firmware-sim/scenarios.js";
 import { systemClock } from "../clock.js";
 import { parseConfig } from "../config.js";
+import { openDatabase } from "../db.js";
 import { generatePassword } from "../drivers/device-registry.js";
 import { GatewayError } from "../errors.js";
 import { Gateway } from "../gateway.js";
-import { createLogger } from "../log.js";
-import { rulesOf } from "../rules/attach-rules.js";
+import { createLogger, type Logger } from "../log.js";
+import { MIGRATIONS } from "../migrations.js";
+import { type RulesHandle, rulesOf } from "../rules/attach-rules.js";
+import { openUserStore } from "../users/open-user-store.js";
 import { parseFlags } from "./args.js";
 import { prepareFieldDevices } from "./demo-devices.js";
 import { startDemoLedger } from "./demo-ledger.js";
 import { type DeviceRow, renderAlerts, renderTable } from "./demo-view.js";
 
 const SIM = resolve(dirname(fileURLToPath(import.meta.url)), "../../firmware-sim/mqtt-wearable.js");
+
+/**
+ * What a nurse enters at the bedside for each demo patient, so NEWS2 has the two parameters no device supplies
+ * (air or oxygen, ACVPU) [RCP NEWS2 2017 Chart 1] and a newcomer sees scores. The deteriorating patient is on
+ * oxygen with new confusion (2 + 3): its NEWS2 alert is raised with its first complete set of vitals and rises
+ * as they drift; the others breathe air and are alert.
+ */
+const DEMO_ENTRIES: Record<Scenario, { supplemental_oxygen: boolean; acvpu: "A" | "C" }> = {
+  stable: { supplemental_oxygen: false, acvpu: "A" },
+  deteriorating: { supplemental_oxygen: true, acvpu: "C" },
+  sensor_off: { supplemental_oxygen: false, acvpu: "A" },
+  flapping: { supplemental_oxygen: false, acvpu: "A" },
+  silent: { supplemental_oxygen: false, acvpu: "A" },
+};
+/** The demo's bedside entries are attributed to this user, through this "station". */
+const DEMO_NURSE = "demo.nurse";
+const DEMO_VIA = "demo";
+const NEWS2_NOTE =
+  `NEWS2: air/oxygen and ACVPU entered for every patient by ${DEMO_NURSE} (deteriorating patients: oxygen, new confusion); ` +
+  "the NEWS2 column shows each score, or how many parameters are missing";
 
 /**
  * `vitalog demo`: the gateway on embedded defaults in a temporary state dir, simulated wearables
@@ -94,6 +117,17 @@ export async function demoCommand(
       batteryPct: null,
     });
   }
+  const rules = rulesOf(gateway);
+  // the demo's bedside entries are made by a known user, as every attributed action must be (logged), added
+  // as `vitalog users add` would: on a connection of its own, which waits out the gateway's commits
+  const usersDb = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });
+  try {
+    const demoNurse = { id: DEMO_NURSE, role: "nurse", displayName: "Demo Nurse" } as const;
+    await openUserStore(usersDb, config).add(demoNurse, Date.now(), { via: "cli", reason: "vitalog demo" });
+  } finally {
+    usersDb.close();
+  }
+  if (rules) recordDemoEntries(rules, [...rows.values()], log);
   field.startSimulators(rate);
   gateway.ingest.addListener({
     onReading: (r) => {
@@ -139,11 +173,14 @@ export async function demoCommand(
   const isTty = "isTTY" in out && out.isTTY === true;
   out.write(
     `Vitalog demo: gateway ${config.gateway.id}, MQTT on 127.0.0.1:${gateway.mqtt.port}, state in ${stateDir}\n` +
-      `${deviceCount} simulated wearable(s) in a separate process (${SIM}); gateway log: ${logFile}\n${[...field.notes, ledger.note].join("\n")}\nCtrl-C to stop.\n\n`,
+      `${deviceCount} simulated wearable(s) in a separate process (${SIM}); gateway log: ${logFile}\n${[...field.notes, ledger.note, NEWS2_NOTE].join("\n")}\nCtrl-C to stop.\n\n`,
   );
   const started = Date.now();
-  const rules = rulesOf(gateway);
   const draw = () => {
+    for (const row of rows.values()) {
+      const n = rules?.engine.news2(row.subjectId);
+      row.news2 = n ? { total: n.total, band: n.band, missing: n.missing.length } : null;
+    }
     const footer =
       `stored ${gateway.store.count()} readings · accepted ${gateway.metrics.sum("vitalog_readings_accepted_total")}` +
       ` · rejected ${gateway.metrics.sum("vitalog_rejections_total")}${ledger.footer(gateway.metrics)}` +
@@ -187,4 +224,17 @@ export async function demoCommand(
   out.write(`\nstopped; ${values.keep ? `state kept in ${stateDir}` : "temporary state removed"}\n`);
   if (!values.keep) rmSync(stateDir, { recursive: true, force: true });
   return code;
+}
+
+/** Records each demo patient's bedside entry as a clinician observation, as a station would (logged, attributed). */
+function recordDemoEntries(rules: RulesHandle, rows: readonly DeviceRow[], log: Logger): void {
+  const done = new Set<string>();
+  for (const row of rows) {
+    if (done.has(row.subjectId)) continue;
+    done.add(row.subjectId);
+    const entry = DEMO_ENTRIES[row.scenario as Scenario] ?? DEMO_ENTRIES.stable;
+    const body = JSON.stringify({ subject_id: row.subjectId, by: DEMO_NURSE, ...entry });
+    const reply = rules.commands.handle(DEMO_VIA, "observe", body);
+    if (!reply.ok) log.warn({ error: reply.error, detail: reply.detail }, "demo bedside entry refused");
+  }
 }

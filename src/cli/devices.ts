@@ -45,6 +45,18 @@ export async function devicesCommand(argv: string[], out: NodeJS.WritableStream)
       registry.attachEventLog((events) => tlog.records.append([], events));
     }
     const write = (o: unknown) => out.write(`${JSON.stringify(o)}\n`);
+    // a device declared in the config file is put back as declared at every start: a change here would
+    // last until the next restart, so it is refused (the config file is where such a device changes)
+    const declared = values.id !== undefined && config.devices.some((d) => d.id === values.id);
+    if (declared && verb !== "add") {
+      throw new GatewayError(
+        "USAGE",
+        `device ${values.id} is declared in the config file's devices: list; change it there and restart (a change made here would be undone at the next start)`,
+      );
+    }
+    /** Exit status once a change is committed: 75 when the running daemon could not be told of it. */
+    const exitAfter = (told: Record<string, unknown>) =>
+      told.daemon === "unreachable" || told.daemon === "refused" ? 75 : 0;
     switch (verb) {
       case "add": {
         const id = requireFlag(values.id, "id");
@@ -69,22 +81,25 @@ export async function devicesCommand(argv: string[], out: NodeJS.WritableStream)
         const id = requireFlag(values.id, "id");
         const subjectId = requireFlag(values.subject, "subject");
         const changed = await registry.bind({ id, subjectId, model: values.model }, Date.now(), actor);
-        write({ device_id: id, rebound: changed, ...(await tellDaemon(config, id)) });
-        return 0;
+        const told = await tellDaemon(config, id);
+        write({ device_id: id, rebound: changed, ...told });
+        return exitAfter(told);
       }
       case "passwd": {
         const id = requireFlag(values.id, "id");
         const password = generatePassword();
         await registry.setPassword(id, password, Date.now(), actor);
-        write({ device_id: id, mqtt: mqttSettings(config, id, password), ...(await tellDaemon(config, id)) });
-        return 0;
+        const told = await tellDaemon(config, id);
+        write({ device_id: id, mqtt: mqttSettings(config, id, password), ...told });
+        return exitAfter(told);
       }
       default: {
         const id = requireFlag(values.id, "id");
         if (!(await registry.remove(id, Date.now(), actor)))
           throw new GatewayError("DEVICE_UNKNOWN", `no device ${id}`);
-        write({ removed: id, ...(await tellDaemon(config, id)) });
-        return 0;
+        const told = await tellDaemon(config, id);
+        write({ removed: id, ...told });
+        return exitAfter(told);
       }
     }
   } finally {
@@ -109,8 +124,9 @@ function actorOf(by: string | undefined, reason: string | undefined): DeviceChan
 
 /**
  * Asks the running daemon to re-check the device's live sessions. The change is committed already: a
- * daemon that is not running has no session to close, and one that cannot be reached closes the session
- * within its periodic check (and refuses the session's frames at commit before that).
+ * daemon that is not running has no session to close; one that cannot be reached stops the session's
+ * readings at its next frame and closes it within its periodic check, but the command exits 75 so that
+ * whoever ran it knows the revocation was not confirmed.
  */
 async function tellDaemon(config: Readonly<Config>, deviceId: string): Promise<Record<string, unknown>> {
   try {

@@ -85,16 +85,12 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream):
 }
 
 /** The anchor check's own failing step (`receipt_proof`, `declared_tree_size` …), named first in its detail. */
-function failedAnchorStep(v: Verdict): string | null {
-  return v.failedStep === "anchor" ? (v.steps.at(-1)?.detail.split(":")[0] ?? null) : null;
-}
-
 function toJson(v: Verdict) {
   return {
     valid: v.ok,
     reading_id: v.readingId,
     failed_step: v.failedStep,
-    failed_anchor_step: failedAnchorStep(v),
+    failed_anchor_step: v.failedAnchorStep,
     leaf_index: v.leafIndex,
     tree_size: v.treeSize,
     steps: v.steps,
@@ -105,7 +101,7 @@ function toJson(v: Verdict) {
 function render(v: Verdict): string {
   const subject = v.readingId === null ? "consistency" : `reading ${v.readingId}`;
   // the anchor check names its own sub-step first in the detail (`receipt_proof: …`)
-  const sub = v.failedStep === "anchor" ? ` (${failedAnchorStep(v)})` : "";
+  const sub = v.failedAnchorStep === null ? "" : ` (${v.failedAnchorStep})`;
   const head = v.ok ? `VALID: ${subject}` : `INVALID: ${subject}: step ${v.failedStep}${sub} failed`;
   const lines = [head, ...v.steps.map((s) => `  ${s.ok ? "ok  " : "FAIL"} ${s.step.padEnd(22)} ${s.detail}`)];
   if (v.ok && v.record) lines.push(`  record: ${JSON.stringify(v.record)}`);

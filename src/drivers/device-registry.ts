@@ -182,6 +182,12 @@ export class DeviceRegistry {
     }
   }
 
+  /** A device's binding and stored credential in one read (undefined when unknown): what a session must still match. */
+  registration(id: string): { subjectId: string; model: string | null; credential: string } | undefined {
+    const row = this.#getFull.get(id);
+    return row && { subjectId: row.subject_id, model: row.model, credential: row.password_hash };
+  }
+
   /** The stored scrypt hash of a device's password (undefined when unknown): sessions remember it. */
   credentialOf(id: string): string | undefined {
     return this.#getHash.get(id)?.password_hash;
@@ -243,7 +249,7 @@ export class DeviceRegistry {
       ? this.#getHash.get(input.id)!.password_hash
       : await hashPassword(input.password);
     const next = { subjectId: input.subjectId, model: input.model ?? null, hash };
-    await this.#change(input.id, next, { via: "config" }, nowMs);
+    await this.#change(input.id, () => next, { via: "config" }, nowMs);
     this.#remember(input.id, hash, input.password);
     return "updated";
   }
@@ -259,25 +265,30 @@ export class DeviceRegistry {
     actor: DeviceChangeActor,
   ): Promise<boolean> {
     assertIds(input.id, input.subjectId);
-    const current = this.#requireRow(input.id);
-    const model = input.model === undefined ? current.model : input.model;
-    if (current.subject_id === input.subjectId && current.model === model) return false;
-    await this.#change(
+    this.#requireRow(input.id);
+    return this.#change(
       input.id,
-      { subjectId: input.subjectId, model, hash: current.password_hash },
+      (before) => ({
+        subjectId: input.subjectId,
+        model: input.model === undefined ? before.model : input.model,
+        hash: before.password_hash,
+      }),
       actor,
       nowMs,
     );
-    return true;
   }
 
   /** Gives a provisioned device a new password (its sessions must re-authenticate). Throws DEVICE_UNKNOWN. */
   async setPassword(id: string, password: string, nowMs: number, actor: DeviceChangeActor): Promise<void> {
     this.#requireRow(id);
     const hash = await hashPassword(password);
-    // re-read after the scrypt: the binding may have changed meanwhile, the password change must not undo it
-    const current = this.#requireRow(id);
-    await this.#change(id, { subjectId: current.subject_id, model: current.model, hash }, actor, nowMs);
+    // the binding is the one in force when the change commits: a re-binding meanwhile is kept
+    await this.#change(
+      id,
+      (before) => ({ subjectId: before.subject_id, model: before.model, hash }),
+      actor,
+      nowMs,
+    );
     this.#remember(id, hash, password);
   }
 
@@ -298,25 +309,35 @@ export class DeviceRegistry {
   }
 
   /** Updates a row to `next`, logging what changed (binding and credential), in one transaction. */
+  /**
+   * Updates a row to what `next` makes of the row as it stands inside the transaction (so two changes at once
+   * never undo each other), logging what changed (binding and credential). Resolves whether anything changed.
+   */
   #change(
     id: string,
-    next: { subjectId: string; model: string | null; hash: string },
+    next: (before: FullDeviceRow) => { subjectId: string; model: string | null; hash: string },
     actor: DeviceChangeActor,
     nowMs: number,
-  ): Promise<void> {
+  ): Promise<boolean> {
     return this.#commit(() => {
       const before = this.#requireRow(id);
-      this.#update.run(next.subjectId, next.hash, next.model, nowMs, id);
+      const after = next(before);
       const events: DeviceLogEvent[] = [];
-      if (before.subject_id !== next.subjectId || before.model !== next.model) {
+      if (before.subject_id !== after.subjectId || before.model !== after.model) {
         events.push(deviceUnbound({ deviceId: id, subjectId: before.subject_id }, "rebound", actor, nowMs));
-        const bound = { deviceId: id, subjectId: next.subjectId, model: next.model, passwordHash: next.hash };
+        const bound = {
+          deviceId: id,
+          subjectId: after.subjectId,
+          model: after.model,
+          passwordHash: after.hash,
+        };
         events.push(deviceBound(bound, actor, nowMs));
-      } else if (before.password_hash !== next.hash) {
-        const changed = { deviceId: id, subjectId: next.subjectId, passwordHash: next.hash };
+      } else if (before.password_hash !== after.hash) {
+        const changed = { deviceId: id, subjectId: after.subjectId, passwordHash: after.hash };
         events.push(deviceCredentialChanged(changed, actor, nowMs));
       }
-      return { result: undefined, events };
+      if (events.length > 0) this.#update.run(after.subjectId, after.hash, after.model, nowMs, id);
+      return { result: events.length > 0, events };
     });
   }
 
@@ -331,11 +352,20 @@ export class DeviceRegistry {
    * costs the same scrypt as a known one (against {@link DUMMY_PASSWORD_HASH}).
    */
   async verify(id: string, password: string): Promise<boolean> {
+    return (await this.verifiedCredential(id, password)) !== undefined;
+  }
+
+  /**
+   * {@link verify}, returning the stored hash the password matched (undefined when it matched none). A
+   * session remembers that hash: the row may get a new one while the scrypt runs, and a session proved
+   * against the old hash must not pass for one proved against the new.
+   */
+  async verifiedCredential(id: string, password: string): Promise<string | undefined> {
     const row = this.#getHash.get(id);
     const matches = await this.#verifyPassword(password, row?.password_hash ?? DUMMY_PASSWORD_HASH);
-    if (!row || !matches) return false;
+    if (!row || !matches) return undefined;
     this.#remember(id, row.password_hash, password);
-    return true;
+    return row.password_hash;
   }
 
   /**
@@ -345,14 +375,19 @@ export class DeviceRegistry {
    * a remembered credential.
    */
   isRecentlyVerified(id: string, password: string): boolean {
+    return this.recentlyVerifiedCredential(id, password) !== undefined;
+  }
+
+  /** {@link isRecentlyVerified}, returning the stored hash it matched (undefined when none). */
+  recentlyVerifiedCredential(id: string, password: string): string | undefined {
     const row = this.#getHash.get(id);
     const known = this.#verified.get(id);
     const isSame = timingSafeEqual(this.#mac(id, password), known?.mac ?? this.#noCredential);
-    if (!known || !isSame) return false;
-    if (row?.password_hash === known.storedHash) return true;
+    if (!known || !isSame) return undefined;
+    if (row?.password_hash === known.storedHash) return known.storedHash;
     // rotated or removed (perhaps by the CLI, another process): forget it
     this.#verified.delete(id);
-    return false;
+    return undefined;
   }
 
   #remember(id: string, storedHash: string, password: string): void {

@@ -55,6 +55,15 @@ export interface InputRejection {
  */
 export interface IngestListener {
   onReading?(reading: Reading): void;
+  /**
+   * Called once per frame with every reading accepted from it (at least one), after `onReading` for each: a
+   * listener that judges a device's pack as a whole (NEWS2) sees it once, so one pack gives one transition.
+   */
+  onReadings?(readings: readonly Reading[], source: Source): void;
+  /**
+   * Called once per frame that carries a device status, BEFORE that frame's readings: the status applies to
+   * all of them (readings taken without sensor contact arrive flagged `sensor_contact_lost`).
+   */
   onDeviceStatus?(source: Source, status: DeviceStatusInput, atMs: number): void;
   /** Called once per reason per frame: `count` (≥ 1) records or frames were refused for `reason`. */
   onRejected?(
@@ -86,6 +95,8 @@ export class Ingest {
   readonly #sampler = new RejectionSampler();
   readonly #refusalLog: RefusalLog;
   readonly #storage: { readonly isLow: boolean } | undefined;
+  /** Devices whose last contact status said the sensor has no contact with the patient. */
+  readonly #contactLost = new Set<string>();
 
   constructor(deps: {
     clock: Clock;
@@ -124,6 +135,17 @@ export class Ingest {
     return reason;
   }
 
+  /**
+   * Whether the device's sensor is without contact once `status` (this frame's, if any) is applied: a frame
+   * saying `sensorContact: false` marks the device, one saying `true` clears it, one saying nothing leaves it.
+   * Kept in memory only: after a restart a device is trusted until it reports contact lost again.
+   */
+  #contactAfter(deviceId: string, status: DeviceStatusInput | undefined): boolean {
+    if (status?.sensorContact === false) this.#contactLost.add(deviceId);
+    else if (status?.sensorContact === true) this.#contactLost.delete(deviceId);
+    return this.#contactLost.has(deviceId);
+  }
+
   addListener(listener: IngestListener): void {
     this.#listeners.push(listener);
   }
@@ -158,10 +180,20 @@ export class Ingest {
     const nowMs = this.#clock.now();
     const { accepted, rejected } = normaliseBatch(frame.inputs, nowMs);
     const isStorageLow = this.#storage?.isLow === true;
+    const statusRefusals: InputRejection[] = [];
+    // The status first: it applies to every reading of the frame, wherever it stood in the pack, and a lost
+    // contact to the device's later readings until a frame reports contact again [clinical.md §5.2
+    // "Signal-quality gating"]. Those readings are stored flagged and the physiological rules ignore them.
+    const status = frame.status && checkedStatus(frame.status, statusRefusals);
+    const isContactLost = this.#contactAfter(source.deviceId, status);
     const readings: Reading[] = [];
     const unstorable: InputRejection[] = [];
     let seq = this.#seq.get(source.deviceId) ?? 0;
     for (const n of accepted) {
+      const flags =
+        isContactLost && !n.flags.includes("sensor_contact_lost")
+          ? [...n.flags, "sensor_contact_lost" as const].sort()
+          : n.flags;
       const reading: Reading = {
         id: this.#ids.next(nowMs),
         deviceId: source.deviceId,
@@ -174,7 +206,7 @@ export class Ingest {
         receivedAtMs: nowMs,
         observedAtMs: n.observedAtMs,
         seq: seq + 1,
-        flags: n.flags,
+        flags,
         mdc: n.mdc,
       };
       // every value that reaches SQLite is checked against what its STRICT schema enforces first: one
@@ -193,12 +225,14 @@ export class Ingest {
       ...(frame.rejected ?? []),
       ...rejected.map((r) => ({ reason: r.reason, detail: r.detail })),
       ...unstorable,
+      ...statusRefusals,
     ];
 
-    // rules first: alerts never wait for the disk
-    for (const r of readings) this.#emit((l) => l.onReading?.(r));
-    const status = frame.status && checkedStatus(frame.status, refusals);
+    // rules first: alerts never wait for the disk. The status before the readings, so the rules judge each
+    // reading under the contact state it was taken in.
     if (status) this.#emit((l) => l.onDeviceStatus?.(source, status, nowMs));
+    for (const r of readings) this.#emit((l) => l.onReading?.(r));
+    if (readings.length > 0) this.#emit((l) => l.onReadings?.(readings, source));
     const byReason = groupByReason(refusals);
     for (const [reason, g] of byReason) this.#emit((l) => l.onRejected?.(source, reason, nowMs, g.count));
 

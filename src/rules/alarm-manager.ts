@@ -3,7 +3,9 @@
  * escalation and de-duplication [clinical.md §5.1 inactivation states, §5.2 mitigations, §5.3 IHE ACM].
  *
  * - One alert per condition key; repeated `active` updates only change priority (IHE ACM: one alert id
- *   reused for every update).
+ *   reused for every update). A condition whose rule tracks its reason (`isReasonTracked`, NEWS2) and whose
+ *   reason changed at the same priority is emitted as an `update`, so every sink shows the current text; a
+ *   priority rise carries it in its `escalate`, a fall in its `deescalate` after the hold.
  * - Anti-flap hold: a cleared condition resolves only after staying clear for `clearHoldSec`; if it returns
  *   within the hold, the same alert simply continues and nothing is emitted. Priority de-escalation is
  *   damped by the same hold. A value flapping around a limit therefore yields one alert, not a storm.
@@ -62,6 +64,8 @@ interface AlertRecord {
   acknowledgedBy: string | null;
   /** Restored with an active condition its rule has not reported again yet: counts as cleared from then. */
   unconfirmedUntilMs: number | null;
+  /** The condition reason the last emitted event's snapshot carried (what the sinks show now). */
+  shownReason: string;
 }
 
 export interface AlarmManagerOptions {
@@ -158,6 +162,10 @@ export class AlarmManager {
       if (rec.pendingLower?.priority !== effective) rec.pendingLower = { priority: effective, sinceMs: now };
     } else {
       rec.pendingLower = null;
+      // compared with what the sinks last showed: a text that went and came back within a hold is no news
+      if (c.isReasonTracked === true && c.reason !== rec.shownReason) {
+        this.#emit(rec, "update", now, null, c.reason);
+      }
     }
   }
 
@@ -232,6 +240,7 @@ export class AlarmManager {
           priority: rulePriority,
           category: a.category,
           reason: a.reason,
+          observedAtMs: a.observed_at_ms ?? null,
         },
         rulePriority,
         boost: Math.max(0, priorityRank(a.priority) - priorityRank(rulePriority)),
@@ -248,6 +257,7 @@ export class AlarmManager {
         silencedUntilMs: a.state === "silenced" ? (a.silenced_until_ms ?? now) : null,
         acknowledgedBy: a.acknowledged_by,
         unconfirmedUntilMs: isConditionActive ? now + confirmMs : null,
+        shownReason: a.reason,
       };
       this.#byId.set(rec.alertId, rec);
       if (!this.#byKey.has(a.condition)) this.#byKey.set(a.condition, rec);
@@ -342,6 +352,7 @@ export class AlarmManager {
       silencedUntilMs: null,
       acknowledgedBy: null,
       unconfirmedUntilMs: null,
+      shownReason: c.reason,
     };
     this.#byKey.set(c.key, rec);
     this.#byId.set(rec.alertId, rec);
@@ -389,6 +400,7 @@ export class AlarmManager {
   }
 
   #emit(rec: AlertRecord, transition: AlertTransition, now: number, by: string | null, reason: string): void {
+    rec.shownReason = rec.condition.reason;
     const event: AlertEvent = { ...snapshot(rec), reason, transition, at_ms: now, by };
     for (const listener of [...this.#listeners]) {
       try {
@@ -412,6 +424,7 @@ function snapshot(r: AlertRecord): AlertSnapshot {
     state: r.state,
     reason: r.condition.reason,
     raised_at_ms: r.raisedAtMs,
+    observed_at_ms: r.condition.observedAtMs ?? null,
     condition_active: r.isConditionActive,
     escalation_level: r.escalationLevel,
     recipient: r.recipient,

@@ -15,7 +15,9 @@ export type AlertTransition =
   | "escalate"
   | "deescalate"
   | "latch"
-  | "resolve";
+  | "resolve"
+  /** The condition changed at the same priority (e.g. a new NEWS2 total): the alert's text follows it. */
+  | "update";
 
 /** The queryable state of one alert (retained "active set" message, `vitalog alerts`). Wire snake_case. */
 export interface AlertSnapshot {
@@ -29,7 +31,14 @@ export interface AlertSnapshot {
   readonly category: AlertCategory;
   readonly state: AlertState;
   readonly reason: string;
+  /** When the alert was raised (gateway clock, ms since the Unix epoch); unchanged by later transitions. */
   readonly raised_at_ms: number;
+  /**
+   * When the value that triggered the condition was measured (its observation time, which can be earlier than
+   * the raise by the persistence delay or the device's buffering); null when no single measured value did (a
+   * technical condition), absent only in snapshots stored before the field existed.
+   */
+  readonly observed_at_ms?: number | null;
   /** false while the condition has ended but the alert is held, latched or acknowledged. */
   readonly condition_active: boolean;
   readonly escalation_level: number;
@@ -57,9 +66,14 @@ export interface RestoreResult {
   skipped: number;
 }
 
-/** One lifecycle transition. `by` is the user for acknowledge/silence/release, else null. */
+/**
+ * One lifecycle transition. `by` is the user for acknowledge/silence/release, else null. Its times: `at_ms`
+ * when this transition happened, `raised_at_ms` when the alert was raised, `observed_at_ms` when the value
+ * behind it was measured.
+ */
 export interface AlertEvent extends AlertSnapshot {
   readonly transition: AlertTransition;
+  /** When this transition happened (gateway clock). */
   readonly at_ms: number;
   readonly by: string | null;
 }

@@ -11,11 +11,14 @@ import { GatewayError } from "../errors.js";
 import type { Gateway, Service } from "../gateway.js";
 import { UlidFactory } from "../ids.js";
 import type { Logger } from "../log.js";
+import { UserStore } from "../users/user-store.js";
 import type { AlertSnapshot } from "./alert-event.js";
 import { type ActorContext, CommandProcessor, type CommandReply } from "./commands.js";
 import { RuleEngine, type RulesConfig } from "./engine.js";
 import { GatewayConditionRule } from "./gateway-condition-rule.js";
+import { attachNews2View } from "./news2-view.js";
 import { ALERT_PRIORITIES, type AlertCategory, type ClinicianObservation } from "./rule.js";
+import { createRulesInForce } from "./rules-in-force.js";
 import { SinkHealthRule } from "./sink-health-rule.js";
 import { alertCommitWriter } from "./sinks/alert-commit-writer.js";
 import {
@@ -91,6 +94,7 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
 
   const engine = new RuleEngine(config.rules as RulesConfig, {
     clock: gw.clock,
+    ...(gw.newAlertId ? { newAlertId: gw.newAlertId } : {}),
     extraRules: [
       new SinkHealthRule({
         sinks: () => sinks.filter((s) => s.isDurable),
@@ -166,6 +170,12 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
     now: () => gw.clock.now(),
     record: (event) => gw.recordEvent(event),
     actor,
+    // who may act is read from the database at each command: a user added or disabled by the CLI counts at once
+    users: new UserStore(gw.db),
+    refused: gw.metrics.counter(
+      "vitalog_commands_refused_total",
+      "Alarm commands (ack, silence, observe) refused, by command and reason",
+    ),
   });
   const cmdPrefix = alerts.mqtt.commandPrefix;
   gw.mqtt.setPrincipalResolver(
@@ -191,7 +201,8 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
   );
 
   gw.ingest.addListener({
-    onReading: (r) => engine.onReading(r),
+    // a frame as a whole: NEWS2 scores each pack once (one pack, one transition)
+    onReadings: (readings) => engine.onReadings(readings),
     onDeviceStatus: (source, status) => engine.onDeviceStatus(source.deviceId, source.subjectId, status),
     onRejected: (source, reason, _atMs, count) => {
       if (source.deviceId !== null && source.subjectId !== null)
@@ -207,7 +218,21 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
   );
 
   gw.addService(rulesService(gw, engine, store, restore, tlog && loggedEvents(tlog)));
+  if (tlog) {
+    // the effective rules, after merging, as log evidence (rules-in-force.ts)
+    const inForce = createRulesInForce({
+      db: gw.db,
+      keys: tlog.records.keys,
+      rules: config.rules as RulesConfig,
+      now: () => gw.clock.now(),
+      record: (event) => gw.recordEvent(event),
+      log,
+    });
+    gw.addCommitWriter(inForce.commitWriter);
+    gw.addService(inForce.service);
+  }
   observeRules(gw, engine, sinks);
+  attachNews2View(gw, engine, sinks);
   for (const sink of sinks) gw.addService(sink);
   const handle: RulesHandle = { engine, store, sinks, commands };
   handles.set(gw, handle);
@@ -324,19 +349,25 @@ function rulesService(
       const log = gw.log.child({ module: "rules" });
       const observedSince = now - OBSERVATION_REPLAY_MS;
       // with the log on, only what its events support is restored (sinks/alert-log-restore.ts)
-      const state = restoredState(store, logged, now, observedSince, log);
-      const found = state.discrepancies;
-      if (logged) reportDiscrepancies(gw, found);
-      const result = engine.restoreAlerts(state.alerts);
-      const held = new Set(engine.activeAlerts().map((a) => a.alert_id));
-      restore.restored = result.restored;
-      restore.messages = state.messages.filter((m) => held.has(m.alert_id));
-      log.info(
-        { disagreeing: found.length, restored: result.restored, skipped: result.skipped },
-        "active alerts restored",
-      );
+      // a state that cannot be restored must not stop alerting: the rules start without it, loudly
+      let state: ReturnType<typeof restoredState> | undefined;
       try {
-        for (const o of state.observations ?? store.observationsSince(observedSince))
+        state = restoredState(store, logged, now, observedSince, log);
+        const found = state.discrepancies;
+        if (logged) reportDiscrepancies(gw, found);
+        const result = engine.restoreAlerts(state.alerts);
+        const held = new Set(engine.activeAlerts().map((a) => a.alert_id));
+        restore.restored = result.restored;
+        restore.messages = state.messages.filter((m) => held.has(m.alert_id));
+        log.info(
+          { disagreeing: found.length, restored: result.restored, skipped: result.skipped },
+          "active alerts restored",
+        );
+      } catch (err) {
+        log.error({ err }, "active alerts not restored");
+      }
+      try {
+        for (const o of state?.observations ?? store.observationsSince(observedSince))
           engine.onClinicianObservation(o);
         store.prune(now - OUTBOX_RETENTION_MS);
       } catch (err) {

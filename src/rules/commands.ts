@@ -3,16 +3,28 @@
  * validated, applied to the rule engine synchronously, recorded as audit events with who did it (`by`, a
  * person) and through what (`via`, the consumer), answered on `<commandPrefix>/<consumer>/result`.
  *
+ * `by` must be an enabled user of the gateway's user store whose role allows the action (users/roles.ts);
+ * what is recorded is the id as stored. `alert_id` is a full alert id or a unique prefix of one (at least
+ * {@link MIN_ALERT_ID_PREFIX} characters) among the alerts not resolved; an ambiguous prefix is refused with
+ * only the number of candidates (their ids would name other patients' alarms).
+ *
  * Payloads (JSON; `request_id` is echoed in the reply):
  *   ack      { alert_id, by }
  *   silence  { alert_id, by, duration_sec? }
  *   observe  { subject_id, by, supplemental_oxygen?: boolean, acvpu?: "A"|"C"|"V"|"P"|"U",
  *              spo2_scale?: 1|2, observed_at_ms? }
- * Reply: { request_id, command, ok, error?, detail?, alert?, news2? }.
+ * Reply: { request_id, command, ok, error?, detail?, alert?, news2? }. Errors (wire strings, only ever added
+ * to): malformed_json, invalid_user, unknown_user, user_disabled, user_not_permitted, user_store_unavailable,
+ * invalid_field, unknown_alert, ambiguous_alert, and the engine's (already_acknowledged …). Every refusal is
+ * counted by command and reason.
+ *
+ * `observe` with nothing observed (no supplemental_oxygen, acvpu or spo2_scale) records nothing and only
+ * replies with the subject's current NEWS2, complete or not: a station can look before it enters.
  */
 
 import type { AuditEvent } from "../drivers/ingest.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
+import { mayTake, USER_ID_PATTERN, type UserAction } from "../users/roles.js";
 import type { AlertSnapshot } from "./alert-event.js";
 import type { RuleEngine } from "./engine.js";
 import type { Acvpu, ClinicianObservation } from "./rule.js";
@@ -20,8 +32,13 @@ import { OBSERVATION_EVENT_TYPE } from "./sinks/alert-message.js";
 import type { ObservationData } from "./sinks/alert-store.js";
 import type { CommandVerb } from "./sinks/consumers.js";
 
-/** A person's user id as recorded in the audit trail. */
-export const USER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+export { USER_ID_PATTERN } from "../users/roles.js";
+
+/**
+ * The shortest alert-id prefix accepted: 6 hex digits of a random UUID (16.7 million values), so that a
+ * mistyped prefix is very unlikely to name another active alert. Local engineering choice, to be reviewed.
+ */
+export const MIN_ALERT_ID_PREFIX = 6;
 const ACVPU = new Set(["A", "C", "V", "P", "U"]);
 /** A bedside observation may be entered late, but not from the future (clock skew allowance) … */
 const MAX_FUTURE_MS = 5 * 60_000;
@@ -43,26 +60,47 @@ export interface ActorContext {
   via: string | null;
 }
 
+/** The user store as the commands read it (users/user-store.ts). MUST read the current state each time. */
+export interface CommandUsers {
+  get(id: string): { readonly id: string; readonly role: string; readonly isEnabled: boolean } | undefined;
+}
+
+type ActingUser = NonNullable<ReturnType<CommandUsers["get"]>>;
+type Fail = (error: string, detail?: string) => CommandReply;
+
 export class CommandProcessor {
   readonly #engine: RuleEngine;
   readonly #now: () => number;
   readonly #record: (event: AuditEvent) => void;
   readonly #actor: ActorContext;
+  readonly #users: CommandUsers;
+  readonly #refused: (labels: { command: string; reason: string }) => void;
 
+  /** `refused` counts every refusal (e.g. a `vitalog_commands_refused_total` counter). */
   constructor(deps: {
     engine: RuleEngine;
     now: () => number;
     record: (event: AuditEvent) => void;
     actor: ActorContext;
+    users: CommandUsers;
+    refused?: (labels: { command: string; reason: string }) => void;
   }) {
     this.#engine = deps.engine;
     this.#now = deps.now;
     this.#record = deps.record;
     this.#actor = deps.actor;
+    this.#users = deps.users;
+    this.#refused = deps.refused ?? (() => {});
   }
 
   /** Applies one command from `via`; never throws. */
   handle(via: string, verb: CommandVerb, payload: Buffer | string): CommandReply {
+    const reply = this.#handle(via, verb, payload);
+    if (!reply.ok) this.#refused({ command: verb, reason: reply.error ?? "refused" });
+    return reply;
+  }
+
+  #handle(via: string, verb: CommandVerb, payload: Buffer | string): CommandReply {
     let body: Record<string, unknown>;
     try {
       const parsed: unknown = JSON.parse(payload.toString());
@@ -73,28 +111,37 @@ export class CommandProcessor {
       return { request_id: null, command: verb, ok: false, error: "malformed_json" };
     }
     const requestId = typeof body.request_id === "string" ? body.request_id.slice(0, 128) : null;
-    const fail = (error: string, detail?: string): CommandReply => ({
+    const fail: Fail = (error, detail) => ({
       request_id: requestId,
       command: verb,
       ok: false,
       error,
       ...(detail ? { detail } : {}),
     });
-    const by = body.by;
-    if (typeof by !== "string" || !USER_ID_PATTERN.test(by))
-      return fail("invalid_user", "by: the person acting");
-    if (verb === "observe") return this.#observe(via, by, body, requestId, fail);
-    const alertId = body.alert_id;
-    if (typeof alertId !== "string") return fail("invalid_field", "alert_id");
+    const acting = this.#actingUser(body.by, fail);
+    if ("refused" in acting) return acting.refused;
+    const { user } = acting;
+    if (verb === "observe") return this.#observe(via, user, body, requestId, fail);
+    if (typeof body.alert_id !== "string") return fail("invalid_field", "alert_id");
     const duration = body.duration_sec;
     if (duration !== undefined && !(typeof duration === "number" && duration > 0))
       return fail("invalid_field", "duration_sec");
+    const alertId = this.#resolveAlertId(body.alert_id, fail);
+    if (typeof alertId !== "string") return alertId;
+    const category = this.#engine.alarms.get(alertId)!.category;
+    const action: UserAction =
+      category === "technical" ? "answer_technical_alarm" : "answer_physiological_alarm";
+    if (!mayTake(user.role, action))
+      return fail(
+        "user_not_permitted",
+        `role ${user.role} may not acknowledge or silence a ${category} alarm`,
+      );
     this.#actor.via = via;
     try {
       const result =
         verb === "ack"
-          ? this.#engine.acknowledge(alertId, by)
-          : this.#engine.silence(alertId, by, duration as number | undefined);
+          ? this.#engine.acknowledge(alertId, user.id)
+          : this.#engine.silence(alertId, user.id, duration as number | undefined);
       if (!result.ok) return fail(result.error);
     } finally {
       this.#actor.via = null;
@@ -102,12 +149,48 @@ export class CommandProcessor {
     return { request_id: requestId, command: verb, ok: true, alert: this.#engine.alarms.get(alertId) };
   }
 
+  /** The user named by `by`, known and enabled (read now: a user disabled a moment ago cannot act), or the refusal. */
+  #actingUser(by: unknown, fail: Fail): { user: ActingUser } | { refused: CommandReply } {
+    if (typeof by !== "string" || !USER_ID_PATTERN.test(by))
+      return { refused: fail("invalid_user", "by: the person acting") };
+    let user: ActingUser | undefined;
+    try {
+      user = this.#users.get(by);
+    } catch {
+      // nobody can be vouched for: refused, and the alarm keeps sounding
+      return { refused: fail("user_store_unavailable", "the user store cannot be read") };
+    }
+    if (user === undefined)
+      return { refused: fail("unknown_user", `no user ${by} on this gateway (vitalog users add)`) };
+    if (!user.isEnabled) return { refused: fail("user_disabled", `user ${user.id} is disabled`) };
+    return { user };
+  }
+
+  /** The full id of the alert `given` names (its id, or a unique prefix of an alert not resolved), or the refusal. */
+  #resolveAlertId(given: string, fail: Fail): string | CommandReply {
+    if (this.#engine.alarms.get(given) !== undefined) return given;
+    // too short to be taken as a prefix: no alert has that id
+    if (given.length < MIN_ALERT_ID_PREFIX)
+      return fail(
+        "unknown_alert",
+        `no alert has that id; a prefix must have at least ${MIN_ALERT_ID_PREFIX} characters`,
+      );
+    const prefix = given.toLowerCase();
+    const candidates = this.#engine.activeAlerts().filter((a) => a.alert_id.toLowerCase().startsWith(prefix));
+    if (candidates.length === 1) return candidates[0]!.alert_id;
+    if (candidates.length === 0) return fail("unknown_alert");
+    return fail(
+      "ambiguous_alert",
+      `${candidates.length} active alerts start with ${given}: give more of the id`,
+    );
+  }
+
   #observe(
     via: string,
-    by: string,
+    user: ActingUser,
     body: Record<string, unknown>,
     requestId: string | null,
-    fail: (error: string, detail?: string) => CommandReply,
+    fail: Fail,
   ): CommandReply {
     const subjectId = body.subject_id;
     if (typeof subjectId !== "string" || !SUBJECT_ID_PATTERN.test(subjectId))
@@ -117,8 +200,13 @@ export class CommandProcessor {
     if (acvpu !== undefined && !(typeof acvpu === "string" && ACVPU.has(acvpu)))
       return fail("invalid_field", "acvpu: one of A C V P U");
     if (scale !== undefined && scale !== 1 && scale !== 2) return fail("invalid_field", "spo2_scale: 1 or 2");
-    if (o2 === undefined && acvpu === undefined && scale === undefined)
-      return fail("invalid_field", "nothing observed: supplemental_oxygen, acvpu or spo2_scale");
+    if (o2 === undefined && acvpu === undefined && scale === undefined) {
+      if (!mayTake(user.role, "view_news2"))
+        return fail("user_not_permitted", `role ${user.role} may not view NEWS2`);
+      return { request_id: requestId, command: "observe", ok: true, news2: this.#engine.news2(subjectId) };
+    }
+    if (!mayTake(user.role, "enter_observation"))
+      return fail("user_not_permitted", `role ${user.role} may not enter clinician observations`);
     const now = this.#now();
     const observedAtMs = body.observed_at_ms ?? now;
     if (
@@ -130,7 +218,7 @@ export class CommandProcessor {
       return fail("invalid_field", "observed_at_ms: not in the future, at most 24 h ago");
     const observation: ClinicianObservation = {
       subjectId,
-      enteredBy: by,
+      enteredBy: user.id,
       observedAtMs,
       enteredAtMs: now,
       supplementalOxygen: o2 as boolean | undefined,
@@ -139,7 +227,7 @@ export class CommandProcessor {
     };
     const data: ObservationData = {
       subject_id: subjectId,
-      entered_by: by,
+      entered_by: user.id,
       via,
       observed_at_ms: observedAtMs,
       entered_at_ms: now,

@@ -1,45 +1,165 @@
 /**
- * The zod schema of the `rules` config slice, for the lead to embed in the gateway's YAML schema. It yields
- * exactly `RulesConfig` (checked at compile time below), applies `DEFAULT_RULES_CONFIG` for absent sections,
- * and reports cross-field problems with their paths (all of them, not the first).
+ * The zod schema of the `rules` config slice, embedded in the gateway's YAML schema (src/config.ts). It yields
+ * exactly `RulesConfig` (checked at compile time below) and reports every problem with its path.
+ *
+ * Configuration cannot silently drop an alarm:
+ * - Every object is strict: an unknown key, at any depth (a typo such as `alarm:` for `alarms:`), is an error.
+ * - `thresholds.ward` is an override of the built-in adult defaults, merged per vital and per field
+ *   (threshold-config.ts `mergeThresholdSet`): naming SpO2 alone keeps the heart-rate and respiratory-rate
+ *   limits, and giving `low` alone keeps the vital's `high`, `hysteresis` and `clearSec`. A subject's entry is
+ *   merged the same way over the ward's.
+ * - `rateOfChange` is merged over the built-in rules by `id`, field by field.
+ * - Only an explicit `enabled: false` turns a built-in limit or rule off (an empty tier list, `low: []`, is an
+ *   explicit "no limit in this direction").
+ * Each section's cross-field checks run with the section itself, so a problem in one section does not hide
+ * the problems of another.
  */
 import { z } from "zod";
-import { VITAL_KINDS } from "../reading.js";
+import { SUBJECT_ID_PATTERN } from "../identifiers.js";
+import { VITAL_KINDS, type VitalKind } from "../reading.js";
 import { DEFAULT_ALARM_CONFIG } from "./alert-event.js";
-import { DEFAULT_RULES_CONFIG, type RulesConfig } from "./engine.js";
+import type { RulesConfig } from "./engine.js";
 import { DEFAULT_NEWS2_CONFIG } from "./news2.js";
+import { DEFAULT_RATE_OF_CHANGE_CONFIG, type RateOfChangeRuleConfig } from "./rate-of-change.js";
+import { DEFAULT_STALENESS_CONFIG } from "./staleness.js";
 import { DEFAULT_TECHNICAL_CONFIG } from "./technical.js";
-import type { ThresholdOverrideSet } from "./threshold-config.js";
+import {
+  DEFAULT_THRESHOLDS_CONFIG,
+  mergeThresholdSet,
+  mergeVitalLimits,
+  type ThresholdSet,
+  type VitalLimits,
+} from "./threshold-config.js";
 
 const priority = z.enum(["high", "medium", "low"]);
 const seconds = z.number().finite().nonnegative();
 const positiveSeconds = z.number().finite().positive();
 const percent = z.number().finite().min(0).max(100);
 
-const tier = z.object({ limit: z.number().finite(), priority, persistenceSec: seconds });
-const vitalLimits = z.object({
+type Issue = (path: (string | number)[], message: string) => void;
+
+const tier = z.strictObject({ limit: z.number().finite(), priority, persistenceSec: seconds });
+/** One vital in an override: every field optional, absent fields come from the level beneath. */
+const vitalOverride = z.strictObject({
+  enabled: z.boolean().optional(),
   low: z.array(tier).optional(),
   high: z.array(tier).optional(),
-  hysteresis: z.number().finite().nonnegative(),
-  clearSec: seconds,
+  hysteresis: z.number().finite().nonnegative().optional(),
+  clearSec: seconds.optional(),
 });
-const thresholdSet = z.partialRecord(z.enum(VITAL_KINDS), vitalLimits);
+const overrideSet = z.partialRecord(z.enum(VITAL_KINDS), vitalOverride);
 
-const rateRule = z.object({
-  id: z.string().regex(/^[a-z0-9_]+$/, "snake_case id"),
-  kind: z.enum(VITAL_KINDS),
-  direction: z.enum(["drop", "rise"]),
-  delta: z.number().finite().positive(),
-  withinSec: positiveSeconds,
-  priority,
-  persistenceSec: seconds,
+/** Every low limit below every high limit, in the limits a rule would use. */
+function checkLimitOrder(limits: VitalLimits | undefined, path: (string | number)[], issue: Issue): void {
+  if (!limits) return;
+  const highestLow = Math.max(...(limits.low ?? []).map((x) => x.limit));
+  const lowestHigh = Math.min(...(limits.high ?? []).map((x) => x.limit));
+  if (highestLow >= lowestHigh) issue(path, "every low limit must be below every high limit");
+}
+
+/**
+ * A vital with nothing beneath it to merge over (no built-in default, or no ward entry for a subject) must
+ * give its own hysteresis and clearSec, unless it is turned off.
+ */
+function checkComplete(
+  base: VitalLimits | undefined,
+  own: Partial<VitalLimits>,
+  path: (string | number)[],
+  beneath: string,
+  issue: Issue,
+): void {
+  if (base || own.enabled === false) return;
+  for (const field of ["hysteresis", "clearSec"] as const) {
+    if (own[field] === undefined) issue([...path, field], `required: there is no ${beneath} to take it from`);
+  }
+}
+
+const wardThresholds = overrideSet.prefault({}).transform((own, ctx): ThresholdSet => {
+  const issue: Issue = (path, message) => ctx.issues.push({ code: "custom", path, message, input: own });
+  const base = DEFAULT_THRESHOLDS_CONFIG.ward;
+  for (const [kind, o] of Object.entries(own) as [VitalKind, Partial<VitalLimits>][]) {
+    checkComplete(base[kind], o, [kind], "built-in default for this vital", issue);
+  }
+  const merged = mergeThresholdSet(base, own);
+  for (const kind of Object.keys(own) as VitalKind[]) checkLimitOrder(merged[kind], [kind], issue);
+  return merged;
 });
+
+const thresholds = z
+  .strictObject({
+    ward: wardThresholds,
+    subjects: z.record(z.string().regex(SUBJECT_ID_PATTERN, "must be a subject id"), overrideSet).default({}),
+  })
+  .prefault({})
+  .superRefine(
+    (t, ctx) => {
+      const issue: Issue = (path, message) => ctx.addIssue({ code: "custom", path, message });
+      for (const [id, set] of Object.entries(t.subjects)) {
+        for (const [kind, own] of Object.entries(set) as [VitalKind, Partial<VitalLimits>][]) {
+          const path = ["subjects", id, kind];
+          checkComplete(t.ward[kind], own, path, "ward or built-in entry for this vital", issue);
+          // checked as merged over the ward entry, which is what the rule will use
+          checkLimitOrder(mergeVitalLimits(t.ward[kind], own), path, issue);
+        }
+      }
+    },
+    {
+      // also beside the ward's own checks (custom issues): the subjects' problems are listed with them,
+      // as long as the subjects parsed and the ward was merged
+      when: (p) =>
+        !p.issues.some((i) => i.path?.[0] === "subjects" || (i.path?.[0] === "ward" && i.code !== "custom")),
+    },
+  );
+
+const RATE_FIELDS = ["kind", "direction", "delta", "withinSec", "priority", "persistenceSec"] as const;
+/** One rate-of-change rule as written: a built-in one (by `id`) needs only the fields it changes. */
+const rateOverride = z.strictObject({
+  id: z.string().regex(/^[a-z0-9_]+$/, "snake_case id"),
+  enabled: z.boolean().optional(),
+  kind: z.enum(VITAL_KINDS).optional(),
+  direction: z.enum(["drop", "rise"]).optional(),
+  delta: z.number().finite().positive().optional(),
+  withinSec: positiveSeconds.optional(),
+  priority: priority.optional(),
+  persistenceSec: seconds.optional(),
+});
+
+/**
+ * The built-in rate-of-change rules with the configured ones merged over them by id, then the new ones in
+ * the order given; `enabled: false` removes a rule.
+ */
+const rateOfChange = z
+  .array(rateOverride)
+  .prefault([])
+  .transform((list, ctx): RateOfChangeRuleConfig[] => {
+    const issue: Issue = (path, message) => ctx.issues.push({ code: "custom", path, message, input: list });
+    const rules = new Map<string, RateOfChangeRuleConfig>(
+      DEFAULT_RATE_OF_CHANGE_CONFIG.map((r) => [r.id, r]),
+    );
+    const seen = new Set<string>();
+    list.forEach((own, i) => {
+      if (seen.has(own.id)) issue([i, "id"], `duplicate rate-of-change id ${own.id}`);
+      seen.add(own.id);
+      if (own.enabled === false) {
+        rules.delete(own.id);
+        return;
+      }
+      const base = rules.get(own.id);
+      const merged: Partial<RateOfChangeRuleConfig> = { ...base, id: own.id };
+      for (const field of RATE_FIELDS) {
+        if (own[field] !== undefined) (merged as Record<string, unknown>)[field] = own[field];
+        else if (!base) issue([i, field], "required for a rule that is not built in");
+      }
+      rules.set(own.id, merged as RateOfChangeRuleConfig);
+    });
+    return [...rules.values()];
+  });
 
 const n2 = DEFAULT_NEWS2_CONFIG;
-const news2 = z.object({
+const news2 = z.strictObject({
   enabled: z.boolean().default(n2.enabled),
   maxAgeSec: z
-    .object({
+    .strictObject({
       respiratory_rate: positiveSeconds,
       spo2: positiveSeconds,
       supplemental_oxygen: positiveSeconds,
@@ -50,7 +170,7 @@ const news2 = z.object({
     })
     .default(n2.maxAgeSec),
   bandPriority: z
-    .object({
+    .strictObject({
       low: priority.nullable(),
       low_medium: priority.nullable(),
       medium: priority.nullable(),
@@ -61,91 +181,76 @@ const news2 = z.object({
 });
 
 const t = DEFAULT_TECHNICAL_CONFIG;
-const window = z.object({ count: z.number().int().min(1), windowSec: positiveSeconds, priority });
-const technical = z.object({
-  silentDevice: z
-    .object({
-      enabled: z.boolean().default(t.silentDevice.enabled),
-      defaultExpectedIntervalSec: positiveSeconds.default(t.silentDevice.defaultExpectedIntervalSec),
-      missedIntervals: z.number().finite().min(1).default(t.silentDevice.missedIntervals),
-      priority: priority.default(t.silentDevice.priority),
-    })
-    .default(t.silentDevice),
-  devices: z.record(z.string(), z.object({ expectedIntervalSec: positiveSeconds })).default({}),
-  sensorContact: z.object({ priority, persistenceSec: seconds }).default(t.sensorContact),
-  battery: z
-    .object({
-      lowPct: percent,
-      criticalPct: percent,
-      hysteresisPct: percent,
-      lowPriority: priority,
-      criticalPriority: priority,
-    })
-    .default(t.battery),
-  rejectBurst: window.default(t.rejectBurst),
-  impossibleValues: window.default(t.impossibleValues),
-});
+const window = z.strictObject({ count: z.number().int().min(1), windowSec: positiveSeconds, priority });
+const technical = z
+  .strictObject({
+    silentDevice: z
+      .strictObject({
+        enabled: z.boolean().default(t.silentDevice.enabled),
+        defaultExpectedIntervalSec: positiveSeconds.default(t.silentDevice.defaultExpectedIntervalSec),
+        missedIntervals: z.number().finite().min(1).default(t.silentDevice.missedIntervals),
+        priority: priority.default(t.silentDevice.priority),
+      })
+      .default(t.silentDevice),
+    devices: z.record(z.string(), z.strictObject({ expectedIntervalSec: positiveSeconds })).default({}),
+    sensorContact: z.strictObject({ priority, persistenceSec: seconds }).default(t.sensorContact),
+    signalQuality: z.strictObject({ priority, persistenceSec: seconds }).default(t.signalQuality),
+    dataNotLive: z.strictObject({ priority, persistenceSec: seconds }).default(t.dataNotLive),
+    battery: z
+      .strictObject({
+        lowPct: percent,
+        criticalPct: percent,
+        hysteresisPct: percent,
+        lowPriority: priority,
+        criticalPriority: priority,
+      })
+      .default(t.battery),
+    rejectBurst: window.default(t.rejectBurst),
+    impossibleValues: window.default(t.impossibleValues),
+  })
+  .superRefine((c, ctx) => {
+    if (c.battery.criticalPct >= c.battery.lowPct)
+      ctx.addIssue({ code: "custom", path: ["battery", "criticalPct"], message: "must be below lowPct" });
+  });
 
 const a = DEFAULT_ALARM_CONFIG;
-const step = z.object({
+const step = z.strictObject({
   afterSec: positiveSeconds,
   recipient: z.string().min(1),
   raisePriority: z.boolean(),
 });
-const alarms = z.object({
-  clearHoldSec: seconds.default(a.clearHoldSec),
-  latchingPriorities: z.array(priority).default(a.latchingPriorities),
-  silence: z.object({ defaultSec: positiveSeconds, maxSec: positiveSeconds }).default(a.silence),
-  primaryRecipient: z.string().min(1).default(a.primaryRecipient),
-  restoreConfirmSec: positiveSeconds.default(a.restoreConfirmSec),
-  escalation: z
-    .object({ high: z.array(step), medium: z.array(step), low: z.array(step) })
-    .default(a.escalation),
-});
-
-/** Schema of the `rules` slice; every section is optional and defaults to `DEFAULT_RULES_CONFIG`. */
-export const rulesConfigSchema = z
-  .object({
-    thresholds: z
-      .object({
-        ward: thresholdSet.default(DEFAULT_RULES_CONFIG.thresholds.ward),
-        subjects: z
-          .record(z.string(), z.partialRecord(z.enum(VITAL_KINDS), vitalLimits.partial()))
-          .default({}),
-      })
-      .default(DEFAULT_RULES_CONFIG.thresholds),
-    rateOfChange: z.array(rateRule).default(DEFAULT_RULES_CONFIG.rateOfChange),
-    news2: news2.default(DEFAULT_NEWS2_CONFIG),
-    technical: technical.default(DEFAULT_TECHNICAL_CONFIG),
-    alarms: alarms.default(DEFAULT_ALARM_CONFIG),
+const alarms = z
+  .strictObject({
+    clearHoldSec: seconds.default(a.clearHoldSec),
+    latchingPriorities: z.array(priority).default(a.latchingPriorities),
+    silence: z.strictObject({ defaultSec: positiveSeconds, maxSec: positiveSeconds }).default(a.silence),
+    primaryRecipient: z.string().min(1).default(a.primaryRecipient),
+    restoreConfirmSec: positiveSeconds.default(a.restoreConfirmSec),
+    escalation: z
+      .strictObject({ high: z.array(step), medium: z.array(step), low: z.array(step) })
+      .default(a.escalation),
   })
   .superRefine((c, ctx) => {
-    const issue = (path: (string | number)[], message: string) =>
-      ctx.addIssue({ code: "custom", path, message });
-    const sets: [string[], ThresholdOverrideSet][] = [[["thresholds", "ward"], c.thresholds.ward]];
-    for (const [id, set] of Object.entries(c.thresholds.subjects))
-      sets.push([["thresholds", "subjects", id], set]);
-    for (const [path, set] of sets) {
-      for (const [kind, own] of Object.entries(set)) {
-        if (!own) continue;
-        // Checked as merged over the ward entry, which is what the rule will use.
-        const limits = { ...c.thresholds.ward[kind as keyof typeof c.thresholds.ward], ...own };
-        const highestLow = Math.max(...(limits.low ?? []).map((x) => x.limit));
-        const lowestHigh = Math.min(...(limits.high ?? []).map((x) => x.limit));
-        if (highestLow >= lowestHigh)
-          issue([...path, kind], "every low limit must be below every high limit");
-      }
-    }
-    const ids = new Set<string>();
-    c.rateOfChange.forEach((r, i) => {
-      if (ids.has(r.id)) issue(["rateOfChange", i, "id"], `duplicate rate-of-change id ${r.id}`);
-      ids.add(r.id);
-    });
-    const b = c.technical.battery;
-    if (b.criticalPct >= b.lowPct) issue(["technical", "battery", "criticalPct"], "must be below lowPct");
-    const s = c.alarms.silence;
-    if (s.defaultSec > s.maxSec) issue(["alarms", "silence", "defaultSec"], "must not exceed maxSec");
+    if (c.silence.defaultSec > c.silence.maxSec)
+      ctx.addIssue({ code: "custom", path: ["silence", "defaultSec"], message: "must not exceed maxSec" });
   });
+
+const st = DEFAULT_STALENESS_CONFIG;
+/** Which observation times may raise a live physiological alarm (staleness.ts). */
+const staleness = z.strictObject({
+  maxAgeSec: positiveSeconds.default(st.maxAgeSec),
+  maxFutureSec: seconds.default(st.maxFutureSec),
+});
+
+/** Schema of the `rules` slice; every section is optional and defaults to the built-in configuration. */
+export const rulesConfigSchema = z.strictObject({
+  thresholds,
+  rateOfChange,
+  news2: news2.default(DEFAULT_NEWS2_CONFIG),
+  technical: technical.default(DEFAULT_TECHNICAL_CONFIG),
+  alarms: alarms.default(DEFAULT_ALARM_CONFIG),
+  staleness: staleness.default(DEFAULT_STALENESS_CONFIG),
+});
 
 // Compile-time guarantee that the schema and the plain-data type never drift apart.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;

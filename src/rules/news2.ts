@@ -14,6 +14,13 @@
  * - high (≥ 7): HIGH priority: emergency response, possible death with prompt onset.
  *
  * An incomplete assessment neither raises nor clears the NEWS2 alert: the last complete one stands.
+ *
+ * A device pack is scored as a whole (`evaluatePack`): all its readings enter first, then the subject is
+ * assessed once, so one pack gives at most one transition. The alert follows the patient: its reason always
+ * carries the current total, band and the parameters scoring 3, and a change at the same priority is reported
+ * (the alarm manager tells the sinks with an `update`). A worse assessment (a higher total, or a parameter newly
+ * scoring 3) is reported at once; a better one at the same priority only after it has held for
+ * {@link NEWS2_IMPROVEMENT_HOLD_SEC}, so a score wavering on a band edge does not produce an event a second.
  */
 import type { Reading, VitalKind } from "../reading.js";
 import {
@@ -45,7 +52,12 @@ export interface News2Config {
   redScoreAsMedium: boolean;
 }
 
-/** Device vitals expire after 1 h, clinician entries after 4 h (the 4–6-hourly low-risk observation cycle). */
+/**
+ * Maximum ages: device vitals 1 h, clinician entries (air/oxygen, ACVPU) 4 h. Local engineering choice, to be
+ * reviewed by the clinical lead. They follow RCP NEWS2 2017 Chart 4's minimum monitoring frequencies (1-hourly
+ * from a single 3 or an aggregate of 5 upwards; 4–6-hourly at 1–4): a value older than the cycle that applies
+ * would no longer describe the patient. An older value is listed as stale, and the assessment is incomplete.
+ */
 export const DEFAULT_NEWS2_CONFIG: News2Config = {
   enabled: true,
   maxAgeSec: {
@@ -103,6 +115,8 @@ export interface News2Assessment {
   readonly missing: readonly News2Parameter[];
   /** The subset of `missing` that exists but is older than its maximum age. */
   readonly stale: readonly News2Parameter[];
+  /** When each stale parameter was last observed. */
+  readonly staleObservedAtMs: Readonly<Partial<Record<News2Parameter, number>>>;
 }
 
 interface Observed<T> {
@@ -111,11 +125,40 @@ interface Observed<T> {
   source: News2Source;
 }
 
+/**
+ * How long a better assessment at the same alert priority (a lower total, a parameter no longer scoring 3) must
+ * hold before the alert's text follows it. Local engineering choice, to be reviewed: the alarm manager's
+ * default clear hold (30 s), the same anti-flap damping as a priority fall. A worse assessment is never held.
+ */
+export const NEWS2_IMPROVEMENT_HOLD_SEC = 30;
+
+/** What the rule last reported for a subject's NEWS2 condition. */
+interface Reported {
+  priority: AlertPriority;
+  total: number;
+  red: readonly News2Parameter[];
+  reason: string;
+}
+
 interface SubjectParams {
   values: Partial<Record<News2Parameter, Observed<number | boolean | Acvpu>>>;
   scale: 1 | 2;
-  reported: AlertPriority | null;
+  /** The active condition last reported; null when none is (never raised, or cleared). */
+  reported: Reported | null;
+  /** Since when a better assessment at the reported priority has held (null: none pending). */
+  betterSinceMs: number | null;
 }
+
+/** Short names of the parameters for alert text. */
+export const NEWS2_PARAMETER_LABELS: Readonly<Record<News2Parameter, string>> = {
+  respiratory_rate: "respiration rate",
+  spo2: "SpO2",
+  supplemental_oxygen: "air or oxygen",
+  systolic_bp: "systolic BP",
+  pulse: "pulse",
+  consciousness: "consciousness",
+  temperature: "temperature",
+};
 
 const KIND_TO_PARAMETER: Partial<Record<VitalKind, News2Parameter>> = {
   respiratory_rate: "respiratory_rate",
@@ -138,6 +181,7 @@ export function assessNews2(
 ): News2Assessment {
   const missing: News2Parameter[] = [];
   const stale: News2Parameter[] = [];
+  const staleObservedAtMs: Partial<Record<News2Parameter, number>> = {};
   const fresh: Partial<Record<News2Parameter, Observed<number | boolean | Acvpu>>> = {};
   for (const p of NEWS2_PARAMETERS) {
     const o = values[p];
@@ -145,6 +189,7 @@ export function assessNews2(
     else if (nowMs - o.observedAtMs > config.maxAgeSec[p] * 1000) {
       missing.push(p);
       stale.push(p);
+      staleObservedAtMs[p] = o.observedAtMs;
     } else fresh[p] = o;
   }
   const oxygen = fresh.supplemental_oxygen?.value as boolean | undefined;
@@ -183,10 +228,23 @@ export function assessNews2(
     parameters,
     missing,
     stale,
+    staleObservedAtMs,
   };
 }
 
-/** The NEWS2 rule: one condition per subject, key `${subjectId}:news2`, priority from the band. */
+/** The alert priority of a band under `config` (null: no alert, or no band because incomplete). */
+export function news2Priority(
+  band: News2Band | null,
+  config: Pick<News2Config, "bandPriority">,
+): AlertPriority | null {
+  return band === null || band === "zero" ? null : config.bandPriority[band];
+}
+
+/**
+ * The NEWS2 rule: one condition per subject, key `${subjectId}:news2`, priority from the band. Readings flagged
+ * `sensor_contact_lost` are not patient values and never enter the score [clinical.md §5.2 signal-quality
+ * gating].
+ */
 export class News2Rule implements Rule {
   readonly id = "news2";
   readonly category = "physiological" as const;
@@ -203,15 +261,27 @@ export class News2Rule implements Rule {
 
   evaluate(input: RuleInput, nowMs: number): readonly ConditionUpdate[] {
     if (!this.#config.enabled) return [];
+    if (input.type === "reading") return this.evaluatePack([input.reading], nowMs);
     const out: ConditionUpdate[] = [];
-    if (input.type === "reading") {
-      if (this.#onReading(input.reading)) this.#report(input.reading.subjectId, nowMs, out);
-    } else if (input.type === "clinician_observation") {
+    if (input.type === "clinician_observation") {
       this.#onObservation(input.observation);
       this.#report(input.observation.subjectId, nowMs, out);
     } else if (input.type === "tick") {
       for (const subjectId of this.#subjects.keys()) this.#report(subjectId, nowMs, out);
     }
+    return out;
+  }
+
+  /**
+   * Scores the readings of one device frame as a whole: every reading enters first, then each subject they
+   * belong to is assessed once. Same contract as `evaluate` (synchronous, no I/O, never throws).
+   */
+  evaluatePack(readings: readonly Reading[], nowMs: number): readonly ConditionUpdate[] {
+    if (!this.#config.enabled) return [];
+    const changed = new Set<string>();
+    for (const r of readings) if (this.#onReading(r)) changed.add(r.subjectId);
+    const out: ConditionUpdate[] = [];
+    for (const subjectId of changed) this.#report(subjectId, nowMs, out);
     return out;
   }
 
@@ -221,6 +291,11 @@ export class News2Rule implements Rule {
     return assessNews2(subjectId, s?.values ?? {}, s?.scale ?? 1, nowMs, this.#config);
   }
 
+  /** Subjects with at least one NEWS2 parameter or SpO2 scale on record, in first-seen order. */
+  subjects(): string[] {
+    return [...this.#subjects.keys()];
+  }
+
   forgetSubject(subjectId: string): void {
     this.#subjects.delete(subjectId);
   }
@@ -228,7 +303,7 @@ export class News2Rule implements Rule {
   #subject(subjectId: string): SubjectParams {
     let s = this.#subjects.get(subjectId);
     if (!s) {
-      s = { values: {}, scale: 1, reported: null };
+      s = { values: {}, scale: 1, reported: null, betterSinceMs: null };
       this.#subjects.set(subjectId, s);
     }
     return s;
@@ -236,7 +311,7 @@ export class News2Rule implements Rule {
 
   #onReading(reading: Reading): boolean {
     const p = KIND_TO_PARAMETER[reading.kind];
-    if (!p) return false;
+    if (!p || reading.flags.includes("sensor_contact_lost")) return false;
     // A buffered upload is as old as its observation; a device clock ahead of ours is not trusted.
     const observedAtMs = Math.min(reading.observedAtMs, reading.receivedAtMs);
     const s = this.#subject(reading.subjectId);
@@ -267,17 +342,40 @@ export class News2Rule implements Rule {
     const s = this.#subjects.get(subjectId);
     if (!s) return;
     const a = assessNews2(subjectId, s.values, s.scale, nowMs, this.#config);
-    if (!a.isComplete || a.band === null) return;
-    const priority = a.band === "zero" ? null : this.#config.bandPriority[a.band];
-    if (priority === s.reported) return;
-    s.reported = priority;
+    if (!a.isComplete || a.band === null || a.total === null) {
+      s.betterSinceMs = null;
+      return;
+    }
+    const priority = news2Priority(a.band, this.#config);
     const key = conditionKey(subjectId, "news2");
     const summary = `NEWS2 ${a.total} (${a.band.replace("_", "-")} clinical risk, SpO2 scale ${a.scale})`;
+    const prev = s.reported;
     if (priority === null) {
+      s.betterSinceMs = null;
+      if (prev === null) return;
+      s.reported = null;
       out.push({ type: "clear", key, reason: summary });
       return;
     }
     const red = a.parameters.filter((r) => r.score === 3).map((r) => r.parameter);
+    const reason =
+      red.length > 0
+        ? `${summary}; scoring 3: ${red.map((p) => NEWS2_PARAMETER_LABELS[p]).join(", ")}`
+        : summary;
+    if (prev !== null && prev.priority === priority) {
+      if (reason === prev.reason) {
+        s.betterSinceMs = null;
+        return;
+      }
+      const isWorse = a.total > prev.total || red.some((p) => !prev.red.includes(p));
+      if (!isWorse) {
+        // [clinical.md §5.2 hysteresis] an improvement is believed once it holds, as a priority fall is
+        s.betterSinceMs ??= nowMs;
+        if (nowMs - s.betterSinceMs < NEWS2_IMPROVEMENT_HOLD_SEC * 1000) return;
+      }
+    }
+    s.betterSinceMs = null;
+    s.reported = { priority, total: a.total, red, reason };
     out.push({
       type: "active",
       condition: {
@@ -287,7 +385,10 @@ export class News2Rule implements Rule {
         deviceId: null,
         priority,
         category: "physiological",
-        reason: red.length > 0 ? `${summary}; scoring 3: ${red.join(", ")}` : summary,
+        reason,
+        // the newest measurement the score rests on: what the alert says was measured when
+        observedAtMs: Math.max(...a.parameters.map((r) => r.observedAtMs)),
+        isReasonTracked: true,
       },
     });
   }

@@ -2,8 +2,9 @@
  * Rate-of-change rules, e.g. "SpO2 falls by more than 5 % within 60 s": a trend alert that fires before an
  * absolute limit is crossed. Part of the threshold family (thresholds.ts holds the absolute limits).
  */
-import { type Reading, VITALS, type VitalKind } from "../reading.js";
+import { isSignalGated, type Reading, VITALS, type VitalKind } from "../reading.js";
 import { type AlertPriority, type ConditionUpdate, conditionKey, type Rule, type RuleInput } from "./rule.js";
+import { DEFAULT_STALENESS_CONFIG, isLive, type StalenessConfig } from "./staleness.js";
 
 /** One rate-of-change rule (plain data, part of the YAML schema). */
 export interface RateOfChangeRuleConfig {
@@ -41,22 +42,31 @@ const MAX_WINDOW_SAMPLES = 2048;
 
 interface WindowState {
   samples: { t: number; v: number }[];
+  /** Newest observation time judged per device: an older reading (a late backfill) is not "now". */
+  newest: Map<string, number>;
   since: number | null;
   isActive: boolean;
 }
 
 /**
  * Evaluates every configured rate rule on each reading of its vital. Questionable readings [clinical.md §6]
- * neither enter the window nor trigger a medium/low rule; a HIGH rule still evaluates them.
+ * neither enter the window nor trigger a medium/low rule; a HIGH rule still evaluates them. Readings that are
+ * no live patient value (flagged `sensor_contact_lost` or `signal_unreliable` [clinical.md §5.2], observed
+ * outside the staleness horizon, or older than one already judged from the same device) are ignored: a probe
+ * coming off, or a backfill of old values, is no change in the patient.
  */
 export class RateOfChangeRule implements Rule {
   readonly id = "rate_of_change";
   readonly category = "physiological" as const;
   readonly #rules: readonly RateOfChangeRuleConfig[];
+  readonly #staleness: StalenessConfig;
   /** `${subjectId}\0${ruleId}` → window. */
   readonly #windows = new Map<string, WindowState & { subjectId: string }>();
 
-  constructor(rules: readonly RateOfChangeRuleConfig[]) {
+  constructor(
+    rules: readonly RateOfChangeRuleConfig[],
+    staleness: StalenessConfig = DEFAULT_STALENESS_CONFIG,
+  ) {
     const ids = new Set<string>();
     for (const r of rules) {
       if (ids.has(r.id)) throw new RangeError(`rateOfChange: duplicate id ${r.id}`);
@@ -66,10 +76,13 @@ export class RateOfChangeRule implements Rule {
       }
     }
     this.#rules = rules;
+    this.#staleness = staleness;
   }
 
-  evaluate(input: RuleInput, _nowMs: number): readonly ConditionUpdate[] {
+  evaluate(input: RuleInput, nowMs: number): readonly ConditionUpdate[] {
     if (input.type !== "reading") return [];
+    const r = input.reading;
+    if (isSignalGated(r.flags) || !isLive(r, nowMs, this.#staleness)) return [];
     const out: ConditionUpdate[] = [];
     for (const rule of this.#rules) {
       if (rule.kind === input.reading.kind) this.#apply(rule, input.reading, out);
@@ -85,9 +98,12 @@ export class RateOfChangeRule implements Rule {
     const mapKey = `${reading.subjectId}\0${rule.id}`;
     let w = this.#windows.get(mapKey);
     if (!w) {
-      w = { samples: [], since: null, isActive: false, subjectId: reading.subjectId };
+      w = { samples: [], newest: new Map(), since: null, isActive: false, subjectId: reading.subjectId };
       this.#windows.set(mapKey, w);
     }
+    const newest = w.newest.get(reading.deviceId);
+    if (newest !== undefined && reading.observedAtMs < newest) return;
+    w.newest.set(reading.deviceId, reading.observedAtMs);
     const t = reading.receivedAtMs;
     const v = reading.value;
     const horizon = t - rule.withinSec * 1000;
@@ -118,6 +134,7 @@ export class RateOfChangeRule implements Rule {
             priority: rule.priority,
             category: "physiological",
             reason: `${spec.display} ${verb} from ${ref} to ${v} ${reading.unit} within ${rule.withinSec} s`,
+            observedAtMs: reading.observedAtMs,
           },
         });
       }

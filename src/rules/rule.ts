@@ -54,6 +54,19 @@ export interface AlertCondition {
   readonly category: AlertCategory;
   /** Human-readable reason, e.g. "SpO2 84 % below 85 % for 5 s". Never contains more than the subject id. */
   readonly reason: string;
+  /**
+   * Set by a rule whose `reason` changes only when the condition itself changes (NEWS2: the total, the band,
+   * the parameters scoring 3), never with each reading: the alarm manager then tells the sinks of a changed
+   * reason at the same priority with an `update` transition [IHE PCD ACM event phase "update"]. Leave it unset
+   * when the reason carries running values (a threshold rule's latest value): that would be an event per reading.
+   */
+  readonly isReasonTracked?: boolean | undefined;
+  /**
+   * When the value named in `reason` was measured (`Reading.observedAtMs`), so every alert says how old its
+   * evidence is. Null or absent when no single measured value triggered the condition (a technical condition
+   * is the device's state; a rule combining several values may give the newest of them).
+   */
+  readonly observedAtMs?: number | null | undefined;
 }
 
 /**

@@ -1,11 +1,22 @@
 /**
  * Technical alarm conditions [IEC 60601-1-8: equipment or system state, not a patient variable]: device
  * silent (communication loss is itself a technical alarm in a distributed alarm system, §6.11), sensor
- * contact lost, low battery, a burst of rejected frames, a device publishing impossible values.
+ * contact lost, signal quality, data not live (readings too old, too far ahead, or timed before what the device
+ * already sent, to alarm on), low battery, a burst of rejected frames, a device publishing impossible values.
  * One condition per (subject, rule, device): key `${subjectId}:technical.<name>:${deviceId}`.
+ *
+ * [clinical.md §5.2 "Signal-quality gating"] whenever the physiological rules leave a device's values out
+ * (no sensor contact, a signal the device calls unreliable, an observation time outside the staleness
+ * horizon or before what the device already sent), one of these conditions says so while such data flows: a
+ * value is never dropped silently.
+ *
+ * Every text describes the condition as it is now and stays true while the alert stands: no running counters
+ * ("no data for 30 s" would be false a minute later), but the instant a condition began; a clear says
+ * "ended" and how, since an alert may stay on display through its clear hold.
  */
-import type { DeviceStatusInput, Reading } from "../reading.js";
+import { isSignalGated, type Reading, VITALS, type VitalKind } from "../reading.js";
 import { type AlertPriority, type ConditionUpdate, conditionKey, type Rule, type RuleInput } from "./rule.js";
+import { DEFAULT_STALENESS_CONFIG, type StalenessConfig, timeliness } from "./staleness.js";
 
 /** Technical-alarm configuration (plain data, part of the YAML schema). */
 export interface TechnicalConfig {
@@ -20,6 +31,13 @@ export interface TechnicalConfig {
   /** Per-device expected interval, keyed by device id (e.g. a BP cuff measuring every 15 min). */
   devices: Record<string, { expectedIntervalSec: number }>;
   sensorContact: { priority: AlertPriority; persistenceSec: number };
+  /** Readings the device flags `signal_unreliable` for this long (physiological rules ignore them). */
+  signalQuality: { priority: AlertPriority; persistenceSec: number };
+  /**
+   * Readings the physiological rules leave out for their time (outside the staleness horizon, staleness.ts, or
+   * timed before a reading already judged) keep arriving for this long without a live one.
+   */
+  dataNotLive: { priority: AlertPriority; persistenceSec: number };
   battery: {
     lowPct: number;
     criticalPct: number;
@@ -34,29 +52,69 @@ export interface TechnicalConfig {
   impossibleValues: { count: number; windowSec: number; priority: AlertPriority };
 }
 
+/**
+ * Defaults. `signalQuality` and `dataNotLive` are a local engineering choice, to be reviewed: MEDIUM like a lost
+ * sensor contact, because all three leave a parameter unmonitored (IEC 60601-1-8 §6.1.2 Table 1 as quoted in
+ * clinical.md §5.1: death or irreversible injury of delayed onset → MEDIUM); 10 s persistence like the contact alarm, so a two-second artefact does not
+ * alarm; 60 s for data not live, longer than a backfill burst after a reconnect takes to arrive.
+ */
 export const DEFAULT_TECHNICAL_CONFIG: TechnicalConfig = {
   silentDevice: { enabled: true, defaultExpectedIntervalSec: 10, missedIntervals: 3, priority: "medium" },
   devices: {},
   sensorContact: { priority: "medium", persistenceSec: 10 },
+  signalQuality: { priority: "medium", persistenceSec: 10 },
+  dataNotLive: { priority: "medium", persistenceSec: 60 },
   battery: { lowPct: 20, criticalPct: 5, hysteresisPct: 5, lowPriority: "low", criticalPriority: "medium" },
   rejectBurst: { count: 5, windowSec: 60, priority: "low" },
   impossibleValues: { count: 3, windowSec: 300, priority: "medium" },
 };
 
+/** Why a reading is not live for the physiological rules (see `#timeliness`). */
+type Lateness = "stale" | "future" | "out_of_order";
+
+/** Options besides the configuration. */
+export interface TechnicalRuleOptions {
+  /** The staleness horizon the physiological rules apply (default DEFAULT_STALENESS_CONFIG). */
+  staleness?: StalenessConfig | undefined;
+  /**
+   * The alarm manager's clear hold (`rules.alarms.clearHoldSec`): an alert stays on display this long after its
+   * condition ended. A contact loss or an unreliable signal that comes back within it is reported at once, so
+   * the held alert never reads "ended" while the condition is back. Default 0.
+   */
+  clearHoldSec?: number | undefined;
+}
+
 const IMPOSSIBLE_REASONS = new Set(["below_physiologic_limit", "above_physiologic_limit"]);
 
-type Name = "device_silent" | "sensor_contact_lost" | "battery_low" | "rejected_frames" | "impossible_values";
+type Name =
+  | "device_silent"
+  | "sensor_contact_lost"
+  | "signal_quality"
+  | "data_not_live"
+  | "battery_low"
+  | "rejected_frames"
+  | "impossible_values";
+
+/** An episode with a persistence delay: since when it holds, and when it last ended (for the clear hold). */
+interface Episode {
+  sinceMs: number | null;
+  endedAtMs: number | null;
+}
 
 interface DeviceState {
   readonly deviceId: string;
   subjectId: string;
   lastHeardMs: number;
-  contactLostSince: number | null;
+  contact: Episode;
+  signal: Episode & { kinds: Set<VitalKind> };
+  notLive: Episode & { lastMs: number; kind: Lateness; lagSec: number };
+  /** Newest observation time of a live reading, per vital: what the threshold rules hold as "now". */
+  newest: Map<VitalKind, number>;
   batteryPct: number | null;
   rejects: number[];
   impossible: number[];
-  /** Priority currently reported per condition name. */
-  reported: Map<Name, AlertPriority>;
+  /** Priority and text currently reported per condition name. */
+  reported: Map<Name, { priority: AlertPriority; reason: string }>;
 }
 
 /** Technical rules, evaluated on device traffic and on `tick`. */
@@ -64,9 +122,11 @@ export class TechnicalRule implements Rule {
   readonly id = "technical";
   readonly category = "technical" as const;
   readonly #config: TechnicalConfig;
+  readonly #staleness: StalenessConfig;
+  readonly #clearHoldMs: number;
   readonly #devices = new Map<string, DeviceState>();
 
-  constructor(config: TechnicalConfig) {
+  constructor(config: TechnicalConfig, options: TechnicalRuleOptions = {}) {
     const c = config;
     if (!(c.silentDevice.defaultExpectedIntervalSec > 0) || !(c.silentDevice.missedIntervals >= 1)) {
       throw new RangeError("technical.silentDevice: defaultExpectedIntervalSec > 0 and missedIntervals >= 1");
@@ -77,7 +137,19 @@ export class TechnicalRule implements Rule {
     }
     if (!(c.rejectBurst.count >= 1) || !(c.impossibleValues.count >= 1))
       throw new RangeError("technical: count >= 1");
+    for (const [name, p] of Object.entries({
+      sensorContact: c.sensorContact,
+      signalQuality: c.signalQuality,
+    })) {
+      if (!(p.persistenceSec >= 0)) throw new RangeError(`technical.${name}.persistenceSec must be >= 0`);
+    }
+    if (!(c.dataNotLive.persistenceSec >= 0))
+      throw new RangeError("technical.dataNotLive.persistenceSec must be >= 0");
+    const clearHoldSec = options.clearHoldSec ?? 0;
+    if (!(clearHoldSec >= 0)) throw new RangeError("technical: clearHoldSec must be >= 0");
     this.#config = config;
+    this.#staleness = options.staleness ?? DEFAULT_STALENESS_CONFIG;
+    this.#clearHoldMs = clearHoldSec * 1000;
   }
 
   /**
@@ -104,16 +176,15 @@ export class TechnicalRule implements Rule {
     const out: ConditionUpdate[] = [];
     switch (input.type) {
       case "reading":
-        this.#onReading(input.reading, out);
+        this.#onReading(input.reading, nowMs, out);
         break;
-      case "device_status":
-        this.#onStatus(
-          this.#heard(input.deviceId, input.subjectId, input.atMs, out),
-          input.status,
-          input.atMs,
-          out,
-        );
+      case "device_status": {
+        const d = this.#heard(input.deviceId, input.subjectId, input.atMs, out);
+        if (input.status.sensorContact !== undefined)
+          this.#contact(d, input.status.sensorContact, input.atMs, out);
+        this.#battery(d, input.status.batteryPct, out);
         break;
+      }
       case "rejected":
         this.#onRejected(
           this.#heard(input.deviceId, input.subjectId, input.atMs, out),
@@ -145,7 +216,10 @@ export class TechnicalRule implements Rule {
         deviceId,
         subjectId,
         lastHeardMs: atMs,
-        contactLostSince: null,
+        contact: { sinceMs: null, endedAtMs: null },
+        signal: { sinceMs: null, endedAtMs: null, kinds: new Set() },
+        notLive: { sinceMs: null, endedAtMs: null, lastMs: 0, kind: "stale", lagSec: 0 },
+        newest: new Map(),
         batteryPct: null,
         rejects: [],
         impossible: [],
@@ -164,41 +238,130 @@ export class TechnicalRule implements Rule {
     return d;
   }
 
-  #onReading(r: Reading, out: ConditionUpdate[]): void {
+  #onReading(r: Reading, nowMs: number, out: ConditionUpdate[]): void {
     const d = this.#heard(r.deviceId, r.subjectId, r.receivedAtMs, out);
+    // ingest flags every reading taken while the device reports no contact; an unflagged one has contact
     this.#contact(d, !r.flags.includes("sensor_contact_lost"), r.receivedAtMs, out);
-  }
-
-  #onStatus(d: DeviceState, status: DeviceStatusInput, atMs: number, out: ConditionUpdate[]): void {
-    if (status.sensorContact !== undefined) this.#contact(d, status.sensorContact, atMs, out);
-    const pct = status.batteryPct;
-    if (typeof pct !== "number" || !Number.isFinite(pct)) return;
-    d.batteryPct = pct;
-    const b = this.#config.battery;
-    const now = d.reported.get("battery_low");
-    let level: AlertPriority | null = null;
-    if (pct <= b.criticalPct || (now === b.criticalPriority && pct < b.criticalPct + b.hysteresisPct)) {
-      level = b.criticalPriority;
-    } else if (pct <= b.lowPct || (now !== undefined && pct < b.lowPct + b.hysteresisPct)) {
-      level = b.lowPriority;
-    }
-    this.#set(d, "battery_low", level, `battery at ${pct} %`, out);
+    this.#signal(d, r, out);
+    // a gated reading is no patient value whatever its time: only the others can be live or not
+    if (!isSignalGated(r.flags)) this.#timeliness(d, r, nowMs, out);
   }
 
   #contact(d: DeviceState, hasContact: boolean, atMs: number, out: ConditionUpdate[]): void {
     if (hasContact) {
-      d.contactLostSince = null;
-      this.#set(d, "sensor_contact_lost", null, "sensor contact restored", out);
+      if (d.contact.sinceMs === null) return;
+      d.contact.sinceMs = null;
+      if (d.reported.has("sensor_contact_lost")) d.contact.endedAtMs = atMs;
+      this.#set(d, "sensor_contact_lost", null, `contact restored at ${isoSec(atMs)}`, out);
       return;
     }
-    d.contactLostSince ??= atMs;
+    d.contact.sinceMs ??= atMs;
     this.#checkContact(d, atMs, out);
   }
 
   #checkContact(d: DeviceState, nowMs: number, out: ConditionUpdate[]): void {
     const c = this.#config.sensorContact;
-    if (d.contactLostSince !== null && nowMs - d.contactLostSince >= c.persistenceSec * 1000) {
-      this.#set(d, "sensor_contact_lost", c.priority, "sensor lost contact with the patient", out);
+    if (!this.#isDue(d.contact, c.persistenceSec, nowMs)) return;
+    const text = `the device reports no contact with the patient since ${isoSec(d.contact.sinceMs!)}; its values are not used for physiological alarms`;
+    this.#set(d, "sensor_contact_lost", c.priority, text, out);
+  }
+
+  /** Readings the device flags unreliable: the episode lasts until a reading of the device is not flagged. */
+  #signal(d: DeviceState, r: Reading, out: ConditionUpdate[]): void {
+    if (!r.flags.includes("signal_unreliable")) {
+      if (d.signal.sinceMs === null) return;
+      d.signal.sinceMs = null;
+      if (d.reported.has("signal_quality")) d.signal.endedAtMs = r.receivedAtMs;
+      d.signal.kinds.clear();
+      this.#set(d, "signal_quality", null, `reliable values again at ${isoSec(r.receivedAtMs)}`, out);
+      return;
+    }
+    d.signal.sinceMs ??= r.receivedAtMs;
+    d.signal.kinds.add(r.kind);
+    this.#checkSignal(d, r.receivedAtMs, out);
+  }
+
+  #checkSignal(d: DeviceState, nowMs: number, out: ConditionUpdate[]): void {
+    const c = this.#config.signalQuality;
+    if (!this.#isDue(d.signal, c.persistenceSec, nowMs)) return;
+    const kinds = [...d.signal.kinds].map((k) => VITALS[k].display.toLowerCase()).join(", ");
+    const text = `the device marks its ${kinds} values unreliable since ${isoSec(d.signal.sinceMs!)}; they are not used for physiological alarms`;
+    this.#set(d, "signal_quality", c.priority, text, out);
+  }
+
+  /**
+   * Readings the physiological rules leave out for their time: outside the staleness horizon, or timed before a
+   * live reading of the same vital already received from the device (thresholds.ts holds the newest). A backfill
+   * burst after a reconnect is normal, but a device whose readings keep arriving so (a device clock far behind
+   * or ahead, or set back) would otherwise never alarm again. An episode starts at the first such reading and
+   * ends at a live one, or once none came for `persistenceSec`.
+   */
+  #timeliness(d: DeviceState, r: Reading, nowMs: number, out: ConditionUpdate[]): void {
+    let t: Lateness | "live" = timeliness(r, nowMs, this.#staleness);
+    const newest = d.newest.get(r.kind);
+    if (t === "live" && newest !== undefined && r.observedAtMs < newest) t = "out_of_order";
+    const e = d.notLive;
+    if (t === "live") {
+      d.newest.set(r.kind, r.observedAtMs);
+      if (e.sinceMs === null) return;
+      this.#endNotLive(d, r.receivedAtMs, `live readings again at ${isoSec(r.receivedAtMs)}`, out);
+      return;
+    }
+    const c = this.#config.dataNotLive;
+    const persistMs = c.persistenceSec * 1000;
+    if (e.sinceMs !== null && r.receivedAtMs - e.lastMs > persistMs) e.sinceMs = null;
+    if (e.sinceMs === null) {
+      // the text describes the episode as it began (how late, since when): it stays true while the episode lasts
+      e.sinceMs = r.receivedAtMs;
+      e.kind = t;
+      const lagMs = t === "out_of_order" ? newest! - r.observedAtMs : r.receivedAtMs - r.observedAtMs;
+      e.lagSec = Math.round(Math.abs(lagMs) / 1000);
+    }
+    e.lastMs = r.receivedAtMs;
+    if (r.receivedAtMs - e.sinceMs < persistMs) return;
+    const s = this.#staleness;
+    const since = isoSec(e.sinceMs);
+    const lag = duration(e.lagSec);
+    const text =
+      e.kind === "stale"
+        ? `readings arrive ${lag} after they were measured (limit ${duration(s.maxAgeSec)}) since ${since}; they are not used for live alarms`
+        : e.kind === "future"
+          ? `readings are timed ${lag} ahead of the gateway clock (limit ${duration(s.maxFutureSec)}) since ${since}; they are not used for live alarms`
+          : `readings are timed before ones already received from the device (${lag} before at first) since ${since}; they are not used for live alarms`;
+    this.#set(d, "data_not_live", c.priority, text, out);
+  }
+
+  #endNotLive(d: DeviceState, atMs: number, how: string, out: ConditionUpdate[]): void {
+    d.notLive.sinceMs = null;
+    if (d.reported.has("data_not_live")) d.notLive.endedAtMs = atMs;
+    this.#set(d, "data_not_live", null, how, out);
+  }
+
+  /**
+   * Whether an episode has persisted long enough to report: `persistenceSec` since it began, or at once when
+   * the same condition ended within the clear hold (its alert is still on display and must read true).
+   */
+  #isDue(e: Episode, persistenceSec: number, nowMs: number): boolean {
+    if (e.sinceMs === null) return false;
+    if (nowMs - e.sinceMs >= persistenceSec * 1000) return true;
+    return e.endedAtMs !== null && e.sinceMs - e.endedAtMs < this.#clearHoldMs;
+  }
+
+  #battery(d: DeviceState, pct: number | undefined, out: ConditionUpdate[]): void {
+    if (typeof pct !== "number" || !Number.isFinite(pct)) return;
+    d.batteryPct = pct;
+    const b = this.#config.battery;
+    const now = d.reported.get("battery_low")?.priority;
+    const isCritical =
+      pct <= b.criticalPct || (now === b.criticalPriority && pct < b.criticalPct + b.hysteresisPct);
+    if (isCritical) {
+      const text = `critical limit ${b.criticalPct} % reached (clears at ${b.criticalPct + b.hysteresisPct} %)`;
+      this.#set(d, "battery_low", b.criticalPriority, text, out);
+    } else if (pct <= b.lowPct || (now !== undefined && pct < b.lowPct + b.hysteresisPct)) {
+      const text = `low limit ${b.lowPct} % reached (clears at ${b.lowPct + b.hysteresisPct} %)`;
+      this.#set(d, "battery_low", b.lowPriority, text, out);
+    } else {
+      this.#set(d, "battery_low", null, `battery at ${pct} %`, out);
     }
   }
 
@@ -218,32 +381,43 @@ export class TechnicalRule implements Rule {
     const imp = this.#config.impossibleValues;
     prune(d.rejects, nowMs - burst.windowSec * 1000);
     prune(d.impossible, nowMs - imp.windowSec * 1000);
-    const isBurst = d.rejects.length >= burst.count;
-    this.#set(
-      d,
-      "rejected_frames",
-      isBurst ? burst.priority : null,
-      `${d.rejects.length} or more frames rejected within ${burst.windowSec} s`,
-      out,
-    );
-    const isImpossible = d.impossible.length >= imp.count;
-    const text = `${d.impossible.length} or more physiologically impossible values within ${imp.windowSec} s`;
-    this.#set(d, "impossible_values", isImpossible ? imp.priority : null, text, out);
+    if (d.rejects.length >= burst.count) {
+      const text = `${burst.count} or more frames rejected within ${burst.windowSec} s`;
+      this.#set(d, "rejected_frames", burst.priority, text, out);
+    } else {
+      const text = `fewer than ${burst.count} frames rejected within ${burst.windowSec} s`;
+      this.#set(d, "rejected_frames", null, text, out);
+    }
+    if (d.impossible.length >= imp.count) {
+      const text = `${imp.count} or more physiologically impossible values within ${imp.windowSec} s`;
+      this.#set(d, "impossible_values", imp.priority, text, out);
+    } else {
+      const text = `fewer than ${imp.count} physiologically impossible values within ${imp.windowSec} s`;
+      this.#set(d, "impossible_values", null, text, out);
+    }
   }
 
   #onTick(d: DeviceState, nowMs: number, out: ConditionUpdate[]): void {
     const s = this.#config.silentDevice;
     const interval = this.#config.devices[d.deviceId]?.expectedIntervalSec ?? s.defaultExpectedIntervalSec;
-    const silentMs = nowMs - d.lastHeardMs;
-    if (s.enabled && silentMs > interval * s.missedIntervals * 1000) {
-      const text = `no data for ${Math.round(silentMs / 1000)} s (expected every ${interval} s)`;
+    if (s.enabled && nowMs - d.lastHeardMs > interval * s.missedIntervals * 1000) {
+      const text = `no data since ${isoSec(d.lastHeardMs)} (expected every ${interval} s)`;
       this.#set(d, "device_silent", s.priority, text, out);
     }
     this.#checkContact(d, nowMs, out);
+    if (d.signal.sinceMs !== null) this.#checkSignal(d, nowMs, out);
+    const e = d.notLive;
+    if (e.sinceMs !== null && nowMs - e.lastMs > this.#config.dataNotLive.persistenceSec * 1000) {
+      this.#endNotLive(d, nowMs, `no late or early readings since ${isoSec(e.lastMs)}`, out);
+    }
     this.#checkRejects(d, nowMs, out);
   }
 
-  /** Reports a change of one condition's priority (null = cleared); repeats are dropped here. */
+  /**
+   * Reports a change of one condition (priority or text; null = cleared); repeats are dropped here. The text is
+   * prefixed with the condition's name, and a clear with "ended", so an alert held after its condition ended
+   * still says what it was and that it is over.
+   */
   #set(
     d: DeviceState,
     name: Name,
@@ -251,29 +425,45 @@ export class TechnicalRule implements Rule {
     reason: string,
     out: ConditionUpdate[],
   ): void {
-    const prev = d.reported.get(name) ?? null;
-    if (prev === priority) return;
+    const prev = d.reported.get(name);
+    const label = name.replaceAll("_", " ");
     const ruleId = `technical.${name}`;
     const key = conditionKey(d.subjectId, ruleId, d.deviceId);
     if (priority === null) {
+      if (!prev) return;
       d.reported.delete(name);
-      out.push({ type: "clear", key, reason });
+      out.push({ type: "clear", key, reason: `${label}: ended, ${reason}` });
       return;
     }
-    d.reported.set(name, priority);
-    const condition = {
-      key,
-      ruleId,
-      subjectId: d.subjectId,
-      deviceId: d.deviceId,
-      priority,
-      category: "technical" as const,
-    };
+    const text = `${label}: ${reason}`;
+    if (prev?.priority === priority && prev.reason === text) return;
+    d.reported.set(name, { priority, reason: text });
     out.push({
       type: "active",
-      condition: { ...condition, reason: `${name.replaceAll("_", " ")}: ${reason}` },
+      condition: {
+        key,
+        ruleId,
+        subjectId: d.subjectId,
+        deviceId: d.deviceId,
+        priority,
+        category: "technical",
+        reason: text,
+      },
     });
   }
+}
+
+/** A duration for alert text: seconds up to 2 min, then minutes, hours, days (rounded down). */
+function duration(sec: number): string {
+  if (sec < 120) return `${sec} s`;
+  if (sec < 7200) return `${Math.floor(sec / 60)} min`;
+  if (sec < 172_800) return `${Math.floor(sec / 3600)} h`;
+  return `${Math.floor(sec / 86_400)} d`;
+}
+
+/** An instant as ISO-8601 UTC to the second: alert texts name when a condition began, never a running count. */
+function isoSec(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
 }
 
 function prune(times: number[], horizon: number): void {

@@ -2,7 +2,7 @@
  * Threshold configuration (plain data for the YAML schema) and the adult ward defaults. The rule itself is in
  * thresholds.ts.
  */
-import type { VitalKind } from "../reading.js";
+import { VITAL_KINDS, type VitalKind } from "../reading.js";
 import type { AlertPriority } from "./rule.js";
 
 /** One limit of a vital. Values are in the vital's canonical UCUM unit (reading.ts `VITALS`). */
@@ -16,6 +16,12 @@ export interface ThresholdTier {
 
 /** The limits of one vital. Tiers of a direction share one alert whose priority is the worst active tier. */
 export interface VitalLimits {
+  /**
+   * `false` turns the vital's threshold alarms off; absent means on. Only this switch turns a limit off: a
+   * vital or field left out of an override keeps the limits beneath it (built-in default → ward → subject).
+   */
+  enabled?: boolean | undefined;
+  /** An empty list is an explicit "no limit in this direction". */
   low?: ThresholdTier[] | undefined;
   high?: ThresholdTier[] | undefined;
   /** Clear only once the value is back inside the limit by this margin (canonical unit) … */
@@ -24,15 +30,19 @@ export interface VitalLimits {
   clearSec: number;
 }
 
-/** Limits per vital; a vital without an entry has no threshold rule. */
+/** Limits per vital; a vital without an entry (or with `enabled: false`) has no threshold rule. */
 export type ThresholdSet = Partial<Record<VitalKind, VitalLimits>>;
 
-/** A subject's overrides: any field of any vital; absent fields come from the ward entry. */
-export type ThresholdOverrideSet = Partial<Record<VitalKind, Partial<VitalLimits>>>;
+/** An override of one vital: any of its fields; absent fields come from the level beneath. */
+export type VitalOverride = Partial<VitalLimits>;
+
+/** Overrides per vital (a ward's over the built-in defaults, a subject's over the ward). */
+export type ThresholdOverrideSet = Partial<Record<VitalKind, VitalOverride>>;
 
 /**
- * Threshold configuration (plain data, part of the YAML schema). A subject's entry for a vital is merged
- * field by field over the ward entry, so overriding `low` keeps the ward's `high`.
+ * Threshold configuration (plain data, part of the YAML schema). `ward` is the ward's table already merged
+ * over the built-in defaults (config.ts merges it with `mergeThresholdSet`); a subject's entry for a vital is
+ * merged field by field over the ward entry, so overriding `low` keeps the ward's `high`.
  */
 export interface ThresholdsConfig {
   ward: ThresholdSet;
@@ -99,14 +109,126 @@ export const DEFAULT_THRESHOLDS_CONFIG: ThresholdsConfig = {
   subjects: {},
 };
 
-/** Resolves a subject's limits for a vital: the override merged field by field over the ward default. */
+/** The fields of a vital's limits, in the order they are shown. */
+export const LIMIT_FIELDS = ["enabled", "low", "high", "hysteresis", "clearSec"] as const;
+export type LimitField = (typeof LIMIT_FIELDS)[number];
+
+/**
+ * `own` merged field by field over `base`: a field `own` does not give (absent or undefined) is `base`'s.
+ * Undefined when neither exists. A vital with no base gets hysteresis and clearSec 0 unless it gives them
+ * (config.ts requires them there, so only a programmatic config meets that fallback).
+ */
+export function mergeVitalLimits(
+  base: VitalLimits | undefined,
+  own: VitalOverride | undefined,
+): VitalLimits | undefined {
+  if (!base && !own) return undefined;
+  const merged: VitalLimits = { hysteresis: 0, clearSec: 0, ...base };
+  for (const field of LIMIT_FIELDS) {
+    const value = own?.[field];
+    if (value !== undefined) (merged as unknown as Record<string, unknown>)[field] = value;
+  }
+  return merged;
+}
+
+/**
+ * A ward's table: every vital of `overrides` merged field by field over its entry in `base` (the built-in
+ * defaults), every vital it does not name kept as in `base`. Leaving a vital out never removes its limits.
+ */
+export function mergeThresholdSet(base: ThresholdSet, overrides: ThresholdOverrideSet): ThresholdSet {
+  const out: ThresholdSet = {};
+  for (const kind of VITAL_KINDS) {
+    const merged = mergeVitalLimits(base[kind], overrides[kind]);
+    if (merged) out[kind] = merged;
+  }
+  return out;
+}
+
+/** A subject's own overrides (none for an unknown subject, whatever its id). */
+function overridesOf(config: ThresholdsConfig, subjectId: string | null): ThresholdOverrideSet | undefined {
+  return subjectId !== null && Object.hasOwn(config.subjects, subjectId)
+    ? config.subjects[subjectId]
+    : undefined;
+}
+
+/**
+ * Resolves a subject's limits for a vital: the override merged field by field over the ward entry.
+ * Undefined when neither has the vital or when the result is turned off (`enabled: false`).
+ */
 export function resolveLimits(
   config: ThresholdsConfig,
   subjectId: string,
   kind: VitalKind,
 ): VitalLimits | undefined {
-  const ward = config.ward[kind];
-  const own = Object.hasOwn(config.subjects, subjectId) ? config.subjects[subjectId]?.[kind] : undefined;
-  if (!ward && !own) return undefined;
-  return { hysteresis: 0, clearSec: 0, ...ward, ...own };
+  const limits = mergeVitalLimits(config.ward[kind], overridesOf(config, subjectId)?.[kind]);
+  return limits?.enabled === false ? undefined : limits;
+}
+
+/** Where a field of an effective limit comes from. */
+export type LimitSource = "default" | "ward" | "subject";
+
+/** One vital's limits in force for a subject or for the ward, every field explicit. */
+export interface EffectiveVitalLimits {
+  kind: VitalKind;
+  enabled: boolean;
+  /** Most severe first (lowest limit first). */
+  low: ThresholdTier[];
+  /** Most severe first (highest limit first). */
+  high: ThresholdTier[];
+  hysteresis: number;
+  clearSec: number;
+  /** `default`: as built in; `ward`: the ward's table differs from the built-in value; `subject`: the subject's override. */
+  source: Record<LimitField, LimitSource>;
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+function mostSevereFirst(
+  tiers: readonly ThresholdTier[] | undefined,
+  direction: "low" | "high",
+): ThresholdTier[] {
+  const sign = direction === "low" ? 1 : -1;
+  return (tiers ?? [])
+    .map(({ limit, priority, persistenceSec }) => ({ limit, priority, persistenceSec }))
+    .sort((a, b) => sign * (a.limit - b.limit));
+}
+
+/**
+ * The limits in force after merging, for `subjectId` or (null) for the ward: one entry per vital that has
+ * limits at any level, turned-off ones included, in `VITAL_KINDS` order. What `vitalog rules show` prints
+ * and what the `rules_in_force` log event records.
+ */
+export function effectiveThresholds(
+  config: ThresholdsConfig,
+  subjectId: string | null,
+): EffectiveVitalLimits[] {
+  const own = overridesOf(config, subjectId);
+  const out: EffectiveVitalLimits[] = [];
+  for (const kind of VITAL_KINDS) {
+    const ward = config.ward[kind];
+    const limits = mergeVitalLimits(ward, own?.[kind]);
+    if (!limits) continue;
+    const effective = {
+      enabled: limits.enabled !== false,
+      low: mostSevereFirst(limits.low, "low"),
+      high: mostSevereFirst(limits.high, "high"),
+      hysteresis: limits.hysteresis,
+      clearSec: limits.clearSec,
+    };
+    const builtIn = DEFAULT_THRESHOLDS_CONFIG.ward[kind];
+    const asBuiltIn: Record<LimitField, unknown> | undefined = builtIn && {
+      enabled: true,
+      low: mostSevereFirst(builtIn.low, "low"),
+      high: mostSevereFirst(builtIn.high, "high"),
+      hysteresis: builtIn.hysteresis,
+      clearSec: builtIn.clearSec,
+    };
+    const source = {} as Record<LimitField, LimitSource>;
+    for (const field of LIMIT_FIELDS) {
+      if (own?.[kind]?.[field] !== undefined) source[field] = "subject";
+      else source[field] = asBuiltIn && same(asBuiltIn[field], effective[field]) ? "default" : "ward";
+    }
+    out.push({ kind, ...effective, source });
+  }
+  return out;
 }

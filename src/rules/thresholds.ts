@@ -1,8 +1,13 @@
 /**
  * Threshold rules: one alert condition per (subject, vital, direction), raised after a persistence delay and
  * cleared with hysteresis [clinical.md §5.2]. Limits are a ward default plus a per-subject override.
+ *
+ * Only live patient values count [clinical.md §5.2 "Signal-quality gating"; staleness.ts]: a reading flagged
+ * `sensor_contact_lost` or `signal_unreliable`, one observed outside the staleness horizon, or one older than a
+ * reading of the same vital already judged from the same device (a backfill arriving after live data) neither
+ * raises, holds nor clears a limit. Each is still stored; the technical rules say why it was left out.
  */
-import { type Reading, VITALS, type VitalKind } from "../reading.js";
+import { isSignalGated, type Reading, VITALS, type VitalKind } from "../reading.js";
 import {
   type AlertPriority,
   type ConditionUpdate,
@@ -11,7 +16,9 @@ import {
   type Rule,
   type RuleInput,
 } from "./rule.js";
+import { DEFAULT_STALENESS_CONFIG, isLive, type StalenessConfig } from "./staleness.js";
 import {
+  mergeVitalLimits,
   resolveLimits,
   type ThresholdsConfig,
   type ThresholdTier,
@@ -43,6 +50,8 @@ interface DirectionState {
   reported: AlertPriority | null;
   deviceId: string | null;
   lastValue: number;
+  /** Observation time of `lastValue` (the value an alert names). */
+  lastObservedAtMs: number | null;
   unit: string;
 }
 
@@ -69,22 +78,28 @@ export class ThresholdRule implements Rule {
   readonly id = "thresholds";
   readonly category = "physiological" as const;
   readonly #config: ThresholdsConfig;
+  readonly #staleness: StalenessConfig;
   /** subjectId → key → state. */
   readonly #subjects = new Map<string, Map<string, DirectionState>>();
+  /** subjectId → `${kind} ${deviceId}` → newest observation time judged: older readings are not "now". */
+  readonly #newest = new Map<string, Map<string, number>>();
 
-  constructor(config: ThresholdsConfig) {
+  constructor(config: ThresholdsConfig, staleness: StalenessConfig = DEFAULT_STALENESS_CONFIG) {
     for (const [kind, limits] of Object.entries(config.ward)) if (limits) assertLimits(kind, limits);
     for (const set of Object.values(config.subjects)) {
-      for (const [kind, limits] of Object.entries(set)) {
-        if (limits)
-          assertLimits(kind, { ...config.ward[kind as VitalKind], hysteresis: 0, clearSec: 0, ...limits });
+      for (const [kind, own] of Object.entries(set)) {
+        const limits = mergeVitalLimits(config.ward[kind as VitalKind], own);
+        if (limits) assertLimits(kind, limits);
       }
     }
     this.#config = config;
+    this.#staleness = staleness;
   }
 
   evaluate(input: RuleInput, nowMs: number): readonly ConditionUpdate[] {
-    if (input.type === "reading") return this.#onReading(input.reading);
+    if (input.type === "reading") {
+      return this.#isCurrent(input.reading, nowMs) ? this.#onReading(input.reading) : [];
+    }
     if (input.type !== "tick") return [];
     const out: ConditionUpdate[] = [];
     for (const states of this.#subjects.values()) {
@@ -95,6 +110,25 @@ export class ThresholdRule implements Rule {
 
   forgetSubject(subjectId: string): void {
     this.#subjects.delete(subjectId);
+    this.#newest.delete(subjectId);
+  }
+
+  /**
+   * Whether a reading describes the patient now: a patient value (not gated), live, and not older than what
+   * its device already told about the same vital. Records the newest observation time judged.
+   */
+  #isCurrent(r: Reading, nowMs: number): boolean {
+    if (isSignalGated(r.flags) || !isLive(r, nowMs, this.#staleness)) return false;
+    let newest = this.#newest.get(r.subjectId);
+    if (!newest) {
+      newest = new Map();
+      this.#newest.set(r.subjectId, newest);
+    }
+    const key = `${r.kind} ${r.deviceId}`;
+    const seen = newest.get(key);
+    if (seen !== undefined && r.observedAtMs < seen) return false;
+    newest.set(key, r.observedAtMs);
+    return true;
   }
 
   #onReading(reading: Reading): ConditionUpdate[] {
@@ -107,6 +141,7 @@ export class ThresholdRule implements Rule {
       const isQuestionable = reading.flags.includes("questionable");
       s.deviceId = reading.deviceId;
       s.lastValue = v;
+      s.lastObservedAtMs = reading.observedAtMs;
       s.unit = reading.unit;
       for (const ts of s.tiers) {
         const isViolated = direction === "low" ? v < ts.tier.limit : v > ts.tier.limit;
@@ -161,6 +196,7 @@ export class ThresholdRule implements Rule {
       reported: null,
       deviceId: null,
       lastValue: Number.NaN,
+      lastObservedAtMs: null,
       unit: "",
     };
     if (!states) {
@@ -216,6 +252,7 @@ export class ThresholdRule implements Rule {
         priority,
         category: "physiological",
         reason: `${spec.display} ${s.lastValue} ${unit} ${word} limit ${worst.limit} ${unit}`,
+        observedAtMs: s.lastObservedAtMs,
       },
     });
   }

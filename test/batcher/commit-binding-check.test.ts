@@ -76,7 +76,11 @@ describe("the group commit re-checks each frame's device binding", () => {
     const { path, thread } = setUp("rebound.db");
     try {
       const out = await thread.commit(
-        [frame("a", "dev-a", "pt-a", 2), frame("b", "dev-b", "pt-b-old", 3), frame("c", "dev-a", "pt-a", 1, 2)],
+        [
+          frame("a", "dev-a", "pt-a", 2),
+          frame("b", "dev-b", "pt-b-old", 3),
+          frame("c", "dev-a", "pt-a", 1, 2),
+        ],
         T0,
       );
       assert.equal(out.failed.size, 0);

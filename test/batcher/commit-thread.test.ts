@@ -86,7 +86,8 @@ describe("commit thread", () => {
       assert.deepEqual(results, [
         {
           stored: ["r1", "r2"],
-          events: ["device.bound"],
+          // the stored rejection sample is sealed into the log in the same commit (rejection-evidence.ts)
+          events: ["device.bound", "rejection_evidence_sealed"],
           nowMs: 123,
           prepared: { seen: 1 },
           inTransaction: true,

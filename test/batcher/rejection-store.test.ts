@@ -14,6 +14,7 @@ import {
   ReadingStore,
   type RejectionRecord,
 } from "../../src/batcher/reading-store.js";
+import { RejectionEvidence } from "../../src/batcher/rejection-evidence.js";
 import { type Db, openDatabase } from "../../src/db.js";
 import { MIGRATIONS } from "../../src/migrations.js";
 import { tempDir } from "../helpers/gateway.js";
@@ -33,9 +34,9 @@ function record(over: Partial<RejectionRecord> = {}): RejectionRecord {
   };
 }
 
-/** What the trigger-kept total says, and what the rows actually hold. */
+/** What the connection's running total (the commit thread's journal) says, and what the rows actually hold. */
 function sampleBytes(db: Db): { kept: number; actual: number } {
-  const kept = db.prepare("SELECT bytes FROM rejection_sample_bytes").pluck().get() as number;
+  const kept = db.prepare("SELECT bytes FROM temp.rejection_sample_total").pluck().get() as number;
   const actual = db
     .prepare("SELECT ifnull(SUM(octet_length(detail) + ifnull(octet_length(payload), 0)), 0) FROM rejections")
     .pluck()
@@ -49,6 +50,7 @@ describe("rejection store", () => {
   let n = 0;
   const open = (options?: { maxSampleBytes?: number }) => {
     const db = openDatabase(join(dir, `r${++n}.db`), MIGRATIONS);
+    new RejectionEvidence(db); // the journal the commit thread keeps on its connection
     return { db, store: new ReadingStore(db, options) };
   };
 
@@ -175,6 +177,7 @@ describe("rejection store", () => {
     legacy.close();
 
     const db = openDatabase(path, MIGRATIONS);
+    new RejectionEvidence(db);
     const store = new ReadingStore(db);
     const counts = store.rejectionCounts();
     assert.equal(

@@ -4,9 +4,17 @@ import mqtt, { type MqttClient } from "mqtt";
 import type { ConfigInput } from "../../src/config.js";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";
 import { startTestGateway, type TestGateway, tempDir, waitFor, writeSecret } from "../helpers/gateway.js";
+import { addUsers, type TestUser } from "../helpers/users.js";
 
 export const STATION = "station-1";
 export const WALL = "wall-screen";
+/** The people the alerting tests act as: known to every gateway these helpers start (`vitalog users add`). */
+export const TEST_USERS: readonly TestUser[] = [
+  { id: "nurse.jane", role: "nurse" },
+  { id: "nurse.amy", role: "nurse" },
+  { id: "nurse.kim", role: "nurse" },
+  { id: "dr.who", role: "clinician" },
+];
 
 export interface AlertTestGateway extends TestGateway {
   secrets: string;
@@ -43,6 +51,7 @@ export async function startAlertGateway(overrides: Partial<ConfigInput> = {}): P
   ];
   const alerts = (overrides.alerts ?? {}) as Record<string, unknown>;
   const t = await startTestGateway({ ...overrides, alerts: { consumers, ...alerts } });
+  await addUsers(t.gw.config, TEST_USERS);
   let reqs = 0;
   return {
     ...t,

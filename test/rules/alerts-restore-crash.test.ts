@@ -9,10 +9,12 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
+import { loadConfig } from "../../src/config.js";
 import type { AlertSnapshot } from "../../src/rules/alert-event.js";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";
 import { freePort, MAIN, spawnGateway, waitExit } from "../helpers/child-gateway.js";
 import { tempDir, waitFor, writeSecret } from "../helpers/gateway.js";
+import { addUsers } from "../helpers/users.js";
 
 const run = promisify(execFile);
 const STATION = "station-r";
@@ -63,6 +65,8 @@ describe("active alerts across SIGKILL (child-process gateway)", () => {
       ].join("\n"),
     );
 
+    // the nurse who acknowledges after the restart is a user the gateway knows
+    await addUsers(loadConfig(configFile), [{ id: "nurse1", role: "nurse" }]);
     const first = await spawnGateway(configFile);
     let alertId: string;
     try {

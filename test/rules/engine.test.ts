@@ -22,6 +22,7 @@ describe("RuleEngine wiring", () => {
       state: "raised",
       reason: "Systolic blood pressure 65 mm[Hg] below limit 70 mm[Hg]",
       raised_at_ms: h.clock.now(),
+      observed_at_ms: h.clock.now(),
       condition_active: true,
       escalation_level: 0,
       recipient: "primary_nurse",

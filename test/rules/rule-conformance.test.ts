@@ -15,7 +15,13 @@ import { DEFAULT_THRESHOLDS_CONFIG } from "../../src/rules/threshold-config.js";
 import { ThresholdRule } from "../../src/rules/thresholds.js";
 
 const T0 = Date.UTC(2026, 0, 1);
-const FLAGS: ReadingFlag[] = ["questionable", "clock_drift", "sensor_contact_lost", "device_reported_issue"];
+const FLAGS: ReadingFlag[] = [
+  "questionable",
+  "clock_drift",
+  "sensor_contact_lost",
+  "device_reported_issue",
+  "signal_unreliable",
+];
 
 const subject = fc.constantFrom("p1", "p2");
 const device = fc.constantFrom("d1", "d2", "d3");

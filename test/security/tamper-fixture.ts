@@ -17,6 +17,7 @@ import type { AlertEvent } from "../../src/rules/alert-event.js";
 import { rulesOf } from "../../src/rules/attach-rules.js";
 import { cli } from "../batcher/tlog-fixture.js";
 import { waitFor } from "../helpers/gateway.js";
+import { addUsers } from "../helpers/users.js";
 
 export const STATION = "station-1";
 
@@ -118,6 +119,11 @@ export async function buildWardState(dir: string): Promise<WardState> {
     ]);
     await submit(gw, "cuff-3", "pt-d", [{ kind: "heart_rate", value: 66, unit: "/min", deviceTimeMs: t0 }]);
     await waitFor(() => raised.has("pt-a") && raised.has("pt-b"), 5000, "both HIGH alerts raised");
+    await addUsers(gw.config, [
+      { id: "nurse-ann", role: "nurse" },
+      { id: "nurse-bob", role: "nurse" },
+      { id: "dr-cho", role: "clinician" },
+    ]);
     const command = (verb: string, body: Record<string, unknown>) => {
       const reply = commands.handle(STATION, verb as "ack", JSON.stringify(body));
       assert.equal(reply.ok, true, JSON.stringify(reply));

@@ -1,10 +1,12 @@
 /**
  * Client certificates tied to identities: with `mqtt.tls.requireClientCert`, the real gateway's TLS
  * listener accepts a device or an alert consumer only when its certificate's subject CN is the username
- * it authenticates as. Certificates are made by openssl for each run (transport-certs.ts).
+ * it authenticates as, and every handshake it ends (no certificate, an untrusted one, too slow, not TLS) is
+ * a counted refusal. Certificates are made by openssl for each run (transport-certs.ts).
  */
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
+import { connect as netConnect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import mqtt, { type MqttClient } from "mqtt";
@@ -65,6 +67,8 @@ describe("client certificates name the device or consumer (real gateway, TLS on 
     stranger = makeCert(makeCa(otherCerts, "other-ca"), "wear-001-other", "/CN=wear-001");
     t = await startTestGateway({
       mqtt: {
+        // the TLS handshake's deadline too: short, for the test of a client that never starts one
+        connectTimeoutMs: 1500,
         tls: {
           port: 0,
           certFile: server.certFile,
@@ -118,7 +122,8 @@ describe("client certificates name the device or consumer (real gateway, TLS on 
     assert.equal(refusals("certificate_identity_mismatch"), before + 2);
   });
 
-  it("ends the connection of a certificate from a CA other than mqtt.tls.caFile before any CONNACK", async () => {
+  it("ends the connection of a certificate from a CA other than mqtt.tls.caFile before any CONNACK, counted as certificate_untrusted", async () => {
+    const before = refusals("certificate_untrusted");
     const socket = tlsConnect({
       host: "127.0.0.1",
       port: t.gw.mqtt.tlsPort!,
@@ -139,6 +144,83 @@ describe("client certificates name the device or consumer (real gateway, TLS on 
     await new Promise((resolve) => socket.once("close", resolve));
     assert.equal(received, 0, "nothing but the TLS alert came back");
     assert.equal(t.gw.store.query({ deviceId: "wear-001" }).length, 1, "only the reading of the first test");
+    await waitFor(
+      () => refusals("certificate_untrusted") === before + 1,
+      5000,
+      "certificate_untrusted counted",
+    );
+  });
+
+  /** Resolves once the gateway has closed `socket` (or it closed itself). */
+  const closed = (socket: Socket) =>
+    new Promise<void>((resolve) => {
+      socket.on("error", () => {});
+      if (socket.destroyed) resolve();
+      else socket.once("close", () => resolve());
+    });
+
+  it("ends a TLS handshake that presents no client certificate, counted as certificate_missing", async () => {
+    const before = refusals("certificate_missing");
+    const socket = tlsConnect({ host: "127.0.0.1", port: t.gw.mqtt.tlsPort!, ca: [ca.cert] });
+    let received = 0;
+    socket.on("data", (d: Buffer) => {
+      received += d.length;
+    });
+    socket.once("secureConnect", () =>
+      socket.write(connectPacket({ clientId: "wear-001", username: "wear-001", password: pw1 })),
+    );
+    await closed(socket);
+    assert.equal(received, 0, "no CONNACK");
+    await waitFor(() => refusals("certificate_missing") === before + 1, 5000, "certificate_missing counted");
+  });
+
+  it("ends a connection that starts no TLS handshake within connectTimeoutMs, counted as tls_handshake_timeout", async () => {
+    const before = refusals("tls_handshake_timeout");
+    const socket = netConnect({ host: "127.0.0.1", port: t.gw.mqtt.tlsPort! });
+    await closed(socket);
+    await waitFor(
+      () => refusals("tls_handshake_timeout") === before + 1,
+      5000,
+      "tls_handshake_timeout counted",
+    );
+  });
+
+  it("ends a connection that does not speak TLS, counted as tls_handshake_failed", async () => {
+    const before = refusals("tls_handshake_failed");
+    const socket = netConnect({ host: "127.0.0.1", port: t.gw.mqtt.tlsPort! }, () =>
+      socket.write(connectPacket({ clientId: "wear-001", username: "wear-001", password: pw1 })),
+    );
+    await closed(socket);
+    await waitFor(
+      () => refusals("tls_handshake_failed") === before + 1,
+      5000,
+      "tls_handshake_failed counted",
+    );
+  });
+
+  it("counts a client that refuses the gateway's certificate and leaves as tls_handshake_aborted", async () => {
+    const before = refusals("tls_handshake_aborted");
+    const socket = tlsConnect({
+      host: "127.0.0.1",
+      port: t.gw.mqtt.tlsPort!,
+      // the client trusts nothing the gateway presents: it ends the handshake itself
+      ca: [stranger.cert],
+      cert: wear1.cert,
+      key: wear1.key,
+    });
+    await closed(socket);
+    await waitFor(
+      () => refusals("tls_handshake_aborted") === before + 1,
+      5000,
+      "tls_handshake_aborted counted",
+    );
+  });
+
+  it("lets a device on the loopback plain listener in without a certificate (plain stays on loopback)", async () => {
+    const c = await t.connect("wear-001", pw1);
+    await c.publishAsync("vitalog/dev/wear-001/json", READING, { qos: 1 });
+    await c.endAsync();
+    assert.equal(t.gw.store.query({ deviceId: "wear-001" }).length, 2);
   });
 
   it("accepts an alert consumer whose certificate CN is its id, for each of its clients", async () => {

@@ -305,6 +305,38 @@ describe("listeners: loopback by default, plain MQTT can be off (real gateway, k
       [],
     );
   });
+
+  it("refuses requireClientCert beside a plain listener beyond loopback, which would let devices in without a certificate", () => {
+    const state = stateDir();
+    const tls = {
+      certFile: server.certFile,
+      keyFile: server.keyFile,
+      caFile: ca.certFile,
+      requireClientCert: true,
+    };
+    const ward = problemsOf({ ...base(state), mqtt: { host: "0.0.0.0", tls } }, dir);
+    assert.deepEqual(
+      ward.map((p) => p.path),
+      ["mqtt.plain"],
+    );
+    assert.match(ward[0]!.message, /must be false, or mqtt\.host \(0\.0\.0\.0\) a loopback address/);
+    assert.deepEqual(
+      problemsOf({ ...base(state), mqtt: { host: "10.1.2.3", tls } }, dir).map((p) => p.path),
+      ["mqtt.plain"],
+    );
+    // off, or on loopback (local clients need no certificate there), is accepted
+    assert.deepEqual(problemsOf({ ...base(state), mqtt: { host: "0.0.0.0", plain: false, tls } }, dir), []);
+    assert.deepEqual(problemsOf({ ...base(state), mqtt: { host: "127.0.0.1", tls } }, dir), []);
+    assert.deepEqual(problemsOf({ ...base(state), mqtt: { host: "::1", tls } }, dir), []);
+    // without client certificates the plain listener may face the ward, as before
+    assert.deepEqual(
+      problemsOf(
+        { ...base(state), mqtt: { host: "0.0.0.0", tls: { ...tls, requireClientCert: false } } },
+        dir,
+      ),
+      [],
+    );
+  });
 });
 
 // keeps the helper honest: the kernel's table must list a socket the test itself opened

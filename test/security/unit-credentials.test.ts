@@ -196,7 +196,7 @@ describe("secrets named as systemd credentials", () => {
     );
   });
 
-  it("refuses device and consumer password files others may read or write, or their group may write", () => {
+  it("refuses device and consumer password files others may read or write, or their group may read or write", () => {
     const dir = join(root, "modes");
     mkdirSync(dir, { mode: 0o700 });
     const secret = (name: string, mode: number) => {
@@ -214,6 +214,12 @@ describe("secrets named as systemd credentials", () => {
       id: `c${i}`,
       passwordFile: secret(`c${i}.pw`, mode),
     }));
+    // group read is a systemd credential's ACL mask: accepted there, and only there
+    process.env.CREDENTIALS_DIRECTORY = credentials;
+    const inCredentials = join(credentials, "c2.pw");
+    writeFileSync(inCredentials, "pw\n", { mode: 0o440 });
+    chmodSync(inCredentials, 0o440);
+    consumers.push({ id: "c2", passwordFile: "credential:c2.pw" });
     const problems = problemsOf(
       { gateway: { id: "gw", stateDir: join(root, "state") }, devices, alerts: { consumers } },
       root,
@@ -224,13 +230,17 @@ describe("secrets named as systemd credentials", () => {
         "devices.0.passwordFile",
         "devices.1.passwordFile",
         "devices.2.passwordFile",
+        "devices.3.passwordFile",
         "alerts.consumers.0.passwordFile",
+        "alerts.consumers.1.passwordFile",
       ],
-      "0640 and 0440 (group read, as a credential shows) and 0600 pass",
+      "0600 passes, and 0440 only as a systemd credential",
     );
     assert.match(problems[0]!.message, /world-readable/);
     assert.match(problems[1]!.message, /mode 602: writable by its group or others/);
     assert.match(problems[2]!.message, /mode 620: writable by its group or others/);
-    assert.match(problems[3]!.message, /mode 620: writable by its group or others/);
+    assert.match(problems[3]!.message, /mode 640: readable by its group/);
+    assert.match(problems[4]!.message, /mode 620: writable by its group or others/);
+    assert.match(problems[5]!.message, /mode 440: readable by its group/);
   });
 });

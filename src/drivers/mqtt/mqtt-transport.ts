@@ -25,6 +25,7 @@ import { defaultMaxPacketBytes, PacketGuard, type PacketLimits } from "./packet-
 import { type DecodedPayload, decodePayload, PayloadError } from "./payload.js";
 import { PendingConnections, sourceKey } from "./pending-connections.js";
 import { ReadGate } from "./read-gate.js";
+import { tlsHandshakeRefusal } from "./tls-refusals.js";
 
 /** Topic layout under the configured prefix (default "vitalog/dev"). Wire strings: add, never rename. */
 export const TOPIC_FORMATS = { senml: "senml", json: "json" } as const;
@@ -119,6 +120,8 @@ export class MqttTransport {
   readonly #log: Logger;
   readonly #refusals;
   readonly #revoked;
+  /** When an unreadable registry was last logged (at most once a minute). */
+  #registryWarnedAtMs = Number.NEGATIVE_INFINITY;
   readonly #connected;
   #broker: Aedes | undefined;
   readonly #servers: Server[] = [];
@@ -133,6 +136,8 @@ export class MqttTransport {
   readonly #throttle: AuthThrottle;
   /** Connections that have not authenticated yet, capped in total and per source address. */
   readonly #pending: PendingConnections<Socket>;
+  /** Every accepted connection until it closes (ended at stop, so the listeners can close). */
+  readonly #sockets = new Set<Socket>();
   readonly #packetLimits: PacketLimits;
   readonly #guards = new WeakMap<Client, PacketGuard>();
   readonly #admission: Admission;
@@ -277,6 +282,8 @@ export class MqttTransport {
     });
 
     const accept = (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once("close", () => this.#sockets.delete(socket));
       // counted (and the oldest waiting connection over a cap closed) before the broker reads a byte
       this.#pending.add(socket, sourceKey(socket.remoteAddress));
       const client = broker.handle(socket) as unknown as Client;
@@ -321,6 +328,17 @@ export class MqttTransport {
         },
         accept,
       );
+      // a handshake that ends without a connection (untrusted or missing certificate, deadline, not TLS) is a
+      // refusal before authentication like the others: counted by a bounded reason, never left open
+      secure.on("tlsClientError", (err, socket) => {
+        this.#refuse(tlsHandshakeRefusal(err, socket), {
+          remote: socket.remoteAddress,
+          detail: socket.authorizationError
+            ? String(socket.authorizationError)
+            : (err as { code?: unknown }).code,
+        });
+        socket.destroy();
+      });
       await listen(secure, tls.port, tls.host);
       this.#servers.push(secure);
       this.#tlsServer = secure;
@@ -340,9 +358,15 @@ export class MqttTransport {
       this.#holding.delete(session);
       this.#gates.get(client)?.open(GATE_RATE);
     }
-    await Promise.all(this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    // a listener's close completes only once every connection it accepted has ended: stop accepting, close
+    // the broker's clients, end whatever is left (a connection still in its TLS handshake), then wait
+    const listenersClosed = Promise.all(
+      this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
+    );
     const broker = this.#broker;
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    await listenersClosed;
   }
 
   #refuse(reason: string, fields: Record<string, unknown>): void {
@@ -406,8 +430,9 @@ export class MqttTransport {
       return;
     }
     const secret = password.toString("utf8");
-    if (!isConsumer && this.#registry.isRecentlyVerified(username, secret)) {
-      if (this.#openSession(client, username)) succeed();
+    const recent = isConsumer ? undefined : this.#registry.recentlyVerifiedCredential(username, secret);
+    if (recent !== undefined) {
+      if (this.#openSession(client, username, recent)) succeed();
       else fail("unknown_device", 4);
       return;
     }
@@ -446,9 +471,9 @@ export class MqttTransport {
         return;
       }
       this.#registry
-        .verify(username, secret)
-        .then((ok) => {
-          if (ok && this.#openSession(client, username)) succeed();
+        .verifiedCredential(username, secret)
+        .then((credential) => {
+          if (credential !== undefined && this.#openSession(client, username, credential)) succeed();
           else refused(this.#registry.get(username) ? "bad_password" : "unknown_device");
         })
         .catch((err: unknown) => {
@@ -473,14 +498,8 @@ export class MqttTransport {
       for (const client of [...(this.#liveSessions.get(id) ?? [])]) {
         const session = this.#sessions.get(client);
         if (!session) continue;
-        const device = this.#registry.get(session.deviceId);
-        let reason: string;
-        if (!device) reason = "device_removed";
-        else if (device.subjectId !== session.subjectId || device.model !== session.model)
-          reason = "device_rebound";
-        else if (this.#registry.credentialOf(session.deviceId) !== session.credential)
-          reason = "credential_changed";
-        else continue;
+        const reason = revocationReason(session, this.#registry.registration(id));
+        if (reason === undefined) continue;
         this.#liveSessions.get(id)?.delete(client);
         this.#revoked({ reason });
         this.#log.info({ deviceId: id, reason }, "device session revoked");
@@ -540,14 +559,15 @@ export class MqttTransport {
 
   /**
    * With `mqtt.tls.requireClientCert`, a client on the TLS listener is who its certificate says: the
-   * certificate (verified against `mqtt.tls.caFile` in the handshake) must carry exactly one subject CN, equal
-   * to the MQTT username, byte for byte: the device id, or an alert consumer's id. Subject alternative names
-   * are not consulted. The plain listener carries no certificate and is not concerned.
+   * certificate (verified against `mqtt.tls.caFile` in the handshake, which ends any connection whose
+   * certificate is missing or untrusted: see tls-refusals.ts) must carry exactly one subject CN, equal to the
+   * MQTT username, byte for byte: the device id, or an alert consumer's id. Subject alternative names are not
+   * consulted. The plain listener carries no certificate and is not concerned (config refuses it beyond
+   * loopback when certificates are required).
    */
   #certificateRefusal(client: Client, username: string): string | undefined {
     const conn = client.conn;
     if (!this.#cfg.tls?.requireClientCert || !(conn instanceof TLSSocket)) return undefined;
-    if (!conn.authorized) return "certificate_untrusted";
     // Node gives a repeated attribute as an array: a certificate with two CNs names no one
     const cn: unknown = conn.getPeerCertificate().subject?.CN;
     return cn === username ? undefined : "certificate_identity_mismatch";
@@ -566,14 +586,15 @@ export class MqttTransport {
   }
 
   /** Binds an authenticated connection to its device's current registration; false when it has none. */
-  #openSession(client: Client, deviceId: string): boolean {
+  #openSession(client: Client, deviceId: string, credential: string): boolean {
     const device = this.#registry.get(deviceId);
-    if (!device) return false;
+    // rotated while the password was being verified: proved against a hash the device no longer has
+    if (!device || this.#registry.credentialOf(deviceId) !== credential) return false;
     this.#sessions.set(client, {
       deviceId: device.id,
       subjectId: device.subjectId,
       model: device.model,
-      credential: this.#registry.credentialOf(device.id),
+      credential,
       pendingWeight: 0,
       held: [],
       heldTimer: null,
@@ -860,6 +881,17 @@ export class MqttTransport {
       if (err) this.#withhold(packet, withheldReason(err), done);
       else done(null);
     };
+    if (decoded && decoded.inputs.length > 0 && !this.#isStillBound(session)) {
+      // re-bound, re-keyed or removed since the session opened: its readings must not reach the rules under
+      // a binding that no longer holds. The frame is refused (acknowledged: a re-send would be stamped anew)
+      // and the session closed once the acknowledgement is written.
+      const detail = "the device was removed, re-bound or given a new password after this session opened";
+      this.#ingest.reject(source, { reason: "binding_changed", detail }, null, (err) => {
+        ack(err);
+        setImmediate(() => this.revalidateSessions(session.deviceId));
+      });
+      return;
+    }
     if (!decoded) {
       const r = refusal ?? { reason: "payload_invalid", detail: "payload could not be decoded" };
       this.#notify(session.deviceId, r.reason, r.detail);
@@ -871,6 +903,31 @@ export class MqttTransport {
       this.#notify(session.deviceId, result.rejected[0]!.reason, boundedDetail(result.rejected));
     }
     this.#queueCheck(client, session);
+  }
+
+  /**
+   * Whether the session's registration still holds: read for every frame that carries readings (one indexed
+   * SELECT), so a change made behind the control socket's back stops the session's readings before the
+   * rules see them; the commit re-checks the binding once more inside its transaction.
+   */
+  #isStillBound(session: DeviceSession): boolean {
+    let now: ReturnType<DeviceRegistry["registration"]>;
+    try {
+      now = this.#registry.registration(session.deviceId);
+    } catch (err) {
+      // an unreadable registry (the database gone or locked) must not stop the rules: alerts never wait for
+      // storage. The commit re-checks the binding before anything is stored.
+      const nowMs = this.#clock.now();
+      if (nowMs - this.#registryWarnedAtMs >= 60_000) {
+        this.#registryWarnedAtMs = nowMs;
+        this.#log.warn(
+          { deviceId: session.deviceId, err },
+          "device registry unreadable: bindings not re-checked",
+        );
+      }
+      return true;
+    }
+    return revocationReason(session, now) === undefined;
   }
 
   #source(session: DeviceSession): Source {
@@ -1017,4 +1074,15 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
+}
+
+/** Why a session's registration no longer holds (a `vitalog_mqtt_sessions_revoked_total` reason), or undefined. */
+function revocationReason(
+  session: DeviceSession,
+  now: { subjectId: string; model: string | null; credential: string } | undefined,
+): "device_removed" | "device_rebound" | "credential_changed" | undefined {
+  if (now === undefined) return "device_removed";
+  if (now.subjectId !== session.subjectId || now.model !== session.model) return "device_rebound";
+  if (now.credential !== session.credential) return "credential_changed";
+  return undefined;
 }

@@ -34,7 +34,11 @@ export class PayloadError extends Error {
   }
 }
 
-/** SenML record names (the part after the base name's last ":") and the vital they carry. */
+/**
+ * SenML record names (the part after the base name's last ":") and the vital they carry. `battery` and
+ * `contact` are device status, not readings: `contact` (`vb`) false flags every reading of the pack, and the
+ * device's later ones until a pack says true, `sensor_contact_lost` (ingest.ts).
+ */
 export const SENML_NAMES: Readonly<Record<string, VitalKind | "battery" | "contact">> = {
   hr: "heart_rate",
   heart_rate: "heart_rate",
@@ -132,7 +136,10 @@ export function decodeSenml(text: string): DecodedPayload {
         reject("senml_invalid_field", `record ${rec.index} contact needs a boolean value (vb)`);
         continue;
       }
-      out.status = { ...out.status, sensorContact: rec.boolValue };
+      // The pack's contact status applies to all its readings, wherever the record stands [clinical.md §5.2
+      // "Signal-quality gating"]: one record saying no contact makes the whole pack suspect, even if a later
+      // record says contact again (the next pack restores it).
+      out.status = { ...out.status, sensorContact: (out.status?.sensorContact ?? true) && rec.boolValue };
       continue;
     }
     if (rec.value === undefined) {
@@ -190,7 +197,8 @@ export function decodeSenml(text: string): DecodedPayload {
 /**
  * Decodes the plain JSON form:
  * `{"time"?: ms|ISO-8601, "readings": [{"kind","value","unit","time"?}], "battery_pct"?, "sensor_contact"?}`.
- * Units are UCUM codes; time is the device clock.
+ * Units are UCUM codes; time is the device clock. `sensor_contact: false` applies to every reading of the
+ * payload and to the device's later readings until a payload says true (ingest.ts).
  */
 export function decodePlainJson(text: string): DecodedPayload {
   const parsed = parseBoundedJson(text);

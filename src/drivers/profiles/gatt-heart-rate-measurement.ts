@@ -1,6 +1,13 @@
 /**
- * Heart Rate Measurement 0x2A37 (notify) [clinical.md §1.3]:
- * `Flags(1) | HR uint8|uint16 | [Energy Expended uint16 kJ] | [RR-Interval uint16 (1/1024 s)]*`.
+ * Heart Rate Measurement 0x2A37 (notify) [clinical.md §1.3; Bluetooth SIG Heart Rate Service, characteristic
+ * heart_rate_measurement.xml]: `Flags(1) | HR uint8|uint16 | [Energy Expended uint16 kJ] | [RR-Interval uint16
+ * (1/1024 s)]*`. A frame shorter than its flags promise is refused ([clinical.md §1.0] "Length"), including
+ * one whose flag bit 4 says "one or more RR-Intervals present" but that carries none.
+ *
+ * Sensor Contact Status (flag bits 1–2) = 2, "supported but contact not detected": the heart rate is not a
+ * patient value [clinical.md §1.3, §5.2]. The reading is flagged `sensor_contact_lost` and the frame's status
+ * says contact lost, so ingest flags the device's readings until a frame reports contact again and the
+ * technical rule raises `technical.sensor_contact_lost` instead of a physiological alarm.
  */
 import { ByteReader } from "./byte-reader.js";
 import { DecodeError } from "./decode-error.js";
@@ -40,6 +47,14 @@ export function decodeHeartRateMeasurement(
   const energyExpendedKj = flags & 0x08 ? r.u16("energy expended") : undefined;
   const rrIntervalsRaw: number[] = [];
   if (flags & 0x10) {
+    // [heart_rate_measurement.xml] bit 4 = "One or more RR-Interval values are present": at least one
+    if (r.remaining === 0) {
+      throw new DecodeError(
+        "frame_too_short",
+        `RR-Interval flag is set but no RR interval follows at offset ${r.offset}`,
+        r.offset,
+      );
+    }
     if (r.remaining % 2 !== 0) {
       throw new DecodeError(
         "frame_length_invalid",

@@ -1,6 +1,7 @@
 /**
  * PLX Measurement Status (uint16) and Device and Sensor Status (uint24), shared by Spot-Check 0x2A5E and
- * Continuous 0x2A5F, and the gateway rules for them [clinical.md §1.6 "Gateway rules"].
+ * Continuous 0x2A5F [Bluetooth SIG Pulse Oximeter Service; plx_spot_check_measurement.xml,
+ * plx_continuous_measurement.xml], and the gateway rules for them [clinical.md §1.6 "Gateway rules"].
  */
 import type { ReadingFlag } from "../../reading.js";
 import { type AbsentReason, bitNames, type DeviceCondition, type ResultBuilder } from "./decode-result.js";
@@ -69,6 +70,24 @@ const DSS_CONDITION: Partial<Record<PlxDeviceSensorStatusName, DeviceCondition>>
   sensor_disconnected: "probe_off",
 };
 
+/** [clinical.md §1.6] DSS bits 11 "Sensor Unconnected to User" and 15 "Sensor Disconnected": the probe is off. */
+const PROBE_OFF: readonly PlxDeviceSensorStatusName[] = ["sensor_unconnected_to_user", "sensor_disconnected"];
+
+/**
+ * [clinical.md §1.6 "Gateway rules"] Measurement Status bits 13–15 (bits 10/11 drop the values instead) and
+ * Device and Sensor Status bits 1–8 and 10–15 suppress physiological SpO2/PR alarms: the values do not reflect
+ * the patient.
+ */
+const MS_SUPPRESS: readonly PlxMeasurementStatusName[] = [
+  "measurement_unavailable",
+  "questionable_measurement_detected",
+  "invalid_measurement_detected",
+];
+const DSS_SUPPRESS_BITS = [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15] as const;
+const DSS_SUPPRESS: readonly PlxDeviceSensorStatusName[] = DSS_SUPPRESS_BITS.map(
+  (bit) => PLX_DEVICE_SENSOR_STATUS_BITS[bit],
+);
+
 /** What the status words mean for the readings of this frame. */
 export interface PlxVerdict {
   /** Set when the values are not patient data (demonstration / testing): emit no reading. */
@@ -80,8 +99,11 @@ export interface PlxVerdict {
 
 /**
  * Applies [clinical.md §1.6 "Gateway rules"]: MS bits 10/11 → not patient data; MS bits 13–15 or DSS bits
- * 1–8, 10–15 → `device_reported_issue` (physiological alarms suppressed) plus a technical condition;
- * DSS 11/15 → probe off, sensor contact lost.
+ * 1–8, 10–15 → `device_reported_issue` plus a technical condition, and the physiological alarms suppressed:
+ * DSS 11/15 (probe off) → `sensor_contact_lost` and a status saying contact lost (technical alarm "sensor
+ * contact lost"); any other of them → `signal_unreliable` (technical alarm "signal quality"), so the alarm text
+ * names what the device reported (a questionable pulse is not a lost contact). A frame with a Device and Sensor
+ * Status but neither probe-off bit reports contact.
  */
 export function applyPlxStatus(
   out: ResultBuilder,
@@ -103,22 +125,18 @@ export function applyPlxStatus(
   if (msNames.includes("measurement_unavailable")) out.condition("measurement_unavailable");
   if (msNames.includes("questionable_measurement_detected")) out.condition("questionable_measurement");
   if (msNames.includes("invalid_measurement_detected")) out.condition("invalid_measurement");
-  const suspect: readonly PlxMeasurementStatusName[] = [
-    "measurement_unavailable",
-    "questionable_measurement_detected",
-    "invalid_measurement_detected",
-  ];
-  if (msNames.some((n) => suspect.includes(n))) flags.add("device_reported_issue");
+  if (msNames.some((n) => MS_SUPPRESS.includes(n))) flags.add("device_reported_issue");
   for (const name of dssNames) {
     const condition = DSS_CONDITION[name];
     if (!condition) continue;
     out.condition(condition);
     flags.add("device_reported_issue");
   }
-  if (dss !== undefined) {
-    const off = dssNames.includes("sensor_unconnected_to_user") || dssNames.includes("sensor_disconnected");
-    out.status({ sensorContact: !off });
-    if (off) flags.add("sensor_contact_lost");
+  const isProbeOff = dssNames.some((n) => PROBE_OFF.includes(n));
+  if (dss !== undefined) out.status({ sensorContact: !isProbeOff });
+  if (isProbeOff) flags.add("sensor_contact_lost");
+  else if (msNames.some((n) => MS_SUPPRESS.includes(n)) || dssNames.some((n) => DSS_SUPPRESS.includes(n))) {
+    flags.add("signal_unreliable");
   }
   return {
     dropReason,

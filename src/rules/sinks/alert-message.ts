@@ -10,7 +10,10 @@ export const ALERT_MESSAGE_VERSION = 1;
 
 /**
  * One alert transition as delivered on MQTT, to the webhook and in the store: the alarm manager's
- * `AlertEvent` plus an idempotency key and provenance.
+ * `AlertEvent` plus an idempotency key and provenance. Every message carries three times: `observed_at_ms`
+ * (when the triggering value was measured; null for a technical condition), `raised_at_ms` (when the alert was
+ * raised) and `at_ms` (when this transition happened). The HL7 PCD-04 sink carries the same times
+ * (hl7-oru-r40.ts).
  */
 export interface AlertMessage extends AlertEvent {
   readonly v: typeof ALERT_MESSAGE_VERSION;
@@ -31,6 +34,7 @@ export const AUDIT_EVENT_TYPES: Readonly<Record<AlertTransition, string>> = {
   deescalate: "alert_deescalated",
   latch: "alert_latched",
   resolve: "alert_resolved",
+  update: "alert_updated",
 };
 
 const ALERT_TYPES = new Set(Object.values(AUDIT_EVENT_TYPES));

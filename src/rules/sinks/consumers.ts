@@ -4,6 +4,10 @@
  * helpers). A consumer's MQTT username is its id; its client id is the id or "<id>/<suffix>" (several screens
  * or the CLI sharing one credential). A consumer may subscribe under the alert topic prefix and to its own command results; it may
  * publish commands only when its config grants them (acknowledge/silence, clinician observations).
+ *
+ * Everything under the alert prefix is patient data (alerts name the subject and the value; `<prefix>/news2/<subject>`
+ * carries the subject's NEWS2 parts): reading it is what being a configured consumer authorises. Devices are never
+ * principals here, so they cannot subscribe to any of it (mqtt-transport.ts refuses with SUBACK 0x80).
  */
 import { readSecretFile } from "../../config.js";
 import { hashPassword, verifyPassword } from "../../drivers/device-registry.js";

@@ -4,6 +4,10 @@
  * every update of the alert), then the seven OBX facets told apart by the 5th component of OBX-4.
  * The facet codes 68481–68485 follow the ACM supplement text; clinical.md §7 item 3 lists them for
  * confirmation against the current TF revision.
+ *
+ * Times: OBR-7 (observation date/time of the alert) is when the alert was raised, the same in every message of
+ * the alert; OBX-14 of facet 2 (the source: device and value) is when the triggering value was measured, when
+ * known; OBX-14 of the other facets is when this transition happened.
  */
 import type { AlertState, AlertTransition } from "../alert-event.js";
 import type { AlertMessage } from "./alert-message.js";
@@ -53,6 +57,7 @@ export const EVENT_PHASE: Readonly<Record<AlertTransition, string>> = {
   silence: "update",
   re_alarm: "update",
   latch: "update",
+  update: "update",
 };
 
 /** MDC_ATTR_ALARM_STATE per alert state. */
@@ -86,6 +91,9 @@ function eventCode(ruleId: string): { code: string; abnormal: string } {
 /** Encodes one transition as an ORU^R40 message (segments joined by CR, no MLLP framing). */
 export function encodeOruR40(m: AlertMessage, controlId: string, o: Oru40Options, nowMs: number): string {
   const at = hl7Time(m.at_ms);
+  const raisedAt = hl7Time(m.raised_at_ms);
+  // a snapshot stored before observation times were kept, or a technical condition: the transition time
+  const observedAt = typeof m.observed_at_ms === "number" ? hl7Time(m.observed_at_ms) : at;
   const alertRef = `${escapeHl7(m.alert_id)}^${escapeHl7(o.sendingApplication)}^${escapeHl7(o.gatewayId)}`;
   const { code, abnormal } = eventCode(m.rule_id);
   const type = m.category === "technical" ? "ST" : "SP";
@@ -117,9 +125,18 @@ export function encodeOruR40(m: AlertMessage, controlId: string, o: Oru40Options
     ].join("|"),
     `PID|||${escapeHl7(m.subject_id)}^^^${o.patientIdAuthority}^MR`,
     `PV1||I|${o.pointOfCare}`,
-    `OBR|1|${alertRef}|${alertRef}|${MDC_EVT_ALARM}|||${at}`,
+    `OBR|1|${alertRef}|${alertRef}|${MDC_EVT_ALARM}|||${raisedAt}`,
     obx(1, "ST", code, 1, escapeHl7(m.reason), `${abnormal}~${priority}~${type}`, at, by),
-    obx(2, "ST", "68480^MDC_ATTR_ALERT_SOURCE^MDC", 2, escapeHl7(m.device_id ?? m.rule_id), "", at, ""),
+    obx(
+      2,
+      "ST",
+      "68480^MDC_ATTR_ALERT_SOURCE^MDC",
+      2,
+      escapeHl7(m.device_id ?? m.rule_id),
+      "",
+      observedAt,
+      "",
+    ),
     obx(3, "ST", "68481^MDC_ATTR_EVENT_PHASE^MDC", 3, EVENT_PHASE[m.transition], "", at, ""),
     obx(4, "ST", "68482^MDC_ATTR_ALARM_STATE^MDC", 4, ALARM_STATE[m.state], "", at, ""),
     obx(5, "ST", "68483^MDC_ATTR_ALARM_INACTIVATION_STATE^MDC", 5, INACTIVATION_STATE[m.state], "", at, by),

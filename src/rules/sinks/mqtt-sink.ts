@@ -6,6 +6,9 @@
  *   current state at once.
  * - `<prefix>/alert/<alert_id>`: the alert's latest AlertMessage, retained; cleared (empty retained payload)
  *   once resolved.
+ * - `<prefix>/news2/<subject_id>`: the subject's current NEWS2, complete or not (news2-view.ts `News2Message`),
+ *   QoS 1, RETAINED, republished when it changes; cleared when the subject is released or erased. Like every
+ *   topic here it is patient data: only the configured consumers may subscribe (consumers.ts), never a device.
  * At start (after the rules service restored the alerts of the previous run) the sink republishes each
  * restored alert's retained topic with its last stored message, then the active set.
  * Publishing hands the packet to the in-process broker synchronously: nothing here waits for the disk.
@@ -70,6 +73,20 @@ export class MqttAlertSink implements AlertSink {
 
   get eventsTopic(): string {
     return `${this.#prefix}/events`;
+  }
+
+  /** Topic of a subject's retained NEWS2. */
+  news2Topic(subjectId: string): string {
+    return `${this.#prefix}/news2/${subjectId}`;
+  }
+
+  /**
+   * Publishes a subject's current NEWS2 (JSON) retained, or clears its retained topic (`null`). Works as soon
+   * as the broker is up, like `deliver`.
+   */
+  publishNews2(subjectId: string, body: string | null): void {
+    if (this.#stopped) return;
+    this.#publish(this.news2Topic(subjectId), body ?? "", true);
   }
 
   /**

@@ -56,12 +56,20 @@ describe("GATT Heart Rate Measurement 0x2A37 (clinical.md §1.3)", () => {
     assert.equal(decode("01 2B 01").readings[0]?.value, 299);
   });
 
-  it("accepts the RR flag with no RR octet, and rejects an odd RR octet", () => {
-    assert.deepEqual(decode("10 48").details.rrIntervalsRaw, []);
+  it("rejects a frame whose RR flag promises intervals it does not carry (frame_too_short), and an odd RR octet", () => {
+    for (const text of ["10 48", "11 48 00", "18 48 2C 01", "16 48"]) {
+      assert.throws(
+        () => decode(text),
+        (e) =>
+          e instanceof DecodeError && e.reason === "frame_too_short" && e.offset === text.split(" ").length,
+        text,
+      );
+    }
     assert.throws(
       () => decode("10 48 55"),
       (e) => e instanceof DecodeError && e.reason === "frame_length_invalid",
     );
+    assert.deepEqual(decode("10 48 00 04").details.rrIntervalsRaw, [1024]);
   });
 
   it("rejects every frame shorter than its flags require as frame_too_short", () => {
@@ -103,9 +111,11 @@ describe("GATT Heart Rate Measurement 0x2A37 (clinical.md §1.3)", () => {
           heartRate: fc.integer({ min: 0, max: 0xffff }),
           sensorContact: fc.constantFrom("not_supported", "not_detected", "detected" as const),
           energyExpendedKj: fc.option(fc.integer({ min: 0, max: 0xffff }), { nil: undefined }),
-          rrIntervalsRaw: fc.option(fc.array(fc.integer({ min: 0, max: 0xffff }), { maxLength: 9 }), {
-            nil: undefined,
-          }),
+          // the RR flag promises at least one interval: an empty list is the malformed frame tested above
+          rrIntervalsRaw: fc.option(
+            fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 1, maxLength: 9 }),
+            { nil: undefined },
+          ),
         }),
         (f) => {
           const res = decodeHeartRateMeasurement(encodeHeartRateMeasurement(f), ctx);

@@ -55,7 +55,7 @@ describe("GATT PLX Continuous Measurement 0x2A5F (clinical.md §1.6)", () => {
     assert.equal(res.details.slow?.pulseRate.ok && res.details.slow.pulseRate.value, 69);
   });
 
-  it("drops demonstration data and flags questionable measurements", () => {
+  it("drops demonstration data and flags questionable measurements unreliable", () => {
     const demo = decodePlxContinuousMeasurement(
       encodePlxContinuousMeasurement({ normal: { spo2: 96, pulseRate: 70 }, measurementStatus: 1 << 10 }),
       ctx,
@@ -66,7 +66,7 @@ describe("GATT PLX Continuous Measurement 0x2A5F (clinical.md §1.6)", () => {
       encodePlxContinuousMeasurement({ normal: { spo2: 96, pulseRate: 70 }, measurementStatus: 1 << 14 }),
       ctx,
     );
-    assert.deepEqual(questionable.readings[0]?.flags, ["device_reported_issue"]);
+    assert.deepEqual(questionable.readings[0]?.flags, ["device_reported_issue", "signal_unreliable"]);
     assert.deepEqual(questionable.conditions, ["questionable_measurement"]);
   });
 

@@ -56,7 +56,7 @@ describe("GATT PLX Spot-Check Measurement 0x2A5E (clinical.md §1.6)", () => {
     }
   });
 
-  it("flags device_reported_issue for MS bits 13–15 and DSS bits 1–8, 10–15, not for MS 5–9, 12 or DSS 0, 9", () => {
+  it("flags MS bits 13–15 and DSS bits 1–8, 10, 12–14 unreliable (DSS 11, 15: contact lost), not MS 5–9, 12 or DSS 0, 9", () => {
     for (let bit = 5; bit <= 15; bit++) {
       if (bit === 10 || bit === 11) continue;
       const res = decodePlxSpotCheckMeasurement(
@@ -65,7 +65,7 @@ describe("GATT PLX Spot-Check Measurement 0x2A5E (clinical.md §1.6)", () => {
       );
       assert.deepEqual(
         res.readings[0]?.flags,
-        bit >= 13 ? ["device_reported_issue"] : undefined,
+        bit >= 13 ? ["device_reported_issue", "signal_unreliable"] : undefined,
         `MS bit ${bit}`,
       );
     }
@@ -75,11 +75,15 @@ describe("GATT PLX Spot-Check Measurement 0x2A5E (clinical.md §1.6)", () => {
         ctx,
       );
       const issue = (bit >= 1 && bit <= 8) || (bit >= 10 && bit <= 15);
+      const isProbeOff = bit === 11 || bit === 15;
       assert.equal(
         res.readings[0]?.flags?.includes("device_reported_issue") ?? false,
         issue,
         `DSS bit ${bit}`,
       );
+      // [clinical.md §1.6] every suppressing bit gates the physiological rules, through one flag or the other
+      assert.equal(res.readings[0]?.flags?.includes("signal_unreliable") ?? false, issue && !isProbeOff);
+      assert.equal(res.readings[0]?.flags?.includes("sensor_contact_lost") ?? false, isProbeOff);
     }
   });
 

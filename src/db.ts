@@ -65,6 +65,24 @@ export function isSqliteBusy(err: unknown): boolean {
   return code === "SQLITE_BUSY" || code === "SQLITE_BUSY_SNAPSHOT" || code === "SQLITE_LOCKED";
 }
 
+/**
+ * Runs `fn` in an IMMEDIATE transaction, waiting out another connection's write lock (the gateway's group
+ * commits) for up to `waitMs` before the busy error is thrown. For changes made by the main connection or
+ * a CLI beside a running gateway, whose own busy timeout is short.
+ */
+export async function immediateWhenFree<T>(db: Db, fn: () => T, waitMs: number): Promise<T> {
+  const run = db.transaction(fn);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return run.immediate();
+    } catch (err) {
+      if (!isSqliteBusy(err) || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
 export function migrate(db: Db, migrations: readonly Migration[]): void {
   const current = db.pragma("user_version", { simple: true }) as number;
   const latest = migrations.at(-1)?.version ?? 0;

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
-import { type Db, isSqliteBusy } from "../db.js";
+import { type Db, immediateWhenFree } from "../db.js";
 import { GatewayError } from "../errors.js";
 import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "../identifiers.js";
 import {
@@ -166,20 +166,15 @@ export class DeviceRegistry {
    * with a group commit (the gateway's connection waits only briefly for its lock): retried for a while.
    */
   async #commit<T>(change: () => { result: T; events: readonly DeviceLogEvent[] }): Promise<T> {
-    const run = this.#db.transaction(() => {
-      const { result, events } = change();
-      if (this.#eventLog && events.length > 0) this.#eventLog(events);
-      return result;
-    });
-    const deadline = Date.now() + BUSY_RETRY_MS;
-    for (;;) {
-      try {
-        return run.immediate();
-      } catch (err) {
-        if (!isSqliteBusy(err) || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
+    return immediateWhenFree(
+      this.#db,
+      () => {
+        const { result, events } = change();
+        if (this.#eventLog && events.length > 0) this.#eventLog(events);
+        return result;
+      },
+      BUSY_RETRY_MS,
+    );
   }
 
   /** A device's binding and stored credential in one read (undefined when unknown): what a session must still match. */

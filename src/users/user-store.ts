@@ -16,7 +16,7 @@
  * already, null until then; its digest is logged as `credential`), logins and sessions in tables of their
  * own, and further columns with `ALTER TABLE … ADD COLUMN` migrations.
  */
-import { type Db, isSqliteBusy } from "../db.js";
+import { type Db, immediateWhenFree } from "../db.js";
 import { GatewayError } from "../errors.js";
 import { isDisplayName, isUserRole, USER_ID_PATTERN, type UserRole } from "./roles.js";
 import {
@@ -171,20 +171,15 @@ export class UserStore {
    * waited for a while.
    */
   async #commit<T>(change: () => { result: T; events: readonly UserLogEvent[] }): Promise<T> {
-    const run = this.#db.transaction(() => {
-      const { result, events } = change();
-      if (this.#eventLog && events.length > 0) this.#eventLog(events);
-      return result;
-    });
-    const deadline = Date.now() + BUSY_RETRY_MS;
-    for (;;) {
-      try {
-        return run.immediate();
-      } catch (err) {
-        if (!isSqliteBusy(err) || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
+    return immediateWhenFree(
+      this.#db,
+      () => {
+        const { result, events } = change();
+        if (this.#eventLog && events.length > 0) this.#eventLog(events);
+        return result;
+      },
+      BUSY_RETRY_MS,
+    );
   }
 }
 

@@ -495,21 +495,28 @@ export class MqttTransport {
     const ids = deviceId === undefined ? [...this.#liveSessions.keys()] : [deviceId];
     let closed = 0;
     for (const id of ids) {
-      for (const client of [...(this.#liveSessions.get(id) ?? [])]) {
+      const live = this.#liveSessions.get(id);
+      if (!live) continue;
+      const now = this.#registry.registration(id);
+      for (const client of [...live]) {
         const session = this.#sessions.get(client);
-        if (!session) continue;
-        const reason = revocationReason(session, this.#registry.registration(id));
+        const reason = session && revocationReason(session, now);
         if (reason === undefined) continue;
-        this.#liveSessions.get(id)?.delete(client);
+        live.delete(client);
         this.#revoked({ reason });
         this.#log.info({ deviceId: id, reason }, "device session revoked");
-        this.#forgetClient(client);
-        this.#sessions.delete(client);
-        client.close();
+        this.#endSession(client);
         closed++;
       }
     }
     return closed;
+  }
+
+  /** Forgets a device connection's session (withholding what it held, as at any disconnect) and closes it. */
+  #endSession(client: Client): void {
+    this.#forgetClient(client);
+    this.#sessions.delete(client);
+    client.close();
   }
 
   /**
@@ -528,11 +535,9 @@ export class MqttTransport {
     this.#liveSessions.delete(deviceId);
     let closed = 0;
     for (const client of clients) {
-      this.#forgetClient(client);
-      this.#sessions.delete(client);
       this.#refuse(reason, { deviceId, remote: remoteOf(client) });
       this.#log.info({ deviceId, reason }, "device session closed");
-      client.close();
+      this.#endSession(client);
       closed++;
     }
     return closed;

@@ -5,10 +5,16 @@ export interface Clock {
   /** Like setTimeout; the returned handle is passed to clearTimeout. */
   setTimeout(fn: () => void, delayMs: number): unknown;
   clearTimeout(handle: unknown): void;
+  /**
+   * Milliseconds of a monotonic clock (never set, never jumps), to tell a jump of `now` from elapsed time.
+   * Optional: a clock without it (a manual test clock) is not checked for jumps.
+   */
+  monotonicMs?(): number;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonicMs: () => performance.now(),
   setTimeout: (fn, delayMs) => {
     const t = setTimeout(fn, delayMs);
     t.unref?.();

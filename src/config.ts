@@ -195,7 +195,7 @@ export function parseConfig(raw: unknown, baseDir: string, source = "config"): R
     checkSecretFile(d.passwordFile, `devices.${i}.passwordFile`, problems);
   });
   checkTransport(config, abs, problems);
-  resolveAlertsConfig(config.alerts, abs, problems);
+  resolveAlertsConfig(config.alerts, abs, problems, config.rules.alarms);
   if (problems.length > 0) throw configError(source, problems);
   config.gateway.origin ??= `vitalog.invalid/gw/${config.gateway.id}`;
   return deepFreeze(config);

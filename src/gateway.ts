@@ -18,6 +18,7 @@ import { attachDrivers } from "./drivers/attach-drivers.js";
 import { DeviceRegistry } from "./drivers/device-registry.js";
 import { type AuditEvent, type CommitBatch, Ingest } from "./drivers/ingest.js";
 import { MqttTransport } from "./drivers/mqtt/mqtt-transport.js";
+import { GatewayError } from "./errors.js";
 import { registerGatewayMetrics } from "./gateway-metrics.js";
 import { CommitHealth, errorText, Health } from "./health.js";
 import { DEVICE_ID_PATTERN } from "./identifiers.js";
@@ -75,6 +76,7 @@ export class Gateway {
   readonly #thread: CommitThread;
   readonly #control: ControlServer;
   readonly #lock: InstanceLock;
+  readonly #deviceChangeListeners: ((deviceId: string) => void)[] = [];
   #sessionSweep: unknown;
   readonly #startedAtMs: number;
   #adminPort = 0;
@@ -144,7 +146,11 @@ export class Gateway {
           isolated({ device: deviceId, reason });
           // a frame stamped with a binding that no longer holds: its session must not send another (closed
           // once this commit's acknowledgements, the refusal's included, are written to the sockets)
-          if (reason === BINDING_CHANGED) setImmediate(() => this.mqtt.revalidateSessions(deviceId));
+          if (reason === BINDING_CHANGED)
+            setImmediate(() => {
+              this.mqtt.revalidateSessions(deviceId);
+              this.#tellDeviceChanged(deviceId);
+            });
           this.log.warn({ deviceId, reason }, "commit item isolated: its refusal was stored instead");
           // the detail is kept with the stored refusal; a writer's message may quote content
           this.log.debug({ deviceId, reason, detail }, "commit item isolation detail");
@@ -254,10 +260,20 @@ export class Gateway {
       await gw.#thread.start();
       await gw.storageWatermark.start();
       for (const d of config.devices) {
-        const outcome = await gw.registry.upsert(
-          { id: d.id, subjectId: d.subject, password: readSecretFile(d.passwordFile), model: d.model },
-          deps.clock.now(),
-        );
+        let outcome: string;
+        try {
+          outcome = await gw.registry.upsert(
+            { id: d.id, subjectId: d.subject, password: readSecretFile(d.passwordFile), model: d.model },
+            deps.clock.now(),
+          );
+        } catch (err) {
+          if (!(err instanceof GatewayError && err.code === "SUBJECT_ERASED")) throw err;
+          // one device declared for an erased patient must not keep the ward's gateway down; nor may it stay
+          // bound to whoever it was bound to before the file changed: it is removed, and nothing it sends is kept
+          await gw.registry.remove(d.id, deps.clock.now(), { via: "config" });
+          deps.log.error({ deviceId: d.id }, "device from config is bound to an erased subject: not bound");
+          continue;
+        }
         if (outcome !== "unchanged") deps.log.info({ deviceId: d.id, outcome }, "device from config");
       }
       await gw.mqtt.start();
@@ -302,6 +318,40 @@ export class Gateway {
     this.#thread.addWriter(spec);
   }
 
+  /**
+   * Resolves once everything submitted to the group commit before this call is committed (or failed: then it
+   * rejects). Commits run in submission order, so an empty item submitted now is done after all of them.
+   */
+  commitBarrier(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#committer.submit({
+        payload: { readings: [], rejections: [] },
+        weight: 1,
+        done: (err) => (err ? reject(err) : resolve()),
+      });
+      this.#committer.flush();
+    });
+  }
+
+  /**
+   * Registers a listener told the id of a device whose binding or credential may have changed (a
+   * `devices_changed` request, or a frame refused at commit because its binding no longer holds). It re-reads
+   * the registry itself. Listeners MUST NOT throw (a throw is logged).
+   */
+  onDeviceChanged(listener: (deviceId: string) => void): void {
+    this.#deviceChangeListeners.push(listener);
+  }
+
+  #tellDeviceChanged(deviceId: string): void {
+    for (const listener of this.#deviceChangeListeners) {
+      try {
+        listener(deviceId);
+      } catch (err) {
+        this.log.error({ deviceId, err: errorText(err) }, "device change listener failed");
+      }
+    }
+  }
+
   /** Commits an audit event durably (with the next group commit); `done` fires after the commit. */
   recordEvent(event: AuditEvent, done: (err?: Error) => void = () => {}): void {
     this.#committer.submit({ payload: { readings: [], rejections: [], events: [event] }, weight: 1, done });
@@ -317,7 +367,9 @@ export class Gateway {
     if (typeof deviceId !== "string" || !DEVICE_ID_PATTERN.test(deviceId)) {
       throw new ControlRefusal("bad_request", "device_id must be a device id");
     }
-    return { sessions_closed: this.mqtt.revalidateSessions(deviceId) };
+    const closed = this.mqtt.revalidateSessions(deviceId);
+    this.#tellDeviceChanged(deviceId);
+    return { sessions_closed: closed };
   }
 
   get adminPort(): number {

@@ -52,6 +52,7 @@ const USAGE = `usage: vitalog <command> [flags]
   observe  --config FILE --subject S --by USER [--air|--oxygen] [--acvpu A|C|V|P|U] [--spo2-scale 1|2]
   news2    --config FILE [--subject S] [--json]  current NEWS2 per subject, complete or not (running daemon)
   rules    show --config FILE [--subject ID] [--json]   threshold limits in force after merging
+  rules    set|reset --config FILE --subject ID [--vital V] … --by USER --why TEXT   a patient's own limits (logged)
 
 exit codes: 0 ok, 1 failure, 2 unusable input, 64 usage, 69 ledger/sink unavailable, 70 integrity,
 74 storage or output, 75 try again later, 78 config, 141 output closed by its reader`;

@@ -7,6 +7,7 @@ import type { Migration } from "./db.js";
 import { DEVICE_REGISTRY_SQL } from "./drivers/device-registry.js";
 import { RULES_IN_FORCE_SQL } from "./rules/rules-in-force-writer.js";
 import { ALERT_STORE_SQL } from "./rules/sinks/alert-store.js";
+import { SUBJECT_LIMITS_SQL } from "./rules/subject-limits-sql.js";
 import { USER_STORE_SQL } from "./users/user-store.js";
 
 /**
@@ -37,5 +38,10 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: REJECTION_JOURNAL_MIGRATION,
   },
   { version: 11, name: "users: the staff who act on alarms, with a role", sql: USER_STORE_SQL },
+  {
+    version: 12,
+    name: "subject_limits: a patient's own alarm limits, changed with who and why",
+    sql: SUBJECT_LIMITS_SQL,
+  },
   // 4: records/subject keys/events (tamper-evident log), 5: anchors, 6: alerts — assigned, in this order
 ];

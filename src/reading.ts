@@ -500,6 +500,12 @@ export interface DeviceStatusInput {
    */
   sensorContact?: boolean | undefined;
   deviceTimeMs?: number | undefined;
+  /**
+   * Why the device's own status words keep this frame's readings out of the physiological rules (they carry
+   * `signal_unreliable`): snake_case names from the profile, e.g. Glucose Measurement Sensor Status Annunciation
+   * `strip_insertion_error`. The technical alarm names them; absent or empty when the frame reports none.
+   */
+  measurementIssues?: readonly string[] | undefined;
 }
 
 /** Longest reading id, device id and subject id stored (the config allows 64 and 128 characters). */

@@ -8,7 +8,11 @@
  * - `alerts` (the current state) must equal the state replayed from the logged transitions with the
  *   store's own upsert rule.
  * The replay is kept in temporary tables (the history can be large; memory stays bounded). A row of an
- * erased subject cannot be compared (its events were shredded with its key): counted, not a finding.
+ * erased subject is a finding: the erasure purges the subject's rows (erasure.ts), so one left names a subject
+ * that should be gone (purged incompletely, by an older version: erase it again, which purges what is left), or
+ * was put back afterwards. Rows deleted by the authorised purge are accounted for by its logged
+ * `subject_alerts_purged` event (audit-erasures.ts); any other deletion leaves a logged transition without its
+ * row, named here.
  */
 import type { Database } from "better-sqlite3";
 import { type AlertMessage, AUDIT_EVENT_TYPES } from "../rules/sinks/alert-message.js";
@@ -117,11 +121,13 @@ function checkEvents(db: Database, erased: ErasedSubjects, add: AddFinding): Tab
     db,
     { replayed: "audit_alert_events", stored: table, key: "event_id", at: "at_ms", order: "row_id" },
     erased,
-    (r) =>
+    (r, isErased) =>
       finding(
         String(r.event_id),
         null,
-        `row (${what(r)}) has no logged transition: inserted, or its event_id changed`,
+        isErased
+          ? `row (${what(r)}) names an erased subject: not purged by its erasure, or put back since (erase the subject again to purge it)`
+          : `row (${what(r)}) has no logged transition: inserted, or its event_id changed`,
       ),
   );
   const rows = db.prepare("SELECT COUNT(*) FROM main.alert_events").pluck().get() as number;
@@ -150,7 +156,14 @@ function checkAlerts(db: Database, erased: ErasedSubjects, add: AddFinding): Tab
     db,
     { replayed: "audit_alerts", stored: table, key: "alert_id", at: "updated_at_ms", order: "alert_id" },
     erased,
-    (r) => finding(String(r.alert_id), null, `alert (${r.state}) has no logged transition: inserted`),
+    (r, isErased) =>
+      finding(
+        String(r.alert_id),
+        null,
+        isErased
+          ? `alert (${r.state}) names an erased subject: not purged by its erasure, or put back since (erase the subject again to purge it)`
+          : `alert (${r.state}) has no logged transition: inserted`,
+      ),
   );
   const rows = db.prepare("SELECT COUNT(*) FROM main.alerts").pluck().get() as number;
   return { table, rows, verified, pending: 0, erased: erasedRows };
@@ -188,14 +201,14 @@ function compareReplayed(
 }
 
 /**
- * The stored rows that no replayed row has (by `key`, in `order`): each one is `unlogged`, unless it belongs
- * to an erased subject (its `subject_id`, dated by `at`), which is counted instead. Returns that count.
+ * The stored rows that no replayed row has (by `key`, in `order`): each one is `unlogged`, told whether it belongs
+ * to an erased subject (its `subject_id`, dated by `at`). Returns how many were an erased subject's.
  */
 function unloggedRows(
   db: Database,
   spec: { replayed: string; stored: string; key: string; at: string; order: string },
   erased: ErasedSubjects,
-  unlogged: (r: Row) => void,
+  unlogged: (r: Row, isErased: boolean) => void,
 ): number {
   const rows = db.prepare(
     `SELECT * FROM main.${spec.stored} a
@@ -203,8 +216,9 @@ function unloggedRows(
   );
   let erasedRows = 0;
   for (const r of rows.iterate() as IterableIterator<Row>) {
-    if (erased.covers(String(r.subject_id), Number(r[spec.at]))) erasedRows++;
-    else unlogged(r);
+    const isErased = erased.covers(String(r.subject_id), Number(r[spec.at]));
+    if (isErased) erasedRows++;
+    unlogged(r, isErased);
   }
   return erasedRows;
 }

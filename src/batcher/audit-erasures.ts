@@ -6,17 +6,51 @@
  * records and kept entries under those keys must still add up to them. More means an opening was shredded,
  * or a reading deleted, that the erasure did not cover; fewer means a record of the erased subject was
  * deleted afterwards. (A shredded record under a key no erasure covers is named by the leaf pass.)
+ *
+ * The erasure's purge of the subject's alarm record (erasure.ts) is authorised by its `subject_alerts_purged`
+ * event, logged in the same transaction: it counts the rows it deleted and, opened under the subject's key just
+ * before, the subject's logged alert transitions, alerts and clinician entries and how many of them still had
+ * their row. A logged one without its row then was deleted before the erasure, outside it (or never written: see
+ * vitalog_alert_persist_failures_total), and is a finding, although the rows and the events are gone now: a
+ * deletion by tampering is not hidden by the erasure that follows it. A row of the erased subject left in a table
+ * is named by that table's check (audit-alerts.ts, audit-observations.ts).
  */
 import type { Database } from "better-sqlite3";
 import type { LoggedEvent } from "./audit-events.js";
 import type { AddFinding, TableCheck } from "./audit-findings.js";
+import { SUBJECT_ALERTS_PURGED } from "./erasure.js";
 
 export const SUBJECT_ERASED = "subject_erased";
 
+/** A purge's counts, as logged (erasure.ts `PurgedRows` and `LoggedForPurge`). */
+interface PurgeCounts {
+  ref: string;
+  leaf: number;
+  tag: string;
+  alertEvents: number;
+  alerts: number;
+  observations: number;
+  logged: Record<string, unknown> | null;
+}
+
 export function erasuresCheck(db: Database): TableCheck {
   const erasures: { ref: string; leaf: number; keyIds: number[]; records: number; readings: number }[] = [];
+  const purges: PurgeCounts[] = [];
   return {
     onEvent(e: LoggedEvent) {
+      if (e.type === SUBJECT_ALERTS_PURGED) {
+        const logged = e.data.logged;
+        purges.push({
+          ref: e.ref,
+          leaf: e.leafIndex,
+          tag: String(e.data.subject_tag),
+          alertEvents: Number(e.data.alert_events),
+          alerts: Number(e.data.alerts),
+          observations: Number(e.data.clinician_observations),
+          logged: logged !== null && typeof logged === "object" ? (logged as Record<string, unknown>) : null,
+        });
+        return;
+      }
       if (e.type !== SUBJECT_ERASED) return;
       const keyIds = Array.isArray(e.data.key_ids) ? e.data.key_ids.map(Number) : [];
       erasures.push({
@@ -28,6 +62,7 @@ export function erasuresCheck(db: Database): TableCheck {
       });
     },
     finish(add: AddFinding) {
+      for (const p of purges) checkPurge(p, add);
       for (const x of erasures) {
         if (x.keyIds.length === 0) continue;
         const marks = x.keyIds.map(() => "?").join(",");
@@ -53,4 +88,38 @@ export function erasuresCheck(db: Database): TableCheck {
       return [];
     },
   };
+}
+
+/** A purge that found fewer rows than the log held for the subject: the missing ones were deleted before it. */
+function checkPurge(p: PurgeCounts, add: AddFinding): void {
+  if (p.logged === null) return;
+  const n = (k: string) => Number(p.logged![k] ?? 0);
+  const gaps = [
+    {
+      table: "alert_events",
+      what: "alert transition(s)",
+      logged: n("alert_events"),
+      found: n("alert_events_with_rows"),
+    },
+    { table: "alerts", what: "alert(s)", logged: n("alerts"), found: n("alerts_with_rows") },
+    {
+      table: "clinician_observations",
+      what: "clinician entr(ies)",
+      logged: n("clinician_observations"),
+      found: Math.min(n("clinician_observations"), p.observations),
+    },
+  ];
+  for (const g of gaps) {
+    if (g.found >= g.logged) continue;
+    add({
+      kind: "erasure_mismatch",
+      ref: p.ref,
+      leafIndex: p.leaf,
+      detail:
+        `the purge of an erased subject's alarm record (tag ${p.tag.slice(0, 16)}…) found ${g.found} ${g.table} row(s) ` +
+        `for ${g.logged} logged ${g.what}: ${g.logged - g.found} deleted before the erasure, outside it ` +
+        "(or never written: see vitalog_alert_persist_failures_total)",
+      table: g.table,
+    });
+  }
 }

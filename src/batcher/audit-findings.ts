@@ -25,7 +25,13 @@
  * - `rejection_count_mismatch`: a per-minute rejection count differs from what the log sealed (lowered,
  *   raised, inserted), or was deleted without a logged prune, or a prune removed other counts than sealed;
  * - `erasure_mismatch`: the records an erasure left shredded differ from what its `subject_erased` event
- *   counts (something else deleted under cover of the erasure);
+ *   counts (something else deleted under cover of the erasure), or its `subject_alerts_purged` event found
+ *   fewer rows than the log held for the subject (deleted before the erasure, outside it);
+ * - `rules_in_force_mismatch`: a logged `rules_in_force` event whose hash is not the hash of the rules it
+ *   carries, or a `rules_in_force` row that is not the state of the last event logged for its scope (or has
+ *   none), or a logged scope without its row (audit-rules.ts);
+ * - `subject_limits_mismatch`: a `subject_limits` row differs from the override, author or reason its last
+ *   logged `subject_limits_changed` left, has none, outlived a logged reset, or a logged change has no row;
  * - `table_unreadable`: a covered table cannot be read at all (dropped, or its schema changed), or an
  *   authentic logged event cannot be replayed into it.
  */
@@ -48,6 +54,8 @@ export type FindingKind =
   | "rejection_mismatch"
   | "rejection_count_mismatch"
   | "erasure_mismatch"
+  | "rules_in_force_mismatch"
+  | "subject_limits_mismatch"
   | "table_unreadable";
 
 /**

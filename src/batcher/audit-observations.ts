@@ -4,7 +4,8 @@
  * so rows and events are matched by their whole content (subject, who entered it, via, when observed and
  * entered, oxygen, ACVPU, SpO2 scale), each one once. What is left over on both sides is paired by subject
  * and entry time, so a changed field (an ACVPU entry altered) is named as such; the rest is a deleted or
- * an inserted row. A row of an erased subject cannot be compared: counted, not a finding.
+ * an inserted row. A row of an erased subject is a finding: the erasure purges them (erasure.ts), so one left
+ * was not purged (an older version's erasure: erase the subject again) or was put back since.
  */
 import type { Database } from "better-sqlite3";
 import { OBSERVATION_EVENT_TYPE } from "../rules/sinks/alert-message.js";
@@ -113,6 +114,13 @@ export function observationsCheck(db: Database, erased: ErasedSubjects): TableCh
         if (changed.has(r)) continue;
         if (erased.covers(String(r.subject_id), Number(r.entered_at_ms))) {
           erasedRows++;
+          add({
+            kind: "observation_mismatch",
+            ref: String(r.pos),
+            leafIndex: null,
+            detail: `row ${r.pos} (entry by ${showValue(r.entered_by)} at ${isoTime(r.entered_at_ms)}) names an erased subject: not purged by its erasure, or put back since (erase the subject again to purge it)`,
+            table,
+          });
           continue;
         }
         add({

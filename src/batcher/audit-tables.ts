@@ -3,7 +3,8 @@
  * events (one pass over them in log order, then one comparison per table):
  * alert transitions and current alert state (audit-alerts.ts), clinician observations
  * (audit-observations.ts), device bindings and the readings' subjects (audit-devices.ts), rejection evidence
- * (audit-rejections.ts), what erasures shredded (audit-erasures.ts), and the user store (audit-users.ts);
+ * (audit-rejections.ts), what erasures shredded (audit-erasures.ts), the user store (audit-users.ts), and the
+ * configuration in force and the per-subject limit changes (audit-rules.ts);
  * the same pass lists what operators adopted (audit-adoptions.ts). MUST run inside the caller's read
  * transaction, so the tables and the log are one snapshot even while the gateway commits; it writes only
  * temporary tables, which it drops.
@@ -17,6 +18,7 @@ import { ErasedSubjects, scanLoggedEvents } from "./audit-events.js";
 import type { AddFinding, TableCoverage } from "./audit-findings.js";
 import { observationsCheck } from "./audit-observations.js";
 import { rejectionsCheck } from "./audit-rejections.js";
+import { rulesInForceCheck, subjectLimitsCheck } from "./audit-rules.js";
 import { usersCheck } from "./audit-users.js";
 import type { SubjectKeys } from "./subject-keys.js";
 
@@ -38,6 +40,8 @@ export function auditTables(db: Database, keys: SubjectKeys, add: AddFinding): T
     rejectionsCheck(db),
     erasuresCheck(db),
     usersCheck(db),
+    rulesInForceCheck(db, keys),
+    subjectLimitsCheck(db, erased),
   ];
   try {
     scanLoggedEvents(db, keys, (e) => {

@@ -1,32 +1,83 @@
 /**
- * Subject erasure by crypto-shredding (issue #3 §8). In one IMMEDIATE transaction:
- * 1. each logged reading of the subject leaves its id, entry (a salted commitment that reveals nothing
- *    once the salt is gone) and key id in `tlog_erased`, so the tree's entries can still be served and
- *    the audit can tell an erased leaf from a deleted one;
- * 2. the subject's rows in `readings` are deleted and its sealed event records dropped;
- * 3. every key of the subject is destroyed (wrapped key and subject id set to NULL; a tombstone row
- *    keeps only the storage-key MAC tag, so the erasure can be confirmed by whoever knows the id) —
- *    with it every salt of the subject, which was derived from it;
- * 4. a `subject_erased` audit event (tag, key ids, counts — no subject id) is appended to the log.
+ * Subject erasure: the subject's alarm record is purged and its log record crypto-shredded, in one IMMEDIATE
+ * transaction:
+ * 1. the subject's rows are deleted from every table that names it outside the log: `alert_events`, `alerts`,
+ *    `alert_outbox` (its messages to the durable sinks), `clinician_observations` and `subject_limits`. Before, the subject's
+ *    logged events are opened (its key still exists) and counted, so the purge can say how many rows the log
+ *    supports and how many it found: a row deleted earlier, by hand, is then told apart from the authorised
+ *    purge (audit-erasures.ts). A `subject_alerts_purged` event (subject tag and counts, no subject id) records it;
+ * 2. each logged reading of the subject leaves its id, entry (a salted commitment that reveals nothing once the
+ *    salt is gone) and key id in `tlog_erased`, so the tree's entries can still be served and the audit can tell
+ *    an erased leaf from a deleted one;
+ * 3. the subject's rows in `readings` are deleted and its sealed event records dropped;
+ * 4. every key of the subject is destroyed (wrapped key and subject id set to NULL; a tombstone row keeps only
+ *    the storage-key MAC tag, so the erasure can be confirmed by whoever knows the id, and no key is ever made
+ *    for the id again: subject-keys.ts) — with it every salt of the subject, which was derived from it;
+ * 5. a `subject_erased` event (tag, key ids, counts — no subject id) is appended to the log.
  * The tree is unchanged, so every other subject's proofs still verify. Then the freed space is zeroed
  * (secure_delete), the file rebuilt (VACUUM: also drops stale copies left by earlier deletes, e.g. of the
- * subject's device bindings) and the WAL checkpointed and truncated, so no copy of the key or of the
- * subject id stays in the database files.
- * Backups made before the erasure still hold the wrapped key: erase them per retention policy.
+ * subject's device bindings) and the WAL checkpointed and truncated, so no copy of the key or of the subject id
+ * stays in the database files.
+ *
+ * Erasing a subject erased before purges what an older version left in the alert tables (the purge event says
+ * so), and is refused (SUBJECT_ERASED) when nothing is left. With the daemon running, the command asks it first
+ * (rules/subject-lifecycle.ts): its alarms end, nothing new is made for it, and its resolutions are committed
+ * before this runs. Backups made before the erasure still hold the wrapped key: erase them per retention policy.
  */
+import type { Database } from "better-sqlite3";
 import { GatewayError } from "../errors.js";
-import { readingOpening } from "./leaf-openings.js";
+import { AUDIT_EVENT_TYPES, OBSERVATION_EVENT_TYPE } from "../rules/sinks/alert-message.js";
+import { purgeSubjectLimits } from "../rules/subject-limits-sql.js";
+import { type EventRow, openEvent, readingOpening } from "./leaf-openings.js";
 import type { Tlog } from "./open-tlog.js";
 import type { ReadingRow } from "./reading-store.js";
+import type { LogEvent } from "./record-log.js";
+import type { SubjectKey } from "./subject-keys.js";
+
+/** Event type of the purge of a subject's alarm record (audit-erasures.ts checks it). */
+export const SUBJECT_ALERTS_PURGED = "subject_alerts_purged";
+
+/** Rows of the subject deleted from each table (wire snake_case, as logged). */
+export interface PurgedRows {
+  alert_events: number;
+  alerts: number;
+  alert_outbox: number;
+  clinician_observations: number;
+  subject_limits: number;
+}
+
+/**
+ * What the log held for the subject when it was purged: its logged alert transitions (`alert_events`), the alerts
+ * they name (`alerts`) and its clinician entries (`clinician_observations`), and of those how many still had their
+ * row (`*_with_rows`). Null when the subject's key was destroyed before (nothing could be opened).
+ */
+export interface LoggedForPurge {
+  alert_events: number;
+  alert_events_with_rows: number;
+  alerts: number;
+  alerts_with_rows: number;
+  clinician_observations: number;
+}
 
 export interface ErasureResult {
   readonly keyIds: readonly number[];
   readonly records: number;
   readonly readingsDeleted: number;
-  readonly eventId: string;
+  /** The `subject_erased` event; null when the subject had no key (only leftovers were purged). */
+  readonly eventId: string | null;
+  /** The subject was erased before: this run only purged what an older version left. */
+  readonly isAlreadyErased: boolean;
+  readonly purged: PurgedRows;
+  readonly purgeEventId: string;
 }
 
-/** Erases `subjectId`. @throws SUBJECT_UNKNOWN, SUBJECT_ERASED (already erased), DEVICE_EXISTS (still bound). */
+const ALERT_EVENT_TYPES: ReadonlySet<string> = new Set(Object.values(AUDIT_EVENT_TYPES));
+const PAGE_ROWS = 256;
+
+/**
+ * Erases `subjectId`. @throws SUBJECT_UNKNOWN (nothing of it), SUBJECT_ERASED (already erased and nothing left to
+ * purge), DEVICE_EXISTS (still bound).
+ */
 export function eraseSubject(tlog: Tlog, subjectId: string, nowMs: number): ErasureResult {
   const { db, records } = tlog;
   db.pragma("secure_delete = ON");
@@ -43,6 +94,8 @@ export function eraseSubject(tlog: Tlog, subjectId: string, nowMs: number): Eras
     }
     const tag = records.keys.tag(subjectId);
     const key = records.keys.existingKeyFor(subjectId);
+    const logged = key === undefined ? null : loggedForPurge(tlog, key);
+    const purged = purgeAlertRecord(db, subjectId);
     let readingLeaves = 0;
     if (key !== undefined) {
       const keep = db.prepare("INSERT INTO tlog_erased (leaf_index, ref, key_id, entry) VALUES (?, ?, ?, ?)");
@@ -56,39 +109,134 @@ export function eraseSubject(tlog: Tlog, subjectId: string, nowMs: number): Eras
       readingLeaves = rows.length;
     }
     const keyIds = records.keys.erase(subjectId, nowMs);
-    if (keyIds.length === 0) {
-      const before = db
+    const purgedAny = Object.values(purged).some((n) => n > 0);
+    const isAlreadyErased =
+      keyIds.length === 0 &&
+      db
         .prepare("SELECT 1 FROM tlog_subject_keys WHERE subject_tag = ? AND erased_at_ms IS NOT NULL")
-        .get(tag);
-      if (before) throw new GatewayError("SUBJECT_ERASED", "subject was already erased");
+        .get(tag) !== undefined;
+    if (keyIds.length === 0 && !purgedAny) {
+      if (isAlreadyErased) throw new GatewayError("SUBJECT_ERASED", "subject was already erased");
       throw new GatewayError("SUBJECT_UNKNOWN", "no records of this subject in the log");
     }
     const marks = keyIds.map(() => "?").join(",");
-    const shredded = db
-      .prepare(`UPDATE tlog_records SET sealed = NULL WHERE key_id IN (${marks})`)
-      .run(...keyIds).changes;
+    const shredded =
+      keyIds.length === 0
+        ? 0
+        : db.prepare(`UPDATE tlog_records SET sealed = NULL WHERE key_id IN (${marks})`).run(...keyIds)
+            .changes;
     const deleted = db.prepare("DELETE FROM readings WHERE subject_id = ?").run(subjectId).changes;
-    const { eventIds } = records.append(
-      [],
-      [
-        {
-          type: "subject_erased",
-          atMs: nowMs,
-          subjectId: null,
-          deviceId: null,
-          data: {
-            subject_tag: tag.toString("hex"),
-            key_ids: keyIds,
-            records: shredded + readingLeaves,
-            readings: readingLeaves,
-          },
+    const tagHex = tag.toString("hex");
+    const events: LogEvent[] = [
+      {
+        type: SUBJECT_ALERTS_PURGED,
+        atMs: nowMs,
+        subjectId: null,
+        deviceId: null,
+        data: { subject_tag: tagHex, ...purged, logged },
+      },
+    ];
+    if (keyIds.length > 0) {
+      events.push({
+        type: "subject_erased",
+        atMs: nowMs,
+        subjectId: null,
+        deviceId: null,
+        data: {
+          subject_tag: tagHex,
+          key_ids: keyIds,
+          records: shredded + readingLeaves,
+          readings: readingLeaves,
         },
-      ],
-    );
-    return { keyIds, records: shredded + readingLeaves, readingsDeleted: deleted, eventId: eventIds[0]! };
+      });
+    }
+    const { eventIds } = records.append([], events);
+    return {
+      keyIds,
+      records: shredded + readingLeaves,
+      readingsDeleted: deleted,
+      eventId: keyIds.length > 0 ? eventIds[1]! : null,
+      isAlreadyErased,
+      purged,
+      purgeEventId: eventIds[0]!,
+    };
   });
   const result = run.immediate();
   db.exec("VACUUM");
   db.pragma("wal_checkpoint(TRUNCATE)");
   return result;
+}
+
+/** Deletes the subject's rows from the alert tables, the outbox, the clinician observations and its own limits. */
+function purgeAlertRecord(db: Database, subjectId: string): PurgedRows {
+  // an outbox row carries the subject only in its message (body), which may not be valid JSON if tampered with
+  const alert_outbox = db
+    .prepare(
+      `DELETE FROM alert_outbox WHERE event_id IN (SELECT event_id FROM alert_events WHERE subject_id = ?)
+         OR (CASE WHEN json_valid(body) THEN json_extract(body, '$.subject_id') END) = ?`,
+    )
+    .run(subjectId, subjectId).changes;
+  return {
+    alert_events: db.prepare("DELETE FROM alert_events WHERE subject_id = ?").run(subjectId).changes,
+    alerts: db.prepare("DELETE FROM alerts WHERE subject_id = ?").run(subjectId).changes,
+    alert_outbox,
+    clinician_observations: db
+      .prepare("DELETE FROM clinician_observations WHERE subject_id = ?")
+      .run(subjectId).changes,
+    // the patient's own limits (their changes are logged under the subject's key, shredded with it)
+    subject_limits: purgeSubjectLimits(db, subjectId),
+  };
+}
+
+/**
+ * The subject's logged alert transitions and clinician entries, opened under its key, and how many of them still
+ * have their row now (before the purge).
+ */
+function loggedForPurge(tlog: Tlog, key: SubjectKey): LoggedForPurge {
+  const { db, records } = tlog;
+  const hasEventRow = db.prepare("SELECT 1 FROM alert_events WHERE event_id = ?").pluck();
+  const hasAlertRow = db.prepare("SELECT 1 FROM alerts WHERE alert_id = ?").pluck();
+  // a page at a time: the connection answers the row lookups below between pages
+  const page = db.prepare<[number, number, number], EventRow>(
+    `SELECT leaf_index, ref, key_id, entry, sealed FROM tlog_records
+       WHERE key_id = ? AND sealed IS NOT NULL AND leaf_index > ? ORDER BY leaf_index LIMIT ?`,
+  );
+  const out: LoggedForPurge = {
+    alert_events: 0,
+    alert_events_with_rows: 0,
+    alerts: 0,
+    alerts_with_rows: 0,
+    clinician_observations: 0,
+  };
+  const alertIds = new Set<string>();
+  const rows = function* () {
+    let after = -1;
+    for (;;) {
+      const got = page.all(key.keyId, after, PAGE_ROWS);
+      if (got.length === 0) return;
+      yield* got;
+      after = got.at(-1)!.leaf_index;
+    }
+  };
+  for (const row of rows()) {
+    const o = openEvent(records.keys, row);
+    // a record that does not open is the leaf pass's finding, not the purge's
+    if (o.status !== "opened") continue;
+    let record: { event?: unknown; data?: { event_id?: unknown; alert_id?: unknown } };
+    try {
+      record = JSON.parse(o.opening.record.toString("utf8"));
+    } catch {
+      continue;
+    }
+    if (record.event === OBSERVATION_EVENT_TYPE) out.clinician_observations++;
+    if (typeof record.event !== "string" || !ALERT_EVENT_TYPES.has(record.event)) continue;
+    const { event_id: eventId, alert_id: alertId } = record.data ?? {};
+    if (typeof eventId !== "string" || typeof alertId !== "string") continue;
+    out.alert_events++;
+    if (hasEventRow.get(eventId) !== undefined) out.alert_events_with_rows++;
+    alertIds.add(alertId);
+  }
+  out.alerts = alertIds.size;
+  for (const id of alertIds) if (hasAlertRow.get(id) !== undefined) out.alerts_with_rows++;
+  return out;
 }

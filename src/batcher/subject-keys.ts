@@ -58,6 +58,7 @@ export class SubjectKeys {
   readonly #byId: Statement<[number], KeyRow>;
   readonly #insert: Statement<[string, Buffer, number]>;
   readonly #setWrapped: Statement<[Buffer, number]>;
+  readonly #isTombstoned: Statement<[Buffer], number>;
   readonly #cache = new Map<string, SubjectKey>();
   readonly #byIdCache = new Map<number, Buffer>();
   #created: number[] = [];
@@ -72,6 +73,11 @@ export class SubjectKeys {
       "INSERT INTO tlog_subject_keys (subject_id, subject_tag, wrapped_key, created_at_ms) VALUES (?, ?, X'', ?)",
     );
     this.#setWrapped = db.prepare("UPDATE tlog_subject_keys SET wrapped_key = ? WHERE key_id = ?");
+    this.#isTombstoned = db
+      .prepare<[Buffer], number>(
+        "SELECT EXISTS (SELECT 1 FROM tlog_subject_keys WHERE subject_tag = ? AND erased_at_ms IS NOT NULL)",
+      )
+      .pluck();
   }
 
   /** Storage-key MAC of a subject id: lets the key holder recognise a subject without storing its id. */
@@ -93,7 +99,11 @@ export class SubjectKeys {
     }
   }
 
-  /** The subject's active key, created (inside the caller's transaction) when it has none. */
+  /**
+   * The subject's active key, created (inside the caller's transaction) when it has none. Throws SUBJECT_ERASED
+   * for a subject erased before (its tombstone's tag): nothing new is kept for an erased subject, so a binding,
+   * an entry or an alert of it rolls back instead of starting a second record under a new key.
+   */
   keyFor(subjectId: string, nowMs: number): SubjectKey {
     const hit = this.#cache.get(subjectId);
     if (hit) return hit;
@@ -102,8 +112,15 @@ export class SubjectKeys {
     if (row?.wrapped_key) {
       out = subjectKey(row.key_id, this.#unwrap(row.key_id, row.wrapped_key));
     } else {
+      const tag = this.tag(subjectId);
+      if (this.#isTombstoned.get(tag) === 1) {
+        throw new GatewayError(
+          "SUBJECT_ERASED",
+          "the subject's record was erased: nothing new is kept for it",
+        );
+      }
       const key = randomBytes(32);
-      const keyId = Number(this.#insert.run(subjectId, this.tag(subjectId), nowMs).lastInsertRowid);
+      const keyId = Number(this.#insert.run(subjectId, tag, nowMs).lastInsertRowid);
       this.#setWrapped.run(wrapKey(this.#storageKey, keyId, key), keyId);
       this.#created.push(keyId);
       out = subjectKey(keyId, key);

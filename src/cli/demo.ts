@@ -199,6 +199,8 @@ export async function demoCommand(
         );
       }) ?? (() => {}));
   const timer = setInterval(draw, isTty ? 1000 : 5000);
+  // this screen shows every alert: it is a listener, so the gateway does not report that nobody listens
+  const releaseScreen = rules?.listeners.attach("demo screen") ?? (() => {});
 
   const code = await new Promise<number>((done) => {
     const finish = () => done(0);
@@ -214,6 +216,7 @@ export async function demoCommand(
   });
   clearInterval(timer);
   unsubscribe();
+  releaseScreen();
   sim.kill("SIGTERM");
   await new Promise((r) => setTimeout(r, 300));
   draw();

@@ -9,8 +9,8 @@ import { parseFlags, requireFlag } from "./args.js";
 /**
  * `vitalog news2 --config FILE [--subject ID] [--json]`: the current NEWS2 of every subject (or one), complete
  * or not, as the RUNNING daemon holds it (over its control socket: NEWS2 lives in the daemon's memory). Shows
- * the total, band and alert priority, each parameter's value, score, age and source, and which parameters are
- * missing or stale. `--json` prints the daemon's reply (`{ subjects: News2View[] }`).
+ * the total, band and alert priority, each parameter's value, score, age and source, a device value held back
+ * until it persists (`rules.news2.persistSec`), and which parameters are missing or stale. `--json` prints the daemon's reply (`{ subjects: News2View[] }`).
  */
 export async function news2Command(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values } = parseFlags(argv, {
@@ -68,6 +68,11 @@ export function renderNews2(s: News2View, nowMs: number): string[] {
     lines.push(
       `  ${label(p.parameter).padEnd(16)} ${value.padEnd(12)} score ${p.score ?? "?"}  ${age(nowMs - p.observed_at_ms)} ago  ${source}`,
     );
+    // the scored value is the least abnormal of the persistence window: say so while a worse one waits
+    if (p.pending)
+      lines.push(
+        `  ${"".padEnd(16)} held: newest ${p.pending.value} (score ${p.pending.score}) since ${age(nowMs - p.pending.since_ms)} ago, scored once it persists ${s.persist_sec} s`,
+      );
   }
   for (const st of s.stale)
     lines.push(

@@ -1,9 +1,46 @@
-import { loadConfig } from "../config.js";
+/**
+ * `vitalog rules show|set|reset`: the threshold limits in force, and a clinician's change of one patient's.
+ *
+ * `show --config FILE [--subject ID] [--json]`: the limits in force after merging (built-in defaults →
+ * `rules.thresholds.ward` → the subject's override from the file → the subject's stored changes), as a table,
+ * one row per limit, or with `--json` as JSON lines, one per vital. Each says where its values come from
+ * (`default`, `ward`, `subject`) and carries the hash that the gateway's `rules_in_force` log event records for
+ * the same rules; a subject's stored changes are listed with who made them, when and why. Reads the config
+ * file and the database (when it exists): it shows what a gateway started with this file applies.
+ *
+ * `set --config FILE --subject ID --vital V [--low TIERS] [--high TIERS] [--hysteresis N] [--clear-sec N]
+ * [--enabled true|false] --by USER --why TEXT`: changes the subject's limits for one vital, field by field
+ * over its current ones. TIERS is `LIMIT:PRIORITY:DELAY_SEC` separated by commas (`88:medium:15,85:high:5`), or
+ * `none` for no limit in that direction. `reset --config FILE --subject ID [--vital V] --by USER --why TEXT`
+ * removes the stored changes (of one vital, or all), back to the config file's limits.
+ *
+ * A change goes to the running daemon (`rules_change` on its control socket: subject-limits-control.ts), which
+ * checks, commits, logs and applies it at once. With no daemon running, the command checks and commits it
+ * itself (same checks, same log event) and the daemon applies it at its next start. When the daemon's state
+ * is unknown (it did not answer) nothing is written here and the command exits 75: the daemon may or may not
+ * have applied it, `rules show --subject` says. A refusal (user, role, reason, limits) prints the reply and
+ * exits 1.
+ */
+import { existsSync } from "node:fs";
+import { openTlog } from "../batcher/open-tlog.js";
+import { type Config, loadConfig } from "../config.js";
+import { controlRequest } from "../control/control-socket.js";
+import { type Db, openDatabase } from "../db.js";
 import { GatewayError } from "../errors.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
-import { VITALS } from "../reading.js";
+import { MIGRATIONS } from "../migrations.js";
+import { VITAL_KINDS, VITALS } from "../reading.js";
 import type { RulesConfig } from "../rules/engine.js";
 import { subjectRulesInForce, wardRulesInForce } from "../rules/rules-in-force.js";
+import {
+  LimitChangeRefusal,
+  parseLimitChangeRequest,
+  readStoredLimits,
+  type StoredLimit,
+  SubjectLimitStore,
+  storedOverrides,
+} from "../rules/subject-limits.js";
+import { erasedSubjectCheck } from "../rules/subject-limits-control.js";
 import {
   type EffectiveVitalLimits,
   effectiveThresholds,
@@ -11,35 +48,190 @@ import {
   type LimitField,
   type LimitSource,
   type ThresholdTier,
+  withStoredOverrides,
 } from "../rules/threshold-config.js";
+import { UserStore } from "../users/user-store.js";
 import { parseFlags, requireFlag } from "./args.js";
 
-const USAGE = "usage: vitalog rules show --config FILE [--subject ID] [--json]";
+const USAGE =
+  "usage: vitalog rules show --config FILE [--subject ID] [--json]\n" +
+  "       vitalog rules set --config FILE --subject ID --vital V [--low TIERS] [--high TIERS] [--hysteresis N] [--clear-sec N] [--enabled true|false] --by USER --why TEXT\n" +
+  "       vitalog rules reset --config FILE --subject ID [--vital V] --by USER --why TEXT\n" +
+  "       (TIERS: LIMIT:PRIORITY:DELAY_SEC,... e.g. 88:medium:15,85:high:5, or none)";
 
-/**
- * `vitalog rules show --config FILE [--subject ID] [--json]`: the threshold limits in force after merging
- * (built-in defaults → `rules.thresholds.ward` → the subject's override), as a table, one row per limit, or
- * with `--json` as JSON lines, one per vital. Each says where its values come from (`default`, `ward`,
- * `subject`) and carries the hash that the gateway's `rules_in_force` log event records for the same rules.
- * Reads the config file only: it shows what a gateway started with this file applies.
- */
 export async function rulesCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
     config: { type: "string", short: "c" },
     subject: { type: "string" },
     json: { type: "boolean", default: false },
+    vital: { type: "string" },
+    low: { type: "string" },
+    high: { type: "string" },
+    hysteresis: { type: "string" },
+    "clear-sec": { type: "string" },
+    enabled: { type: "string" },
+    by: { type: "string" },
+    why: { type: "string" },
   });
   const [action, ...rest] = positionals;
-  if (action !== "show" || rest.length > 0) throw new GatewayError("USAGE", USAGE);
+  if (!(action === "show" || action === "set" || action === "reset") || rest.length > 0)
+    throw new GatewayError("USAGE", USAGE);
   const subjectId = values.subject ?? null;
   if (subjectId !== null && !SUBJECT_ID_PATTERN.test(subjectId))
     throw new GatewayError("USAGE", "--subject must be a subject id (1–128 of A-Z a-z 0-9 . _ : -)");
-  const rules = loadConfig(requireFlag(values.config, "config")).rules as RulesConfig;
+  const config = loadConfig(requireFlag(values.config, "config"));
+  if (action === "show") return show(config, subjectId, values.json, out);
+  const args = changeArgs(action, requireFlag(values.subject, "subject"), values);
+  return change(config, args, out);
+}
+
+/** The `rules_change` request the flags describe (checked again, whole, by whoever applies it). */
+function changeArgs(
+  action: "set" | "reset",
+  subjectId: string,
+  values: Record<string, string | boolean | undefined>,
+): Record<string, unknown> {
+  const text = (name: string) => values[name] as string | undefined;
+  const vital = text("vital");
+  if (vital !== undefined && !(VITAL_KINDS as readonly string[]).includes(vital))
+    throw new GatewayError("USAGE", `--vital must be one of ${VITAL_KINDS.join(", ")}`);
+  const base = {
+    action,
+    subject_id: subjectId,
+    by: requireFlag(text("by"), "by"),
+    why: requireFlag(text("why"), "why"),
+  };
+  if (action === "reset") {
+    for (const f of ["low", "high", "hysteresis", "clear-sec", "enabled"])
+      if (text(f) !== undefined) throw new GatewayError("USAGE", `--${f} is for rules set`);
+    return { ...base, ...(vital !== undefined ? { vital } : {}) };
+  }
+  const override: Record<string, unknown> = {};
+  const low = text("low");
+  const high = text("high");
+  if (low !== undefined) override.low = tiers(low, "low");
+  if (high !== undefined) override.high = tiers(high, "high");
+  const hysteresis = text("hysteresis");
+  if (hysteresis !== undefined) override.hysteresis = number(hysteresis, "hysteresis");
+  const clearSec = text("clear-sec");
+  if (clearSec !== undefined) override.clearSec = number(clearSec, "clear-sec");
+  const enabled = text("enabled");
+  if (enabled !== undefined) {
+    if (enabled !== "true" && enabled !== "false")
+      throw new GatewayError("USAGE", "--enabled is true or false");
+    override.enabled = enabled === "true";
+  }
+  return { ...base, vital: requireFlag(vital, "vital"), override };
+}
+
+function number(text: string, flag: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n))
+    throw new GatewayError("USAGE", `--${flag} must be a number`);
+  return n;
+}
+
+/** `LIMIT:PRIORITY:DELAY_SEC,...` or `none` → tiers (their values are checked by the config schema later). */
+function tiers(text: string, flag: string): unknown[] {
+  if (text === "none") return [];
+  return text.split(",").map((part) => {
+    const [limit, priority, delay, ...more] = part.split(":");
+    if (limit === undefined || priority === undefined || delay === undefined || more.length > 0)
+      throw new GatewayError(
+        "USAGE",
+        `--${flag}: each tier is LIMIT:PRIORITY:DELAY_SEC, got ${JSON.stringify(part)}`,
+      );
+    return { limit: number(limit, flag), priority, persistenceSec: number(delay, flag) };
+  });
+}
+
+/** Sends the change to the running daemon, or, with none running, commits it here (see the module comment). */
+async function change(config: Readonly<Config>, args: Record<string, unknown>, out: NodeJS.WritableStream) {
+  const write = (o: unknown) => out.write(`${JSON.stringify(o)}\n`);
+  let reply: Awaited<ReturnType<typeof controlRequest>>;
+  try {
+    reply = await controlRequest(config.gateway.stateDir, "rules_change", args);
+  } catch (err) {
+    write({
+      ok: false,
+      daemon: "unreachable",
+      detail: `${(err as Error).message}; the change may or may not be applied: check with vitalog rules show --subject`,
+    });
+    return 75;
+  }
+  if (reply !== undefined) {
+    write({ ...reply, daemon: "running" });
+    return reply.ok ? 0 : 1;
+  }
+  const db = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });
+  try {
+    const store = new SubjectLimitStore(db);
+    let isErased: ((subjectId: string) => boolean) | undefined;
+    if (config.tlog.enabled) {
+      const tlog = openTlog(db, config, { createMissing: true });
+      store.attachEventLog((events) => tlog.records.append([], events));
+      isErased = erasedSubjectCheck(db, tlog.records.keys);
+    }
+    const request = parseLimitChangeRequest(args, SUBJECT_ID_PATTERN);
+    const result = await store.change(
+      request,
+      { by: args.by as string, why: args.why as string, via: "cli" },
+      { rules: config.rules as RulesConfig, users: new UserStore(db), nowMs: Date.now(), isErased },
+    );
+    write({
+      ok: true,
+      daemon: "not_running",
+      applied: "at_next_start",
+      subject_id: result.subjectId,
+      vitals: result.vitals,
+      rules_hash: result.rulesHash,
+    });
+    return 0;
+  } catch (err) {
+    if (!(err instanceof LimitChangeRefusal)) throw err;
+    write({ ok: false, daemon: "not_running", error: err.code, detail: err.message });
+    return 1;
+  } finally {
+    db.close();
+  }
+}
+
+/** The stored changes, read from the database when there is one (none otherwise). */
+function storedLimits(config: Readonly<Config>): StoredLimit[] {
+  const path = config.storage.path;
+  if (!path || path === ":memory:" || !existsSync(path)) return [];
+  let db: Db | undefined;
+  try {
+    db = openDatabase(path, MIGRATIONS, { readonly: true });
+    return readStoredLimits(db);
+  } finally {
+    db?.close();
+  }
+}
+
+function show(
+  config: Readonly<Config>,
+  subjectId: string | null,
+  json: boolean,
+  out: NodeJS.WritableStream,
+): number {
+  const fileRules = config.rules as RulesConfig;
+  const stored = storedLimits(config);
+  const rules: RulesConfig = {
+    ...fileRules,
+    thresholds: withStoredOverrides(fileRules.thresholds, storedOverrides(stored)),
+  };
   const limits = effectiveThresholds(rules.thresholds, subjectId);
   const hasOwn = subjectId !== null && Object.hasOwn(rules.thresholds.subjects, subjectId);
   const hash = hasOwn ? subjectRulesInForce(rules, subjectId).hash : wardRulesInForce(rules).hash;
-  if (values.json) {
-    for (const v of limits) out.write(`${JSON.stringify(jsonLine(v, subjectId, hash))}\n`);
+  const changes = stored.filter((l) => l.subjectId === subjectId);
+  if (json) {
+    for (const v of limits) {
+      const c = changes.find((l) => l.vital === v.kind);
+      out.write(
+        `${JSON.stringify({ ...jsonLine(v, subjectId, hash), ...(c ? { change: changeJson(c) } : {}) })}\n`,
+      );
+    }
     return 0;
   }
   const whose =
@@ -50,8 +242,20 @@ export async function rulesCommand(argv: string[], out: NodeJS.WritableStream): 
         : `subject ${subjectId} (no overrides: ward)`;
   out.write(`thresholds in force for ${whose}, rules hash ${hash}\n`);
   out.write(table(limits));
+  for (const c of changes) {
+    out.write(
+      `${c.vital} changed by ${c.changedBy} at ${new Date(c.changedAtMs).toISOString()}: ${JSON.stringify(c.reason)}\n`,
+    );
+  }
   return 0;
 }
+
+const changeJson = (c: StoredLimit) => ({
+  override: c.override,
+  changed_by: c.changedBy,
+  changed_at: new Date(c.changedAtMs).toISOString(),
+  why: c.reason,
+});
 
 function unitOf(v: EffectiveVitalLimits): string {
   return Object.keys(VITALS[v.kind].loinc).join(" or ");

@@ -97,6 +97,7 @@ export class Ingest {
   readonly #storage: { readonly isLow: boolean } | undefined;
   /** Devices whose last contact status said the sensor has no contact with the patient. */
   readonly #contactLost = new Set<string>();
+  #subjectGate: ((subjectId: string) => InputRejection | undefined) | undefined;
 
   constructor(deps: {
     clock: Clock;
@@ -146,6 +147,16 @@ export class Ingest {
     return this.#contactLost.has(deviceId);
   }
 
+  /**
+   * Sets the check each frame's subject passes first: a refusal returned refuses the whole frame with its reason
+   * (no listener sees its readings; stored as a rejection, counted per device and reason, acknowledged like any
+   * refusal). The rules composition sets it: a subject whose record was erased gets `subject_erased`. MUST be
+   * synchronous and cheap, and MUST NOT throw.
+   */
+  setSubjectGate(gate: (subjectId: string) => InputRejection | undefined): void {
+    this.#subjectGate = gate;
+  }
+
   addListener(listener: IngestListener): void {
     this.#listeners.push(listener);
   }
@@ -177,6 +188,11 @@ export class Ingest {
     raw: Uint8Array | null,
     done: (err?: Error) => void,
   ): { accepted: number; rejected: InputRejection[] } {
+    const refused = this.#subjectGate?.(source.subjectId);
+    if (refused !== undefined) {
+      this.reject(source, refused, raw, done);
+      return { accepted: 0, rejected: [refused] };
+    }
     const nowMs = this.#clock.now();
     const { accepted, rejected } = normaliseBatch(frame.inputs, nowMs);
     const isStorageLow = this.#storage?.isLow === true;

@@ -10,12 +10,21 @@
  *   within the hold, the same alert simply continues and nothing is emitted. Priority de-escalation is
  *   damped by the same hold. A value flapping around a limit therefore yields one alert, not a storm.
  * - Latching (HIGH by default): when the condition ends unacknowledged, the alert stays as `latched` until
- *   someone acknowledges it. Never acknowledged automatically.
- * - Silence (ALARM PAUSED, time-limited): re-alarms when the pause ends if the condition is still active.
- * - Escalation: unacknowledged for `afterSec` → next recipient and optionally one priority up. A priority
- *   rise from the rule re-alarms an acknowledged or silenced alert.
+ *   someone acknowledges it. Never acknowledged automatically. The latch, and every later text of the alert,
+ *   carries both the current condition and what it was while active ("…; was: Heart rate 170 /min above …").
+ * - Silence (ALARM PAUSED, time-limited): its notice keeps the clinical reason and adds the silence; re-alarms
+ *   when the pause ends if the condition is still active.
+ * - Escalation ladder: a step is taken `afterSec` after the last notification (the raise, the previous step, a
+ *   priority rise, a re-alarm) while the alert is raised or latched. Its text states the real time
+ *   unacknowledged: since the raise, or since the re-alarm that ended the last acknowledgement (a silence is
+ *   not an acknowledgement and does not restart that count). A re-alarm keeps the recipient the ladder had
+ *   reached: a worsening alert never goes to fewer people than it already reached.
+ * - Re-alarm of an acknowledged or silenced alert [clinical.md §5.2]: when its rule's priority rises, and when
+ *   its condition's `severity` (NEWS2: the total) rises by at least the condition's `realarmOnRise` above its
+ *   value at the acknowledgement or silence, at the same priority.
  * - Restore after a restart (`restore`): the alerts persisted as not resolved are taken back with their ids,
- *   states and timers, without emitting anything. A restored condition that was active is "unconfirmed" until
+ *   states, timers and the condition's own reasons (each event carries `condition_reason` and `active_reason`
+ *   beside the transition's text), without emitting anything. A restored condition that was active is "unconfirmed" until
  *   its rule reports it active again (then the same alert simply continues); if the rule has not done so
  *   within `restoreConfirmSec`, the condition counts as cleared and the normal clear hold follows (resolve,
  *   or latch if HIGH and unacknowledged).
@@ -66,6 +75,12 @@ interface AlertRecord {
   unconfirmedUntilMs: number | null;
   /** The condition reason the last emitted event's snapshot carried (what the sinks show now). */
   shownReason: string;
+  /** The reason its rule last reported while the condition was active: what happened, kept after it ends. */
+  activeReason: string;
+  /** Since when nobody has acknowledged it: the raise, or the re-alarm that ended an acknowledgement. */
+  unacknowledgedSinceMs: number;
+  /** The condition's severity when it was last acknowledged or silenced; null while neither holds. */
+  baselineSeverity: number | null;
 }
 
 export interface AlarmManagerOptions {
@@ -131,6 +146,7 @@ export class AlarmManager {
       return;
     }
     rec.condition = c;
+    rec.activeReason = c.reason;
     rec.rulePriority = c.priority;
     rec.unconfirmedUntilMs = null;
     if (!rec.isConditionActive) {
@@ -152,20 +168,40 @@ export class AlarmManager {
       rec.pendingLower = null;
       rec.notifiedAtMs = now;
       // [clinical.md §5.2] re-alarm when the priority escalates, even if acknowledged or silenced
-      if (rec.state === "acknowledged" || rec.state === "silenced") {
-        rec.state = "raised";
-        rec.silencedUntilMs = null;
-        rec.acknowledgedBy = null;
-      }
+      if (rec.state === "acknowledged" || rec.state === "silenced") this.#unpause(rec, now);
       this.#emit(rec, "escalate", now, null, c.reason);
-    } else if (priorityRank(effective) < priorityRank(rec.priority)) {
+      return;
+    }
+    const isSamePriority = priorityRank(effective) === priorityRank(rec.priority);
+    if (!isSamePriority) {
       if (rec.pendingLower?.priority !== effective) rec.pendingLower = { priority: effective, sinceMs: now };
-    } else {
-      rec.pendingLower = null;
+    } else rec.pendingLower = null;
+    const isPaused = rec.state === "acknowledged" || rec.state === "silenced";
+    // restored paused (the baseline is not persisted): the first severity reported is the baseline
+    if (isPaused && rec.baselineSeverity === null && c.severity !== undefined) {
+      rec.baselineSeverity = c.severity.value;
+    }
+    const baseline = rec.baselineSeverity;
+    if (
+      isPaused &&
+      baseline !== null &&
+      c.severity !== undefined &&
+      c.severity.value - baseline >= c.severity.realarmOnRise
+    ) {
+      // [clinical.md §5.2] re-alarm when the value worsens by a configured delta, at the same priority too
+      const since = rec.state === "acknowledged" ? "acknowledged" : "silenced";
+      this.#unpause(rec, now);
+      rec.notifiedAtMs = now;
+      this.#emit(
+        rec,
+        "re_alarm",
+        now,
+        null,
+        `worse than when ${since} (${baseline} → ${c.severity.value}): ${c.reason}`,
+      );
+    } else if (isSamePriority && c.isReasonTracked === true && c.reason !== rec.shownReason) {
       // compared with what the sinks last showed: a text that went and came back within a hold is no news
-      if (c.isReasonTracked === true && c.reason !== rec.shownReason) {
-        this.#emit(rec, "update", now, null, c.reason);
-      }
+      this.#emit(rec, "update", now, null, c.reason);
     }
   }
 
@@ -179,7 +215,8 @@ export class AlarmManager {
     rec.state = "acknowledged";
     rec.acknowledgedBy = by;
     rec.silencedUntilMs = null;
-    this.#emit(rec, "acknowledge", now, by, rec.condition.reason);
+    rec.baselineSeverity = rec.condition.severity?.value ?? null;
+    this.#emit(rec, "acknowledge", now, by, this.#whatHappened(rec));
     if (rec.hasEnded) this.#resolve(rec, now, by, "acknowledged after the condition ended");
     return { ok: true };
   }
@@ -195,7 +232,8 @@ export class AlarmManager {
     const now = this.#clock.now();
     rec.state = "silenced";
     rec.silencedUntilMs = now + sec * 1000;
-    this.#emit(rec, "silence", now, by, `silenced for ${sec} s`);
+    rec.baselineSeverity = rec.condition.severity?.value ?? null;
+    this.#emit(rec, "silence", now, by, `silenced for ${sec} s by ${by}: ${this.#whatHappened(rec)}`);
     return { ok: true };
   }
 
@@ -213,7 +251,12 @@ export class AlarmManager {
    *   `restoreConfirmSec`; otherwise it counts as cleared then and follows the clear hold (resolve, or
    *   latch when HIGH and unacknowledged). One restored with its condition ended starts the hold now.
    * - Silence and escalation timers run on from the stored `silenced_until_ms` and `notified_at_ms`: if
-   *   they expired while the gateway was down, the next `tick` re-alarms or escalates.
+   *   they expired while the gateway was down, the next `tick` re-alarms or escalates. The time unacknowledged
+   *   counts from `unacknowledged_since_ms` (default `raised_at_ms`).
+   * - The condition's reason is `condition_reason` and what it was while active `active_reason`; a snapshot
+   *   stored before those existed gives only `reason`, the last transition's text.
+   * - The severity at the last acknowledgement or silence is not persisted: the first severity the rule
+   *   reports after the restart is the baseline a worsening is measured from.
    */
   restore(alerts: readonly RestorableAlert[]): RestoreResult {
     const now = this.#clock.now();
@@ -230,6 +273,8 @@ export class AlarmManager {
       const rulePriority = a.rule_priority ?? a.priority;
       const isLatched = a.state === "latched";
       const isConditionActive = a.condition_active && !isLatched;
+      // the condition's own reason; a message stored before it was recorded has only the transition's text
+      const reason = a.condition_reason ?? a.reason;
       const rec: AlertRecord = {
         alertId: a.alert_id,
         condition: {
@@ -239,7 +284,7 @@ export class AlarmManager {
           deviceId: a.device_id,
           priority: rulePriority,
           category: a.category,
-          reason: a.reason,
+          reason,
           observedAtMs: a.observed_at_ms ?? null,
         },
         rulePriority,
@@ -257,7 +302,11 @@ export class AlarmManager {
         silencedUntilMs: a.state === "silenced" ? (a.silenced_until_ms ?? now) : null,
         acknowledgedBy: a.acknowledged_by,
         unconfirmedUntilMs: isConditionActive ? now + confirmMs : null,
-        shownReason: a.reason,
+        shownReason: reason,
+        activeReason: a.active_reason ?? reason,
+        unacknowledgedSinceMs: a.unacknowledged_since_ms ?? a.raised_at_ms,
+        // not persisted: the first severity its rule reports after the restart becomes the baseline
+        baselineSeverity: null,
       };
       this.#byId.set(rec.alertId, rec);
       if (!this.#byKey.has(a.condition)) this.#byKey.set(a.condition, rec);
@@ -266,12 +315,37 @@ export class AlarmManager {
     return { restored, skipped };
   }
 
-  /** Resolves every alert of a subject on an explicit discharge/unbinding by a user. */
-  releaseSubject(subjectId: string, by: string): void {
+  /**
+   * Resolves every alert of a subject at once, latched, silenced or escalating alike, on an explicit discharge
+   * or erasure by a user: nothing of the subject is left to escalate. `reason` says why (the resolve text).
+   * Returns how many alerts it resolved.
+   */
+  releaseSubject(subjectId: string, by: string | null, reason = "subject released"): number {
     const now = this.#clock.now();
+    let resolved = 0;
     for (const rec of [...this.#byId.values()]) {
-      if (rec.condition.subjectId === subjectId) this.#resolve(rec, now, by, "subject released");
+      if (rec.condition.subjectId !== subjectId) continue;
+      this.#resolve(rec, now, by, reason);
+      resolved++;
     }
+    return resolved;
+  }
+
+  /**
+   * Resolves at once, with `reason`, every technical alert raised from the device (battery, silence, contact,
+   * signal …): the device was removed or bound to another subject, so its state says nothing of the patient any
+   * more, and its alarms must neither latch nor wait out the clear hold. A physiological alert stays: it is the
+   * patient's, whichever device measured it. Returns how many alerts it resolved.
+   */
+  releaseDevice(deviceId: string, reason: string, by: string | null = null): number {
+    const now = this.#clock.now();
+    let resolved = 0;
+    for (const rec of [...this.#byId.values()]) {
+      if (rec.condition.deviceId !== deviceId || rec.condition.category !== "technical") continue;
+      this.#resolve(rec, now, by, reason);
+      resolved++;
+    }
+    return resolved;
   }
 
   /** Runs the timed transitions: hold expiry, de-escalation, silence expiry, escalation. */
@@ -301,6 +375,7 @@ export class AlarmManager {
       }
       if (rec.state === "silenced" && now >= rec.silencedUntilMs!) {
         rec.silencedUntilMs = null;
+        rec.baselineSeverity = null;
         rec.notifiedAtMs = now;
         if (rec.hasEnded) {
           rec.state = "raised";
@@ -308,7 +383,9 @@ export class AlarmManager {
           continue;
         }
         rec.state = "raised";
-        this.#emit(rec, "re_alarm", now, null, `silence ended, still active: ${rec.condition.reason}`);
+        // within the clear hold the condition may already have ended: say so rather than "still active"
+        const ended = rec.isConditionActive ? "silence ended, still active" : "silence ended";
+        this.#emit(rec, "re_alarm", now, null, `${ended}: ${this.#whatHappened(rec)}`);
       }
       this.#escalate(rec, now);
     }
@@ -353,6 +430,9 @@ export class AlarmManager {
       acknowledgedBy: null,
       unconfirmedUntilMs: null,
       shownReason: c.reason,
+      activeReason: c.reason,
+      unacknowledgedSinceMs: now,
+      baselineSeverity: null,
     };
     this.#byKey.set(c.key, rec);
     this.#byId.set(rec.alertId, rec);
@@ -372,7 +452,7 @@ export class AlarmManager {
         "latch",
         now,
         null,
-        `condition ended, latched until acknowledged: ${rec.condition.reason}`,
+        `condition ended, latched until acknowledged: ${rec.condition.reason}${wasOf(rec)}`,
       );
     }
   }
@@ -395,13 +475,41 @@ export class AlarmManager {
     if (step.raisePriority) rec.boost += 1;
     const effective = raisePriority(rec.rulePriority, rec.boost);
     if (priorityRank(effective) > priorityRank(rec.priority)) rec.priority = effective;
-    const waited = `unacknowledged for ${step.afterSec} s, escalated to ${step.recipient}`;
-    this.#emit(rec, "escalate", now, null, `${waited}: ${rec.condition.reason}`);
+    const waitedSec = Math.round((now - rec.unacknowledgedSinceMs) / 1000);
+    const waited = `unacknowledged for ${waitedSec} s, escalated to ${step.recipient}`;
+    this.#emit(rec, "escalate", now, null, `${waited}: ${this.#whatHappened(rec)}`);
+  }
+
+  /** Ends an acknowledgement or a silence: the alert notifies again, and an acknowledgement no longer holds. */
+  #unpause(rec: AlertRecord, now: number): void {
+    if (rec.state === "acknowledged") rec.unacknowledgedSinceMs = now;
+    rec.state = "raised";
+    rec.silencedUntilMs = null;
+    rec.acknowledgedBy = null;
+    rec.baselineSeverity = null;
+  }
+
+  /**
+   * The alert's clinical reason for lifecycle text: the condition as its rule last reported it, and, once the
+   * condition has ended, also what it was while active, so a latched or escalated alert still says what happened.
+   */
+  #whatHappened(rec: AlertRecord): string {
+    return rec.isConditionActive
+      ? rec.condition.reason
+      : `condition ended (${rec.condition.reason})${wasOf(rec)}`;
   }
 
   #emit(rec: AlertRecord, transition: AlertTransition, now: number, by: string | null, reason: string): void {
     rec.shownReason = rec.condition.reason;
-    const event: AlertEvent = { ...snapshot(rec), reason, transition, at_ms: now, by };
+    const event: AlertEvent = {
+      ...snapshot(rec),
+      reason,
+      transition,
+      at_ms: now,
+      by,
+      condition_reason: rec.condition.reason,
+      active_reason: rec.activeReason,
+    };
     for (const listener of [...this.#listeners]) {
       try {
         listener(event);
@@ -410,6 +518,13 @@ export class AlarmManager {
       }
     }
   }
+}
+
+/** "; was: <the last active reason>" once the condition has ended with a different reason, else "". */
+function wasOf(rec: AlertRecord): string {
+  return rec.isConditionActive || rec.activeReason === rec.condition.reason
+    ? ""
+    : `; was: ${rec.activeReason}`;
 }
 
 function snapshot(r: AlertRecord): AlertSnapshot {

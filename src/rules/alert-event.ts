@@ -51,11 +51,16 @@ export interface AlertSnapshot {
  * A persisted alert handed to `AlarmManager.restore` after a restart: its last snapshot (from the `alerts`
  * table) plus what the snapshot does not carry. Wire snake_case, like the snapshot.
  */
-export interface RestorableAlert extends AlertSnapshot {
+export interface RestorableAlert extends AlertSnapshot, ConditionReasons {
   /** When the alert last notified (raise, re-alarm, escalation); the escalation timer runs from here. Default `raised_at_ms`. */
   readonly notified_at_ms?: number;
   /** The rule's own priority, without escalation boosts (picks the escalation ladder). Default `priority`. */
   readonly rule_priority?: AlertPriority;
+  /**
+   * Since when nobody has acknowledged it: the raise, or the last re-alarm of an acknowledged alert (what the
+   * escalation text counts "unacknowledged for" from). Default `raised_at_ms`.
+   */
+  readonly unacknowledged_since_ms?: number;
 }
 
 /** Outcome of `AlarmManager.restore`. */
@@ -71,16 +76,32 @@ export interface RestoreResult {
  * when this transition happened, `raised_at_ms` when the alert was raised, `observed_at_ms` when the value
  * behind it was measured.
  */
-export interface AlertEvent extends AlertSnapshot {
+export interface AlertEvent extends AlertSnapshot, ConditionReasons {
   readonly transition: AlertTransition;
   /** When this transition happened (gateway clock). */
   readonly at_ms: number;
   readonly by: string | null;
 }
 
-/** One rung of the escalation ladder. */
+/**
+ * The condition's own reasons, apart from a transition's text (`reason`, which may add "unacknowledged for …"
+ * or "silenced for …"): what a restart takes back, so restored text is never built on lifecycle text. Present
+ * in every event; absent only in messages stored before the fields existed.
+ */
+export interface ConditionReasons {
+  /** The condition as its rule last reported it (when ended, the rule's clear reason). */
+  readonly condition_reason?: string;
+  /** The last reason its rule reported while the condition was active: what happened. */
+  readonly active_reason?: string;
+}
+
+/**
+ * One rung of the escalation ladder. The step is taken `afterSec` after the alert's last notification while it
+ * stays raised or latched: the raise, the previous step, a priority rise of its rule, or a re-alarm (after a
+ * silence, on a worsening, or a latched condition returning). Acknowledged or silenced, it takes no step.
+ */
 export interface EscalationStep {
-  /** Seconds unacknowledged since the last notification (raise, re-alarm or previous step). */
+  /** Seconds since the last notification (raise, priority rise, re-alarm or previous step). */
   afterSec: number;
   recipient: string;
   raisePriority: boolean;
@@ -118,6 +139,21 @@ export const DEFAULT_ALARM_CONFIG: AlarmConfig = {
     low: [{ afterSec: 900, recipient: "charge_nurse", raisePriority: false }],
   },
 };
+
+/**
+ * From an alert's transitions, oldest first: since when nobody has acknowledged it (its raise, or the first
+ * transition that left the acknowledged state, a re-alarm or a priority rise). Feeds `unacknowledged_since_ms`
+ * of a `RestorableAlert`, so the escalation text stays true across a restart. Undefined for an empty history.
+ */
+export function unacknowledgedSince(history: readonly AlertEvent[]): number | undefined {
+  let since: number | undefined;
+  let wasAcknowledged = false;
+  for (const e of history) {
+    if (e.transition === "raise" || (wasAcknowledged && e.state !== "acknowledged")) since = e.at_ms;
+    wasAcknowledged = e.state === "acknowledged";
+  }
+  return since;
+}
 
 export type AlertListener = (event: AlertEvent) => void;
 export type ActionResult =

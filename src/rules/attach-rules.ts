@@ -13,12 +13,14 @@ import { UlidFactory } from "../ids.js";
 import type { Logger } from "../log.js";
 import { UserStore } from "../users/user-store.js";
 import type { AlertSnapshot } from "./alert-event.js";
+import { createClockHealthRule } from "./clock-health-rule.js";
 import { type ActorContext, CommandProcessor, type CommandReply } from "./commands.js";
 import { RuleEngine, type RulesConfig } from "./engine.js";
 import { GatewayConditionRule } from "./gateway-condition-rule.js";
+import { createAlertListening, type ListenerPresence } from "./listener-presence-rule.js";
 import { attachNews2View } from "./news2-view.js";
 import { ALERT_PRIORITIES, type AlertCategory, type ClinicianObservation } from "./rule.js";
-import { createRulesInForce } from "./rules-in-force.js";
+import { createRulesInForce, type RulesInForceParts } from "./rules-in-force.js";
 import { SinkHealthRule } from "./sink-health-rule.js";
 import { alertCommitWriter } from "./sinks/alert-commit-writer.js";
 import {
@@ -27,13 +29,20 @@ import {
   restoreFromLog,
   type VerifiedRestore,
 } from "./sinks/alert-log-restore.js";
-import { ALERT_MESSAGE_VERSION, type AlertMessage, toAuditEvent } from "./sinks/alert-message.js";
+import {
+  ALERT_MESSAGE_VERSION,
+  type AlertMessage,
+  type AlertPage,
+  toAuditEvent,
+} from "./sinks/alert-message.js";
 import type { AlertSink } from "./sinks/alert-sink.js";
 import { AlertStore } from "./sinks/alert-store.js";
 import { ConsumerResolver } from "./sinks/consumers.js";
 import { createDurableSinks } from "./sinks/durable-sinks.js";
 import { MqttAlertSink } from "./sinks/mqtt-sink.js";
 import { alertsConfigProblems } from "./sinks/sinks-config.js";
+import { attachSubjectLifecycle } from "./subject-lifecycle.js";
+import { attachSubjectLimits, rulesWithStoredLimits } from "./subject-limits-control.js";
 
 /** How often the engine's timers (persistence, hold, silence, escalation, silent devices) are run. */
 const TICK_MS = 500;
@@ -50,6 +59,8 @@ export interface RulesHandle {
   store: AlertStore;
   sinks: readonly AlertSink[];
   commands: CommandProcessor;
+  /** Who listens to the alerts; `listeners.attach(name)` counts a ward-station session (listener-presence-rule.ts). */
+  listeners: ListenerPresence;
 }
 
 const handles = new WeakMap<Gateway, RulesHandle>();
@@ -67,7 +78,7 @@ export function rulesOf(gw: Gateway): RulesHandle | undefined {
 export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
   const { config } = gw;
   const alerts = config.alerts;
-  const problems = alertsConfigProblems(alerts);
+  const problems = alertsConfigProblems(alerts, config.rules.alarms);
   if (problems.length > 0) {
     const list = problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
     throw new GatewayError(
@@ -92,10 +103,29 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
   /** Filled by the rules service at start (before the sinks start): what was taken back from the database. */
   const restore: RestoreState = { restored: 0, messages: [] };
 
-  const engine = new RuleEngine(config.rules as RulesConfig, {
+  // the config file's limits with the clinicians' stored per-subject changes over them (subject-limits.ts)
+  const rules = rulesWithStoredLimits(gw.db, config.rules as RulesConfig);
+  // pages to recipient groups, and the alarms for a page or a stream nobody receives (listener-presence-rule.ts)
+  const listening = createAlertListening({
+    alerts,
+    alarms: config.rules.alarms,
+    gatewayId,
+    publish: (topic, body) =>
+      gw.mqtt.broker.publish(
+        { cmd: "publish", topic, payload: Buffer.from(body), qos: 1, retain: false, dup: false },
+        () => {},
+      ),
+    subscribers: (topic) => consumers.subscribers(topic),
+    sinks: () => sinks,
+    clock: gw.clock,
+    log,
+  });
+  const engine = new RuleEngine(rules, {
     clock: gw.clock,
     ...(gw.newAlertId ? { newAlertId: gw.newAlertId } : {}),
     extraRules: [
+      createClockHealthRule(gw, { config: rules.clock, gatewayId, log }),
+      listening.rule,
       new SinkHealthRule({
         sinks: () => sinks.filter((s) => s.isDurable),
         gatewayId,
@@ -125,6 +155,7 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
       event_id: ids.next(e.at_ms),
       gateway_id: gatewayId,
       via: e.by === null ? null : actor.via,
+      ...pageField(listening.router.pageOf(e)),
     };
     for (const sink of sinks) {
       try {
@@ -164,6 +195,7 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
     );
   }
   sinks.push(...createDurableSinks(gw, alerts, store, log));
+  sinks.push(listening.router);
 
   const commands = new CommandProcessor({
     engine,
@@ -178,27 +210,26 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
     ),
   });
   const cmdPrefix = alerts.mqtt.commandPrefix;
-  gw.mqtt.setPrincipalResolver(
-    new ConsumerResolver(
-      alerts,
-      (consumerId, verb, payload) => {
-        const reply: CommandReply = commands.handle(consumerId, verb, payload);
-        log.info({ consumer: consumerId, command: verb, ok: reply.ok, error: reply.error }, "command");
-        gw.mqtt.broker.publish(
-          {
-            cmd: "publish",
-            topic: `${cmdPrefix}/${consumerId}/result`,
-            payload: Buffer.from(JSON.stringify(reply)),
-            qos: 1,
-            retain: false,
-            dup: false,
-          },
-          () => {},
-        );
-      },
-      log,
-    ),
+  const consumers = new ConsumerResolver(
+    alerts,
+    (consumerId, verb, payload) => {
+      const reply: CommandReply = commands.handle(consumerId, verb, payload);
+      log.info({ consumer: consumerId, command: verb, ok: reply.ok, error: reply.error }, "command");
+      gw.mqtt.broker.publish(
+        {
+          cmd: "publish",
+          topic: `${cmdPrefix}/${consumerId}/result`,
+          payload: Buffer.from(JSON.stringify(reply)),
+          qos: 1,
+          retain: false,
+          dup: false,
+        },
+        () => {},
+      );
+    },
+    log,
   );
+  gw.mqtt.setPrincipalResolver(consumers);
 
   gw.ingest.addListener({
     // a frame as a whole: NEWS2 scores each pack once (one pack, one transition)
@@ -218,12 +249,13 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
   );
 
   gw.addService(rulesService(gw, engine, store, restore, tlog && loggedEvents(tlog)));
+  let inForce: RulesInForceParts | undefined;
   if (tlog) {
     // the effective rules, after merging, as log evidence (rules-in-force.ts)
-    const inForce = createRulesInForce({
+    inForce = createRulesInForce({
       db: gw.db,
       keys: tlog.records.keys,
-      rules: config.rules as RulesConfig,
+      rules,
       now: () => gw.clock.now(),
       record: (event) => gw.recordEvent(event),
       log,
@@ -231,12 +263,21 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
     gw.addCommitWriter(inForce.commitWriter);
     gw.addService(inForce.service);
   }
+  attachSubjectLimits(gw, { configRules: config.rules as RulesConfig, engine, tlog, inForce, log });
   observeRules(gw, engine, sinks);
   attachNews2View(gw, engine, sinks);
+  // device removal and re-binding end that device's alarms; erasure ends the subject's (subject-lifecycle.ts)
+  attachSubjectLifecycle(gw, engine, sinks, log, tlog);
   for (const sink of sinks) gw.addService(sink);
-  const handle: RulesHandle = { engine, store, sinks, commands };
+  gw.addService(listening.service);
+  const handle: RulesHandle = { engine, store, sinks, commands, listeners: listening.presence };
   handles.set(gw, handle);
   return handle;
+}
+
+/** The `page` field of a message that pages (none otherwise: the message stays as it was). */
+function pageField(page: AlertPage | undefined): { page?: AlertPage } {
+  return page === undefined ? {} : { page };
 }
 
 /** What the rules service restored at start-up. */

@@ -15,7 +15,8 @@
  *              spo2_scale?: 1|2, observed_at_ms? }
  * Reply: { request_id, command, ok, error?, detail?, alert?, news2? }. Errors (wire strings, only ever added
  * to): malformed_json, invalid_user, unknown_user, user_disabled, user_not_permitted, user_store_unavailable,
- * invalid_field, unknown_alert, ambiguous_alert, and the engine's (already_acknowledged …). Every refusal is
+ * invalid_field, unknown_alert, ambiguous_alert, subject_erased (an observation of a subject whose record was
+ * erased: nothing new is kept for it), and the engine's (already_acknowledged …). Every refusal is
  * counted by command and reason.
  *
  * `observe` with nothing observed (no supplemental_oxygen, acvpu or spo2_scale) records nothing and only
@@ -195,6 +196,8 @@ export class CommandProcessor {
     const subjectId = body.subject_id;
     if (typeof subjectId !== "string" || !SUBJECT_ID_PATTERN.test(subjectId))
       return fail("invalid_field", "subject_id");
+    if (this.#engine.isSubjectErased(subjectId))
+      return fail("subject_erased", "the subject's record was erased: nothing is kept or scored for it");
     const { supplemental_oxygen: o2, acvpu, spo2_scale: scale } = body;
     if (o2 !== undefined && typeof o2 !== "boolean") return fail("invalid_field", "supplemental_oxygen");
     if (acvpu !== undefined && !(typeof acvpu === "string" && ACVPU.has(acvpu)))

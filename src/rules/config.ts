@@ -18,6 +18,7 @@ import { z } from "zod";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
 import { VITAL_KINDS, type VitalKind } from "../reading.js";
 import { DEFAULT_ALARM_CONFIG } from "./alert-event.js";
+import { DEFAULT_CLOCK_HEALTH_CONFIG } from "./clock-health-rule.js";
 import type { RulesConfig } from "./engine.js";
 import { DEFAULT_NEWS2_CONFIG } from "./news2.js";
 import { DEFAULT_RATE_OF_CHANGE_CONFIG, type RateOfChangeRuleConfig } from "./rate-of-change.js";
@@ -36,11 +37,12 @@ const seconds = z.number().finite().nonnegative();
 const positiveSeconds = z.number().finite().positive();
 const percent = z.number().finite().min(0).max(100);
 
-type Issue = (path: (string | number)[], message: string) => void;
+/** Reports one problem at a path (the checks below are shared with the per-subject limit changes). */
+export type Issue = (path: (string | number)[], message: string) => void;
 
 const tier = z.strictObject({ limit: z.number().finite(), priority, persistenceSec: seconds });
 /** One vital in an override: every field optional, absent fields come from the level beneath. */
-const vitalOverride = z.strictObject({
+export const vitalOverride = z.strictObject({
   enabled: z.boolean().optional(),
   low: z.array(tier).optional(),
   high: z.array(tier).optional(),
@@ -50,7 +52,11 @@ const vitalOverride = z.strictObject({
 const overrideSet = z.partialRecord(z.enum(VITAL_KINDS), vitalOverride);
 
 /** Every low limit below every high limit, in the limits a rule would use. */
-function checkLimitOrder(limits: VitalLimits | undefined, path: (string | number)[], issue: Issue): void {
+export function checkLimitOrder(
+  limits: VitalLimits | undefined,
+  path: (string | number)[],
+  issue: Issue,
+): void {
   if (!limits) return;
   const highestLow = Math.max(...(limits.low ?? []).map((x) => x.limit));
   const lowestHigh = Math.min(...(limits.high ?? []).map((x) => x.limit));
@@ -61,7 +67,7 @@ function checkLimitOrder(limits: VitalLimits | undefined, path: (string | number
  * A vital with nothing beneath it to merge over (no built-in default, or no ward entry for a subject) must
  * give its own hysteresis and clearSec, unless it is turned off.
  */
-function checkComplete(
+export function checkComplete(
   base: VitalLimits | undefined,
   own: Partial<VitalLimits>,
   path: (string | number)[],
@@ -178,6 +184,8 @@ const news2 = z.strictObject({
     })
     .default(n2.bandPriority),
   redScoreAsMedium: z.boolean().default(n2.redScoreAsMedium),
+  realarmOnRise: z.number().int().min(1).default(n2.realarmOnRise),
+  persistSec: seconds.default(n2.persistSec),
 });
 
 const t = DEFAULT_TECHNICAL_CONFIG;
@@ -242,6 +250,18 @@ const staleness = z.strictObject({
   maxFutureSec: seconds.default(st.maxFutureSec),
 });
 
+const ck = DEFAULT_CLOCK_HEALTH_CONFIG;
+/** When the gateway clock raises a technical alarm (clock-health-rule.ts). */
+const clock = z.strictObject({
+  jumpToleranceSec: positiveSeconds.default(ck.jumpToleranceSec),
+  jumpHoldSec: seconds.default(ck.jumpHoldSec),
+  jumpPriority: priority.default(ck.jumpPriority),
+  syncSource: z.enum(["auto", "timedatectl", "timesyncd", "none"]).default(ck.syncSource),
+  syncCheckIntervalSec: positiveSeconds.default(ck.syncCheckIntervalSec),
+  unsyncedAlarmAfterSec: seconds.default(ck.unsyncedAlarmAfterSec),
+  unsyncedPriority: priority.default(ck.unsyncedPriority),
+});
+
 /** Schema of the `rules` slice; every section is optional and defaults to the built-in configuration. */
 export const rulesConfigSchema = z.strictObject({
   thresholds,
@@ -250,6 +270,7 @@ export const rulesConfigSchema = z.strictObject({
   technical: technical.default(DEFAULT_TECHNICAL_CONFIG),
   alarms: alarms.default(DEFAULT_ALARM_CONFIG),
   staleness: staleness.default(DEFAULT_STALENESS_CONFIG),
+  clock: clock.default(DEFAULT_CLOCK_HEALTH_CONFIG),
 });
 
 // Compile-time guarantee that the schema and the plain-data type never drift apart.

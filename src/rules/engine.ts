@@ -8,6 +8,11 @@
  * A device frame is evaluated as a whole (`onReadings`): each reading goes through the threshold, rate-of-change
  * and technical rules, then NEWS2 scores the frame once, so one pack gives one NEWS2 transition. Every change of
  * a subject's NEWS2 is offered to the NEWS2 listeners (`onNews2`), which publish it.
+ *
+ * Alarms end with their patient: a device removed or bound to another subject has its technical alarms resolved
+ * at once with the reason (`deviceBindingChanged`), and an erased subject (`eraseSubject`) has every alarm
+ * resolved and, for as long as this process runs, nothing new: no condition, no NEWS2, no escalation (its
+ * alerts are gone), no clinician entry (`isSubjectErased`, which the command processor asks first).
  */
 import type { Clock } from "../clock.js";
 import { type DeviceStatusInput, isSignalGated, type Reading, type RejectReason } from "../reading.js";
@@ -21,6 +26,7 @@ import {
   type RestorableAlert,
   type RestoreResult,
 } from "./alert-event.js";
+import { type ClockHealthConfig, DEFAULT_CLOCK_HEALTH_CONFIG } from "./clock-health-rule.js";
 import { DEFAULT_NEWS2_CONFIG, type News2Assessment, type News2Config, News2Rule } from "./news2.js";
 import {
   DEFAULT_RATE_OF_CHANGE_CONFIG,
@@ -42,6 +48,8 @@ export interface RulesConfig {
   alarms: AlarmConfig;
   /** Which observation times may raise a live physiological alarm (staleness.ts). */
   staleness: StalenessConfig;
+  /** When the gateway clock itself raises a technical alarm (clock-health-rule.ts). */
+  clock: ClockHealthConfig;
 }
 
 export const DEFAULT_RULES_CONFIG: RulesConfig = {
@@ -51,6 +59,7 @@ export const DEFAULT_RULES_CONFIG: RulesConfig = {
   technical: DEFAULT_TECHNICAL_CONFIG,
   alarms: DEFAULT_ALARM_CONFIG,
   staleness: DEFAULT_STALENESS_CONFIG,
+  clock: DEFAULT_CLOCK_HEALTH_CONFIG,
 };
 
 /**
@@ -86,6 +95,7 @@ export class RuleEngine {
   readonly #news2: News2Rule;
   readonly #technical: TechnicalRule;
   readonly #staleness: StalenessConfig;
+  readonly #thresholds: ThresholdRule;
   readonly #physiological: Rule[];
   /** NEWS2, then `#physiological`: for the inputs that are not readings (entries, ticks, release). */
   readonly #allPhysiological: Rule[];
@@ -93,6 +103,11 @@ export class RuleEngine {
   readonly #onRuleError: (error: unknown, ruleId: string, input: RuleInput) => void;
   readonly #onListenerError: (error: unknown) => void;
   readonly #news2Listeners = new Set<News2Listener>();
+  /** The subject each watched device is bound to, as the registry said (`watchDevice`, `deviceBindingChanged`). */
+  readonly #bindings = new Map<string, string>();
+  /** Subjects erased while this process runs: nothing is evaluated, raised or published for them any more. */
+  readonly #erased = new Set<string>();
+  #erasedLookup: ((subjectId: string) => boolean) | undefined;
 
   constructor(config: RulesConfig, options: RuleEngineOptions) {
     this.#clock = options.clock;
@@ -112,8 +127,9 @@ export class RuleEngine {
     });
     const extra = options.extraRules ?? [];
     // NEWS2 is not in this list: it scores whole frames (onReadings), not single readings
+    this.#thresholds = new ThresholdRule(config.thresholds, config.staleness);
     this.#physiological = [
-      new ThresholdRule(config.thresholds, config.staleness),
+      this.#thresholds,
       new RateOfChangeRule(config.rateOfChange, config.staleness),
       ...extra.filter((r) => r.category === "physiological"),
     ];
@@ -133,6 +149,7 @@ export class RuleEngine {
   onReadings(readings: readonly Reading[]): void {
     const scored: Reading[] = [];
     for (const reading of readings) {
+      if (this.isSubjectErased(reading.subjectId)) continue;
       const input: RuleInput = { type: "reading", reading };
       this.#run(this.#technicalRules, input);
       // [clinical.md §5.2 signal-quality gating] data from a sensor without contact, or that the device calls
@@ -151,6 +168,7 @@ export class RuleEngine {
 
   /** Device status (battery, sensor contact) as decoded by a driver. */
   onDeviceStatus(deviceId: string, subjectId: string, status: DeviceStatusInput): void {
+    if (this.isSubjectErased(subjectId)) return;
     this.#run(this.#technicalRules, {
       type: "device_status",
       deviceId,
@@ -165,6 +183,7 @@ export class RuleEngine {
    * alarms).
    */
   onRejected(deviceId: string, subjectId: string, reason: RejectReason | (string & {}), count = 1): void {
+    if (this.isSubjectErased(subjectId)) return;
     this.#run(this.#technicalRules, {
       type: "rejected",
       deviceId,
@@ -177,6 +196,7 @@ export class RuleEngine {
 
   /** A clinician's entry: air/oxygen, ACVPU, SpO2 scale prescription (NEWS2). */
   onClinicianObservation(observation: ClinicianObservation): void {
+    if (this.isSubjectErased(observation.subjectId)) return;
     const input: RuleInput = { type: "clinician_observation", observation };
     this.#run(this.#allPhysiological, input);
     this.#tellNews2(observation.subjectId, this.#clock.now());
@@ -195,19 +215,89 @@ export class RuleEngine {
 
   /** Watches a bound device for silence from now on (call for every bound device at start-up). */
   watchDevice(deviceId: string, subjectId: string): void {
+    if (this.isSubjectErased(subjectId)) return;
+    this.#bindings.set(deviceId, subjectId);
     this.#applyAll(this.#technical.watchDevice(deviceId, subjectId, this.#clock.now()));
   }
 
-  /** Stops watching an unbound device and clears its technical conditions. */
+  /** Stops watching an unbound device and clears its technical conditions (through the clear hold). */
   unwatchDevice(deviceId: string): void {
+    this.#bindings.delete(deviceId);
     this.#applyAll(this.#technical.unwatchDevice(deviceId));
   }
 
-  /** Discharge/erasure: drops every rule's state for the subject and resolves its alerts, attributed to `by`. */
-  releaseSubject(subjectId: string, by: string): void {
+  /** The watched devices and the subject each is bound to (device id → subject id). */
+  watchedDevices(): ReadonlyMap<string, string> {
+    return this.#bindings;
+  }
+
+  /**
+   * The registry says device `deviceId` is now bound to `subjectId`, or removed (`null`). When that differs from
+   * what the engine watches, the device's technical alarms are resolved at once with a reason that says so
+   * ("device removed", "device re-bound from pt-a to another subject": the other subject is not named in the
+   * first one's alert record, which outlives a later erasure of the other), its technical state is dropped so
+   * nothing of the former subject carries over, and a re-bound device is watched afresh for its new subject.
+   * Returns how many alerts it resolved.
+   */
+  deviceBindingChanged(deviceId: string, subjectId: string | null, by: string | null = null): number {
+    const before = this.#bindings.get(deviceId);
+    if (before === subjectId) return 0;
+    if (before === undefined && subjectId !== null) {
+      // newly provisioned (or first heard before the registry was read): nothing of another subject to end
+      this.watchDevice(deviceId, subjectId);
+      return 0;
+    }
+    const reason =
+      subjectId === null ? "device removed" : `device re-bound from ${before} to another subject`;
+    const resolved = this.alarms.releaseDevice(deviceId, reason, by);
+    // its conditions were resolved above: the clears unwatching reports find no alert and change nothing
+    this.unwatchDevice(deviceId);
+    if (subjectId !== null) this.watchDevice(deviceId, subjectId);
+    return resolved;
+  }
+
+  /**
+   * Discharge: drops every rule's state for the subject and resolves its alerts at once, attributed to `by`,
+   * with `reason`. Returns how many alerts it resolved.
+   */
+  releaseSubject(subjectId: string, by: string | null, reason = "subject released"): number {
     for (const rule of [...this.#technicalRules, ...this.#allPhysiological]) rule.forgetSubject(subjectId);
-    this.alarms.releaseSubject(subjectId, by);
+    for (const [deviceId, subject] of this.#bindings)
+      if (subject === subjectId) this.#bindings.delete(deviceId);
+    const resolved = this.alarms.releaseSubject(subjectId, by, reason);
     this.#tellNews2(subjectId, this.#clock.now(), true);
+    return resolved;
+  }
+
+  /**
+   * Erasure of the subject's record: every alert of the subject is resolved at once with `reason`, its rule state
+   * and NEWS2 dropped (the NEWS2 listeners told `null`), and from now on nothing is evaluated, raised, escalated or
+   * published for it while this process runs. Idempotent. Returns how many alerts it resolved.
+   */
+  eraseSubject(subjectId: string, by: string | null, reason = "patient record erased"): number {
+    // first: the resolutions below must not be followed by anything a rule still reports for the subject
+    this.#erased.add(subjectId);
+    return this.releaseSubject(subjectId, by, reason);
+  }
+
+  /**
+   * Whether the subject was erased, in this run or (through the lookup set by `setErasedLookup`) before it: its
+   * commands are refused and its inputs ignored.
+   */
+  isSubjectErased(subjectId: string): boolean {
+    if (this.#erased.has(subjectId)) return true;
+    if (this.#erasedLookup?.(subjectId) !== true) return false;
+    this.#erased.add(subjectId);
+    return true;
+  }
+
+  /**
+   * Tells the engine how to recognise a subject erased before this process started (the log keeps a tombstone of
+   * each erased subject). It MUST be synchronous and cheap on a repeated id (it is asked for each input until it
+   * says yes), and MUST NOT throw.
+   */
+  setErasedLookup(lookup: (subjectId: string) => boolean): void {
+    this.#erasedLookup = lookup;
   }
 
   /** The subject's current NEWS2 assessment (complete or incomplete with the missing parameters). */
@@ -227,6 +317,15 @@ export class RuleEngine {
   }
 
   /** Takes back the alerts persisted before a restart (see `AlarmManager.restore`); rule state starts afresh. */
+  /**
+   * A subject's threshold limits changed while running (subject-limits.ts): `thresholds` is the whole table
+   * with the change; the subject's alarms are judged again at once under it (thresholds.ts `updateSubject`).
+   * `note` says who changed them, for the text of an alarm the change ends.
+   */
+  updateSubjectThresholds(thresholds: ThresholdsConfig, subjectId: string, note: string): void {
+    this.#applyAll(this.#thresholds.updateSubject(thresholds, subjectId, this.#clock.now(), note));
+  }
+
   restoreAlerts(alerts: readonly RestorableAlert[]): RestoreResult {
     return this.alarms.restore(alerts);
   }
@@ -266,6 +365,7 @@ export class RuleEngine {
 
   #tellNews2(subjectId: string, nowMs: number, isReleased = false): void {
     if (this.#news2Listeners.size === 0) return;
+    if (!isReleased && this.isSubjectErased(subjectId)) return;
     const assessment = isReleased ? null : this.#news2.assess(subjectId, nowMs);
     for (const listener of [...this.#news2Listeners]) {
       try {
@@ -277,6 +377,10 @@ export class RuleEngine {
   }
 
   #applyAll(updates: readonly ConditionUpdate[]): void {
-    for (const u of updates) this.alarms.apply(u);
+    for (const u of updates) {
+      // a rule evaluating every subject (a tick) may still hold something of an erased one: never raised again
+      if (u.type === "active" && this.isSubjectErased(u.condition.subjectId)) continue;
+      this.alarms.apply(u);
+    }
   }
 }

@@ -34,6 +34,12 @@ export interface News2ParameterMessage {
   source:
     | { type: "device"; device_id: string; reading_id: string }
     | { type: "clinician"; entered_by: string; entered_at_ms: number };
+  /**
+   * The parameter's newest device value when it scores more than `value` and has not yet persisted for
+   * `persist_sec` (`value` is then the least abnormal value of that window, held); null otherwise. It is scored
+   * from `since_ms + persist_sec` if the parameter stays at least as abnormal.
+   */
+  pending: { value: number; score: number; observed_at_ms: number; since_ms: number } | null;
 }
 
 /**
@@ -53,6 +59,8 @@ export interface News2Message {
   /** The alert priority the band maps to (`rules.news2.bandPriority`); null below the alert bands. */
   priority: AlertPriority | null;
   scale: 1 | 2;
+  /** `rules.news2.persistSec`: how long a device value must persist before it is scored. */
+  persist_sec: number;
   has_red_score: boolean;
   parameters: News2ParameterMessage[];
   missing: News2Parameter[];
@@ -68,7 +76,7 @@ export interface News2View extends News2Message {
 export function news2Message(
   a: News2Assessment,
   gatewayId: string,
-  config: Pick<News2Config, "bandPriority">,
+  config: Pick<News2Config, "bandPriority" | "persistSec">,
 ): News2Message {
   return {
     v: NEWS2_MESSAGE_VERSION,
@@ -80,6 +88,7 @@ export function news2Message(
     band: a.band,
     priority: news2Priority(a.band, config),
     scale: a.scale,
+    persist_sec: config.persistSec,
     has_red_score: a.hasRedScore,
     parameters: a.parameters.map((p) => ({
       parameter: p.parameter,
@@ -91,6 +100,14 @@ export function news2Message(
         p.source.type === "device"
           ? { type: "device", device_id: p.source.deviceId, reading_id: p.source.readingId }
           : { type: "clinician", entered_by: p.source.enteredBy, entered_at_ms: p.source.enteredAtMs },
+      pending: p.pending
+        ? {
+            value: p.pending.raw,
+            score: p.pending.score,
+            observed_at_ms: p.pending.observedAtMs,
+            since_ms: p.pending.sinceMs,
+          }
+        : null,
     })),
     missing: [...a.missing],
     stale: a.stale.map((p) => ({ parameter: p, observed_at_ms: a.staleObservedAtMs[p] ?? 0 })),
@@ -110,7 +127,7 @@ export function publishNews2Changes(deps: {
   engine: RuleEngine;
   publisher: News2Publisher;
   gatewayId: string;
-  config: Pick<News2Config, "bandPriority">;
+  config: Pick<News2Config, "bandPriority" | "persistSec">;
 }): () => void {
   /** What each subject's topic shows ({@link shownKey}). */
   const shown = new Map<string, string>();
@@ -138,7 +155,8 @@ function shownKey(a: News2Assessment): string {
   const parts = a.parameters.map((p) => {
     const src =
       p.source.type === "device" ? p.source.readingId : `${p.source.enteredBy}@${p.source.enteredAtMs}`;
-    return `${p.parameter}=${String(p.raw)}:${p.score}@${p.observedAtMs}/${src}`;
+    const pending = p.pending ? `>${p.pending.raw}:${p.pending.score}@${p.pending.observedAtMs}` : "";
+    return `${p.parameter}=${String(p.raw)}:${p.score}@${p.observedAtMs}/${src}${pending}`;
   });
   return `${a.scale}|${parts.join(",")}|${a.stale.map((p) => `${p}@${a.staleObservedAtMs[p]}`).join(",")}|${a.missing.join(",")}`;
 }
@@ -154,7 +172,7 @@ export function registerNews2ControlOp(deps: {
   /** Subjects of the devices bound now. */
   boundSubjects: () => readonly string[];
   gatewayId: string;
-  config: Pick<News2Config, "bandPriority">;
+  config: Pick<News2Config, "bandPriority" | "persistSec">;
 }): void {
   const view = (subjectId: string): News2View => {
     const message = news2Message(deps.engine.news2(subjectId), deps.gatewayId, deps.config);

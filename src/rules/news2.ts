@@ -15,6 +15,10 @@
  *
  * An incomplete assessment neither raises nor clears the NEWS2 alert: the last complete one stands.
  *
+ * A device value enters the score only once it has persisted: each device parameter scores the least abnormal
+ * value it had over the last `persistSec` seconds ({@link heldDeviceValue}), so a 2-second artefact never
+ * reaches NEWS2. Clinician entries count at once.
+ *
  * A device pack is scored as a whole (`evaluatePack`): all its readings enter first, then the subject is
  * assessed once, so one pack gives at most one transition. The alert follows the patient: its reason always
  * carries the current total, band and the parameters scoring 3, and a change at the same priority is reported
@@ -50,6 +54,17 @@ export interface News2Config {
   bandPriority: Record<"low" | "low_medium" | "medium" | "high", AlertPriority | null>;
   /** Local policy: treat a single-parameter 3 like an aggregate 5–6 [clinical.md §2.2]. */
   redScoreAsMedium: boolean;
+  /**
+   * An acknowledged or silenced NEWS2 alert re-alarms, at the same priority, when the total rises by at least
+   * this much above the total at the acknowledgement or silence [clinical.md §5.2 "re-alarm when the value
+   * worsens by a configured delta"]. Integer ≥ 1.
+   */
+  realarmOnRise: number;
+  /**
+   * Seconds a device value must persist before NEWS2 scores it: each device parameter scores the least abnormal
+   * value it had over the last `persistSec` seconds ({@link heldDeviceValue}). 0 scores every value at once.
+   */
+  persistSec: number;
 }
 
 /**
@@ -71,6 +86,13 @@ export const DEFAULT_NEWS2_CONFIG: News2Config = {
   },
   bandPriority: { low: null, low_medium: "low", medium: "medium", high: "high" },
   redScoreAsMedium: false,
+  // Local engineering choice, to be reviewed: a rise of 1 can be one parameter crossing a band edge and back
+  // (38.0 → 38.1 °C); 2 is a real worsening, and within HIGH (≥ 7) the band gives no further priority rise.
+  realarmOnRise: 2,
+  // Local engineering choice, to be reviewed (see heldDeviceValue): RCP NEWS2 2017 defines no smoothing
+  // of device values; IEC 60601-1-8 allows an alarm-condition delay, and 10 s is within the 10–60 s delays that
+  // cut alarm rates (Lansdowne 2016, clinical.md §5.2) and matches the built-in technical persistence (10 s).
+  persistSec: 10,
 };
 
 /** Method note for the README and `vitalog` help: what the gateway's NEWS2 does and does not do. */
@@ -82,12 +104,28 @@ export const NEWS2_METHOD_NOTE = [
   "maximum age, NEWS2 is reported incomplete with the missing parameters and no total.",
   "Bands: 0 zero, 1–4 low, a single 3 low-medium, 5–6 medium, ≥ 7 high. Default alert priorities:",
   "zero and low none, low-medium LOW, medium MEDIUM, high HIGH.",
+  "A device value counts only once it has persisted: each device parameter scores the least abnormal value",
+  "it had over the last rules.news2.persistSec seconds (default 10 s), so a shorter artefact never reaches",
+  "NEWS2 and a sustained change does after persistSec. The first value of a parameter, and clinician",
+  "entries, count at once.",
 ].join("\n");
 
 /** Where a parameter value came from. */
 export type News2Source =
   | { readonly type: "device"; readonly deviceId: string; readonly readingId: string }
   | { readonly type: "clinician"; readonly enteredBy: string; readonly enteredAtMs: number };
+
+/**
+ * A device value newer and more abnormal than the one scored, not yet persisted for `persistSec`: it is scored
+ * once the parameter has scored at least as much from `sinceMs` for `persistSec` seconds.
+ */
+export interface News2Pending {
+  readonly raw: number;
+  readonly score: number;
+  readonly observedAtMs: number;
+  /** Observation time of the first sample of the run that scores at least `score`, up to the newest. */
+  readonly sinceMs: number;
+}
 
 /** One scored parameter. `score` is null only for SpO2 on scale 2 while air/oxygen is unknown. */
 export interface News2ParameterResult {
@@ -98,6 +136,8 @@ export interface News2ParameterResult {
   readonly score: number | null;
   readonly observedAtMs: number;
   readonly source: News2Source;
+  /** The parameter's newest device value when it scores more and has not yet persisted; null otherwise. */
+  readonly pending: News2Pending | null;
 }
 
 /** A NEWS2 assessment. `total` and `band` are non-null exactly when `isComplete`. */
@@ -119,10 +159,13 @@ export interface News2Assessment {
   readonly staleObservedAtMs: Readonly<Partial<Record<News2Parameter, number>>>;
 }
 
-interface Observed<T> {
+/** A parameter value as observed. */
+export interface Observed<T> {
   value: T;
   observedAtMs: number;
   source: News2Source;
+  /** Set on a held device value (see {@link heldDeviceValue}). */
+  pending?: News2Pending | undefined;
 }
 
 /**
@@ -141,13 +184,19 @@ interface Reported {
 }
 
 interface SubjectParams {
+  /** Clinician entries (air/oxygen, ACVPU), the latest of each. */
   values: Partial<Record<News2Parameter, Observed<number | boolean | Acvpu>>>;
+  /** Device samples per parameter, oldest first, pruned to what the persistence window needs. */
+  device: Partial<Record<News2Parameter, Observed<number>[]>>;
   scale: 1 | 2;
   /** The active condition last reported; null when none is (never raised, or cleared). */
   reported: Reported | null;
   /** Since when a better assessment at the reported priority has held (null: none pending). */
   betterSinceMs: number | null;
 }
+
+/** Bound on the samples kept per parameter (a device sending faster than this per window loses the oldest). */
+const MAX_SAMPLES_PER_PARAMETER = 512;
 
 /** Short names of the parameters for alert text. */
 export const NEWS2_PARAMETER_LABELS: Readonly<Record<News2Parameter, string>> = {
@@ -197,22 +246,17 @@ export function assessNews2(
   for (const p of NEWS2_PARAMETERS) {
     const o = fresh[p];
     if (!o) continue;
-    let rounded: number | null = null;
-    let score: number | null;
     const v = o.value;
-    if (p === "supplemental_oxygen") score = scoreSupplementalOxygen(v as boolean);
-    else if (p === "consciousness") score = scoreConsciousness(v as Acvpu);
-    else {
-      const n = v as number;
-      rounded = roundHalfUp(n, p === "temperature" ? 1 : 0);
-      if (p === "respiratory_rate") score = scoreRespiratoryRate(n);
-      else if (p === "systolic_bp") score = scoreSystolicBp(n);
-      else if (p === "pulse") score = scorePulse(n);
-      else if (p === "temperature") score = scoreTemperature(n);
-      else if (scale === 1) score = scoreSpo2Scale1(n);
-      else score = oxygen === undefined ? null : scoreSpo2Scale2(n, oxygen);
-    }
-    parameters.push({ parameter: p, raw: v, rounded, score, observedAtMs: o.observedAtMs, source: o.source });
+    const rounded = typeof v === "number" ? roundHalfUp(v, p === "temperature" ? 1 : 0) : null;
+    parameters.push({
+      parameter: p,
+      raw: v,
+      rounded,
+      score: scoreParameter(p, v, scale, oxygen),
+      observedAtMs: o.observedAtMs,
+      source: o.source,
+      pending: o.pending ?? null,
+    });
   }
   const hasRedScore = parameters.some((r) => r.score === 3);
   const isComplete = missing.length === 0;
@@ -229,6 +273,71 @@ export function assessNews2(
     missing,
     stale,
     staleObservedAtMs,
+  };
+}
+
+/**
+ * One parameter's score [RCP NEWS2 2017 Chart 1]; null only for SpO2 on scale 2 while air/oxygen is unknown
+ * (`isOnOxygen` undefined).
+ */
+export function scoreParameter(
+  p: News2Parameter,
+  v: number | boolean | Acvpu,
+  scale: 1 | 2,
+  isOnOxygen: boolean | undefined,
+): number | null {
+  if (p === "supplemental_oxygen") return scoreSupplementalOxygen(v as boolean);
+  if (p === "consciousness") return scoreConsciousness(v as Acvpu);
+  const n = v as number;
+  if (p === "respiratory_rate") return scoreRespiratoryRate(n);
+  if (p === "systolic_bp") return scoreSystolicBp(n);
+  if (p === "pulse") return scorePulse(n);
+  if (p === "temperature") return scoreTemperature(n);
+  if (scale === 1) return scoreSpo2Scale1(n);
+  return isOnOxygen === undefined ? null : scoreSpo2Scale2(n, isOnOxygen);
+}
+
+/**
+ * The value a device parameter scores at `nowMs`, given its samples (oldest first): the least abnormal value the
+ * parameter had over the last `persistMs`, reading the samples as a signal that holds each value until the next
+ * one. The candidates are the samples observed within the window plus the one in force at its start; samples
+ * older than `maxAgeMs` are no candidates (when all are, the newest is returned and the assessment calls the
+ * parameter stale). Among equally abnormal candidates the newest is scored. When the newest sample scores more
+ * than the value scored, it is returned as `pending`.
+ *
+ * So a value is scored once the parameter has been at least that abnormal for `persistMs` (a 2-second
+ * artefact never is, with the 10 s default), a sample that stays the latest for `persistMs` is scored (a cuff
+ * every 2 min, a spot check), a parameter's first sample is scored at once, and an improvement counts at once
+ * (the alert's own damping holds a better text 30 s and a priority fall for `clearHoldSec`). Local engineering
+ * choice, to be reviewed: RCP NEWS2 2017 defines no smoothing of device values; IEC 60601-1-8 allows an
+ * alarm-condition delay, and clinical.md §5.2 gives the evidence that such delays cut false alarms.
+ */
+export function heldDeviceValue(
+  samples: readonly Observed<number>[],
+  nowMs: number,
+  persistMs: number,
+  maxAgeMs: number,
+  score: (value: number) => number | null,
+): Observed<number> | undefined {
+  const newest = samples.at(-1);
+  if (!newest) return undefined;
+  const fresh = samples.filter((o) => nowMs - o.observedAtMs <= maxAgeMs);
+  if (fresh.length === 0) return newest;
+  const windowStartMs = nowMs - persistMs;
+  let first = 0;
+  for (let i = 0; i < fresh.length; i++) if (fresh[i]!.observedAtMs <= windowStartMs) first = i;
+  // a missing score (SpO2 scale 2, air/oxygen unknown) is missing for every sample alike
+  const rank = (o: Observed<number>) => score(o.value) ?? 0;
+  let held = fresh.at(-1)!;
+  for (let i = fresh.length - 2; i >= first; i--) if (rank(fresh[i]!) < rank(held)) held = fresh[i]!;
+  const top = rank(newest);
+  if (held === newest || top <= rank(held)) return held;
+  let sinceMs = newest.observedAtMs;
+  for (let i = samples.length - 2; i >= 0 && rank(samples[i]!) >= top; i--)
+    sinceMs = samples[i]!.observedAtMs;
+  return {
+    ...held,
+    pending: { raw: newest.value, score: top, observedAtMs: newest.observedAtMs, sinceMs },
   };
 }
 
@@ -256,6 +365,11 @@ export class News2Rule implements Rule {
       const age = config.maxAgeSec[p];
       if (!(age > 0)) throw new RangeError(`news2.maxAgeSec.${p} must be > 0`);
     }
+    if (!(Number.isInteger(config.realarmOnRise) && config.realarmOnRise >= 1)) {
+      throw new RangeError("news2.realarmOnRise must be an integer >= 1");
+    }
+    if (!(config.persistSec >= 0 && Number.isFinite(config.persistSec)))
+      throw new RangeError("news2.persistSec must be a finite number >= 0");
     this.#config = config;
   }
 
@@ -279,7 +393,7 @@ export class News2Rule implements Rule {
   evaluatePack(readings: readonly Reading[], nowMs: number): readonly ConditionUpdate[] {
     if (!this.#config.enabled) return [];
     const changed = new Set<string>();
-    for (const r of readings) if (this.#onReading(r)) changed.add(r.subjectId);
+    for (const r of readings) if (this.#onReading(r, nowMs)) changed.add(r.subjectId);
     const out: ConditionUpdate[] = [];
     for (const subjectId of changed) this.#report(subjectId, nowMs, out);
     return out;
@@ -288,7 +402,7 @@ export class News2Rule implements Rule {
   /** The current assessment of a subject (incomplete with every parameter missing when unknown). */
   assess(subjectId: string, nowMs: number): News2Assessment {
     const s = this.#subjects.get(subjectId);
-    return assessNews2(subjectId, s?.values ?? {}, s?.scale ?? 1, nowMs, this.#config);
+    return assessNews2(subjectId, s ? this.#values(s, nowMs) : {}, s?.scale ?? 1, nowMs, this.#config);
   }
 
   /** Subjects with at least one NEWS2 parameter or SpO2 scale on record, in first-seen order. */
@@ -303,26 +417,63 @@ export class News2Rule implements Rule {
   #subject(subjectId: string): SubjectParams {
     let s = this.#subjects.get(subjectId);
     if (!s) {
-      s = { values: {}, scale: 1, reported: null, betterSinceMs: null };
+      s = { values: {}, device: {}, scale: 1, reported: null, betterSinceMs: null };
       this.#subjects.set(subjectId, s);
     }
     return s;
   }
 
-  #onReading(reading: Reading): boolean {
+  #onReading(reading: Reading, nowMs: number): boolean {
     const p = KIND_TO_PARAMETER[reading.kind];
     if (!p || reading.flags.includes("sensor_contact_lost")) return false;
     // A buffered upload is as old as its observation; a device clock ahead of ours is not trusted.
     const observedAtMs = Math.min(reading.observedAtMs, reading.receivedAtMs);
     const s = this.#subject(reading.subjectId);
-    const prev = s.values[p];
+    const samples = s.device[p] ?? [];
+    s.device[p] = samples;
+    const prev = samples.at(-1);
     if (prev && prev.observedAtMs > observedAtMs) return false;
-    s.values[p] = {
+    if (prev && prev.observedAtMs === observedAtMs) samples.pop();
+    samples.push({
       value: reading.value,
       observedAtMs,
       source: { type: "device", deviceId: reading.deviceId, readingId: reading.id },
-    };
+    });
+    this.#prune(samples, nowMs);
     return true;
+  }
+
+  /** Drops the samples the persistence window no longer needs (all before the one in force at its start). */
+  #prune(samples: Observed<number>[], nowMs: number): void {
+    const windowStartMs = nowMs - this.#config.persistSec * 1000;
+    let first = 0;
+    for (let i = 0; i < samples.length; i++) if (samples[i]!.observedAtMs <= windowStartMs) first = i;
+    first = Math.max(first, samples.length - MAX_SAMPLES_PER_PARAMETER);
+    if (first > 0) samples.splice(0, first);
+  }
+
+  /** Clinician entries and the held device values of a subject at `nowMs`. */
+  #values(
+    s: SubjectParams,
+    nowMs: number,
+  ): Partial<Record<News2Parameter, Observed<number | boolean | Acvpu>>> {
+    const values: Partial<Record<News2Parameter, Observed<number | boolean | Acvpu>>> = { ...s.values };
+    const o2 = s.values.supplemental_oxygen;
+    const isOnOxygen =
+      o2 && nowMs - o2.observedAtMs <= this.#config.maxAgeSec.supplemental_oxygen * 1000
+        ? (o2.value as boolean)
+        : undefined;
+    for (const [p, samples] of Object.entries(s.device) as [News2Parameter, Observed<number>[]][]) {
+      const held = heldDeviceValue(
+        samples,
+        nowMs,
+        this.#config.persistSec * 1000,
+        this.#config.maxAgeSec[p] * 1000,
+        (v) => scoreParameter(p, v, s.scale, isOnOxygen),
+      );
+      if (held) values[p] = held;
+    }
+    return values;
   }
 
   #onObservation(obs: ClinicianObservation): void {
@@ -341,7 +492,8 @@ export class News2Rule implements Rule {
   #report(subjectId: string, nowMs: number, out: ConditionUpdate[]): void {
     const s = this.#subjects.get(subjectId);
     if (!s) return;
-    const a = assessNews2(subjectId, s.values, s.scale, nowMs, this.#config);
+    for (const samples of Object.values(s.device)) this.#prune(samples, nowMs);
+    const a = assessNews2(subjectId, this.#values(s, nowMs), s.scale, nowMs, this.#config);
     if (!a.isComplete || a.band === null || a.total === null) {
       s.betterSinceMs = null;
       return;
@@ -389,6 +541,7 @@ export class News2Rule implements Rule {
         // the newest measurement the score rests on: what the alert says was measured when
         observedAtMs: Math.max(...a.parameters.map((r) => r.observedAtMs)),
         isReasonTracked: true,
+        severity: { value: a.total, realarmOnRise: this.#config.realarmOnRise },
       },
     });
   }

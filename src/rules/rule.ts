@@ -67,6 +67,13 @@ export interface AlertCondition {
    * is the device's state; a rule combining several values may give the newest of them).
    */
   readonly observedAtMs?: number | null | undefined;
+  /**
+   * How bad the condition is on the rule's own numeric scale (NEWS2: the total), and by how much it must rise
+   * above its value at the last acknowledgement or silence for the alarm manager to re-alarm at the same
+   * priority [clinical.md §5.2 "re-alarm when the value worsens by a configured delta"]. Absent: only a
+   * priority rise re-alarms an acknowledged or silenced alert.
+   */
+  readonly severity?: { readonly value: number; readonly realarmOnRise: number } | undefined;
 }
 
 /**

@@ -13,8 +13,11 @@
  * - `hash` is `sha256:` and the hex SHA-256 of the RFC 8785 (JCS) encoding of `rules`; `vitalog rules show`
  *   prints the same hash from the config file.
  *
- * Recorded at start-up, each only when it differs from the last one recorded for its scope (the
- * `rules_in_force` table, rules-in-force-writer.ts). Subjects already erased are not recorded (that would
+ * Recorded at start-up (`via: "config"`) and after every per-subject limit change on the running gateway
+ * (`via: "limit_change"`, subject-limits-control.ts), each only when it differs from the last one recorded
+ * for its scope (the `rules_in_force` table, rules-in-force-writer.ts; `vitalog audit` compares the table
+ * with the log, batcher/audit-rules.ts). The rules at start-up are the config file's with the stored
+ * per-subject changes merged over them (subject-limits.ts). Subjects already erased are not recorded (that would
  * give them a new key); their overrides stay in the config file until an operator removes them.
  */
 import { createHash } from "node:crypto";
@@ -64,6 +67,7 @@ export function wardRulesInForce(config: RulesConfig): RulesInForce {
     technical: config.technical,
     alarms: config.alarms,
     staleness: config.staleness,
+    clock: config.clock,
   };
   return { hash: rulesHash(rules), rules };
 }
@@ -79,6 +83,7 @@ export interface RulesInForceDeps {
   db: Db;
   /** The log's subject keys: the tag of a subject id, and whether the subject was erased. */
   keys: SubjectKeys;
+  /** The rules at start-up: the config file's, with the stored per-subject limit changes merged. */
   rules: RulesConfig;
   now: () => number;
   /** The gateway's `recordEvent`. */
@@ -86,16 +91,29 @@ export interface RulesInForceDeps {
   log: Logger;
 }
 
-/** The parts to wire: the commit writer of the `rules_in_force` table, and the service that records. */
+/** Why a record is made: at start-up from the config, or after a clinician's limit change. */
+export type RulesInForceCause =
+  | { via: "config" }
+  | { via: "limit_change"; by: string; vitals: readonly string[] };
+
+/** The parts to wire: the commit writer of the `rules_in_force` table, the service that records at start-up, and `recordChange`. */
 export interface RulesInForceParts {
   commitWriter: CommitWriterSpec;
   service: Service;
+  /**
+   * Records the rules in force after a subject's limits changed while running: the subject's record (even
+   * when the subject is back to the ward's limits) and the ward's (its `subject_overrides` changed), each
+   * only when it differs from the last one recorded. `rules`: everything in force now.
+   */
+  recordChange(rules: RulesConfig, subjectId: string, cause: RulesInForceCause): void;
 }
 
-/** Records the configuration in force at start-up (see the module comment). */
+/** Records the configuration in force at start-up and after every change (see the module comment). */
 export function createRulesInForce(deps: RulesInForceDeps): RulesInForceParts {
-  const { db, keys, rules, log } = deps;
+  const { db, keys, log } = deps;
   const states = new WeakMap<AuditEvent, RecordedState>();
+  /** The state last submitted per scope (the table's, read at start, then kept here). */
+  let last = new Map<string, string>();
   const isErased = db
     .prepare<[Buffer, string], number>(
       `SELECT EXISTS (SELECT 1 FROM tlog_subject_keys WHERE subject_tag = ? AND erased_at_ms IS NOT NULL)
@@ -104,8 +122,67 @@ export function createRulesInForce(deps: RulesInForceDeps): RulesInForceParts {
     .pluck();
   const submit = (event: AuditEvent, state: RecordedState) => {
     states.set(event, state);
+    last.set(state.scope, state.state);
     deps.record(event);
     log.info({ scope: event.data.scope, hash: event.data.hash }, "rules in force recorded");
+  };
+  const cause = (c: RulesInForceCause) =>
+    c.via === "config" ? { via: c.via } : { via: c.via, by: c.by, vitals: [...c.vitals] };
+  /** Submits every record that differs from the last one; `also`: a subject recorded even without overrides. */
+  const recordAll = (rules: RulesConfig, why: RulesInForceCause, also?: string): boolean => {
+    const atMs = deps.now();
+    const overrides: { tag: string; hash: string }[] = [];
+    let erased = 0;
+    const subjects = new Set(Object.keys(rules.thresholds.subjects));
+    for (const subjectId of [...subjects, ...(also === undefined ? [] : [also])].sort()) {
+      const tag = keys.tag(subjectId);
+      if (isErased.get(tag, subjectId) === 1) {
+        erased++;
+        continue;
+      }
+      const record = subjectRulesInForce(rules, subjectId);
+      const scope = `subject:${tag.toString("hex")}`;
+      if (subjects.has(subjectId)) overrides.push({ tag: tag.toString("hex"), hash: record.hash });
+      if (last.get(scope) === record.hash) continue;
+      // a subject back to the ward's limits is recorded only after a change: at start, the ward record says it
+      if (!subjects.has(subjectId) && !last.has(scope)) continue;
+      submit(
+        {
+          type: RULES_IN_FORCE_EVENT,
+          atMs,
+          subjectId,
+          deviceId: null,
+          data: { scope: "subject", hash: record.hash, rules: record.rules, ...cause(why) },
+        },
+        { scope, state: record.hash },
+      );
+    }
+    if (erased > 0 && why.via === "config")
+      log.warn(
+        { subjects: erased },
+        "rules.thresholds.subjects names erased subjects; their limits are not recorded",
+      );
+    overrides.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+    const ward = wardRulesInForce(rules);
+    const state = rulesHash({ hash: ward.hash, subject_overrides: overrides });
+    if (last.get("ward") === state) return false;
+    submit(
+      {
+        type: RULES_IN_FORCE_EVENT,
+        atMs,
+        subjectId: null,
+        deviceId: null,
+        data: {
+          scope: "ward",
+          hash: ward.hash,
+          rules: ward.rules,
+          subject_overrides: overrides,
+          ...cause(why),
+        },
+      },
+      { scope: "ward", state },
+    );
+    return true;
   };
   return {
     commitWriter: rulesInForceCommitWriter(
@@ -116,61 +193,17 @@ export function createRulesInForce(deps: RulesInForceDeps): RulesInForceParts {
     service: {
       name: "rules_in_force",
       async start() {
-        const last = lastRecordedStates(db);
-        const atMs = deps.now();
-        const overrides: { tag: string; hash: string }[] = [];
-        let erased = 0;
-        for (const subjectId of Object.keys(rules.thresholds.subjects).sort()) {
-          const tag = keys.tag(subjectId);
-          if (isErased.get(tag, subjectId) === 1) {
-            erased++;
-            continue;
-          }
-          const record = subjectRulesInForce(rules, subjectId);
-          const scope = `subject:${tag.toString("hex")}`;
-          overrides.push({ tag: tag.toString("hex"), hash: record.hash });
-          if (last.get(scope) === record.hash) continue;
-          submit(
-            {
-              type: RULES_IN_FORCE_EVENT,
-              atMs,
-              subjectId,
-              deviceId: null,
-              data: { scope: "subject", hash: record.hash, rules: record.rules, via: "config" },
-            },
-            { scope, state: record.hash },
+        last = lastRecordedStates(db);
+        if (!recordAll(deps.rules, { via: "config" }))
+          log.info(
+            { hash: wardRulesInForce(deps.rules).hash },
+            "rules in force unchanged since last recorded",
           );
-        }
-        if (erased > 0)
-          log.warn(
-            { subjects: erased },
-            "rules.thresholds.subjects names erased subjects; their limits are not recorded",
-          );
-        overrides.sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
-        const ward = wardRulesInForce(rules);
-        const state = rulesHash({ hash: ward.hash, subject_overrides: overrides });
-        if (last.get("ward") === state) {
-          log.info({ hash: ward.hash }, "rules in force unchanged since last recorded");
-          return;
-        }
-        submit(
-          {
-            type: RULES_IN_FORCE_EVENT,
-            atMs,
-            subjectId: null,
-            deviceId: null,
-            data: {
-              scope: "ward",
-              hash: ward.hash,
-              rules: ward.rules,
-              subject_overrides: overrides,
-              via: "config",
-            },
-          },
-          { scope: "ward", state },
-        );
       },
       async stop() {},
+    },
+    recordChange(rules, subjectId, why) {
+      recordAll(rules, why, subjectId);
     },
   };
 }

@@ -8,8 +8,8 @@
  * `maxFutureSec` after it, never raises a live physiological alarm. NEWS2 applies the same future tolerance
  * and, instead of `maxAgeSec`, each parameter's own maximum age (news2.ts).
  *
- * Everything here depends on the gateway clock being right; a clock that is not synchronised is a technical
- * condition of its own.
+ * Everything here depends on the gateway clock being right; a clock that jumps or is known not to be
+ * synchronised is a technical condition of its own (clock-health-rule.ts).
  */
 import type { Reading } from "../reading.js";
 

@@ -106,7 +106,10 @@ interface DeviceState {
   subjectId: string;
   lastHeardMs: number;
   contact: Episode;
-  signal: Episode & { kinds: Set<VitalKind> };
+  /** `issues`: what the device named as the reason (`DeviceStatusInput.measurementIssues`), for the text. */
+  signal: Episode & { kinds: Set<VitalKind>; issues: Set<string> };
+  /** The issues of the frame whose status came last, until a reading of another frame is seen. */
+  frameIssues: { names: readonly string[]; readingAtMs: number | null } | null;
   notLive: Episode & { lastMs: number; kind: Lateness; lagSec: number };
   /** Newest observation time of a live reading, per vital: what the threshold rules hold as "now". */
   newest: Map<VitalKind, number>;
@@ -182,6 +185,11 @@ export class TechnicalRule implements Rule {
         const d = this.#heard(input.deviceId, input.subjectId, input.atMs, out);
         if (input.status.sensorContact !== undefined)
           this.#contact(d, input.status.sensorContact, input.atMs, out);
+        // a status comes just before its frame's readings (ingest), which share one receive time
+        const issues = input.status.measurementIssues;
+        d.frameIssues = Array.isArray(issues)
+          ? { names: issues.filter((n) => typeof n === "string"), readingAtMs: null }
+          : null;
         this.#battery(d, input.status.batteryPct, out);
         break;
       }
@@ -217,7 +225,8 @@ export class TechnicalRule implements Rule {
         subjectId,
         lastHeardMs: atMs,
         contact: { sinceMs: null, endedAtMs: null },
-        signal: { sinceMs: null, endedAtMs: null, kinds: new Set() },
+        signal: { sinceMs: null, endedAtMs: null, kinds: new Set(), issues: new Set() },
+        frameIssues: null,
         notLive: { sinceMs: null, endedAtMs: null, lastMs: 0, kind: "stale", lagSec: 0 },
         newest: new Map(),
         batteryPct: null,
@@ -268,16 +277,22 @@ export class TechnicalRule implements Rule {
 
   /** Readings the device flags unreliable: the episode lasts until a reading of the device is not flagged. */
   #signal(d: DeviceState, r: Reading, out: ConditionUpdate[]): void {
+    const f = d.frameIssues;
+    if (f) f.readingAtMs ??= r.receivedAtMs;
+    const issues = f && f.readingAtMs === r.receivedAtMs ? f.names : [];
+    if (f && f.readingAtMs !== r.receivedAtMs) d.frameIssues = null;
     if (!r.flags.includes("signal_unreliable")) {
       if (d.signal.sinceMs === null) return;
       d.signal.sinceMs = null;
       if (d.reported.has("signal_quality")) d.signal.endedAtMs = r.receivedAtMs;
       d.signal.kinds.clear();
+      d.signal.issues.clear();
       this.#set(d, "signal_quality", null, `reliable values again at ${isoSec(r.receivedAtMs)}`, out);
       return;
     }
     d.signal.sinceMs ??= r.receivedAtMs;
     d.signal.kinds.add(r.kind);
+    for (const issue of issues) d.signal.issues.add(issue);
     this.#checkSignal(d, r.receivedAtMs, out);
   }
 
@@ -285,7 +300,13 @@ export class TechnicalRule implements Rule {
     const c = this.#config.signalQuality;
     if (!this.#isDue(d.signal, c.persistenceSec, nowMs)) return;
     const kinds = [...d.signal.kinds].map((k) => VITALS[k].display.toLowerCase()).join(", ");
-    const text = `the device marks its ${kinds} values unreliable since ${isoSec(d.signal.sinceMs!)}; they are not used for physiological alarms`;
+    const since = isoSec(d.signal.sinceMs!);
+    // the condition the device named (e.g. a glucose meter's "strip insertion error"), when it named one
+    const issues = [...d.signal.issues].map((n) => n.replaceAll("_", " ")).join(", ");
+    const text =
+      issues === ""
+        ? `the device marks its ${kinds} values unreliable since ${since}; they are not used for physiological alarms`
+        : `the device reports ${issues} with its ${kinds} values since ${since}; they are not used for physiological alarms`;
     this.#set(d, "signal_quality", c.priority, text, out);
   }
 

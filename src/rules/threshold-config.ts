@@ -232,3 +232,36 @@ export function effectiveThresholds(
   }
   return out;
 }
+
+/** `own` merged field by field over `base`, two overrides of one vital (a field `own` leaves out is `base`'s). */
+export function mergeVitalOverride(
+  base: VitalOverride | undefined,
+  own: VitalOverride | undefined,
+): VitalOverride {
+  const merged: VitalOverride = { ...base };
+  for (const field of LIMIT_FIELDS) {
+    const value = own?.[field];
+    if (value !== undefined) (merged as Record<string, unknown>)[field] = value;
+  }
+  return merged;
+}
+
+/**
+ * The thresholds with each subject's stored limit changes (subject-limits.ts) merged per vital and per field
+ * over that subject's overrides from the config file: the change made at the bedside wins over the file, and
+ * what it leaves out stays as the file (then the ward, then the built-in defaults) says.
+ */
+export function withStoredOverrides(
+  config: ThresholdsConfig,
+  stored: Readonly<Record<string, ThresholdOverrideSet>>,
+): ThresholdsConfig {
+  const subjects: Record<string, ThresholdOverrideSet> = { ...config.subjects };
+  for (const [subjectId, set] of Object.entries(stored)) {
+    const own: ThresholdOverrideSet = { ...overridesOf(config, subjectId) };
+    for (const [kind, o] of Object.entries(set) as [VitalKind, VitalOverride][]) {
+      own[kind] = mergeVitalOverride(own[kind], o);
+    }
+    subjects[subjectId] = own;
+  }
+  return { ward: config.ward, subjects };
+}

@@ -67,6 +67,14 @@ function assertLimits(kind: string, limits: VitalLimits): void {
   }
 }
 
+/** Throws RangeError unless a subject's limits, merged over the ward's, are well formed. */
+function assertSubject(config: ThresholdsConfig, set: ThresholdsConfig["subjects"][string]): void {
+  for (const [kind, own] of Object.entries(set)) {
+    const limits = mergeVitalLimits(config.ward[kind as VitalKind], own);
+    if (limits) assertLimits(kind, limits);
+  }
+}
+
 /**
  * Threshold rule for every vital with limits. Persistence: a tier is raised once violated without
  * interruption for `persistenceSec` (the last value is held between readings; `tick` completes delays).
@@ -77,7 +85,7 @@ function assertLimits(kind: string, limits: VitalLimits): void {
 export class ThresholdRule implements Rule {
   readonly id = "thresholds";
   readonly category = "physiological" as const;
-  readonly #config: ThresholdsConfig;
+  #config: ThresholdsConfig;
   readonly #staleness: StalenessConfig;
   /** subjectId → key → state. */
   readonly #subjects = new Map<string, Map<string, DirectionState>>();
@@ -86,14 +94,55 @@ export class ThresholdRule implements Rule {
 
   constructor(config: ThresholdsConfig, staleness: StalenessConfig = DEFAULT_STALENESS_CONFIG) {
     for (const [kind, limits] of Object.entries(config.ward)) if (limits) assertLimits(kind, limits);
-    for (const set of Object.values(config.subjects)) {
-      for (const [kind, own] of Object.entries(set)) {
-        const limits = mergeVitalLimits(config.ward[kind as VitalKind], own);
-        if (limits) assertLimits(kind, limits);
-      }
-    }
+    for (const set of Object.values(config.subjects)) assertSubject(config, set);
     this.#config = config;
     this.#staleness = staleness;
+  }
+
+  /**
+   * A subject's limits changed while the gateway runs (a clinician's change, subject-limits.ts): `config` is
+   * the whole table with the change, whose ward is this rule's. Each of the subject's directions is judged
+   * again at once on its last value under the new limits: still violated, it stays active with the new
+   * limit's priority and text; no longer violated, or its limits turned off, it clears saying so (`note`
+   * names the change). A direction not seen yet takes the new limits at its first reading.
+   */
+  updateSubject(config: ThresholdsConfig, subjectId: string, nowMs: number, note: string): ConditionUpdate[] {
+    assertSubject(config, config.subjects[subjectId] ?? {});
+    this.#config = config;
+    const states = this.#subjects.get(subjectId);
+    if (!states) return [];
+    const out: ConditionUpdate[] = [];
+    for (const [key, old] of [...states]) {
+      states.delete(key);
+      const next = this.#state(subjectId, old.kind, old.direction);
+      if (!next) {
+        if (old.reported !== null)
+          out.push({
+            type: "clear",
+            key,
+            reason: `${VITALS[old.kind].display}: no ${old.direction} limit any more (${note})`,
+          });
+        continue;
+      }
+      Object.assign(next, {
+        reported: old.reported,
+        deviceId: old.deviceId,
+        lastValue: old.lastValue,
+        lastObservedAtMs: old.lastObservedAtMs,
+        unit: old.unit,
+      });
+      if (old.lastObservedAtMs === null) continue;
+      const v = old.lastValue;
+      for (const ts of next.tiers) {
+        if (!(old.direction === "low" ? v < ts.tier.limit : v > ts.tier.limit)) continue;
+        // a violation already alarming goes on under the new limit; one that was not yet raised starts its delay now
+        ts.since = nowMs;
+        ts.isConfirmed = true;
+        ts.isActive = old.reported !== null;
+      }
+      this.#settle(next, nowMs, out, note);
+    }
+    return out;
   }
 
   evaluate(input: RuleInput, nowMs: number): readonly ConditionUpdate[] {
@@ -208,7 +257,7 @@ export class ThresholdRule implements Rule {
   }
 
   /** Applies persistence and clear timers at `nowMs` and reports a change of the direction's priority. */
-  #settle(s: DirectionState, nowMs: number, out: ConditionUpdate[]): void {
+  #settle(s: DirectionState, nowMs: number, out: ConditionUpdate[], clearNote?: string): void {
     let isMoreSevereActive = false;
     let priority: AlertPriority | null = null;
     let worst: ThresholdTier | null = null;
@@ -237,7 +286,10 @@ export class ThresholdRule implements Rule {
       out.push({
         type: "clear",
         key: s.key,
-        reason: `${spec.display} back within limits (${s.lastValue} ${unit})`,
+        reason:
+          clearNote === undefined
+            ? `${spec.display} back within limits (${s.lastValue} ${unit})`
+            : `${spec.display} ${s.lastValue} ${unit} within the new limits (${clearNote})`,
       });
       return;
     }

@@ -10,7 +10,9 @@
  * - a clinical engineer answers technical alarms only (a failing sink, low storage, a lost sensor): a
  *   patient's physiological alarm is answered by someone who can go to the patient;
  * - an auditor only reads (a NEWS2 look), and changes nothing a nurse relies on;
- * - an admin manages accounts and is not a clinical role: it answers no alarm.
+ * - an admin manages accounts and is not a clinical role: it answers no alarm;
+ * - a patient's own alarm limits are changed by a clinician or a charge nurse only (a prescription-like
+ *   decision taken for the ward's alarm policy), never by a nurse at the bedside on their own.
  */
 
 /** A person's user id: recorded as `by` in the audit trail; unique regardless of case. */
@@ -29,23 +31,30 @@ export type UserRole = (typeof USER_ROLES)[number];
 
 /**
  * What a user may do through the alarm commands: answer (acknowledge or silence) a physiological or a
- * technical alarm, enter a clinician observation, look at a subject's NEWS2.
+ * technical alarm, enter a clinician observation, look at a subject's NEWS2, change a subject's own alarm
+ * limits.
  */
 export const USER_ACTIONS = [
   "answer_physiological_alarm",
   "answer_technical_alarm",
   "enter_observation",
   "view_news2",
+  "change_limits",
 ] as const;
 export type UserAction = (typeof USER_ACTIONS)[number];
 
-const CLINICAL: readonly UserAction[] = USER_ACTIONS;
+const CLINICAL: readonly UserAction[] = [
+  "answer_physiological_alarm",
+  "answer_technical_alarm",
+  "enter_observation",
+  "view_news2",
+];
 
 /** The actions each role may take (see the module comment for why). */
 export const ROLE_ACTIONS: Readonly<Record<UserRole, readonly UserAction[]>> = {
   nurse: CLINICAL,
-  charge_nurse: CLINICAL,
-  clinician: CLINICAL,
+  charge_nurse: [...CLINICAL, "change_limits"],
+  clinician: [...CLINICAL, "change_limits"],
   clinical_engineer: ["answer_technical_alarm"],
   auditor: ["view_news2"],
   admin: [],

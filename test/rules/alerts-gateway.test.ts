@@ -174,7 +174,7 @@ describe("alerting in a running gateway (MQTT sink, consumers, commands)", () =>
     assert.ok(rules.engine.activeAlerts().length >= 2);
     assert.deepEqual(
       rules.sinks.map((s) => s.name),
-      ["alerts_mqtt"],
+      ["alerts_mqtt", "alerts_pages"],
     );
     assert.equal((t.gw.status().alerts as { high: number }).high >= 1, true);
   });

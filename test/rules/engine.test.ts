@@ -31,6 +31,8 @@ describe("RuleEngine wiring", () => {
       transition: "raise",
       at_ms: h.clock.now(),
       by: null,
+      condition_reason: "Systolic blood pressure 65 mm[Hg] below limit 70 mm[Hg]",
+      active_reason: "Systolic blood pressure 65 mm[Hg] below limit 70 mm[Hg]",
     });
   });
 

@@ -3,10 +3,13 @@
  * Random valid input sequences never make a rule throw; it only reports keys of the subject it was fed;
  * `clear` only follows `active` for the same key; and the same sequence gives the same output.
  */
+
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { type ReadingFlag, VITAL_KINDS, VITALS } from "../../src/reading.js";
+import { ClockHealthRule, DEFAULT_CLOCK_HEALTH_CONFIG } from "../../src/rules/clock-health-rule.js";
+import { ListenerPresence, ListenerPresenceRule } from "../../src/rules/listener-presence-rule.js";
 import { DEFAULT_NEWS2_CONFIG, News2Rule } from "../../src/rules/news2.js";
 import { DEFAULT_RATE_OF_CHANGE_CONFIG, RateOfChangeRule } from "../../src/rules/rate-of-change.js";
 import type { ConditionUpdate, Rule, RuleInput } from "../../src/rules/rule.js";
@@ -177,3 +180,38 @@ ruleConformance("ThresholdRule", () => new ThresholdRule(DEFAULT_THRESHOLDS_CONF
 ruleConformance("RateOfChangeRule", () => new RateOfChangeRule(DEFAULT_RATE_OF_CHANGE_CONFIG));
 ruleConformance("News2Rule", () => new News2Rule(DEFAULT_NEWS2_CONFIG));
 ruleConformance("TechnicalRule", () => new TechnicalRule(DEFAULT_TECHNICAL_CONFIG));
+ruleConformance("ClockHealthRule", () => {
+  // a monotonic clock at its own pace against the steps' wall clock: jumps both ways, raised and cleared
+  let monoMs = 0;
+  return new ClockHealthRule({
+    config: { ...DEFAULT_CLOCK_HEALTH_CONFIG, unsyncedAlarmAfterSec: 1, jumpHoldSec: 2 },
+    gatewayId: "p1",
+    monotonicMs: () => (monoMs += 500),
+    probe: () => (monoMs % 3000 < 1500 ? "unsynchronised" : "synchronised"),
+  });
+});
+ruleConformance("ListenerPresenceRule", () => {
+  // listeners come and go, and a page to one recipient is undelivered now and then: raised and cleared
+  let calls = 0;
+  return new ListenerPresenceRule({
+    presence: new ListenerPresence({
+      streamTopics: ["vitalog/alerts/events"],
+      subscribers: () => (++calls % 7 < 3 ? ["station-1"] : []),
+    }),
+    undelivered: () =>
+      calls % 5 < 2
+        ? [
+            {
+              recipient: "charge_nurse",
+              priority: "high",
+              ruleIds: ["news2"],
+              problems: ["no destination configured"],
+            },
+          ]
+        : [],
+    gatewayId: "p1",
+    graceSec: 1,
+    priority: "medium",
+    streamText: "vitalog/alerts/events",
+  });
+});

@@ -4,7 +4,7 @@
  * shows each; and the pending scenarios are valid files, ready to be moved in.
  */
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -95,8 +95,8 @@ describe("scenario files", () => {
   });
 
   it("keeps every pending scenario a valid file, so it runs as soon as it is moved in", () => {
-    const files = readdirSync(PENDING_DIR).filter((f) => f.endsWith(".yaml"));
-    assert.ok(files.length > 0);
+    // pending/ is empty whenever every scenario's behaviour is built; git keeps no empty folder
+    const files = existsSync(PENDING_DIR) ? readdirSync(PENDING_DIR).filter((f) => f.endsWith(".yaml")) : [];
     for (const f of files) assert.doesNotThrow(() => loadScenario(join(PENDING_DIR, f)), f);
   });
 });

@@ -279,6 +279,8 @@ class Station {
       else if (topic.endsWith("/result")) s.#replies.set(String(body.request_id), body);
     });
     await client.subscribeAsync("vitalog/alerts/events", { qos: 1 });
+    // the ward's station also shows the pages to its recipient groups, so an escalation reaches someone
+    await client.subscribeAsync("vitalog/alerts/page/#", { qos: 1 });
     await client.subscribeAsync(`vitalog/cmd/${STATION}/result`, { qos: 1 });
     return s;
   }

@@ -283,14 +283,16 @@ describe("tampering with the tables audit covers: audit names the difference", (
     });
     const erased = await cli(["subjects", "erase", "pt-a", "--config", cfg, "--yes"]);
     assert.equal(erased.code, 0, erased.stderr);
+    const purged = JSON.parse(erased.stdout).rows_purged;
+    assert.deepEqual(
+      [purged.alert_events, purged.alerts, purged.clinician_observations],
+      [2, 1, 1],
+      "pt-a's raise and acknowledgement, its alert and its entry are purged with the erasure",
+    );
     const clean = await audit(cfg, 0);
     const erasedRows = new Map(clean.tables.map((t) => [t.table, t.erased]));
-    assert.equal(
-      erasedRows.get("alert_events"),
-      2,
-      "pt-a's raise and acknowledgement cannot be compared any more",
-    );
-    assert.equal(erasedRows.get("clinician_observations"), 1);
+    assert.equal(erasedRows.get("alert_events"), 0, "no row of the erased subject is left");
+    assert.equal(erasedRows.get("clinician_observations"), 0);
 
     // someone then shreds one of pt-b's events (its silence, the one before its NEWS2 entry) and files it
     // under the erased key, so that it looks erased

@@ -99,6 +99,10 @@ export interface MqttPrincipal {
    * MUST NOT throw and MUST NOT block (replies are published asynchronously).
    */
   onPublish(topic: string, payload: Buffer): boolean;
+  /** Told once the broker has forgotten this principal's connection (it may be told twice). MUST NOT throw. */
+  onClose?(): void;
+  /** Told the filters this principal unsubscribed from. MUST NOT throw. */
+  onUnsubscribe?(topicFilters: readonly string[]): void;
 }
 
 /** Authenticates non-device clients; consulted before the device registry for the usernames it owns. */
@@ -305,6 +309,7 @@ export class MqttTransport {
       });
     };
     broker.on("clientDisconnect", (client) => this.#forgetClient(client));
+    broker.on("unsubscribe", (filters, client) => this.#principals.get(client)?.onUnsubscribe?.(filters));
     broker.on("clientError", (client) => this.#forgetClient(client));
     if (this.#cfg.plain) {
       const plain = createServer({ noDelay: true }, accept);
@@ -998,6 +1003,7 @@ export class MqttTransport {
 
   #forgetClient(client: Client): void {
     this.#queueGated.delete(client);
+    this.#principals.get(client)?.onClose?.();
     const session = this.#sessions.get(client);
     if (!session) return;
     if (session.heldTimer) clearTimeout(session.heldTimer);

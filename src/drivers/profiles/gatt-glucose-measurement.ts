@@ -60,7 +60,7 @@ const SSA_CONDITION: Record<GlucoseSensorStatusName, DeviceCondition> = {
 };
 
 /** SSA bits that make the value itself unreliable. Out-of-range (5/6) is not one: a "HI" must still alert. */
-const SSA_UNRELIABLE: readonly GlucoseSensorStatusName[] = [
+export const SSA_UNRELIABLE: readonly GlucoseSensorStatusName[] = [
   "sensor_malfunction",
   "sample_size_insufficient",
   "strip_insertion_error",
@@ -70,6 +70,20 @@ const SSA_UNRELIABLE: readonly GlucoseSensorStatusName[] = [
   "read_interrupted",
   "general_device_fault",
 ];
+
+/**
+ * SSA bits that keep the reading out of the physiological rules [clinical.md §5.2 "Signal-quality gating":
+ * "use … glucose SSA"]: flagged `signal_unreliable`, named in the frame's status (`measurementIssues`) so the
+ * technical alarm "signal quality" says which condition the meter reported. They are the bits that make the value
+ * unreliable ({@link SSA_UNRELIABLE}) and bit 11 "time fault": a value that cannot be placed in time cannot be
+ * told live from a stored one (a backfilled record must never raise a live alarm).
+ *
+ * Not gating, on purpose: bit 0 "device battery low" says the battery was low at the time of measurement, not
+ * that the result is wrong (the reading is kept; the condition is `battery_low`); bits 5/6 "result higher/lower
+ * than the device can process" say the true value lies beyond the one reported, so a "HI" or "LO" must still
+ * raise its physiological alarm: suppressing it would hide the most extreme hyper- or hypoglycaemia.
+ */
+export const SSA_GATING: readonly GlucoseSensorStatusName[] = [...SSA_UNRELIABLE, "time_fault"];
 
 export interface GlucoseMeasurementDetails {
   sequenceNumber: number;
@@ -120,6 +134,10 @@ export function decodeGlucoseMeasurement(
   const readingFlags: ReadingFlag[] = [];
   if (statusNames.some((n) => SSA_UNRELIABLE.includes(n))) readingFlags.push("device_reported_issue");
   if (statusNames.includes("time_fault")) readingFlags.push("clock_drift");
+  const issues = statusNames.filter((n) => SSA_GATING.includes(n));
+  if (issues.length > 0) readingFlags.push("signal_unreliable");
+  // a frame with an SSA field says whether anything gates its reading; one without says nothing
+  if (sensorStatus !== undefined) out.status({ measurementIssues: issues });
 
   // [clinical.md §1.7] measurement time = base time + offset (minutes, may be negative)
   const deviceTimeMs = base.known ? base.ms + (timeOffsetMin ?? 0) * 60_000 : undefined;

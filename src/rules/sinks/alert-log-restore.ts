@@ -17,7 +17,7 @@
  * Rows of an erased subject are neither restored nor reported: its events were shredded, its alarms end.
  */
 import { canonicalize } from "../../batcher/canonical-record.js";
-import type { RestorableAlert } from "../alert-event.js";
+import { type RestorableAlert, unacknowledgedSince } from "../alert-event.js";
 import type { Acvpu, ClinicianObservation } from "../rule.js";
 import { type AlertMessage, AUDIT_EVENT_TYPES, OBSERVATION_EVENT_TYPE } from "./alert-message.js";
 import { type AlertStore, type ObservationData, replayTimers, snapshotOf } from "./alert-store.js";
@@ -103,7 +103,11 @@ export function restoreFromLog(
         problem: "its row differs from its last logged transition: restored as logged",
       });
     const { updated_at_ms: _u, ...snap } = snapshotOf(last);
-    alerts.push({ ...snap, ...replayTimers(history, last) });
+    alerts.push({
+      ...snap,
+      ...replayTimers(history, last),
+      unacknowledged_since_ms: unacknowledgedSince(history),
+    });
     messages.push(last);
   }
   for (const m of stored) {

@@ -22,6 +22,22 @@ export interface AlertMessage extends AlertEvent {
   readonly gateway_id: string;
   /** The MQTT consumer (station) through which `by` acted, or "cli"; null for automatic transitions. */
   readonly via: string | null;
+  /**
+   * Present on a transition that pages its `recipient` (an escalation; a raise or re-alarm when that recipient
+   * has destinations): where the page goes (recipients.ts). Carried in the webhook's signed body and the log,
+   * so a receiver and a later review both see who was called and where.
+   */
+  readonly page?: AlertPage;
+}
+
+/** Where one page goes: the recipient group and each of its destinations (wire snake_case, only added to). */
+export interface AlertPage {
+  readonly recipient: string;
+  /** `address`: the MQTT topic, the webhook address, or null for the MLLP Alert Manager (it routes). */
+  readonly destinations: readonly {
+    readonly sink: "mqtt" | "webhook" | "mllp";
+    readonly address: string | null;
+  }[];
 }
 
 /** Audit-event type per transition (wire strings for the tamper-evident log). */

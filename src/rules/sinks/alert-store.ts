@@ -5,7 +5,7 @@
  */
 import type { Db } from "../../db.js";
 import type { AuditEvent } from "../../drivers/ingest.js";
-import type { AlertSnapshot, RestorableAlert } from "../alert-event.js";
+import { type AlertSnapshot, type RestorableAlert, unacknowledgedSince } from "../alert-event.js";
 import {
   type Acvpu,
   ALERT_PRIORITIES,
@@ -283,7 +283,7 @@ export class AlertStore {
     const alerts = messages.map((m) => {
       const { updated_at_ms: _u, ...snap } = snapshotOf(m);
       const history = events.all(m.alert_id).map((r) => JSON.parse(r.body) as AlertMessage);
-      return { ...snap, ...replayTimers(history, m) };
+      return { ...snap, ...replayTimers(history, m), unacknowledged_since_ms: unacknowledgedSince(history) };
     });
     return { alerts, messages };
   }

@@ -48,6 +48,8 @@ export class DeliveryQueue implements AlertSink, OutboxParticipant {
   #flushTimer: unknown = null;
   #retryTimer: unknown = null;
   #inFlight: { abort: AbortController; done: Promise<void> } | null = null;
+  /** Subjects purged (erased): a message of theirs in flight when purged is never retried. */
+  readonly #purgedSubjects = new Set<string>();
   #running = false;
   #delivered = 0;
   #dead = 0;
@@ -134,6 +136,25 @@ export class DeliveryQueue implements AlertSink, OutboxParticipant {
     this.#flushTimer = null;
   }
 
+  /**
+   * Drops every queued message of the subject (its record is being erased: its outbox rows are deleted by the
+   * erasure, erasure.ts) and returns how many. A message already in flight cannot be recalled: it is not sent
+   * again if this attempt fails. Nothing is marked: the rows are gone.
+   */
+  purgeSubject(subjectId: string): number {
+    this.#purgedSubjects.add(subjectId);
+    let purged = 0;
+    for (let i = this.#queue.length - 1; i >= 0; i--) {
+      const entry = this.#queue[i]!;
+      if (entry.message.subject_id !== subjectId) continue;
+      if (i === 0 && this.#inFlight) continue;
+      this.#queue.splice(i, 1);
+      this.#queued.delete(entry.message.event_id);
+      purged++;
+    }
+    return purged;
+  }
+
   outcomeOf(eventId: string): OutboxOutcome | undefined {
     return this.#outcomes.get(eventId);
   }
@@ -212,6 +233,12 @@ export class DeliveryQueue implements AlertSink, OutboxParticipant {
     }
     const now = this.#clock.now();
     const message = err instanceof Error ? err.message : String(err);
+    if (this.#purgedSubjects.has(entry.message.subject_id)) {
+      if (this.#queue[0] === entry) this.#queue.shift();
+      this.#queued.delete(entry.message.event_id);
+      this.#pump();
+      return;
+    }
     this.#lastError = message;
     this.#count({ sink: this.name, outcome: "failed" });
     if (err instanceof DeliveryError && err.permanent) {

@@ -90,6 +90,17 @@ export class MqttAlertSink implements AlertSink {
   }
 
   /**
+   * Clears what is retained for an erased subject: each of its alerts' topics (`alertIds`, whatever their state:
+   * clearing one already cleared changes nothing), its NEWS2 topic, and the active set, republished without it.
+   */
+  clearSubject(subjectId: string, alertIds: readonly string[]): void {
+    if (this.#stopped) return;
+    for (const id of alertIds) this.#publish(`${this.#prefix}/alert/${id}`, "", true);
+    this.#publish(this.news2Topic(subjectId), "", true);
+    this.#publishActive();
+  }
+
+  /**
    * Publishes the retained topic of every restored alert still active (unless a newer transition of it was
    * published already), then the current active set (retained): empty, or the alerts restored at start-up.
    */

@@ -30,6 +30,32 @@ const retry = z
   })
   .prefault({});
 
+/** A recipient group name: one MQTT topic level, so it can name its default page topic. */
+export const RECIPIENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * One destination of a recipient group (docs/alerting.md "Recipients"):
+ * - `mqtt`: a topic on the embedded broker under `<topicPrefix>/page/` (default `<topicPrefix>/page/<recipient>`),
+ *   readable by the configured consumers only (consumers.ts);
+ * - `webhook`: the configured webhook; `address` (default the recipient's name, e.g. a pager group id) is
+ *   carried with the recipient in the signed body (`page`);
+ * - `mllp`: the configured IHE PCD Alert Manager. PCD-04 carries no recipient: routing to a person is the
+ *   Alert Manager's role [clinical.md §5.3, actor table], so the escalation reaches it as event phase
+ *   `escalate` (OBX facet .3) and its own rules pick who is called.
+ */
+const destination = z.discriminatedUnion("sink", [
+  z.strictObject({ sink: z.literal("mqtt"), topic: topicPrefix.optional() }),
+  z.strictObject({
+    sink: z.literal("webhook"),
+    address: z
+      .string()
+      .regex(/^[^\r\n]{1,200}$/, "must be 1–200 characters on one line")
+      .optional(),
+  }),
+  z.strictObject({ sink: z.literal("mllp") }),
+]);
+export type RecipientDestinationConfig = z.infer<typeof destination>;
+
 const durable = {
   retry,
   /** Most messages held in memory per sink; beyond, the oldest is dead-lettered. */
@@ -93,6 +119,33 @@ export const alertSinksConfigSchema = z
       .optional(),
     /** A sink failing this long raises a technical alarm (DAS communication failure, IEC 60601-1-8 §6.11). */
     sinkDownAlarmSec: z.number().positive().max(3600).default(30),
+    /**
+     * Where each recipient group of the escalation ladder (and, when listed, the primary recipient) is paged.
+     * Absent: an MQTT page topic `<topicPrefix>/page/<recipient>` for every ladder recipient. Present: the
+     * complete map; a ladder recipient missing from it is a config error (recipients.ts).
+     */
+    recipients: z
+      .record(
+        z.string().regex(RECIPIENT_NAME, "must be 1–64 of A-Z a-z 0-9 _ -"),
+        z.array(destination).min(1),
+      )
+      .optional(),
+    /**
+     * A page sent to the webhook or the MLLP Alert Manager counts as not delivered when its receiver has not
+     * confirmed it within this time (the Dräger PCD-04 watchdog confirms within 5 s [clinical.md §5.1, S]).
+     */
+    pageConfirmSec: z.number().positive().max(600).default(5),
+    /** `technical.no_alert_consumer` [IEC 60601-1-8 §6.11]: raised when nobody listens to the alerts. */
+    noConsumer: z
+      .strictObject({
+        /** Time without any listener, after start-up or the last one leaving, before the alarm (local engineering choice, to be reviewed). */
+        graceSec: z.number().min(0).max(3600).default(30),
+        /** Like `technical.alert_sink_down` (local engineering choice, to be reviewed). */
+        priority: z.enum(["high", "medium", "low"]).default("medium"),
+        /** A webhook or MLLP sink that is up counts as a listener (for a receiver that itself guarantees dissemination). */
+        countDurableSinks: z.boolean().default(false),
+      })
+      .prefault({}),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
@@ -120,14 +173,17 @@ export type AlertsConfig = z.infer<typeof alertSinksConfigSchema>;
 
 /**
  * Resolves the slice's relative file paths with `abs` (config.ts resolves against the config file's
- * directory) and appends a problem for every missing, unreadable or world-readable secret file. For the
- * lead to call from `parseConfig` (the config is not frozen yet there); `attachRules` re-checks.
+ * directory) and appends a problem for every missing, unreadable or world-readable secret file and, given the
+ * alarm ladder, every recipient problem. Called from `parseConfig` (the config is not frozen yet
+ * there); `attachRules` re-checks.
  */
 export function resolveAlertsConfig(
   alerts: AlertsConfig,
   abs: (p: string) => string,
   problems: { path: string; message: string }[],
+  alarms?: AlarmRecipients,
 ): void {
+  if (alarms) problems.push(...recipientProblems(alerts, alarms));
   alerts.consumers.forEach((c, i) => {
     c.passwordFile = abs(c.passwordFile);
     secretFileProblem(c.passwordFile, `alerts.consumers.${i}.passwordFile`, problems);
@@ -138,13 +194,112 @@ export function resolveAlertsConfig(
   }
 }
 
-/** Every secret-file problem of the slice, without modifying it. */
-export function alertsConfigProblems(alerts: AlertsConfig): { path: string; message: string }[] {
+/**
+ * Every secret-file problem of the slice, without modifying it, and, given the alarm ladder, every recipient
+ * problem ({@link recipientProblems}).
+ */
+export function alertsConfigProblems(
+  alerts: AlertsConfig,
+  alarms?: AlarmRecipients,
+): { path: string; message: string }[] {
   const problems: { path: string; message: string }[] = [];
   alerts.consumers.forEach((c, i) => {
     secretFileProblem(c.passwordFile, `alerts.consumers.${i}.passwordFile`, problems);
   });
   if (alerts.webhook) secretFileProblem(alerts.webhook.secretFile, "alerts.webhook.secretFile", problems);
+  if (alarms) problems.push(...recipientProblems(alerts, alarms));
+  return problems;
+}
+
+/** The part of `rules.alarms` that names recipients. */
+export interface AlarmRecipients {
+  readonly primaryRecipient: string;
+  readonly escalation: Readonly<Record<string, readonly { readonly recipient: string }[]>>;
+}
+
+/** A resolved destination: `address` is the MQTT topic, the webhook address, or null (MLLP: the Alert Manager routes). */
+export interface RecipientDestination {
+  readonly sink: "mqtt" | "webhook" | "mllp";
+  readonly address: string | null;
+}
+
+/** Every recipient named by a ladder step, in ladder order, once each. */
+export function ladderRecipients(alarms: AlarmRecipients): string[] {
+  const names = new Set<string>();
+  for (const steps of Object.values(alarms.escalation)) for (const s of steps) names.add(s.recipient);
+  return [...names];
+}
+
+/**
+ * The destinations of each recipient group: `alerts.recipients` when given (the complete map), else an MQTT
+ * page topic per ladder recipient (the primary recipient is then reached through the alert stream itself:
+ * `<topicPrefix>/events`, `/active`, and the durable sinks). Names that cannot form a topic level get none.
+ */
+export function effectiveRecipients(
+  alerts: AlertsConfig,
+  alarms: AlarmRecipients,
+): Map<string, RecipientDestination[]> {
+  const pageTopic = (name: string) => `${alerts.mqtt.topicPrefix}/page/${name}`;
+  const out = new Map<string, RecipientDestination[]>();
+  if (alerts.recipients === undefined) {
+    for (const name of ladderRecipients(alarms)) {
+      if (alerts.mqtt.enabled && RECIPIENT_NAME.test(name))
+        out.set(name, [{ sink: "mqtt", address: pageTopic(name) }]);
+    }
+    return out;
+  }
+  for (const [name, list] of Object.entries(alerts.recipients)) {
+    out.set(
+      name,
+      list.map((d) =>
+        d.sink === "mqtt"
+          ? { sink: "mqtt", address: d.topic ?? pageTopic(name) }
+          : d.sink === "webhook"
+            ? { sink: "webhook", address: d.address ?? name }
+            : { sink: "mllp", address: null },
+      ),
+    );
+  }
+  return out;
+}
+
+/**
+ * Recipient problems, for the config's one pass (exit 78): a ladder recipient without a destination, and a
+ * destination whose sink is not configured or whose topic no consumer may read. A ladder rung that can never
+ * reach anyone is refused at start rather than found at 3 a.m.
+ */
+export function recipientProblems(
+  alerts: AlertsConfig,
+  alarms: AlarmRecipients,
+): { path: string; message: string }[] {
+  const problems: { path: string; message: string }[] = [];
+  const resolved = effectiveRecipients(alerts, alarms);
+  for (const [priority, steps] of Object.entries(alarms.escalation)) {
+    steps.forEach((step, i) => {
+      if (resolved.has(step.recipient)) return;
+      const path = `rules.alarms.escalation.${priority}.${i}.recipient`;
+      const why =
+        alerts.recipients !== undefined
+          ? "is not listed in alerts.recipients"
+          : !alerts.mqtt.enabled
+            ? "has no default page topic with alerts.mqtt.enabled false: list it in alerts.recipients"
+            : "cannot name a page topic (1–64 of A-Z a-z 0-9 _ -): list it in alerts.recipients";
+      problems.push({ path, message: `recipient ${step.recipient} ${why}` });
+    });
+  }
+  const pagePrefix = `${alerts.mqtt.topicPrefix}/page/`;
+  for (const [name, list] of Object.entries(alerts.recipients ?? {})) {
+    list.forEach((d, i) => {
+      const path = `alerts.recipients.${name}.${i}`;
+      if (d.sink === "mqtt" && !alerts.mqtt.enabled)
+        problems.push({ path, message: "sink mqtt needs alerts.mqtt.enabled" });
+      if (d.sink === "mqtt" && d.topic !== undefined && !d.topic.startsWith(pagePrefix))
+        problems.push({ path: `${path}.topic`, message: `must be under ${pagePrefix}` });
+      if (d.sink === "webhook" && !alerts.webhook)
+        problems.push({ path, message: "sink webhook needs alerts.webhook" });
+      if (d.sink === "mllp" && !alerts.mllp) problems.push({ path, message: "sink mllp needs alerts.mllp" });
+    });
+  }
   return problems;
 }
 

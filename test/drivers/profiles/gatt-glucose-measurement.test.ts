@@ -77,7 +77,10 @@ describe("GATT Glucose Measurement 0x2A18 (clinical.md §1.7)", () => {
       "sensor_temperature_too_low",
     ]);
     assert.equal(res.details.contextFollows, true);
-    assert.deepEqual(res.readings[0]?.flags, ["device_reported_issue"]);
+    assert.deepEqual(res.readings[0]?.flags, ["device_reported_issue", "signal_unreliable"]);
+    assert.deepEqual(res.status, {
+      measurementIssues: ["sample_size_insufficient", "sensor_temperature_too_low"],
+    });
   });
 
   it("chooses the LOINC by sample type, the pair member by unit", () => {
@@ -147,7 +150,7 @@ describe("GATT Glucose Measurement 0x2A18 (clinical.md §1.7)", () => {
     assert.deepEqual(res.conditions, ["result_out_of_device_range"]);
   });
 
-  it("gives no timestamp when the base time is unknown, and flags a time fault", () => {
+  it("gives no timestamp when the base time is unknown, and flags a time fault, which gates the value", () => {
     const res = decodeGlucoseMeasurement(
       encodeGlucoseMeasurement({
         sequenceNumber: 3,
@@ -159,8 +162,9 @@ describe("GATT Glucose Measurement 0x2A18 (clinical.md §1.7)", () => {
       ctx,
     );
     assert.equal(res.readings[0]?.deviceTimeMs, undefined);
-    assert.deepEqual(res.readings[0]?.flags, ["clock_drift"]);
+    assert.deepEqual(res.readings[0]?.flags, ["clock_drift", "signal_unreliable"]);
     assert.deepEqual(res.conditions, ["time_fault"]);
+    assert.deepEqual(res.status, { measurementIssues: ["time_fault"] });
   });
 
   it("keeps the sequence number of a record without concentration, which yields no reading", () => {

@@ -36,6 +36,17 @@ const ANCHORED = parseAbiItem(
   "event Anchored(bytes32 indexed logId, uint64 treeSize, bytes32 rootHash, bytes32 checkpointHash)",
 );
 
+/** Fixtures not closed yet: a test that fails before its own close leaves its anvil to {@link closeOpenFixtures}. */
+const open = new Set<Fixture>();
+
+/**
+ * Closes every fixture still open (call from `afterEach`): an anvil child left running keeps the test file's
+ * process alive, so one failed assertion would otherwise hang the whole run instead of failing it.
+ */
+export async function closeOpenFixtures(): Promise<void> {
+  for (const f of [...open]) await f.close();
+}
+
 export async function fixture(options: AnvilOptions = {}): Promise<Fixture> {
   const env = await ledgerEnv(options);
   const clock = new ManualClock(Date.now());
@@ -67,11 +78,13 @@ export async function fixture(options: AnvilOptions = {}): Promise<Fixture> {
         .map((l) => l.transactionHash!);
     },
     close: async () => {
+      if (!open.delete(f)) return;
       await f.p.stop();
       f.db.close();
       await env.close();
     },
   };
+  open.add(f);
   f.p = new Publisher(f.db, env.ledger, TIMING, clock);
   return f;
 }

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { describe, it } from "node:test";
+import { afterEach, describe, it } from "node:test";
 import { startAnvil } from "../../src/anchor/anvil.js";
 import { checkpoint, sentCount, tempDir } from "./helpers.js";
-import { driveTo, type Fixture, fixture } from "./publisher-fixture.js";
+import { closeOpenFixtures, driveTo, type Fixture, fixture } from "./publisher-fixture.js";
+
+afterEach(closeOpenFixtures);
 
 async function txCount(f: Fixture): Promise<number> {
   return sentCount(f.env.node, f.env.ledger.address);

@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { afterEach, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import type { Hex } from "viem";
 import { anchorFields } from "../../src/anchor/anchor.js";
 import { Publisher } from "../../src/anchor/publisher.js";
 import { verifyEvidence } from "../../src/anchor/verify-evidence.js";
 import { checkpoint } from "./helpers.js";
-import { driveTo, fixture } from "./publisher-fixture.js";
+import { closeOpenFixtures, driveTo, fixture } from "./publisher-fixture.js";
+
+afterEach(closeOpenFixtures);
 
 describe("Publisher on anvil", () => {
   it("walks QUEUED → SENT → MINED → FINAL and archives evidence that verifies offline", async () => {
@@ -128,9 +130,10 @@ describe("Publisher pacing", () => {
       { anchorIntervalMs: 10_000, pollIntervalMs: 500, rebroadcastMs: 60_000, bumpAfterMs: 60_000 },
       f.clock,
     );
-    const before = Number(
-      BigInt(await f.env.node.rpc<Hex>("eth_getTransactionCount", [f.env.ledger.address, "latest"])),
-    );
+    // "pending" counts a transaction broadcast but not mined yet too: one per nonce the publisher used
+    const nonces = async () =>
+      Number(BigInt(await f.env.node.rpc<Hex>("eth_getTransactionCount", [f.env.ledger.address, "pending"])));
+    const before = await nonces();
     let size = 1;
     for (let t = 0; t < 30_000; t += 500) {
       for (let k = 0; k < 5; k++) f.p.offer(checkpoint(size++, "rate")); // 10 checkpoints per second
@@ -139,9 +142,7 @@ describe("Publisher pacing", () => {
       f.clock.advance(500);
     }
     await f.p.tick();
-    const sent =
-      Number(BigInt(await f.env.node.rpc<Hex>("eth_getTransactionCount", [f.env.ledger.address, "latest"]))) -
-      before;
+    const sent = (await nonces()) - before;
     assert.ok(sent >= 3 && sent <= 4, `sent ${sent} transactions in 30 s at a 10 s interval`);
     const { counts } = f.p.status();
     assert.equal(

@@ -103,10 +103,13 @@ export function profileFrame(profile: BleProfile, s: VitalsSample, seq: number, 
         pulseRate: Math.round(s.heartRate),
       });
     case "pulse_oximeter":
+      // [clinical.md §1.6] the Device and Sensor Status goes with every frame, so the gateway hears the probe
+      // come off (bit 11 "Sensor Unconnected to User", NaN values: `08 FF07 FF07 000800`) and go back on (0)
       return encodePlxContinuousMeasurement({
         normal: s.sensorContact
           ? { spo2: s.spo2, pulseRate: Math.round(s.heartRate) }
           : { spo2: "nan", pulseRate: "nan" },
+        deviceSensorStatus: s.sensorContact ? 0 : PLX_DSS_SENSOR_UNCONNECTED,
       });
     case "weight_scale":
       return encodeWeightMeasurement({ weightRaw: weightRawFromKg(72.4 + (seq % 3) * 0.1) });
@@ -118,6 +121,9 @@ export function profileFrame(profile: BleProfile, s: VitalsSample, seq: number, 
       });
   }
 }
+
+/** [clinical.md §1.6] PLX Device and Sensor Status bit 11 "Sensor Unconnected to User". */
+export const PLX_DSS_SENSOR_UNCONNECTED = 1 << 11;
 
 /** A malformed frame (flags promise fields that are not there): every decoder refuses it as frame_too_short. */
 export const BAD_FRAME = Uint8Array.of(0x1f);

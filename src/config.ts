@@ -5,6 +5,7 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { anchorConfigSchema } from "./anchor/anchor-config.js";
 import { tlogConfigSchema } from "./batcher/tlog-config.js";
+import { onceParsed, parsedParts, unparsedKeys } from "./config-sections.js";
 import { controlSocketPathProblem } from "./control/control-socket.js";
 import { isCredentialRef, resolveCredentialPaths, secretModeProblem } from "./credentials.js";
 import { bleConfigSchema } from "./drivers/ble/ble-config.js";
@@ -92,15 +93,18 @@ export const configSchema = z.strictObject({
         })
         .optional(),
     })
-    .superRefine((m, ctx) => {
-      if (m.maxPacketBytes !== undefined && m.maxPacketBytes < m.maxPayloadBytes + 1024) {
-        ctx.addIssue({
-          code: "custom",
-          path: ["maxPacketBytes"],
-          message: "must be at least maxPayloadBytes + 1024 (topic and headers)",
-        });
-      }
-    })
+    .superRefine(
+      (m, ctx) => {
+        if (m.maxPacketBytes !== undefined && m.maxPacketBytes < m.maxPayloadBytes + 1024) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["maxPacketBytes"],
+            message: "must be at least maxPayloadBytes + 1024 (topic and headers)",
+          });
+        }
+      },
+      onceParsed("maxPacketBytes", "maxPayloadBytes"),
+    )
     .prefault({}),
   storage: z
     .strictObject({
@@ -161,50 +165,93 @@ export interface ConfigProblem {
 
 /**
  * Validates a parsed config object: schema, then cross-field and file checks. Relative paths are
- * resolved against `baseDir`. Collects every problem and throws one CONFIG_INVALID error listing all.
+ * resolved against `baseDir`. Collects every problem and throws one CONFIG_INVALID error listing all: the
+ * cross-field checks run on every section that parsed even when others did not, so one run lists them all.
  */
 export function parseConfig(raw: unknown, baseDir: string, source = "config"): Readonly<Config> {
   const result = configSchema.safeParse(raw);
-  if (!result.success) {
-    throw configError(
-      source,
-      result.error.issues.map((i) => ({
+  const problems: ConfigProblem[] = result.success
+    ? []
+    : result.error.issues.map((i) => ({
         path: i.path.map(String).join(".") || "(root)",
         message: i.message,
-      })),
-    );
-  }
+      }));
+  const parts: Partial<Config> = result.success ? result.data : parsedParts(configSchema, raw);
+  checkSections(parts, raw, baseDir, problems);
+  if (!result.success || problems.length > 0) throw configError(source, problems);
   const config = result.data;
+  config.gateway.origin ??= `vitalog.invalid/gw/${config.gateway.id}`;
+  return deepFreeze(config);
+}
+
+/**
+ * The checks across sections and on files, each run when the sections it reads parsed. A section that
+ * failed as a whole (`rules`, `alerts`) lends the parts of it that parsed. Resolves the paths in place.
+ */
+function checkSections(
+  parts: Partial<Config>,
+  raw: unknown,
+  baseDir: string,
+  problems: ConfigProblem[],
+): void {
   // a credential reference is resolved by resolveCredentialPaths below, never against baseDir
   const abs = (p: string) => (isAbsolute(p) || isCredentialRef(p) ? p : resolve(baseDir, p));
-  config.gateway.stateDir = abs(config.gateway.stateDir);
-  config.storage.path = abs(config.storage.path ?? resolve(config.gateway.stateDir, "vitalog.db"));
-  const problems: ConfigProblem[] = [];
+  const { gateway, storage, devices, tlog } = parts;
+  const rawRules = rawSection(raw, "rules");
+  const alertsSchema = alertSinksConfigSchema.unwrap();
+  const alerts = parts.alerts ?? parsedParts(alertsSchema, rawSection(raw, "alerts"));
+  const alertsUnparsed = parts.alerts ? new Set<string>() : unparsedKeys(alertsSchema, alerts);
+  const rules = parts.rules ?? parsedParts(rulesConfigSchema, rawRules);
+  const alarms =
+    rules.alarms ?? parsedParts(rulesConfigSchema.shape.alarms.unwrap(), rawSection(rawRules, "alarms"));
+  const anchor = parts.anchor ?? parsedParts(anchorConfigSchema.unwrap(), rawSection(raw, "anchor"));
+  if (gateway) gateway.stateDir = abs(gateway.stateDir);
+  if (storage?.path !== undefined) storage.path = abs(storage.path);
+  else if (storage && gateway) storage.path = resolve(gateway.stateDir, "vitalog.db");
   // `credential:NAME` in any …File key → $CREDENTIALS_DIRECTORY/NAME (systemd LoadCredential=)
-  resolveCredentialPaths(config, problems);
-  // the database and the default keys live here: a directory others may write lets them replace both
-  const stateDirProblem = directoryProblem(config.gateway.stateDir, "state directory");
-  if (stateDirProblem !== undefined) problems.push({ path: "gateway.stateDir", message: stateDirProblem });
-  const socketProblem = controlSocketPathProblem(config.gateway.stateDir);
-  if (socketProblem !== undefined) problems.push({ path: "gateway.stateDir", message: socketProblem });
+  resolveCredentialPaths(parts, problems);
+  if (parts.alerts === undefined) resolveCredentialPaths({ alerts }, problems);
+  if (gateway) {
+    // the database and the default keys live here: a directory others may write lets them replace both
+    const stateDirProblem = directoryProblem(gateway.stateDir, "state directory");
+    if (stateDirProblem !== undefined) problems.push({ path: "gateway.stateDir", message: stateDirProblem });
+    const socketProblem = controlSocketPathProblem(gateway.stateDir);
+    if (socketProblem !== undefined) problems.push({ path: "gateway.stateDir", message: socketProblem });
+  }
   const seen = new Set<string>();
-  config.devices.forEach((d, i) => {
+  devices?.forEach((d, i) => {
     if (seen.has(d.id)) problems.push({ path: `devices.${i}.id`, message: `duplicate device id ${d.id}` });
     seen.add(d.id);
     d.passwordFile = abs(d.passwordFile);
     checkSecretFile(d.passwordFile, `devices.${i}.passwordFile`, problems);
   });
-  checkTransport(config, abs, problems);
-  resolveAlertsConfig(config.alerts, abs, problems, config.rules.alarms);
-  if (problems.length > 0) throw configError(source, problems);
-  config.gateway.origin ??= `vitalog.invalid/gw/${config.gateway.id}`;
-  return deepFreeze(config);
+  checkTransport(parts, alerts.consumers, abs, problems);
+  const ladder = alarms.escalation ? { escalation: alarms.escalation } : undefined;
+  resolveAlertsConfig(alerts, abs, problems, ladder, alertsUnparsed);
+  // only signed checkpoints are anchored (attach-anchor.ts refuses it too, should a caller skip this)
+  if (anchor.enabled === true && tlog?.enabled === false)
+    problems.push({
+      path: "anchor.enabled",
+      message: "requires tlog.enabled (only signed checkpoints are anchored)",
+    });
 }
 
-/** Every listener's checks: TLS files, a listener left for the configured clients, the admin token. */
-function checkTransport(config: Config, abs: (p: string) => string, problems: ConfigProblem[]): void {
-  const { mqtt, admin } = config;
-  if (mqtt.tls) {
+/** The raw value of a top-level section, for the parts of it that parsed. */
+function rawSection(raw: unknown, key: string): unknown {
+  return typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>)[key] : undefined;
+}
+
+/**
+ * Every listener's checks: TLS files, a listener left for the configured clients, the admin token. `consumers`:
+ * the alert consumers that parsed (none when they did not).
+ */
+function checkTransport(
+  { mqtt, admin, devices }: Partial<Config>,
+  consumers: readonly unknown[] | undefined,
+  abs: (p: string) => string,
+  problems: ConfigProblem[],
+): void {
+  if (mqtt?.tls) {
     const tls = mqtt.tls;
     tls.certFile = abs(tls.certFile);
     tls.keyFile = abs(tls.keyFile);
@@ -230,13 +277,14 @@ function checkTransport(config: Config, abs: (p: string) => string, problems: Co
       });
     }
   }
-  if (!mqtt.plain && !mqtt.tls && (config.devices.length > 0 || config.alerts.consumers.length > 0)) {
+  if (mqtt && !mqtt.plain && !mqtt.tls && ((devices?.length ?? 0) > 0 || (consumers?.length ?? 0) > 0)) {
     problems.push({
       path: "mqtt.plain",
       message:
         "is false and there is no mqtt.tls: the configured devices and alert consumers would have no MQTT listener",
     });
   }
+  if (admin === undefined) return;
   if (admin.tokenFile !== undefined) {
     admin.tokenFile = abs(admin.tokenFile);
     const before = problems.length;

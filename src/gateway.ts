@@ -28,6 +28,7 @@ import type { Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import { MIGRATIONS } from "./migrations.js";
 import { attachRules } from "./rules/attach-rules.js";
+import { USER_ID_PATTERN } from "./users/roles.js";
 
 /**
  * A part of the gateway with a life cycle (checkpointer, alert sinks, BLE/serial drivers, anchor
@@ -76,7 +77,7 @@ export class Gateway {
   readonly #thread: CommitThread;
   readonly #control: ControlServer;
   readonly #lock: InstanceLock;
-  readonly #deviceChangeListeners: ((deviceId: string) => void)[] = [];
+  readonly #deviceChangeListeners: ((deviceId: string, by: string | null) => void)[] = [];
   #sessionSweep: unknown;
   readonly #startedAtMs: number;
   #adminPort = 0;
@@ -336,16 +337,17 @@ export class Gateway {
   /**
    * Registers a listener told the id of a device whose binding or credential may have changed (a
    * `devices_changed` request, or a frame refused at commit because its binding no longer holds). It re-reads
-   * the registry itself. Listeners MUST NOT throw (a throw is logged).
+   * the registry itself. `by`: the user who made the change, when a `vitalog devices … --by USER` command said
+   * so (null otherwise). Listeners MUST NOT throw (a throw is logged).
    */
-  onDeviceChanged(listener: (deviceId: string) => void): void {
+  onDeviceChanged(listener: (deviceId: string, by: string | null) => void): void {
     this.#deviceChangeListeners.push(listener);
   }
 
-  #tellDeviceChanged(deviceId: string): void {
+  #tellDeviceChanged(deviceId: string, by: string | null = null): void {
     for (const listener of this.#deviceChangeListeners) {
       try {
-        listener(deviceId);
+        listener(deviceId, by);
       } catch (err) {
         this.log.error({ deviceId, err: errorText(err) }, "device change listener failed");
       }
@@ -358,7 +360,7 @@ export class Gateway {
   }
 
   /**
-   * `devices_changed { device_id }` on the control socket, sent by a `vitalog devices` command after it
+   * `devices_changed { device_id, by? }` on the control socket, sent by a `vitalog devices` command after it
    * changed a binding or a credential: every live session of that device whose binding or credential no
    * longer holds is closed now. The daemon re-reads the registry itself; the request only says where to look.
    */
@@ -367,8 +369,12 @@ export class Gateway {
     if (typeof deviceId !== "string" || !DEVICE_ID_PATTERN.test(deviceId)) {
       throw new ControlRefusal("bad_request", "device_id must be a device id");
     }
+    const by = args.by ?? null;
+    if (by !== null && (typeof by !== "string" || !USER_ID_PATTERN.test(by))) {
+      throw new ControlRefusal("bad_request", "by must be a user id");
+    }
     const closed = this.mqtt.revalidateSessions(deviceId);
-    this.#tellDeviceChanged(deviceId);
+    this.#tellDeviceChanged(deviceId, by);
     return { sessions_closed: closed };
   }
 

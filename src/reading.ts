@@ -506,7 +506,23 @@ export interface DeviceStatusInput {
    * `strip_insertion_error`. The technical alarm names them; absent or empty when the frame reports none.
    */
   measurementIssues?: readonly string[] | undefined;
+  /**
+   * Vitals the frame carried without a usable value, each with the device's reason as a snake_case name
+   * (an IEEE 11073 special value such as `nan` or `nres` [clinical.md §1.2], `measurement_unavailable` …).
+   * A device that keeps sending them raises the technical alarm `no_valid_data`. Absent or empty when the
+   * frame carried a value for every vital it named.
+   */
+  absentValues?: readonly { readonly kind: VitalKind; readonly reason: string }[] | undefined;
 }
+
+/**
+ * The issue (`DeviceStatusInput.measurementIssues`) of a frame whose contact status is present but cannot be
+ * read (SenML `contact` without a boolean `vb`, plain JSON `sensor_contact` not a boolean, a serial monitor's
+ * blank probe field). The gateway cannot tell whether the sensor touches the patient, so it never assumes it
+ * does: the frame's readings are flagged `signal_unreliable` and the technical alarm `signal quality` names this
+ * issue ("the device reports unreadable contact status with its … values").
+ */
+export const UNREADABLE_CONTACT_STATUS = "unreadable_contact_status";
 
 /** Longest reading id, device id and subject id stored (the config allows 64 and 128 characters). */
 const MAX_STORED_ID_CHARS = 128;

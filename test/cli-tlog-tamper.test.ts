@@ -85,12 +85,13 @@ describe("tlog tamper evidence: audit and verify name the reading", () => {
       db.prepare("UPDATE tlog_records SET sealed = ? WHERE ref = ?").run(row.sealed, id);
     });
     const report = await audit(cfg);
-    // the first record is the ward's rules in force, written at start-up: its row loses its evidence too
+    // the first record is the start-up event naming the durable alert sinks: the row that says which set was
+    // logged last loses its evidence with it
     assert.deepEqual(
       report.findings.map((f) => [f.kind, f.ref]),
       [
         ["modified", id],
-        ["rules_in_force_mismatch", "ward"],
+        ["rules_in_force_mismatch", "alert_outbox_sinks"],
       ],
     );
     const proof = await cli(["proof", id, "--config", cfg]);

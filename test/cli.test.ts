@@ -109,7 +109,8 @@ describe("vitalog CLI", () => {
   });
 
   it("runs the demo end to end for a few seconds, scoring NEWS2 per patient and alerting on the deteriorating one", () => {
-    const r = vitalog("demo", "--devices", "3", "--seconds", "4");
+    // [rules.news2.persistSec, 10 s] a patient's first values enter NEWS2 once they have persisted
+    const r = vitalog("demo", "--devices", "3", "--seconds", "14");
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /Vitalog demo/);
     const stored = /stored (\d+) readings/.exec(
@@ -120,9 +121,11 @@ describe("vitalog CLI", () => {
     );
     assert.ok(stored && Number(stored[1]) > 0, "the simulated wearables' readings arrive");
     assert.match(r.stdout, /wear-001 +pt-001 +stable/);
-    // the bedside entries (air, Alert) complete the stable patient's NEWS2 with its first pack: all normal, 0
+    // the bedside entries (air, Alert) complete the stable patient's NEWS2 once its first pack has persisted:
+    // all normal, 0
     assert.match(r.stdout, /^wear-001 +pt-001 +stable .* 0 zero /m);
-    // the deteriorating patient is on oxygen with new confusion (2 + 3): a NEWS2 alert with its first pack
+    // the deteriorating patient is on oxygen with new confusion (2 + 3): a NEWS2 alert once its first pack has
+    // persisted
     assert.match(r.stdout, /ALERT raise (MEDIUM|HIGH) pt-002 news2: NEWS2 \d+ \((medium|high) clinical risk/);
   });
 });

@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import type { Hex } from "viem";
 import { z } from "zod";
+import { onceParsed } from "../config-sections.js";
 import type { EvmLedgerConfig, FinalityPolicy } from "./evm-ledger.js";
 import type { PublisherConfig } from "./publisher.js";
 
@@ -70,14 +71,17 @@ export const anchorConfigSchema = z
     /** Per-request JSON-RPC timeout. */
     rpcTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
   })
-  .superRefine((a, ctx) => {
-    if (!a.enabled) return;
-    for (const key of ["rpcUrl", "chainId", "contract", "keyFile"] as const) {
-      if (a[key] === undefined) {
-        ctx.addIssue({ code: "custom", path: [key], message: "required when anchor.enabled is true" });
+  .superRefine(
+    (a, ctx) => {
+      if (!a.enabled) return;
+      for (const key of ["rpcUrl", "chainId", "contract", "keyFile"] as const) {
+        if (a[key] === undefined) {
+          ctx.addIssue({ code: "custom", path: [key], message: "required when anchor.enabled is true" });
+        }
       }
-    }
-  })
+    },
+    onceParsed("enabled", "rpcUrl", "chainId", "contract", "keyFile"),
+  )
   .prefault({});
 
 export type AnchorConfig = z.infer<typeof anchorConfigSchema>;

@@ -9,11 +9,12 @@
  *
  * The erasure's purge of the subject's alarm record (erasure.ts) is authorised by its `subject_alerts_purged`
  * event, logged in the same transaction: it counts the rows it deleted and, opened under the subject's key just
- * before, the subject's logged alert transitions, alerts and clinician entries and how many of them still had
- * their row. A logged one without its row then was deleted before the erasure, outside it (or never written: see
+ * before, the subject's logged alert transitions, alerts, clinician entries, limits in force and rules in force,
+ * and how many of them still had their row (for limits and rules in force: a row equal to the logged state). A
+ * logged one without its row then was deleted (or changed) before the erasure, outside it (or never written: see
  * vitalog_alert_persist_failures_total), and is a finding, although the rows and the events are gone now: a
  * deletion by tampering is not hidden by the erasure that follows it. A row of the erased subject left in a table
- * is named by that table's check (audit-alerts.ts, audit-observations.ts).
+ * is named by that table's check (audit-alerts.ts, audit-observations.ts, audit-outbox.ts, audit-rules.ts).
  */
 import type { Database } from "better-sqlite3";
 import type { LoggedEvent } from "./audit-events.js";
@@ -108,17 +109,33 @@ function checkPurge(p: PurgeCounts, add: AddFinding): void {
       logged: n("clinician_observations"),
       found: Math.min(n("clinician_observations"), p.observations),
     },
+    // the limits and the rules in force: a row counts only when it held what the log left (equal, same author)
+    {
+      table: "subject_limits",
+      what: "limit(s) in force",
+      logged: n("subject_limits"),
+      found: n("subject_limits_with_rows"),
+      changed: true,
+    },
+    {
+      table: "rules_in_force",
+      what: "rules in force record",
+      logged: n("rules_in_force"),
+      found: n("rules_in_force_with_row"),
+      changed: true,
+    },
   ];
   for (const g of gaps) {
     if (g.found >= g.logged) continue;
+    const gone = "changed" in g ? "deleted or changed" : "deleted";
     add({
       kind: "erasure_mismatch",
       ref: p.ref,
       leafIndex: p.leaf,
       detail:
         `the purge of an erased subject's alarm record (tag ${p.tag.slice(0, 16)}…) found ${g.found} ${g.table} row(s) ` +
-        `for ${g.logged} logged ${g.what}: ${g.logged - g.found} deleted before the erasure, outside it ` +
-        "(or never written: see vitalog_alert_persist_failures_total)",
+        `for ${g.logged} logged ${g.what}: ${g.logged - g.found} ${gone} before the erasure, outside it` +
+        ("changed" in g ? "" : " (or never written: see vitalog_alert_persist_failures_total)"),
       table: g.table,
     });
   }

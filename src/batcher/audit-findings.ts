@@ -6,6 +6,9 @@
  *   `tree`;
  * - `alert_mismatch`: an `alert_events` row differs from its logged transition (who, when, via, the
  *   transition, the message), a logged transition has no row, or a row has no logged transition;
+ * - `outbox_mismatch`: an `alert_outbox` row (a message to a durable sink) differs from its logged transition, has
+ *   none, or names an erased subject, or a logged transition due for a durable sink, too young to have been pruned,
+ *   has no row (audit-outbox.ts);
  * - `alert_state_mismatch`: an `alerts` row (the current state) differs from the state replayed from the
  *   logged transitions, or has none;
  * - `observation_mismatch`: a `clinician_observations` row differs from its logged `clinician_observation`
@@ -26,12 +29,15 @@
  *   raised, inserted), or was deleted without a logged prune, or a prune removed other counts than sealed;
  * - `erasure_mismatch`: the records an erasure left shredded differ from what its `subject_erased` event
  *   counts (something else deleted under cover of the erasure), or its `subject_alerts_purged` event found
- *   fewer rows than the log held for the subject (deleted before the erasure, outside it);
+ *   fewer rows than the log held for the subject (deleted before the erasure, outside it), or fewer limit or
+ *   rules-in-force rows equal to what the log held (deleted or changed before the erasure);
  * - `rules_in_force_mismatch`: a logged `rules_in_force` event whose hash is not the hash of the rules it
  *   carries, or a `rules_in_force` row that is not the state of the last event logged for its scope (or has
- *   none), or a logged scope without its row (audit-rules.ts);
+ *   none), or a logged scope without its row, or an erased subject's row changed or deleted after the state its
+ *   erasure recorded (audit-rules.ts);
  * - `subject_limits_mismatch`: a `subject_limits` row differs from the override, author or reason its last
- *   logged `subject_limits_changed` left, has none, outlived a logged reset, or a logged change has no row;
+ *   logged `subject_limits_changed` left, has none, outlived a logged reset, names an erased subject, or a logged
+ *   change has no row;
  * - `table_unreadable`: a covered table cannot be read at all (dropped, or its schema changed), or an
  *   authentic logged event cannot be replayed into it.
  */
@@ -46,6 +52,7 @@ export type FindingKind =
   | "tree"
   | "alert_mismatch"
   | "alert_state_mismatch"
+  | "outbox_mismatch"
   | "observation_mismatch"
   | "device_mismatch"
   | "reading_binding_mismatch"

@@ -6,19 +6,31 @@
  *   differs from what it carries proves nothing); every row must be the state of the last event logged for
  *   its scope (the ward's: the hash of `{hash, subject_overrides}`; a subject's: its `hash`, under the scope
  *   `subject:<tag>`). A row with no event, or another state, is a finding; so is a logged scope whose row is
- *   gone. A subject scope whose events were shredded by an erasure is counted `erased`.
+ *   gone. A subject scope whose events were shredded by an erasure is compared with the state the erasure's
+ *   `subject_alerts_purged` event recorded (erasure.ts `rules_in_force_state`) when the purge found the row holding
+ *   it: the same, it is counted `erased`; another state, or the row gone, is a finding (changed or deleted since).
+ *   A row the purge found changed already is named by audit-erasures.ts; an erasure logged before that field
+ *   existed leaves the row counted `erased`. The scope `alert_outbox_sinks` holds the set of durable alert sinks
+ *   last logged (an `alert_outbox_sinks` event): the same rule applies.
  * - `subject_limits` (rules/subject-limits.ts): every row must be the override the last logged
  *   `subject_limits_changed` event of its subject and vital left, with the same author and reason; a logged
- *   override without its row is a finding (deleted), and so is a row after a logged reset. Rows of a subject
- *   erased later are counted `erased` (its events were shredded with its key).
+ *   override without its row is a finding (deleted), and so is a row after a logged reset. A row of an erased
+ *   subject is a finding: the erasure purges the subject's limits (erasure.ts), so one left names a subject that
+ *   should be gone (put back since, or left by an older version: erase the subject again to purge it).
  */
 import type { Database } from "better-sqlite3";
 import { rulesHash } from "../rules/rules-in-force.js";
-import { RULES_IN_FORCE_EVENT } from "../rules/rules-in-force-writer.js";
+import {
+  OUTBOX_SINKS_EVENT,
+  OUTBOX_SINKS_SCOPE,
+  outboxSinksState,
+  RULES_IN_FORCE_EVENT,
+} from "../rules/rules-in-force-writer.js";
 import { SUBJECT_LIMITS_CHANGED } from "../rules/subject-limits-sql.js";
 import type { ErasedSubjects, LoggedEvent } from "./audit-events.js";
 import type { Finding, TableCheck } from "./audit-findings.js";
 import { canonicalize } from "./canonical-record.js";
+import { SUBJECT_ALERTS_PURGED } from "./erasure.js";
 import type { SubjectKeys } from "./subject-keys.js";
 
 const hasTable = (db: Database, name: string) =>
@@ -28,6 +40,8 @@ export function rulesInForceCheck(db: Database, keys: Pick<SubjectKeys, "tag">):
   const TABLE = "rules_in_force";
   /** scope → the state its last event records, and that event's leaf. */
   const logged = new Map<string, { state: string; leaf: number }>();
+  /** An erased subject's scope → the state its erasure recorded for it (its events are shredded), and its leaf. */
+  const atErasure = new Map<string, { state: string; leaf: number; ref: string }>();
   const early: Finding[] = [];
   const mismatch = (ref: string | null, leafIndex: number | null, detail: string): Finding => ({
     kind: "rules_in_force_mismatch",
@@ -38,6 +52,19 @@ export function rulesInForceCheck(db: Database, keys: Pick<SubjectKeys, "tag">):
   });
   return {
     onEvent(e: LoggedEvent) {
+      if (e.type === SUBJECT_ALERTS_PURGED) {
+        const l = e.data.logged as Record<string, unknown> | null | undefined;
+        const state = l?.rules_in_force_state;
+        // a row the purge found changed already is its erasure_mismatch (audit-erasures.ts), not named twice
+        if (typeof state === "string" && l?.rules_in_force_with_row === 1)
+          atErasure.set(`subject:${String(e.data.subject_tag)}`, { state, leaf: e.leafIndex, ref: e.ref });
+        return;
+      }
+      if (e.type === OUTBOX_SINKS_EVENT) {
+        if (Array.isArray(e.data.sinks))
+          logged.set(OUTBOX_SINKS_SCOPE, { state: outboxSinksState(e.data.sinks), leaf: e.leafIndex });
+        return;
+      }
       if (e.type !== RULES_IN_FORCE_EVENT) return;
       const { scope, hash } = e.data;
       if (typeof hash !== "string") throw new Error("it carries no hash");
@@ -72,9 +99,24 @@ export function rulesInForceCheck(db: Database, keys: Pick<SubjectKeys, "tag">):
       for (const r of rows) {
         const l = logged.get(r.scope);
         logged.delete(r.scope);
+        const recorded = atErasure.get(r.scope);
+        atErasure.delete(r.scope);
         if (l === undefined) {
           const at = erasedAt.get(r.scope);
-          if (at !== undefined && r.recorded_at_ms <= at) erased++;
+          if (
+            at !== undefined &&
+            r.recorded_at_ms <= at &&
+            recorded !== undefined &&
+            recorded.state !== r.state
+          )
+            add(
+              mismatch(
+                r.scope,
+                recorded.leaf,
+                `stored state ${r.state} is not the ${recorded.state} its subject's erasure recorded: changed since`,
+              ),
+            );
+          else if (at !== undefined && r.recorded_at_ms <= at) erased++;
           else
             add(
               mismatch(
@@ -91,6 +133,17 @@ export function rulesInForceCheck(db: Database, keys: Pick<SubjectKeys, "tag">):
       }
       for (const [scope, l] of logged)
         add(mismatch(scope, l.leaf, "logged rules_in_force has no row: deleted"));
+      for (const [scope, r] of atErasure) {
+        // a scope logged again after the erasure is impossible (no key is made for an erased id): judged above
+        if (!erasedAt.has(scope)) continue;
+        add(
+          mismatch(
+            scope,
+            r.leaf,
+            `the rules_in_force row its subject's erasure recorded (${r.state}) is gone: deleted since`,
+          ),
+        );
+      }
       return [{ table: TABLE, rows: rows.length, verified, pending: 0, erased }];
     },
   };
@@ -132,24 +185,19 @@ export function subjectLimitsCheck(db: Database, erasedSubjects: ErasedSubjects)
       if (!hasTable(db, TABLE)) return [{ table: TABLE, rows: 0, verified: 0, pending: 0, erased: 0 }];
       const rows = db.prepare(`SELECT * FROM ${TABLE} ORDER BY subject_id, vital`).all() as LimitRow[];
       let verified = 0;
-      let erased = 0;
       for (const r of rows) {
         const key = `${r.subject_id}\n${r.vital}`;
         const ref = `${r.subject_id} ${r.vital}`;
         const l = logged.get(key);
         logged.delete(key);
         if (l === undefined || l.override === null) {
-          if (erasedSubjects.covers(r.subject_id, r.changed_at_ms)) erased++;
-          else
-            add(
-              mismatch(
-                ref,
-                l?.leaf ?? null,
-                l === undefined
-                  ? "row has no logged subject_limits_changed: written behind the gateway's back (or while the log was off)"
-                  : "row exists after a logged reset",
-              ),
-            );
+          const detail =
+            l === undefined && erasedSubjects.covers(r.subject_id, r.changed_at_ms)
+              ? "row names an erased subject: not purged by its erasure, or put back since (erase the subject again to purge it)"
+              : l === undefined
+                ? "row has no logged subject_limits_changed: written behind the gateway's back (or while the log was off)"
+                : "row exists after a logged reset";
+          add(mismatch(ref, l?.leaf ?? null, detail));
           continue;
         }
         const diffs: string[] = [];
@@ -170,7 +218,7 @@ export function subjectLimitsCheck(db: Database, erasedSubjects: ErasedSubjects)
         if (l.override !== null)
           add(mismatch(key.replace("\n", " "), l.leaf, "logged limit change has no row: deleted"));
       }
-      return [{ table: TABLE, rows: rows.length, verified, pending: 0, erased }];
+      return [{ table: TABLE, rows: rows.length, verified, pending: 0, erased: 0 }];
     },
   };
 }

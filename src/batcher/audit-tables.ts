@@ -1,7 +1,8 @@
 /**
  * `vitalog audit` beyond the tree: every table a person or a report relies on, compared with the log's
  * events (one pass over them in log order, then one comparison per table):
- * alert transitions and current alert state (audit-alerts.ts), clinician observations
+ * alert transitions and current alert state (audit-alerts.ts), the durable sinks' outbox (audit-outbox.ts),
+ * clinician observations
  * (audit-observations.ts), device bindings and the readings' subjects (audit-devices.ts), rejection evidence
  * (audit-rejections.ts), what erasures shredded (audit-erasures.ts), the user store (audit-users.ts), and the
  * configuration in force and the per-subject limit changes (audit-rules.ts);
@@ -17,6 +18,7 @@ import { erasuresCheck } from "./audit-erasures.js";
 import { ErasedSubjects, scanLoggedEvents } from "./audit-events.js";
 import type { AddFinding, TableCoverage } from "./audit-findings.js";
 import { observationsCheck } from "./audit-observations.js";
+import { type OutboxAuditOptions, outboxCheck } from "./audit-outbox.js";
 import { rejectionsCheck } from "./audit-rejections.js";
 import { rulesInForceCheck, subjectLimitsCheck } from "./audit-rules.js";
 import { usersCheck } from "./audit-users.js";
@@ -29,12 +31,21 @@ export interface TablesAudit {
   readonly rejectionAdoptions: RejectionAdoption[];
 }
 
+/** What the table checks need beyond the database (default: the time of the audit is now). */
+export type TablesAuditOptions = Partial<OutboxAuditOptions>;
+
 /** Runs the table checks; returns what each table's comparison covered and the adoptions listed. */
-export function auditTables(db: Database, keys: SubjectKeys, add: AddFinding): TablesAudit {
+export function auditTables(
+  db: Database,
+  keys: SubjectKeys,
+  add: AddFinding,
+  opts: TablesAuditOptions = {},
+): TablesAudit {
   const erased = new ErasedSubjects(db, keys);
   const adoptions = new AdoptionList();
   const checks = [
     alertTablesCheck(db, erased),
+    outboxCheck(db, erased, { nowMs: opts.nowMs ?? Date.now() }),
     observationsCheck(db, erased),
     devicesCheck(db),
     rejectionsCheck(db),

@@ -22,17 +22,19 @@ import {
 import type { LoggedEvent } from "./audit-events.js";
 import { type Finding, showValue, type TableCheck } from "./audit-findings.js";
 
-interface LoggedUser {
-  id: string;
-  role: unknown;
-  displayName: unknown;
-  isEnabled: boolean;
-  credential: unknown;
+/** A user as the log's events make it. */
+export interface LoggedUser {
+  readonly id: string;
+  readonly role: unknown;
+  readonly displayName: unknown;
+  readonly isEnabled: boolean;
+  readonly credential: unknown;
   /** The leaf of the event that changed the user last. */
-  leaf: number;
+  readonly leaf: number;
 }
 
-interface UserRow {
+/** A `users` row as compared with its logged user. */
+export interface UserRow {
   id: string;
   role: string;
   display_name: string | null;
@@ -41,9 +43,66 @@ interface UserRow {
 }
 
 const TABLE = "users";
+/** The columns {@link userRowDiffs} compares. */
+export const USER_ROW_COLUMNS = "id, role, display_name, is_enabled, password_hash";
+
+/**
+ * The user events replayed in log order: what each user is by the log (`users`, keyed by the id in lower
+ * case). Shared by `vitalog audit` and the daemon's verified user directory (users/user-directory.ts).
+ */
+export class UserEventReplay {
+  readonly users = new Map<string, LoggedUser>();
+
+  /** Applies one logged event (others are ignored); returns why it cannot apply, or undefined. */
+  apply(e: LoggedEvent): string | undefined {
+    if (!USER_EVENT_TYPES.has(e.type)) return undefined;
+    const id = e.data.user;
+    if (typeof id !== "string") throw new Error("it names no user");
+    const key = id.toLowerCase();
+    const before = this.users.get(key);
+    if (e.type === USER_ADDED) {
+      this.users.set(key, {
+        id,
+        role: e.data.role,
+        displayName: e.data.display_name ?? null,
+        isEnabled: e.data.enabled !== false,
+        credential: e.data.credential ?? null,
+        leaf: e.leafIndex,
+      });
+      // the store refuses an id it holds already: a second addition was logged over a deleted row
+      return before === undefined
+        ? undefined
+        : `user added again, though the log holds it since leaf ${before.leaf}: its row was deleted behind the gateway's back`;
+    }
+    if (before === undefined) return `logged ${e.type} of a user the log never added`;
+    if (e.type === USER_ROLE_CHANGED)
+      this.users.set(key, { ...before, role: e.data.role, leaf: e.leafIndex });
+    else if (e.type === USER_DISABLED)
+      this.users.set(key, { ...before, isEnabled: false, leaf: e.leafIndex });
+    else if (e.type === USER_ENABLED) this.users.set(key, { ...before, isEnabled: true, leaf: e.leafIndex });
+    return undefined;
+  }
+}
+
+/** How a `users` row differs from the user its events make (empty when it matches). */
+export function userRowDiffs(u: LoggedUser, r: UserRow): string[] {
+  const diffs: string[] = [];
+  if (u.id !== r.id) diffs.push(`id: logged ${showValue(u.id)}, stored ${showValue(r.id)}`);
+  if (u.role !== r.role) diffs.push(`role: logged ${showValue(u.role)}, stored ${showValue(r.role)}`);
+  if (u.displayName !== r.display_name)
+    diffs.push(`display name: logged ${showValue(u.displayName)}, stored ${showValue(r.display_name)}`);
+  if (u.isEnabled !== (r.is_enabled === 1))
+    diffs.push(
+      `logged ${u.isEnabled ? "enabled" : "disabled"}, stored ${r.is_enabled === 1 ? "enabled" : "disabled"}`,
+    );
+  if (u.credential !== userCredentialDigest(r.password_hash))
+    diffs.push("its credential (password hash) is not the logged one");
+  return diffs;
+}
 
 export function usersCheck(db: Database): TableCheck {
-  const logged = new Map<string, LoggedUser>();
+  const replay = new UserEventReplay();
+  const logged = replay.users;
   const early: Finding[] = [];
   const mismatch = (ref: string | null, leafIndex: number | null, detail: string): Finding => ({
     kind: "user_mismatch",
@@ -54,38 +113,8 @@ export function usersCheck(db: Database): TableCheck {
   });
   return {
     onEvent(e: LoggedEvent) {
-      if (!USER_EVENT_TYPES.has(e.type)) return;
-      const id = e.data.user;
-      if (typeof id !== "string") throw new Error("it names no user");
-      const key = id.toLowerCase();
-      const before = logged.get(key);
-      if (e.type === USER_ADDED) {
-        // the store refuses an id it holds already: a second addition was logged over a deleted row
-        if (before !== undefined)
-          early.push(
-            mismatch(
-              id,
-              e.leafIndex,
-              `user added again, though the log holds it since leaf ${before.leaf}: its row was deleted behind the gateway's back`,
-            ),
-          );
-        logged.set(key, {
-          id,
-          role: e.data.role,
-          displayName: e.data.display_name ?? null,
-          isEnabled: e.data.enabled !== false,
-          credential: e.data.credential ?? null,
-          leaf: e.leafIndex,
-        });
-        return;
-      }
-      if (before === undefined) {
-        early.push(mismatch(id, e.leafIndex, `logged ${e.type} of a user the log never added`));
-        return;
-      }
-      if (e.type === USER_ROLE_CHANGED) logged.set(key, { ...before, role: e.data.role, leaf: e.leafIndex });
-      else if (e.type === USER_DISABLED) logged.set(key, { ...before, isEnabled: false, leaf: e.leafIndex });
-      else if (e.type === USER_ENABLED) logged.set(key, { ...before, isEnabled: true, leaf: e.leafIndex });
+      const problem = replay.apply(e);
+      if (problem !== undefined) early.push(mismatch(String(e.data.user), e.leafIndex, problem));
     },
     finish(add) {
       for (const f of early) add(f);
@@ -105,9 +134,7 @@ export function usersCheck(db: Database): TableCheck {
           });
         return [{ table: TABLE, rows: 0, verified: 0, pending: 0, erased: 0 }];
       }
-      const rows = db
-        .prepare(`SELECT id, role, display_name, is_enabled, password_hash FROM ${TABLE} ORDER BY id`)
-        .all() as UserRow[];
+      const rows = db.prepare(`SELECT ${USER_ROW_COLUMNS} FROM ${TABLE} ORDER BY id`).all() as UserRow[];
       let verified = 0;
       for (const r of rows) {
         const key = r.id.toLowerCase();
@@ -123,17 +150,7 @@ export function usersCheck(db: Database): TableCheck {
           );
           continue;
         }
-        const diffs: string[] = [];
-        if (u.id !== r.id) diffs.push(`id: logged ${showValue(u.id)}, stored ${showValue(r.id)}`);
-        if (u.role !== r.role) diffs.push(`role: logged ${showValue(u.role)}, stored ${showValue(r.role)}`);
-        if (u.displayName !== r.display_name)
-          diffs.push(`display name: logged ${showValue(u.displayName)}, stored ${showValue(r.display_name)}`);
-        if (u.isEnabled !== (r.is_enabled === 1))
-          diffs.push(
-            `logged ${u.isEnabled ? "enabled" : "disabled"}, stored ${r.is_enabled === 1 ? "enabled" : "disabled"}`,
-          );
-        if (u.credential !== userCredentialDigest(r.password_hash))
-          diffs.push("its credential (password hash) is not the logged one");
+        const diffs = userRowDiffs(u, r);
         if (diffs.length > 0) add(mismatch(r.id, u.leaf, diffs.join("; ")));
         else verified++;
       }

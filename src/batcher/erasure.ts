@@ -4,8 +4,11 @@
  * 1. the subject's rows are deleted from every table that names it outside the log: `alert_events`, `alerts`,
  *    `alert_outbox` (its messages to the durable sinks), `clinician_observations` and `subject_limits`. Before, the subject's
  *    logged events are opened (its key still exists) and counted, so the purge can say how many rows the log
- *    supports and how many it found: a row deleted earlier, by hand, is then told apart from the authorised
- *    purge (audit-erasures.ts). A `subject_alerts_purged` event (subject tag and counts, no subject id) records it;
+ *    supports and how many it found: a row deleted (or, for its limits and rules in force, changed) earlier, by
+ *    hand, is then told apart from the authorised purge (audit-erasures.ts). The subject's `rules_in_force` row
+ *    (keyed by its tag, holding no subject id) stays; the purge records the state its last logged event left, so
+ *    the audit can still compare the row after its events are shredded (audit-rules.ts). A
+ *    `subject_alerts_purged` event (subject tag and counts, no subject id) records it;
  * 2. each logged reading of the subject leaves its id, entry (a salted commitment that reveals nothing once the
  *    salt is gone) and key id in `tlog_erased`, so the tree's entries can still be served and the audit can tell
  *    an erased leaf from a deleted one;
@@ -26,8 +29,10 @@
  */
 import type { Database } from "better-sqlite3";
 import { GatewayError } from "../errors.js";
+import { RULES_IN_FORCE_EVENT } from "../rules/rules-in-force-writer.js";
 import { AUDIT_EVENT_TYPES, OBSERVATION_EVENT_TYPE } from "../rules/sinks/alert-message.js";
-import { purgeSubjectLimits } from "../rules/subject-limits-sql.js";
+import { purgeSubjectLimits, SUBJECT_LIMITS_CHANGED } from "../rules/subject-limits-sql.js";
+import { canonicalize } from "./canonical-record.js";
 import { type EventRow, openEvent, readingOpening } from "./leaf-openings.js";
 import type { Tlog } from "./open-tlog.js";
 import type { ReadingRow } from "./reading-store.js";
@@ -49,7 +54,12 @@ export interface PurgedRows {
 /**
  * What the log held for the subject when it was purged: its logged alert transitions (`alert_events`), the alerts
  * they name (`alerts`) and its clinician entries (`clinician_observations`), and of those how many still had their
- * row (`*_with_rows`). Null when the subject's key was destroyed before (nothing could be opened).
+ * row (`*_with_rows`); the limits its last logged `subject_limits_changed` per vital left in force
+ * (`subject_limits`) and how many rows still held exactly them, with their author and reason
+ * (`subject_limits_with_rows`); whether a `rules_in_force` record of the subject was logged (`rules_in_force`, 0 or
+ * 1), whether its row held the state the last one left (`rules_in_force_with_row`), and that state
+ * (`rules_in_force_state`, the hash the row keeps, or null). Null when the subject's key was destroyed before
+ * (nothing could be opened). Purge events logged before the limit and rules fields existed lack them.
  */
 export interface LoggedForPurge {
   alert_events: number;
@@ -57,6 +67,11 @@ export interface LoggedForPurge {
   alerts: number;
   alerts_with_rows: number;
   clinician_observations: number;
+  subject_limits: number;
+  subject_limits_with_rows: number;
+  rules_in_force: number;
+  rules_in_force_with_row: number;
+  rules_in_force_state: string | null;
 }
 
 export interface ErasureResult {
@@ -94,7 +109,7 @@ export function eraseSubject(tlog: Tlog, subjectId: string, nowMs: number): Eras
     }
     const tag = records.keys.tag(subjectId);
     const key = records.keys.existingKeyFor(subjectId);
-    const logged = key === undefined ? null : loggedForPurge(tlog, key);
+    const logged = key === undefined ? null : loggedForPurge(tlog, key, subjectId);
     const purged = purgeAlertRecord(db, subjectId);
     let readingLeaves = 0;
     if (key !== undefined) {
@@ -189,10 +204,10 @@ function purgeAlertRecord(db: Database, subjectId: string): PurgedRows {
 }
 
 /**
- * The subject's logged alert transitions and clinician entries, opened under its key, and how many of them still
- * have their row now (before the purge).
+ * The subject's logged alert transitions, clinician entries, limit changes and rules in force, opened under its
+ * key, and how many of them still have their row now (before the purge).
  */
-function loggedForPurge(tlog: Tlog, key: SubjectKey): LoggedForPurge {
+function loggedForPurge(tlog: Tlog, key: SubjectKey, subjectId: string): LoggedForPurge {
   const { db, records } = tlog;
   const hasEventRow = db.prepare("SELECT 1 FROM alert_events WHERE event_id = ?").pluck();
   const hasAlertRow = db.prepare("SELECT 1 FROM alerts WHERE alert_id = ?").pluck();
@@ -207,8 +222,15 @@ function loggedForPurge(tlog: Tlog, key: SubjectKey): LoggedForPurge {
     alerts: 0,
     alerts_with_rows: 0,
     clinician_observations: 0,
+    subject_limits: 0,
+    subject_limits_with_rows: 0,
+    rules_in_force: 0,
+    rules_in_force_with_row: 0,
+    rules_in_force_state: null,
   };
   const alertIds = new Set<string>();
+  /** vital → what its last logged change left (override null: reset). */
+  const limits = new Map<string, { override: unknown; by: unknown; why: unknown }>();
   const rows = function* () {
     let after = -1;
     for (;;) {
@@ -222,13 +244,21 @@ function loggedForPurge(tlog: Tlog, key: SubjectKey): LoggedForPurge {
     const o = openEvent(records.keys, row);
     // a record that does not open is the leaf pass's finding, not the purge's
     if (o.status !== "opened") continue;
-    let record: { event?: unknown; data?: { event_id?: unknown; alert_id?: unknown } };
+    let record: { event?: unknown; data?: Record<string, unknown> };
     try {
       record = JSON.parse(o.opening.record.toString("utf8"));
     } catch {
       continue;
     }
     if (record.event === OBSERVATION_EVENT_TYPE) out.clinician_observations++;
+    if (record.event === SUBJECT_LIMITS_CHANGED && typeof record.data?.vital === "string") {
+      const { vital, override, by, why } = record.data;
+      limits.set(vital, { override: override ?? null, by, why });
+    }
+    if (record.event === RULES_IN_FORCE_EVENT && record.data?.scope === "subject") {
+      out.rules_in_force = 1;
+      out.rules_in_force_state = typeof record.data.hash === "string" ? record.data.hash : null;
+    }
     if (typeof record.event !== "string" || !ALERT_EVENT_TYPES.has(record.event)) continue;
     const { event_id: eventId, alert_id: alertId } = record.data ?? {};
     if (typeof eventId !== "string" || typeof alertId !== "string") continue;
@@ -238,5 +268,34 @@ function loggedForPurge(tlog: Tlog, key: SubjectKey): LoggedForPurge {
   }
   out.alerts = alertIds.size;
   for (const id of alertIds) if (hasAlertRow.get(id) !== undefined) out.alerts_with_rows++;
+  const limitRow = db.prepare<[string, string], { limits: string; changed_by: string; reason: string }>(
+    "SELECT limits, changed_by, reason FROM subject_limits WHERE subject_id = ? AND vital = ?",
+  );
+  for (const [vital, l] of limits) {
+    if (l.override === null) continue;
+    out.subject_limits++;
+    const row = limitRow.get(subjectId, vital);
+    if (
+      row !== undefined &&
+      row.changed_by === l.by &&
+      row.reason === l.why &&
+      sameLimits(row.limits, l.override)
+    )
+      out.subject_limits_with_rows++;
+  }
+  if (out.rules_in_force_state !== null) {
+    const scope = `subject:${records.keys.tag(subjectId).toString("hex")}`;
+    const state = db.prepare("SELECT state FROM rules_in_force WHERE scope = ?").pluck().get(scope);
+    if (state === out.rules_in_force_state) out.rules_in_force_with_row = 1;
+  }
   return out;
+}
+
+/** Whether stored limits (JSON text) are the logged override. */
+function sameLimits(stored: string, logged: unknown): boolean {
+  try {
+    return canonicalize(JSON.parse(stored)) === canonicalize(logged);
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,13 @@
 /**
- * Sends one command to the running daemon the way a nurse station does: as an alert consumer over MQTT
- * (loopback), authenticated with that consumer's password file from the config, and waits for the reply.
- * Whoever can read the consumer's secret file may act as it; the person is always named with --by.
+ * How a CLI command reaches the running daemon's alarm commands (rules/commands.ts).
+ *
+ * {@link sendCliAlertAction}: on the gateway host, through the local control socket (owner-only, 0600), as
+ * the `alert_action` op: recorded `via: "cli"`. What `vitalog alerts ack|silence` uses.
+ *
+ * {@link sendAlertCommand}: the way a nurse station does, as an alert consumer over MQTT (loopback),
+ * authenticated with that consumer's password file from the config, and waits for the reply: recorded `via`
+ * that consumer. What `vitalog alerts … --as CONSUMER` and `vitalog observe` use. Whoever can read the
+ * consumer's secret file may act as it; the person is always named with --by.
  * With the plain listener disabled (`mqtt.plain: false`) it uses the TLS listener, trusting exactly the
  * gateway's own certificate (`mqtt.tls.certFile`).
  */
@@ -10,11 +16,36 @@ import { readFileSync } from "node:fs";
 import type { ConnectionOptions } from "node:tls";
 import mqtt, { type IClientOptions } from "mqtt";
 import { type Config, readSecretFile } from "../config.js";
+import { controlRequest } from "../control/control-socket.js";
 import { GatewayError } from "../errors.js";
-import type { CommandReply } from "../rules/commands.js";
+import { ALERT_ACTION_OP, type CommandReply } from "../rules/commands.js";
 import type { CommandVerb } from "../rules/sinks/consumers.js";
 
 const REPLY_TIMEOUT_MS = 10_000;
+
+/**
+ * Acknowledges or silences through the local control socket; resolves the daemon's reply (`{ ok: true, alert,
+ * … }` or `{ ok: false, error, detail }`). Throws CONTROL_FAILED when no daemon runs on the state directory:
+ * an alarm lives in the running daemon, and nothing else can answer it.
+ */
+export async function sendCliAlertAction(
+  config: Readonly<Config>,
+  verb: "ack" | "silence",
+  body: Record<string, unknown>,
+): Promise<Record<string, unknown> & { ok: boolean }> {
+  const reply = await controlRequest(
+    config.gateway.stateDir,
+    ALERT_ACTION_OP,
+    { ...body, command: verb },
+    REPLY_TIMEOUT_MS,
+  );
+  if (reply === undefined)
+    throw new GatewayError(
+      "CONTROL_FAILED",
+      `no gateway is running on ${config.gateway.stateDir}: alarms are answered on the running daemon`,
+    );
+  return reply;
+}
 
 export async function sendAlertCommand(
   config: Readonly<Config>,

@@ -2,16 +2,17 @@ import { loadConfig } from "../config.js";
 import { openDatabase } from "../db.js";
 import { GatewayError } from "../errors.js";
 import { openAlerts, recentAlertEvents } from "../rules/sinks/alert-store.js";
-import { sendAlertCommand } from "./alert-command.js";
+import { sendAlertCommand, sendCliAlertAction } from "./alert-command.js";
 import { parseFlags, parseSince, requireFlag } from "./args.js";
 
 /**
  * `vitalog alerts --config FILE [--since 24h] [--limit N]`: active alerts and recent transitions (JSON).
  * `vitalog alerts ack|silence <alert-id> --by USER --config FILE [--as CONSUMER] [--minutes M]`: acts on the
- * running daemon through its MQTT command topic, attributed to USER, who must be an enabled user of the
- * gateway (`vitalog users`) whose role may answer that alarm; recorded `via` the consumer the CLI acts as.
+ * running daemon, attributed to USER, who must be an enabled user of the gateway (`vitalog users`) whose role
+ * may answer that alarm. Through the local control socket, recorded `via: "cli"`; with `--as CONSUMER`,
+ * through the MQTT command topic as that consumer (its password file from the config), recorded `via` it.
  * `<alert-id>` may be a unique prefix of an active alert's id (6 characters or more); the daemon resolves
- * it and the reply carries the alert acted on.
+ * it and the reply carries the alert acted on (`alert`: id, rule, subject, reason, state …).
  */
 export async function alertsCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
@@ -33,19 +34,18 @@ export async function alertsCommand(argv: string[], out: NodeJS.WritableStream):
     const by = requireFlag(values.by, "by");
     const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
     if (minutes !== undefined && !(minutes > 0)) throw new GatewayError("USAGE", "--minutes must be > 0");
-    const reply = await sendAlertCommand(
-      config,
-      action,
-      { alert_id: alertId, by, ...(minutes ? { duration_sec: minutes * 60 } : {}) },
-      values.as,
-    );
+    const body = { alert_id: alertId, by, ...(minutes ? { duration_sec: minutes * 60 } : {}) };
+    const reply =
+      values.as === undefined
+        ? await sendCliAlertAction(config, action, body)
+        : await sendAlertCommand(config, action, body, values.as);
     out.write(`${JSON.stringify(reply)}\n`);
     return reply.ok ? 0 : 1;
   }
   if (action !== undefined && action !== "list")
     throw new GatewayError(
       "USAGE",
-      "usage: vitalog alerts [list] | ack <id> --by USER | silence <id> --by USER",
+      "usage: vitalog alerts [list] | ack <id> --by USER [--as CONSUMER] | silence <id> --by USER [--as CONSUMER] [--minutes M]",
     );
   const limit = values.limit === undefined ? 100 : Number(values.limit);
   if (!Number.isInteger(limit) || limit <= 0)

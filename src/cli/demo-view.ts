@@ -21,6 +21,8 @@ export interface News2Cell {
   total: number | null;
   band: string | null;
   missing: number;
+  /** How many of the missing ones have device values waiting to persist (`rules.news2.persistSec`). */
+  pending?: number;
 }
 
 const COLUMNS: Array<[string, number]> = [
@@ -50,9 +52,13 @@ const BAND_SHORT: Record<string, string> = {
   high: "HIGH",
 };
 
-/** "7 HIGH", "3 low-med", or "? 2 missing" for an incomplete NEWS2 (never a partial total). */
+/**
+ * "7 HIGH", "3 low-med", "? 2 missing" for an incomplete NEWS2 (never a partial total), or "? 5 pending" while
+ * every missing parameter only waits for its values to persist.
+ */
 export function news2Text(n: News2Cell | null | undefined): string {
   if (!n) return "–";
+  if (n.total === null && n.pending && n.pending === n.missing) return `? ${n.pending} pending`;
   if (n.total === null) return `? ${n.missing} missing`;
   return `${n.total} ${BAND_SHORT[n.band ?? ""] ?? n.band}`;
 }

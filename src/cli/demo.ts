@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { type Scenario, scenarioFor } from "../../firmware-sim/scenarios.js";
 import { systemClock } from "../clock.js";
 import { parseConfig } from "../config.js";
+import { controlRequest } from "../control/control-socket.js";
 import { openDatabase } from "../db.js";
 import { generatePassword } from "../drivers/device-registry.js";
 import { GatewayError } from "../errors.js";
@@ -13,6 +14,7 @@ import { Gateway } from "../gateway.js";
 import { createLogger, type Logger } from "../log.js";
 import { MIGRATIONS } from "../migrations.js";
 import { type RulesHandle, rulesOf } from "../rules/attach-rules.js";
+import { USERS_CHANGED_OP } from "../users/attach-users.js";
 import { openUserStore } from "../users/open-user-store.js";
 import { parseFlags } from "./args.js";
 import { prepareFieldDevices } from "./demo-devices.js";
@@ -24,8 +26,8 @@ const SIM = resolve(dirname(fileURLToPath(import.meta.url)), "../../firmware-sim
 /**
  * What a nurse enters at the bedside for each demo patient, so NEWS2 has the two parameters no device supplies
  * (air or oxygen, ACVPU) [RCP NEWS2 2017 Chart 1] and a newcomer sees scores. The deteriorating patient is on
- * oxygen with new confusion (2 + 3): its NEWS2 alert is raised with its first complete set of vitals and rises
- * as they drift; the others breathe air and are alert.
+ * oxygen with new confusion (2 + 3): its NEWS2 alert is raised once its first complete set of vitals has persisted
+ * (`rules.news2.persistSec`) and rises as they drift; the others breathe air and are alert.
  */
 const DEMO_ENTRIES: Record<Scenario, { supplemental_oxygen: boolean; acvpu: "A" | "C" }> = {
   stable: { supplemental_oxygen: false, acvpu: "A" },
@@ -127,6 +129,8 @@ export async function demoCommand(
   } finally {
     usersDb.close();
   }
+  // the daemon acts on the users it verified against the log: told, as `vitalog users` tells it
+  await controlRequest(config.gateway.stateDir, USERS_CHANGED_OP);
   if (rules) recordDemoEntries(rules, [...rows.values()], log);
   field.startSimulators(rate);
   gateway.ingest.addListener({
@@ -179,7 +183,9 @@ export async function demoCommand(
   const draw = () => {
     for (const row of rows.values()) {
       const n = rules?.engine.news2(row.subjectId);
-      row.news2 = n ? { total: n.total, band: n.band, missing: n.missing.length } : null;
+      row.news2 = n
+        ? { total: n.total, band: n.band, missing: n.missing.length, pending: n.pending.length }
+        : null;
     }
     const footer =
       `stored ${gateway.store.count()} readings · accepted ${gateway.metrics.sum("vitalog_readings_accepted_total")}` +

@@ -16,6 +16,7 @@ import { DeviceRegistry, generatePassword } from "../drivers/device-registry.js"
 import { GatewayError } from "../errors.js";
 import { MIGRATIONS } from "../migrations.js";
 import { USER_ID_PATTERN } from "../rules/commands.js";
+import { authorizeCli, loadUserDirectory, printRefusal } from "../users/cli-authorization.js";
 import { parseFlags, requireFlag } from "./args.js";
 
 const USAGE =
@@ -54,6 +55,17 @@ export async function devicesCommand(argv: string[], out: NodeJS.WritableStream)
         `device ${values.id} is declared in the config file's devices: list; change it there and restart (a change made here would be undone at the next start)`,
       );
     }
+    if (verb !== "list") {
+      // `--by` must be a user who may manage devices (users/cli-authorization.ts)
+      try {
+        const directory = loadUserDirectory(db, config);
+        await authorizeCli(config, directory, actor.by!, "manage_devices", `devices_${verb}`, {
+          isOpenWhenEmpty: true,
+        });
+      } catch (err) {
+        return printRefusal(err, out);
+      }
+    }
     /** Exit status once a change is committed: 75 when the running daemon could not be told of it. */
     const exitAfter = (told: Record<string, unknown>) =>
       told.daemon === "unreachable" || told.daemon === "refused" ? 75 : 0;
@@ -81,7 +93,7 @@ export async function devicesCommand(argv: string[], out: NodeJS.WritableStream)
         const id = requireFlag(values.id, "id");
         const subjectId = requireFlag(values.subject, "subject");
         const changed = await registry.bind({ id, subjectId, model: values.model }, Date.now(), actor);
-        const told = await tellDaemon(config, id);
+        const told = await tellDaemon(config, id, actor.by);
         write({ device_id: id, rebound: changed, ...told });
         return exitAfter(told);
       }
@@ -89,7 +101,7 @@ export async function devicesCommand(argv: string[], out: NodeJS.WritableStream)
         const id = requireFlag(values.id, "id");
         const password = generatePassword();
         await registry.setPassword(id, password, Date.now(), actor);
-        const told = await tellDaemon(config, id);
+        const told = await tellDaemon(config, id, actor.by);
         write({ device_id: id, mqtt: mqttSettings(config, id, password), ...told });
         return exitAfter(told);
       }
@@ -97,7 +109,7 @@ export async function devicesCommand(argv: string[], out: NodeJS.WritableStream)
         const id = requireFlag(values.id, "id");
         if (!(await registry.remove(id, Date.now(), actor)))
           throw new GatewayError("DEVICE_UNKNOWN", `no device ${id}`);
-        const told = await tellDaemon(config, id);
+        const told = await tellDaemon(config, id, actor.by);
         write({ removed: id, ...told });
         return exitAfter(told);
       }
@@ -123,14 +135,22 @@ function actorOf(by: string | undefined, reason: string | undefined): DeviceChan
 }
 
 /**
- * Asks the running daemon to re-check the device's live sessions. The change is committed already: a
+ * Asks the running daemon to re-check the device's live sessions and the device's alarms. The change is committed already: a
  * daemon that is not running has no session to close; one that cannot be reached stops the session's
  * readings at its next frame and closes it within its periodic check, but the command exits 75 so that
  * whoever ran it knows the revocation was not confirmed.
  */
-async function tellDaemon(config: Readonly<Config>, deviceId: string): Promise<Record<string, unknown>> {
+async function tellDaemon(
+  config: Readonly<Config>,
+  deviceId: string,
+  by: string | undefined,
+): Promise<Record<string, unknown>> {
   try {
-    const reply = await controlRequest(config.gateway.stateDir, "devices_changed", { device_id: deviceId });
+    // `by`: who made the change, for the alarms it ends (their resolve events name them)
+    const reply = await controlRequest(config.gateway.stateDir, "devices_changed", {
+      device_id: deviceId,
+      ...(by !== undefined ? { by } : {}),
+    });
     if (reply === undefined) return { daemon: "not_running" };
     if (!reply.ok) return { daemon: "refused", error: reply.error, detail: reply.detail };
     return { daemon: "notified", sessions_closed: reply.sessions_closed };

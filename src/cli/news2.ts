@@ -10,7 +10,9 @@ import { parseFlags, requireFlag } from "./args.js";
  * `vitalog news2 --config FILE [--subject ID] [--json]`: the current NEWS2 of every subject (or one), complete
  * or not, as the RUNNING daemon holds it (over its control socket: NEWS2 lives in the daemon's memory). Shows
  * the total, band and alert priority, each parameter's value, score, age and source, a device value held back
- * until it persists (`rules.news2.persistSec`), and which parameters are missing or stale. `--json` prints the daemon's reply (`{ subjects: News2View[] }`).
+ * until it persists (`rules.news2.persistSec`), a parameter pending its first persisted value, values withheld
+ * by signal-quality gating, and which parameters are missing or stale. `--json` prints the daemon's reply
+ * (`{ subjects: News2View[] }`).
  */
 export async function news2Command(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values } = parseFlags(argv, {
@@ -64,7 +66,7 @@ export function renderNews2(s: News2View, nowMs: number): string[] {
   for (const p of s.parameters) {
     const source =
       p.source.type === "device" ? `device ${p.source.device_id}` : `entered by ${p.source.entered_by}`;
-    const value = p.rounded !== null && p.rounded !== p.value ? `${p.value} (${p.rounded})` : String(p.value);
+    const value = displayValue(p);
     lines.push(
       `  ${label(p.parameter).padEnd(16)} ${value.padEnd(12)} score ${p.score ?? "?"}  ${age(nowMs - p.observed_at_ms)} ago  ${source}`,
     );
@@ -78,9 +80,31 @@ export function renderNews2(s: News2View, nowMs: number): string[] {
     lines.push(
       `  ${label(st.parameter).padEnd(16)} stale: last observed ${age(nowMs - st.observed_at_ms)} ago`,
     );
-  const never = s.missing.filter((m) => !s.stale.some((st) => st.parameter === m));
+  // older daemons' messages lack `pending` and `withheld` (fields are only ever added to)
+  const pending = s.pending ?? [];
+  const withheld = s.withheld ?? [];
+  for (const p of pending)
+    lines.push(
+      `  ${label(p.parameter).padEnd(16)} pending: newest ${p.value} (score ${p.score ?? "?"}) since ${age(nowMs - p.since_ms)} ago, scored once it persists ${s.persist_sec} s`,
+    );
+  for (const w of withheld)
+    lines.push(
+      `  ${label(w.parameter).padEnd(16)} withheld (signal gated: ${w.flag.replaceAll("_", " ")}), last ${age(nowMs - w.observed_at_ms)} ago`,
+    );
+  const never = s.missing.filter(
+    (m) =>
+      !s.stale.some((st) => st.parameter === m) &&
+      !pending.some((p) => p.parameter === m) &&
+      !withheld.some((w) => w.parameter === m),
+  );
   if (never.length > 0) lines.push(`  never observed: ${never.map(label).join(", ")}`);
   return lines;
+}
+
+/** A parameter's value as a nurse reads it: "air" or "oxygen", an ACVPU letter, or a number and its rounding. */
+function displayValue(p: News2View["parameters"][number]): string {
+  if (typeof p.value === "boolean") return p.value ? "oxygen" : "air";
+  return p.rounded !== null && p.rounded !== p.value ? `${p.value} (${p.rounded})` : String(p.value);
 }
 
 function label(p: News2Parameter): string {

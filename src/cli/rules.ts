@@ -6,13 +6,17 @@
  * one row per limit, or with `--json` as JSON lines, one per vital. Each says where its values come from
  * (`default`, `ward`, `subject`) and carries the hash that the gateway's `rules_in_force` log event records for
  * the same rules; a subject's stored changes are listed with who made them, when and why. Reads the config
- * file and the database (when it exists): it shows what a gateway started with this file applies.
+ * file and the database (when it exists): it shows what a gateway started with this file applies. For a
+ * subject whose record was erased (known with the log on and its keys readable) it prints that instead of the
+ * ward's table and exits 1: no limits apply to a subject whose readings are refused.
  *
  * `set --config FILE --subject ID --vital V [--low TIERS] [--high TIERS] [--hysteresis N] [--clear-sec N]
  * [--enabled true|false] --by USER --why TEXT`: changes the subject's limits for one vital, field by field
  * over its current ones. TIERS is `LIMIT:PRIORITY:DELAY_SEC` separated by commas (`88:medium:15,85:high:5`), or
- * `none` for no limit in that direction. `reset --config FILE --subject ID [--vital V] --by USER --why TEXT`
- * removes the stored changes (of one vital, or all), back to the config file's limits.
+ * `none` for no limit in that direction (refused over a direction the ward defines, unless with `--enabled
+ * false`). A change for a subject the gateway does not know is applied with `"warning":"subject_not_seen"`.
+ * `reset --config FILE --subject ID [--vital V] --by USER --why TEXT` removes the stored changes (of one vital,
+ * or all), back to the config file's limits.
  *
  * A change goes to the running daemon (`rules_change` on its control socket: subject-limits-control.ts), which
  * checks, commits, logs and applies it at once. With no daemon running, the command checks and commits it
@@ -22,7 +26,9 @@
  * exits 1.
  */
 import { existsSync } from "node:fs";
+import { loadGatewayKeys } from "../batcher/key-files.js";
 import { openTlog } from "../batcher/open-tlog.js";
+import { SubjectKeys } from "../batcher/subject-keys.js";
 import { type Config, loadConfig } from "../config.js";
 import { controlRequest } from "../control/control-socket.js";
 import { type Db, openDatabase } from "../db.js";
@@ -40,7 +46,7 @@ import {
   SubjectLimitStore,
   storedOverrides,
 } from "../rules/subject-limits.js";
-import { erasedSubjectCheck } from "../rules/subject-limits-control.js";
+import { erasedSubjectCheck, subjectSeenCheck, subjectWarning } from "../rules/subject-limits-control.js";
 import {
   type EffectiveVitalLimits,
   effectiveThresholds,
@@ -50,7 +56,7 @@ import {
   type ThresholdTier,
   withStoredOverrides,
 } from "../rules/threshold-config.js";
-import { UserStore } from "../users/user-store.js";
+import { loadUserDirectory } from "../users/cli-authorization.js";
 import { parseFlags, requireFlag } from "./args.js";
 
 const USAGE =
@@ -173,10 +179,17 @@ async function change(config: Readonly<Config>, args: Record<string, unknown>, o
       isErased = erasedSubjectCheck(db, tlog.records.keys);
     }
     const request = parseLimitChangeRequest(args, SUBJECT_ID_PATTERN);
+    const warning = subjectWarning(request.subjectId, subjectSeenCheck(db));
     const result = await store.change(
       request,
       { by: args.by as string, why: args.why as string, via: "cli" },
-      { rules: config.rules as RulesConfig, users: new UserStore(db), nowMs: Date.now(), isErased },
+      // the users the gateway vouches for: the table checked against the log, as the daemon does
+      {
+        rules: config.rules as RulesConfig,
+        users: loadUserDirectory(db, config),
+        nowMs: Date.now(),
+        isErased,
+      },
     );
     write({
       ok: true,
@@ -185,6 +198,7 @@ async function change(config: Readonly<Config>, args: Record<string, unknown>, o
       subject_id: result.subjectId,
       vitals: result.vitals,
       rules_hash: result.rulesHash,
+      ...warning,
     });
     return 0;
   } catch (err) {
@@ -196,17 +210,38 @@ async function change(config: Readonly<Config>, args: Record<string, unknown>, o
   }
 }
 
-/** The stored changes, read from the database when there is one (none otherwise). */
-function storedLimits(config: Readonly<Config>): StoredLimit[] {
+/**
+ * The stored changes, read from the database when there is one (none otherwise), and whether `subjectId`'s
+ * record was erased (known only with the log on and its keys readable; false otherwise).
+ */
+function readState(
+  config: Readonly<Config>,
+  subjectId: string | null,
+): { stored: StoredLimit[]; isErased: boolean } {
   const path = config.storage.path;
-  if (!path || path === ":memory:" || !existsSync(path)) return [];
+  if (!path || path === ":memory:" || !existsSync(path)) return { stored: [], isErased: false };
   let db: Db | undefined;
   try {
     db = openDatabase(path, MIGRATIONS, { readonly: true });
-    return readStoredLimits(db);
+    return {
+      stored: readStoredLimits(db),
+      isErased: subjectId !== null && isErasedIn(db, config, subjectId),
+    };
   } finally {
     db?.close();
   }
+}
+
+/** Whether the log records `subjectId` as erased; false when the log is off or its keys cannot be read. */
+function isErasedIn(db: Db, config: Readonly<Config>, subjectId: string): boolean {
+  if (!config.tlog.enabled) return false;
+  let storageKey: Buffer;
+  try {
+    storageKey = loadGatewayKeys(config, { createMissing: false }).storageKey;
+  } catch {
+    return false;
+  }
+  return erasedSubjectCheck(db, new SubjectKeys(db, storageKey))(subjectId);
 }
 
 function show(
@@ -216,7 +251,13 @@ function show(
   out: NodeJS.WritableStream,
 ): number {
   const fileRules = config.rules as RulesConfig;
-  const stored = storedLimits(config);
+  const { stored, isErased } = readState(config, subjectId);
+  if (isErased) {
+    // no limits apply to an erased subject: its readings are refused, and the ward's table would mislead
+    const detail = `the record of ${subjectId} was erased: its limits are gone and readings for it are refused`;
+    out.write(json ? `${JSON.stringify({ subject_id: subjectId, erased: true, detail })}\n` : `${detail}\n`);
+    return 1;
+  }
   const rules: RulesConfig = {
     ...fileRules,
     thresholds: withStoredOverrides(fileRules.thresholds, storedOverrides(stored)),

@@ -1,12 +1,16 @@
+import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import { eraseSubject } from "../batcher/erasure.js";
 import { openTlogForCli } from "../batcher/open-tlog.js";
 import { type Config, loadConfig } from "../config.js";
 import { controlRequest } from "../control/control-socket.js";
+import { openDatabase } from "../db.js";
 import { GatewayError } from "../errors.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
+import { MIGRATIONS } from "../migrations.js";
 import { SUBJECT_ERASE_OP } from "../rules/subject-lifecycle.js";
+import { authorizeCli, loadUserDirectory, printRefusal } from "../users/cli-authorization.js";
 import { USER_ID_PATTERN } from "../users/roles.js";
 import { parseFlags, requireFlag } from "./args.js";
 
@@ -16,6 +20,8 @@ const CHECKPOINT_WAIT_MS = 5000;
 
 /**
  * `vitalog subjects erase <subject> --config FILE --yes [--by USER]`: erases the subject (irreversible).
+ * `--by` (else the login that runs the command) must be an enabled admin the gateway vouches for; a refusal
+ * erases nothing and exits 77 (users/cli-authorization.ts).
  *
  * A running daemon is asked first (control op `subject_erase`): it ends every alarm of the subject ("patient
  * record erased"), makes nothing new for it, commits those resolutions and clears the subject's retained MQTT
@@ -42,6 +48,9 @@ export async function subjectsCommand(argv: string[], out: NodeJS.WritableStream
     );
   }
   const config = loadConfig(requireFlag(values.config, "config"));
+  // `--by` must be a user who may erase a subject (users/cli-authorization.ts); checked before anything changes
+  const refused = await checkEraser(config, by, out);
+  if (refused !== undefined) return refused;
   const daemon = await tellDaemon(config, subjectId, by);
   const write = (o: unknown) => out.write(`${JSON.stringify(o)}\n`);
   if (daemon.daemon === "refused" && daemon.error === "device_exists") {
@@ -70,6 +79,26 @@ export async function subjectsCommand(argv: string[], out: NodeJS.WritableStream
     return 0;
   } finally {
     tlog.close();
+  }
+}
+
+/** The exit status of a refused `--by`, or undefined when `by` may erase a subject. */
+async function checkEraser(
+  config: Readonly<Config>,
+  by: string,
+  out: NodeJS.WritableStream,
+): Promise<number | undefined> {
+  // no database: no user, nothing to erase either; it is not created by a check
+  if (!existsSync(config.storage.path!)) return undefined;
+  const db = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });
+  try {
+    const directory = loadUserDirectory(db, config);
+    await authorizeCli(config, directory, by, "erase_subject", "subjects_erase", { isOpenWhenEmpty: true });
+    return undefined;
+  } catch (err) {
+    return printRefusal(err, out);
+  } finally {
+    db.close();
   }
 }
 

@@ -1,5 +1,6 @@
 import { isAbsolute } from "node:path";
 import { z } from "zod";
+import { onceParsed } from "../config-sections.js";
 
 /** An npm package name, scoped or not (lower-case, as the registry requires). */
 export const NPM_PACKAGE_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
@@ -25,7 +26,7 @@ export const driversConfigSchema = z
       if (c.packages.indexOf(p) !== i)
         ctx.addIssue({ code: "custom", path: ["packages", i], message: `duplicate package ${p}` });
     });
-  })
+  }, onceParsed("packages"))
   .prefault({});
 
 export type DriversConfig = z.infer<typeof driversConfigSchema>;

@@ -90,7 +90,7 @@ export class IngestSink implements DriverSink {
     const rejected = rejectedOf(e.result, e.binding);
     this.#ingest.submit(
       source,
-      { inputs: e.result.readings, status: e.result.status, rejected },
+      { inputs: e.result.readings, status: frameStatus(e.result), rejected },
       e.raw ?? null,
       done,
     );
@@ -163,6 +163,25 @@ function rejectedOf(result: DecodeResult, binding: string): InputRejection[] {
   return result.absent
     .filter((a) => VALIDATION_REASONS.has(a.reason))
     .map((a) => ({ reason: a.reason, detail: `${binding}: ${a.kind} ${a.reason}` }));
+}
+
+/**
+ * Absent values that say the device had no usable value (IEEE 11073 NaN/NRes/±INF, measurement unavailable …),
+ * not a refusal and not a deliberate non-patient sample: a control-solution test is routine quality control.
+ */
+const NOT_NO_VALUE: ReadonlySet<string> = new Set([...VALIDATION_REASONS, "control_solution"]);
+
+/**
+ * The frame's device status, with the values the device sent without a usable value (`absentValues`): without
+ * them a device sending only NaN frames would be heard by no rule [clinical.md §5.2 "Signal-quality gating":
+ * SFLOAT NaN/NRes raise a technical alarm, never a silent gap].
+ */
+export function frameStatus(result: DecodeResult): DecodeResult["status"] {
+  const absentValues = result.absent
+    .filter((a) => !NOT_NO_VALUE.has(a.reason))
+    .map((a) => ({ kind: a.kind, reason: a.reason }));
+  if (absentValues.length === 0) return result.status;
+  return { ...result.status, absentValues };
 }
 
 function noop(): void {}

@@ -9,6 +9,14 @@
  * - Anti-flap hold: a cleared condition resolves only after staying clear for `clearHoldSec`; if it returns
  *   within the hold, the same alert simply continues and nothing is emitted. Priority de-escalation is
  *   damped by the same hold. A value flapping around a limit therefore yields one alert, not a storm.
+ *   A technical condition's text describes the equipment's state now ("contact lost since …"), so its end is
+ *   emitted at once as an `update` with the rule's "ended" text, and its return within the hold as an
+ *   `update` with the active text: no sink shows a technical condition that no longer holds.
+ * - What an alert is about (its snapshot's `reason`, what `/active` and a reconnecting station show): the
+ *   condition's reason while active; once it ended "condition ended (…); was: …" (a technical alert in its hold
+ *   shows its rule's "…: ended, …" text).
+ * - Clock steps: every kept time is wall time; on a step of the wall clock (`clockStepped`, clock.ts) all are
+ *   moved with it, so holds, silences and escalation waits keep their true length.
  * - Latching (HIGH by default): when the condition ends unacknowledged, the alert stays as `latched` until
  *   someone acknowledges it. Never acknowledged automatically. The latch, and every later text of the alert,
  *   carries both the current condition and what it was while active ("…; was: Heart rate 170 /min above …").
@@ -60,7 +68,7 @@ interface AlertRecord {
   boost: number;
   priority: AlertPriority;
   state: AlertState;
-  readonly raisedAtMs: number;
+  raisedAtMs: number;
   notifiedAtMs: number;
   escalationLevel: number;
   recipient: string;
@@ -81,6 +89,11 @@ interface AlertRecord {
   unacknowledgedSinceMs: number;
   /** The condition's severity when it was last acknowledged or silenced; null while neither holds. */
   baselineSeverity: number | null;
+  /**
+   * Ended by a clinician's change (`isEndedByChange`): no further ladder step until its condition returns.
+   * Not persisted: after a restart a latched alert takes its remaining steps.
+   */
+  isLadderStopped?: boolean;
 }
 
 export interface AlarmManagerOptions {
@@ -136,7 +149,13 @@ export class AlarmManager {
       rec.clearedAtMs = now;
       rec.pendingLower = null;
       rec.condition = { ...rec.condition, reason: update.reason };
-      if (this.#config.clearHoldSec === 0) this.#end(rec, now);
+      rec.isLadderStopped = update.isEndedByChange === true;
+      if (this.#config.clearHoldSec === 0 || rec.isLadderStopped) this.#end(rec, now);
+      else if (rec.condition.category === "technical" && rec.state !== "resolved") {
+        // a technical condition's text describes the equipment now ("contact lost since …"): through the
+        // clear hold every sink must show that it ended, not the condition that no longer holds
+        this.#emit(rec, "update", now, null, update.reason);
+      }
       return;
     }
     const c = update.condition;
@@ -149,6 +168,9 @@ export class AlarmManager {
     rec.activeReason = c.reason;
     rec.rulePriority = c.priority;
     rec.unconfirmedUntilMs = null;
+    rec.isLadderStopped = false;
+    // a technical condition back within its clear hold: the sinks were told it ended, so they hear it is back
+    const isTechnicalBack = !rec.isConditionActive && !rec.hasEnded && c.category === "technical";
     if (!rec.isConditionActive) {
       rec.isConditionActive = true;
       rec.clearedAtMs = null;
@@ -199,7 +221,11 @@ export class AlarmManager {
         null,
         `worse than when ${since} (${baseline} → ${c.severity.value}): ${c.reason}`,
       );
-    } else if (isSamePriority && c.isReasonTracked === true && c.reason !== rec.shownReason) {
+    } else if (
+      isSamePriority &&
+      (c.isReasonTracked === true || isTechnicalBack) &&
+      c.reason !== rec.shownReason
+    ) {
       // compared with what the sinks last showed: a text that went and came back within a hold is no news
       this.#emit(rec, "update", now, null, c.reason);
     }
@@ -335,17 +361,39 @@ export class AlarmManager {
    * Resolves at once, with `reason`, every technical alert raised from the device (battery, silence, contact,
    * signal …): the device was removed or bound to another subject, so its state says nothing of the patient any
    * more, and its alarms must neither latch nor wait out the clear hold. A physiological alert stays: it is the
-   * patient's, whichever device measured it. Returns how many alerts it resolved.
+   * patient's, whichever device measured it. `subjectId`: only the device's alerts of that subject. Returns how
+   * many alerts it resolved.
    */
-  releaseDevice(deviceId: string, reason: string, by: string | null = null): number {
+  releaseDevice(deviceId: string, reason: string, by: string | null = null, subjectId?: string): number {
     const now = this.#clock.now();
     let resolved = 0;
     for (const rec of [...this.#byId.values()]) {
       if (rec.condition.deviceId !== deviceId || rec.condition.category !== "technical") continue;
+      if (subjectId !== undefined && rec.condition.subjectId !== subjectId) continue;
       this.#resolve(rec, now, by, reason);
       resolved++;
     }
     return resolved;
+  }
+
+  /**
+   * The wall clock was stepped by `deltaMs` (clock.ts `watchClockSteps`): every time kept is moved with it, so
+   * the clear hold, de-escalation hold, silence, escalation wait, restart confirmation and the time
+   * unacknowledged keep their true elapsed length. A step back neither prolongs a silence nor holds off an
+   * escalation; a step forward fires neither early. Emits nothing.
+   */
+  clockStepped(deltaMs: number): void {
+    if (!Number.isFinite(deltaMs)) throw new RangeError("clockStepped: deltaMs must be finite");
+    const shift = (ms: number | null) => (ms === null ? null : ms + deltaMs);
+    for (const rec of this.#byId.values()) {
+      rec.raisedAtMs += deltaMs;
+      rec.notifiedAtMs += deltaMs;
+      rec.unacknowledgedSinceMs += deltaMs;
+      rec.clearedAtMs = shift(rec.clearedAtMs);
+      rec.silencedUntilMs = shift(rec.silencedUntilMs);
+      rec.unconfirmedUntilMs = shift(rec.unconfirmedUntilMs);
+      if (rec.pendingLower) rec.pendingLower.sinceMs += deltaMs;
+    }
   }
 
   /** Runs the timed transitions: hold expiry, de-escalation, silence expiry, escalation. */
@@ -466,7 +514,7 @@ export class AlarmManager {
   }
 
   #escalate(rec: AlertRecord, now: number): void {
-    if (rec.state !== "raised" && rec.state !== "latched") return;
+    if ((rec.state !== "raised" && rec.state !== "latched") || rec.isLadderStopped === true) return;
     const step = this.#config.escalation[rec.rulePriority][rec.escalationLevel];
     if (!step || now - rec.notifiedAtMs < step.afterSec * 1000) return;
     rec.escalationLevel += 1;
@@ -494,9 +542,7 @@ export class AlarmManager {
    * condition has ended, also what it was while active, so a latched or escalated alert still says what happened.
    */
   #whatHappened(rec: AlertRecord): string {
-    return rec.isConditionActive
-      ? rec.condition.reason
-      : `condition ended (${rec.condition.reason})${wasOf(rec)}`;
+    return whatHappened(rec);
   }
 
   #emit(rec: AlertRecord, transition: AlertTransition, now: number, by: string | null, reason: string): void {
@@ -527,6 +573,25 @@ function wasOf(rec: AlertRecord): string {
     : `; was: ${rec.activeReason}`;
 }
 
+/**
+ * What an alert is about: the condition as its rule last reported it, and once it has ended (in its clear hold,
+ * latched) also what it was while active, so a station that reconnects sees what happened.
+ */
+function whatHappened(r: AlertRecord): string {
+  return r.isConditionActive ? r.condition.reason : `condition ended (${r.condition.reason})${wasOf(r)}`;
+}
+
+/**
+ * The snapshot's reason: {@link whatHappened} for a latched alert and a physiological one in its clear hold. A
+ * technical condition's ended text already names the condition and that it ended ("sensor contact lost: ended,
+ * contact restored at …") and is shown as it is until the alert latches; so is the one text of an alert
+ * restored from a record that kept no separate active reason.
+ */
+function shownReason(r: AlertRecord): string {
+  const isTechnicalHeld = r.condition.category === "technical" && r.state !== "latched";
+  return wasOf(r) === "" || isTechnicalHeld ? r.condition.reason : whatHappened(r);
+}
+
 function snapshot(r: AlertRecord): AlertSnapshot {
   return {
     alert_id: r.alertId,
@@ -537,7 +602,7 @@ function snapshot(r: AlertRecord): AlertSnapshot {
     priority: r.priority,
     category: r.condition.category,
     state: r.state,
-    reason: r.condition.reason,
+    reason: shownReason(r),
     raised_at_ms: r.raisedAtMs,
     observed_at_ms: r.condition.observedAtMs ?? null,
     condition_active: r.isConditionActive,

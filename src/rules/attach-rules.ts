@@ -11,16 +11,22 @@ import { GatewayError } from "../errors.js";
 import type { Gateway, Service } from "../gateway.js";
 import { UlidFactory } from "../ids.js";
 import type { Logger } from "../log.js";
-import { UserStore } from "../users/user-store.js";
+import { attachUserDirectory } from "../users/attach-users.js";
 import type { AlertSnapshot } from "./alert-event.js";
 import { createClockHealthRule } from "./clock-health-rule.js";
-import { type ActorContext, CommandProcessor, type CommandReply } from "./commands.js";
+import {
+  type ActorContext,
+  CommandProcessor,
+  type CommandReply,
+  registerAlertActionControl,
+} from "./commands.js";
 import { RuleEngine, type RulesConfig } from "./engine.js";
 import { GatewayConditionRule } from "./gateway-condition-rule.js";
 import { createAlertListening, type ListenerPresence } from "./listener-presence-rule.js";
-import { attachNews2View } from "./news2-view.js";
+import { attachNews2View, news2Message } from "./news2-view.js";
 import { ALERT_PRIORITIES, type AlertCategory, type ClinicianObservation } from "./rule.js";
 import { createRulesInForce, type RulesInForceParts } from "./rules-in-force.js";
+import { lastRecordedStates, OUTBOX_SINKS_SCOPE, outboxSinksState } from "./rules-in-force-writer.js";
 import { SinkHealthRule } from "./sink-health-rule.js";
 import { alertCommitWriter } from "./sinks/alert-commit-writer.js";
 import {
@@ -36,7 +42,7 @@ import {
   toAuditEvent,
 } from "./sinks/alert-message.js";
 import type { AlertSink } from "./sinks/alert-sink.js";
-import { AlertStore } from "./sinks/alert-store.js";
+import { AlertStore, OUTBOX_RETENTION_MS } from "./sinks/alert-store.js";
 import { ConsumerResolver } from "./sinks/consumers.js";
 import { createDurableSinks } from "./sinks/durable-sinks.js";
 import { MqttAlertSink } from "./sinks/mqtt-sink.js";
@@ -50,8 +56,6 @@ const TICK_MS = 500;
 const OBSERVATION_REPLAY_MS = 24 * 3600_000;
 /** The label values of `vitalog_alerts_active` (every combination is exposed, zeros included). */
 const ALERT_CATEGORIES: readonly AlertCategory[] = ["physiological", "technical"];
-/** Delivered or dead outbox rows are pruned after this long. */
-const OUTBOX_RETENTION_MS = 7 * 86_400_000;
 
 /** What `attachRules` built, for tests, the CLI-facing services and the lead's wiring. */
 export interface RulesHandle {
@@ -197,17 +201,20 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
   sinks.push(...createDurableSinks(gw, alerts, store, log));
   sinks.push(listening.router);
 
+  // the users verified against the log at start, refreshed on `users_changed` (users/user-directory.ts)
+  const users = attachUserDirectory(gw, tlog, log);
   const commands = new CommandProcessor({
     engine,
     now: () => gw.clock.now(),
     record: (event) => gw.recordEvent(event),
     actor,
-    // who may act is read from the database at each command: a user added or disabled by the CLI counts at once
-    users: new UserStore(gw.db),
+    users,
     refused: gw.metrics.counter(
       "vitalog_commands_refused_total",
       "Alarm commands (ack, silence, observe) refused, by command and reason",
     ),
+    news2: (subjectId) =>
+      news2Message(engine.news2(subjectId), gw.config.gateway.id, (gw.config.rules as RulesConfig).news2),
   });
   const cmdPrefix = alerts.mqtt.commandPrefix;
   const consumers = new ConsumerResolver(
@@ -263,11 +270,12 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
     gw.addCommitWriter(inForce.commitWriter);
     gw.addService(inForce.service);
   }
-  attachSubjectLimits(gw, { configRules: config.rules as RulesConfig, engine, tlog, inForce, log });
+  attachSubjectLimits(gw, { configRules: config.rules as RulesConfig, engine, tlog, inForce, log, users });
+  registerAlertActionControl(gw.control, commands);
   observeRules(gw, engine, sinks);
   attachNews2View(gw, engine, sinks);
   // device removal and re-binding end that device's alarms; erasure ends the subject's (subject-lifecycle.ts)
-  attachSubjectLifecycle(gw, engine, sinks, log, tlog);
+  attachSubjectLifecycle(gw, engine, sinks, log, tlog, actor);
   for (const sink of sinks) gw.addService(sink);
   gw.addService(listening.service);
   const handle: RulesHandle = { engine, store, sinks, commands, listeners: listening.presence };
@@ -388,6 +396,13 @@ function rulesService(
     async start() {
       const now = gw.clock.now();
       const log = gw.log.child({ module: "rules" });
+      // first: every transition of this run (the restore's included) is logged after the sinks it is due for
+      // logged when the set differs from the last one logged: an event at every start would make every restart
+      // a new checkpoint and a new anchor transaction
+      const sinksEvent = store.sinksEvent(now);
+      const sinksState = outboxSinksState(sinksEvent.data.sinks as string[]);
+      if (logged === undefined || lastRecordedStates(gw.db).get(OUTBOX_SINKS_SCOPE) !== sinksState)
+        gw.recordEvent(sinksEvent);
       const observedSince = now - OBSERVATION_REPLAY_MS;
       // with the log on, only what its events support is restored (sinks/alert-log-restore.ts)
       // a state that cannot be restored must not stop alerting: the rules start without it, loudly

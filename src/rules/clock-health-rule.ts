@@ -6,8 +6,12 @@
  *
  * - `technical.clock_jump`: the wall clock moved against a monotonic clock (which no one can set) by more than
  *   `jumpToleranceSec` between two ticks. Both are read on each tick, so a stalled event loop moves both and
- *   is not a jump. The text states the size, the direction and when; the alarm holds for `jumpHoldSec` of
- *   monotonic time after the last jump, then clears.
+ *   is not a jump. The text states the size, the direction and when, and follows each further jump (an
+ *   `update` of the standing alert); the alarm holds for `jumpHoldSec` of monotonic time after the last jump,
+ *   then clears. The alarm reports the step; it does not have to hold alarms back meanwhile: the rule engine
+ *   compensates the step itself (clock.ts `watchClockSteps`), so persistence, holds, silences, escalation and
+ *   device silence keep their true durations across it. What stays unreliable is the comparison of the gateway
+ *   clock with a device's own clock (a device-timed reading's age), hence the alarm.
  * - `technical.clock_unsynchronised`: the clock is known not to be synchronised (the sync probe says so) for
  *   `unsyncedAlarmAfterSec`; it clears once the probe says synchronised. A probe that cannot tell (no
  *   systemd, no timedatectl, no D-Bus: `unknown`) raises nothing: an alarm that every gateway without systemd
@@ -206,6 +210,8 @@ export class ClockHealthRule implements Rule {
             priority: this.#deps.config.jumpPriority,
             category: "technical",
             reason: `gateway clock jumped ${direction} by ${duration(Math.abs(driftMs))} at ${new Date(nowMs).toISOString()}: observation times and staleness around it are unreliable`,
+            // each jump has its own text, and an alert that stands (or was restored) must name the latest one
+            isReasonTracked: true,
           },
         });
         return;

@@ -19,15 +19,21 @@
  * erased: nothing new is kept for it), and the engine's (already_acknowledged …). Every refusal is
  * counted by command and reason.
  *
+ * The same commands reach the daemon from `vitalog alerts ack|silence` on the gateway host through the local
+ * control socket (owner-only), as the `alert_action` op ({@link registerAlertActionControl}), recorded
+ * `via: "cli"`; a tool elsewhere that authenticates as a consumer stays recorded as that consumer.
+ *
  * `observe` with nothing observed (no supplemental_oxygen, acvpu or spo2_scale) records nothing and only
  * replies with the subject's current NEWS2, complete or not: a station can look before it enters.
  */
 
+import { ControlRefusal, type ControlServer } from "../control/control-socket.js";
 import type { AuditEvent } from "../drivers/ingest.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
 import { mayTake, USER_ID_PATTERN, type UserAction } from "../users/roles.js";
 import type { AlertSnapshot } from "./alert-event.js";
 import type { RuleEngine } from "./engine.js";
+import type { News2Message } from "./news2-view.js";
 import type { Acvpu, ClinicianObservation } from "./rule.js";
 import { OBSERVATION_EVENT_TYPE } from "./sinks/alert-message.js";
 import type { ObservationData } from "./sinks/alert-store.js";
@@ -53,7 +59,8 @@ export interface CommandReply {
   error?: string;
   detail?: string;
   alert?: AlertSnapshot | undefined;
-  news2?: unknown;
+  /** The subject's current NEWS2 as on its retained topic (`News2Message`, snake_case), for `observe`. */
+  news2?: News2Message | undefined;
 }
 
 /** Who is acting right now: read by the alert listener to stamp `via` on the transitions it emits. */
@@ -76,6 +83,7 @@ export class CommandProcessor {
   readonly #actor: ActorContext;
   readonly #users: CommandUsers;
   readonly #refused: (labels: { command: string; reason: string }) => void;
+  readonly #news2: (subjectId: string) => News2Message;
 
   /** `refused` counts every refusal (e.g. a `vitalog_commands_refused_total` counter). */
   constructor(deps: {
@@ -85,6 +93,8 @@ export class CommandProcessor {
     actor: ActorContext;
     users: CommandUsers;
     refused?: (labels: { command: string; reason: string }) => void;
+    /** The wire form of a subject's current NEWS2 (news2-view.ts `news2Message` over `engine.news2`). */
+    news2: (subjectId: string) => News2Message;
   }) {
     this.#engine = deps.engine;
     this.#now = deps.now;
@@ -92,6 +102,7 @@ export class CommandProcessor {
     this.#actor = deps.actor;
     this.#users = deps.users;
     this.#refused = deps.refused ?? (() => {});
+    this.#news2 = deps.news2;
   }
 
   /** Applies one command from `via`; never throws. */
@@ -137,6 +148,8 @@ export class CommandProcessor {
         "user_not_permitted",
         `role ${user.role} may not acknowledge or silence a ${category} alarm`,
       );
+    // the alert as the prefix matched it: an acknowledgement that ends it takes it out of the engine
+    const matched = this.#engine.alarms.get(alertId)!;
     this.#actor.via = via;
     try {
       const result =
@@ -147,7 +160,8 @@ export class CommandProcessor {
     } finally {
       this.#actor.via = null;
     }
-    return { request_id: requestId, command: verb, ok: true, alert: this.#engine.alarms.get(alertId) };
+    const alert = this.#engine.alarms.get(alertId) ?? { ...matched, state: "resolved" as const };
+    return { request_id: requestId, command: verb, ok: true, alert };
   }
 
   /** The user named by `by`, known and enabled (read now: a user disabled a moment ago cannot act), or the refusal. */
@@ -206,7 +220,7 @@ export class CommandProcessor {
     if (o2 === undefined && acvpu === undefined && scale === undefined) {
       if (!mayTake(user.role, "view_news2"))
         return fail("user_not_permitted", `role ${user.role} may not view NEWS2`);
-      return { request_id: requestId, command: "observe", ok: true, news2: this.#engine.news2(subjectId) };
+      return { request_id: requestId, command: "observe", ok: true, news2: this.#news2(subjectId) };
     }
     if (!mayTake(user.role, "enter_observation"))
       return fail("user_not_permitted", `role ${user.role} may not enter clinician observations`);
@@ -246,6 +260,35 @@ export class CommandProcessor {
     } finally {
       this.#actor.via = null;
     }
-    return { request_id: requestId, command: "observe", ok: true, news2: this.#engine.news2(subjectId) };
+    return { request_id: requestId, command: "observe", ok: true, news2: this.#news2(subjectId) };
   }
+}
+
+/** The control op of `vitalog alerts ack|silence` on the gateway host. */
+export const ALERT_ACTION_OP = "alert_action";
+/** What an `alert_action` is recorded through. */
+export const CLI_VIA = "cli";
+
+/**
+ * Registers `alert_action` on the control socket:
+ *   { "op": "alert_action", "command": "ack"|"silence", "alert_id", "by", "duration_sec"? }
+ *   → the command's reply (`alert`: the alert acted on) or a refusal { "error", "detail" }, counted like any
+ *   refused command.
+ * The socket is the daemon user's alone (control-socket.ts), so what comes through it is the gateway host's own
+ * CLI: recorded `via: "cli"`, never as a consumer.
+ */
+export function registerAlertActionControl(
+  control: Pick<ControlServer, "handle">,
+  commands: Pick<CommandProcessor, "handle">,
+): void {
+  control.handle(ALERT_ACTION_OP, async (args) => {
+    const { command, ...body } = args;
+    if (command !== "ack" && command !== "silence")
+      throw new ControlRefusal("bad_request", "command: ack or silence");
+    const reply = commands.handle(CLI_VIA, command, JSON.stringify(body));
+    if (!reply.ok)
+      throw new ControlRefusal(reply.error ?? "refused", reply.detail ?? reply.error ?? "refused");
+    const { ok: _ok, ...rest } = reply;
+    return rest;
+  });
 }

@@ -9,14 +9,19 @@
  *   limits, and giving `low` alone keeps the vital's `high`, `hysteresis` and `clearSec`. A subject's entry is
  *   merged the same way over the ward's.
  * - `rateOfChange` is merged over the built-in rules by `id`, field by field.
- * - Only an explicit `enabled: false` turns a built-in limit or rule off (an empty tier list, `low: []`, is an
- *   explicit "no limit in this direction").
+ * - Only an explicit `enabled: false` turns a built-in limit or rule off (in the ward, an empty tier list,
+ *   `low: []`, is an explicit "no limit in this direction"; a subject may not empty a direction its ward
+ *   defines, `checkNoDirectionRemoved`).
+ * - Delays, clear times and hysteresis are bounded (`MAX_PERSISTENCE_SEC`, `MAX_CLEAR_SEC`, `maxHysteresis`),
+ *   and limits lie inside the physiologic range: the same checks hold a clinician's change at the bedside
+ *   (subject-limits.ts).
  * Each section's cross-field checks run with the section itself, so a problem in one section does not hide
  * the problems of another.
  */
 import { z } from "zod";
+import { onceParsed } from "../config-sections.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
-import { VITAL_KINDS, type VitalKind } from "../reading.js";
+import { VITAL_KINDS, VITALS, type VitalKind } from "../reading.js";
 import { DEFAULT_ALARM_CONFIG } from "./alert-event.js";
 import { DEFAULT_CLOCK_HEALTH_CONFIG } from "./clock-health-rule.js";
 import type { RulesConfig } from "./engine.js";
@@ -40,14 +45,36 @@ const percent = z.number().finite().min(0).max(100);
 /** Reports one problem at a path (the checks below are shared with the per-subject limit changes). */
 export type Issue = (path: (string | number)[], message: string) => void;
 
-const tier = z.strictObject({ limit: z.number().finite(), priority, persistenceSec: seconds });
+/**
+ * Longest alarm-condition delay of a limit. Local engineering choice, to be reviewed: the delays studied run
+ * 10–60 s [clinical.md §5.2, Lansdowne 2016]; a violation held for minutes is no artefact, and a longer delay
+ * is an alarm that in practice never sounds.
+ */
+export const MAX_PERSISTENCE_SEC = 300;
+/**
+ * Longest time a value must stay back inside its limit before the condition clears. Local engineering
+ * choice, to be reviewed: beyond 10 min an ended condition would keep the alarm, and its escalation, going.
+ */
+export const MAX_CLEAR_SEC = 600;
+/**
+ * Largest hysteresis, as a fraction of the vital's plausible range (its "confirm" band, clinical.md §6, or
+ * its hard range when it has none). Local engineering choice, to be reviewed: the margins clinical.md §5.2
+ * gives (SpO2 1 %, heart rate 5 /min) are a few percent of that range; a wider one is a limit that never clears.
+ */
+export const MAX_HYSTERESIS_FRACTION = 0.1;
+
+const tier = z.strictObject({
+  limit: z.number().finite(),
+  priority,
+  persistenceSec: seconds.max(MAX_PERSISTENCE_SEC, `at most ${MAX_PERSISTENCE_SEC} s`),
+});
 /** One vital in an override: every field optional, absent fields come from the level beneath. */
 export const vitalOverride = z.strictObject({
   enabled: z.boolean().optional(),
   low: z.array(tier).optional(),
   high: z.array(tier).optional(),
   hysteresis: z.number().finite().nonnegative().optional(),
-  clearSec: seconds.optional(),
+  clearSec: seconds.max(MAX_CLEAR_SEC, `at most ${MAX_CLEAR_SEC} s`).optional(),
 });
 const overrideSet = z.partialRecord(z.enum(VITAL_KINDS), vitalOverride);
 
@@ -61,6 +88,65 @@ export function checkLimitOrder(
   const highestLow = Math.max(...(limits.low ?? []).map((x) => x.limit));
   const lowestHigh = Math.min(...(limits.high ?? []).map((x) => x.limit));
   if (highestLow >= lowestHigh) issue(path, "every low limit must be below every high limit");
+}
+
+/** The largest hysteresis a vital's limits may have (see {@link MAX_HYSTERESIS_FRACTION}). */
+export function maxHysteresis(kind: VitalKind): number {
+  const spec = VITALS[kind];
+  const bands = Object.values(spec.confirm).map((b) => ({ min: b.low, max: b.high }));
+  const ranges = bands.length > 0 ? bands : Object.values(spec.hard);
+  const span = Math.max(...ranges.map((r) => r.max - r.min));
+  return Number.isFinite(span) ? span * MAX_HYSTERESIS_FRACTION : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * The limits a rule would use stay within what can alarm and clear: every limit strictly inside the vital's
+ * physiologic hard range (a value at or beyond it is rejected as impossible, clinical.md §6, so a limit there
+ * never sounds), and a hysteresis no wider than {@link maxHysteresis}.
+ */
+export function checkLimitBounds(
+  kind: VitalKind,
+  limits: VitalLimits | undefined,
+  path: (string | number)[],
+  issue: Issue,
+): void {
+  if (!limits) return;
+  const hard = Object.values(VITALS[kind].hard);
+  const min = Math.min(...hard.map((h) => h.min));
+  const max = Math.max(...hard.map((h) => h.max));
+  for (const dir of ["low", "high"] as const) {
+    for (const t of limits[dir] ?? []) {
+      if (!(t.limit > min && t.limit < max))
+        issue([...path, dir], `limit ${t.limit} is outside the physiologic range (${min}, ${max})`);
+    }
+  }
+  const h = maxHysteresis(kind);
+  if (limits.hysteresis > h)
+    issue(
+      [...path, "hysteresis"],
+      `at most ${Number(h.toFixed(2))} for ${kind} (a wider margin never clears)`,
+    );
+}
+
+/**
+ * A subject's override may not empty a direction whose limits the ward (or the built-in defaults beneath it)
+ * defines: a limit is moved by giving new tiers, and a vital's alarms are stopped only by `enabled: false`,
+ * which every screen shows as "off". An override that turns the vital off may say anything.
+ */
+export function checkNoDirectionRemoved(
+  ward: VitalLimits | undefined,
+  own: Partial<VitalLimits>,
+  path: (string | number)[],
+  issue: Issue,
+): void {
+  if (own.enabled === false || (own.enabled === undefined && ward?.enabled === false)) return;
+  for (const dir of ["low", "high"] as const) {
+    if (own[dir]?.length === 0 && (ward?.[dir]?.length ?? 0) > 0)
+      issue(
+        [...path, dir],
+        `removes the ward's ${dir} limits: give new tiers to move them, or enabled: false to turn this vital's alarms off`,
+      );
+  }
 }
 
 /**
@@ -87,7 +173,10 @@ const wardThresholds = overrideSet.prefault({}).transform((own, ctx): ThresholdS
     checkComplete(base[kind], o, [kind], "built-in default for this vital", issue);
   }
   const merged = mergeThresholdSet(base, own);
-  for (const kind of Object.keys(own) as VitalKind[]) checkLimitOrder(merged[kind], [kind], issue);
+  for (const kind of Object.keys(own) as VitalKind[]) {
+    checkLimitOrder(merged[kind], [kind], issue);
+    checkLimitBounds(kind, merged[kind], [kind], issue);
+  }
   return merged;
 });
 
@@ -100,20 +189,35 @@ const thresholds = z
   .superRefine(
     (t, ctx) => {
       const issue: Issue = (path, message) => ctx.addIssue({ code: "custom", path, message });
+      // a subject whose override is not of its type is left to its own problems; every other one is checked
+      const wrong = new Set(
+        ctx.issues.filter((i) => i.path?.[0] === "subjects" && i.continue !== true).map((i) => i.path?.[1]),
+      );
       for (const [id, set] of Object.entries(t.subjects)) {
+        if (wrong.has(id)) continue;
         for (const [kind, own] of Object.entries(set) as [VitalKind, Partial<VitalLimits>][]) {
           const path = ["subjects", id, kind];
           checkComplete(t.ward[kind], own, path, "ward or built-in entry for this vital", issue);
+          checkNoDirectionRemoved(t.ward[kind], own, path, issue);
           // checked as merged over the ward entry, which is what the rule will use
-          checkLimitOrder(mergeVitalLimits(t.ward[kind], own), path, issue);
+          const merged = mergeVitalLimits(t.ward[kind], own);
+          checkLimitOrder(merged, path, issue);
+          checkLimitBounds(kind, merged, path, issue);
         }
       }
     },
     {
-      // also beside the ward's own checks (custom issues): the subjects' problems are listed with them,
-      // as long as the subjects parsed and the ward was merged
+      // also beside the ward's own checks (custom issues) and any unknown key: the subjects' problems are listed
+      // with them, as long as the subjects are an object and the ward was merged (any other issue in the ward
+      // stops its merge, zod's pipe)
       when: (p) =>
-        !p.issues.some((i) => i.path?.[0] === "subjects" || (i.path?.[0] === "ward" && i.code !== "custom")),
+        typeof p.value === "object" &&
+        p.value !== null &&
+        !p.issues.some(
+          (i) =>
+            (i.path?.[0] === "subjects" && i.path.length === 1 && i.continue !== true) ||
+            (i.path?.[0] === "ward" && i.code !== "custom" && i.code !== "unrecognized_keys"),
+        ),
     },
   );
 
@@ -136,36 +240,83 @@ const rateOverride = z.strictObject({
  */
 const rateOfChange = z
   .array(rateOverride)
+  // checked entry by entry, so a wrong value in one entry hides no other entry's problem
+  .superRefine(
+    (list, ctx) => {
+      // an entry whose value is not of its type (a value failing only a range or pattern still is)
+      const wrong = new Set(ctx.issues.filter((i) => i.continue !== true).map((i) => i.path?.[0]));
+      // the rules an entry merges over: the built-in ones, and those the entries before it added
+      const known = new Set(DEFAULT_RATE_OF_CHANGE_CONFIG.map((r) => r.id));
+      const seen = new Set<string>();
+      list.forEach((own, i) => {
+        if (wrong.has(i)) return;
+        if (seen.has(own.id))
+          ctx.addIssue({ code: "custom", path: [i, "id"], message: `duplicate rate-of-change id ${own.id}` });
+        seen.add(own.id);
+        if (own.enabled === false) {
+          known.delete(own.id);
+          return;
+        }
+        if (!known.has(own.id)) {
+          for (const field of RATE_FIELDS) {
+            if (own[field] === undefined)
+              ctx.addIssue({
+                code: "custom",
+                path: [i, field],
+                message: "required for a rule that is not built in",
+              });
+          }
+        }
+        known.add(own.id);
+      });
+    },
+    { when: (p) => Array.isArray(p.value) },
+  )
   .prefault([])
-  .transform((list, ctx): RateOfChangeRuleConfig[] => {
-    const issue: Issue = (path, message) => ctx.issues.push({ code: "custom", path, message, input: list });
+  .transform((list): RateOfChangeRuleConfig[] => {
     const rules = new Map<string, RateOfChangeRuleConfig>(
       DEFAULT_RATE_OF_CHANGE_CONFIG.map((r) => [r.id, r]),
     );
-    const seen = new Set<string>();
-    list.forEach((own, i) => {
-      if (seen.has(own.id)) issue([i, "id"], `duplicate rate-of-change id ${own.id}`);
-      seen.add(own.id);
+    for (const own of list) {
       if (own.enabled === false) {
         rules.delete(own.id);
-        return;
+        continue;
       }
-      const base = rules.get(own.id);
-      const merged: Partial<RateOfChangeRuleConfig> = { ...base, id: own.id };
+      const merged: Partial<RateOfChangeRuleConfig> = { ...rules.get(own.id), id: own.id };
       for (const field of RATE_FIELDS) {
         if (own[field] !== undefined) (merged as Record<string, unknown>)[field] = own[field];
-        else if (!base) issue([i, field], "required for a rule that is not built in");
       }
       rules.set(own.id, merged as RateOfChangeRuleConfig);
-    });
+    }
     return [...rules.values()];
   });
+
+/**
+ * An object whose every field defaults to its built-in value, so a partial object is merged per key over the
+ * defaults (`sensorContact: { priority: high }` keeps the built-in persistenceSec); an unknown key is an error.
+ */
+function mergedOver<S extends Record<string, z.ZodType>>(
+  shape: S,
+  defaults: { [K in keyof S]: z.output<S[K]> },
+) {
+  const fields = Object.fromEntries(
+    Object.entries(shape).map(([key, field]) => [key, field.default(defaults[key] as never)]),
+  ) as { [K in keyof S]: z.ZodDefault<S[K]> };
+  return z.strictObject(fields).prefault({} as never);
+}
+
+/** A NEWS2 band's alert priority; null: no alert in that band (the NEWS2 low band by default). */
+const bandPriority = z
+  .enum(["high", "medium", "low"], {
+    error: 'expected one of "high"|"medium"|"low", or null (no alert in this band)',
+  })
+  .nullable();
 
 const n2 = DEFAULT_NEWS2_CONFIG;
 const news2 = z.strictObject({
   enabled: z.boolean().default(n2.enabled),
-  maxAgeSec: z
-    .strictObject({
+  maxAgeSec: mergedOver(
+    {
       respiratory_rate: positiveSeconds,
       spo2: positiveSeconds,
       supplemental_oxygen: positiveSeconds,
@@ -173,53 +324,54 @@ const news2 = z.strictObject({
       pulse: positiveSeconds,
       consciousness: positiveSeconds,
       temperature: positiveSeconds,
-    })
-    .default(n2.maxAgeSec),
-  bandPriority: z
-    .strictObject({
-      low: priority.nullable(),
-      low_medium: priority.nullable(),
-      medium: priority.nullable(),
-      high: priority.nullable(),
-    })
-    .default(n2.bandPriority),
+    },
+    n2.maxAgeSec,
+  ),
+  bandPriority: mergedOver(
+    { low: bandPriority, low_medium: bandPriority, medium: bandPriority, high: bandPriority },
+    n2.bandPriority,
+  ),
   redScoreAsMedium: z.boolean().default(n2.redScoreAsMedium),
   realarmOnRise: z.number().int().min(1).default(n2.realarmOnRise),
   persistSec: seconds.default(n2.persistSec),
 });
 
 const t = DEFAULT_TECHNICAL_CONFIG;
-const window = z.strictObject({ count: z.number().int().min(1), windowSec: positiveSeconds, priority });
+const condition = { priority, persistenceSec: seconds };
+const window = { count: z.number().int().min(1), windowSec: positiveSeconds, priority };
 const technical = z
   .strictObject({
-    silentDevice: z
-      .strictObject({
-        enabled: z.boolean().default(t.silentDevice.enabled),
-        defaultExpectedIntervalSec: positiveSeconds.default(t.silentDevice.defaultExpectedIntervalSec),
-        missedIntervals: z.number().finite().min(1).default(t.silentDevice.missedIntervals),
-        priority: priority.default(t.silentDevice.priority),
-      })
-      .default(t.silentDevice),
+    silentDevice: mergedOver(
+      {
+        enabled: z.boolean(),
+        defaultExpectedIntervalSec: positiveSeconds,
+        missedIntervals: z.number().finite().min(1),
+        priority,
+      },
+      t.silentDevice,
+    ),
     devices: z.record(z.string(), z.strictObject({ expectedIntervalSec: positiveSeconds })).default({}),
-    sensorContact: z.strictObject({ priority, persistenceSec: seconds }).default(t.sensorContact),
-    signalQuality: z.strictObject({ priority, persistenceSec: seconds }).default(t.signalQuality),
-    dataNotLive: z.strictObject({ priority, persistenceSec: seconds }).default(t.dataNotLive),
-    battery: z
-      .strictObject({
+    sensorContact: mergedOver(condition, t.sensorContact),
+    signalQuality: mergedOver(condition, t.signalQuality),
+    dataNotLive: mergedOver(condition, t.dataNotLive),
+    noValidData: mergedOver(condition, t.noValidData),
+    battery: mergedOver(
+      {
         lowPct: percent,
         criticalPct: percent,
         hysteresisPct: percent,
         lowPriority: priority,
         criticalPriority: priority,
-      })
-      .default(t.battery),
-    rejectBurst: window.default(t.rejectBurst),
-    impossibleValues: window.default(t.impossibleValues),
+      },
+      t.battery,
+    ),
+    rejectBurst: mergedOver(window, t.rejectBurst),
+    impossibleValues: mergedOver(window, t.impossibleValues),
   })
   .superRefine((c, ctx) => {
     if (c.battery.criticalPct >= c.battery.lowPct)
       ctx.addIssue({ code: "custom", path: ["battery", "criticalPct"], message: "must be below lowPct" });
-  });
+  }, onceParsed("battery"));
 
 const a = DEFAULT_ALARM_CONFIG;
 const step = z.strictObject({
@@ -231,17 +383,16 @@ const alarms = z
   .strictObject({
     clearHoldSec: seconds.default(a.clearHoldSec),
     latchingPriorities: z.array(priority).default(a.latchingPriorities),
-    silence: z.strictObject({ defaultSec: positiveSeconds, maxSec: positiveSeconds }).default(a.silence),
+    silence: mergedOver({ defaultSec: positiveSeconds, maxSec: positiveSeconds }, a.silence),
     primaryRecipient: z.string().min(1).default(a.primaryRecipient),
     restoreConfirmSec: positiveSeconds.default(a.restoreConfirmSec),
-    escalation: z
-      .strictObject({ high: z.array(step), medium: z.array(step), low: z.array(step) })
-      .default(a.escalation),
+    // one ladder per priority: a priority left out keeps its built-in ladder, `[]` means none
+    escalation: mergedOver({ high: z.array(step), medium: z.array(step), low: z.array(step) }, a.escalation),
   })
   .superRefine((c, ctx) => {
     if (c.silence.defaultSec > c.silence.maxSec)
       ctx.addIssue({ code: "custom", path: ["silence", "defaultSec"], message: "must not exceed maxSec" });
-  });
+  }, onceParsed("silence"));
 
 const st = DEFAULT_STALENESS_CONFIG;
 /** Which observation times may raise a live physiological alarm (staleness.ts). */

@@ -14,7 +14,7 @@
  * resolved and, for as long as this process runs, nothing new: no condition, no NEWS2, no escalation (its
  * alerts are gone), no clinician entry (`isSubjectErased`, which the command processor asks first).
  */
-import type { Clock } from "../clock.js";
+import { type Clock, type ClockStepAware, watchClockSteps } from "../clock.js";
 import { type DeviceStatusInput, isSignalGated, type Reading, type RejectReason } from "../reading.js";
 import { AlarmManager } from "./alarm-manager.js";
 import {
@@ -108,14 +108,17 @@ export class RuleEngine {
   /** Subjects erased while this process runs: nothing is evaluated, raised or published for them any more. */
   readonly #erased = new Set<string>();
   #erasedLookup: ((subjectId: string) => boolean) | undefined;
+  /** The registry's bindings now (device id → subject id), asked once the alerts are restored. */
+  #deviceBindings: (() => ReadonlyMap<string, string> | undefined) | undefined;
 
   constructor(config: RulesConfig, options: RuleEngineOptions) {
-    this.#clock = options.clock;
+    // a step of the wall clock moves every kept time with it before anything is compared (clock.ts)
+    this.#clock = watchClockSteps(options.clock, (deltaMs) => this.clockStepped(deltaMs));
     this.#onRuleError = options.onRuleError ?? rethrowLater;
     const onListenerError = options.onListenerError ?? rethrowLater;
     this.#onListenerError = onListenerError;
     this.alarms = new AlarmManager(config.alarms, {
-      clock: options.clock,
+      clock: this.#clock,
       onListenerError,
       ...(options.newAlertId ? { newAlertId: options.newAlertId } : {}),
     });
@@ -154,7 +157,11 @@ export class RuleEngine {
       this.#run(this.#technicalRules, input);
       // [clinical.md §5.2 signal-quality gating] data from a sensor without contact, or that the device calls
       // unreliable, is not a patient value
-      if (isSignalGated(reading.flags)) continue;
+      if (isSignalGated(reading.flags)) {
+        // NEWS2 scores none of it either, but says the parameter's value was withheld (news2.ts)
+        scored.push(reading);
+        continue;
+      }
       this.#run(this.#physiological, input);
       // timed too far ahead of the gateway clock: not trusted to say when it was measured (staleness.ts)
       if (timeliness(reading, this.#clock.now(), this.#staleness) !== "future") scored.push(reading);
@@ -211,6 +218,19 @@ export class RuleEngine {
     if (this.#news2Listeners.size > 0) {
       for (const subjectId of this.#news2.subjects()) this.#tellNews2(subjectId, input.atMs);
     }
+  }
+
+  /**
+   * The wall clock was stepped by `deltaMs` (> 0 forward): every rule that keeps wall times
+   * (`ClockStepAware`) and the alarm manager move them with it, so no duration is cut short or drawn out by
+   * the step. Called by the engine's own clock on the first read after a step (clock.ts `watchClockSteps`).
+   */
+  clockStepped(deltaMs: number): void {
+    for (const rule of [...this.#technicalRules, ...this.#allPhysiological]) {
+      const aware = rule as Partial<ClockStepAware>;
+      if (typeof aware.clockStepped === "function") aware.clockStepped(deltaMs);
+    }
+    this.alarms.clockStepped(deltaMs);
   }
 
   /** Watches a bound device for silence from now on (call for every bound device at start-up). */
@@ -316,7 +336,6 @@ export class RuleEngine {
     return () => this.#news2Listeners.delete(listener);
   }
 
-  /** Takes back the alerts persisted before a restart (see `AlarmManager.restore`); rule state starts afresh. */
   /**
    * A subject's threshold limits changed while running (subject-limits.ts): `thresholds` is the whole table
    * with the change; the subject's alarms are judged again at once under it (thresholds.ts `updateSubject`).
@@ -326,8 +345,54 @@ export class RuleEngine {
     this.#applyAll(this.#thresholds.updateSubject(thresholds, subjectId, this.#clock.now(), note));
   }
 
+  /**
+   * Takes back the alerts persisted before a restart (see `AlarmManager.restore`); rule state starts afresh. A
+   * device removed or re-bound while the gateway was stopped ends its restored technical alarms here, at once,
+   * with the reason it would have had while running ("device removed", "device re-bound from pt-a to another
+   * subject"): before any tick, so none of them escalates, latches or waits out the restart's confirmation for a
+   * device that no longer measures its patient (`setDeviceBindings`).
+   */
   restoreAlerts(alerts: readonly RestorableAlert[]): RestoreResult {
-    return this.alarms.restore(alerts);
+    const result = this.alarms.restore(alerts);
+    const bindings = this.#deviceBindings?.();
+    if (bindings !== undefined) this.releaseUnboundDevices(bindings);
+    return result;
+  }
+
+  /**
+   * Tells the engine how to read the registry's bindings (device id → subject id) when it restores the alerts at
+   * start-up. It MUST NOT throw: undefined when the registry cannot be read now (nothing is resolved then).
+   */
+  setDeviceBindings(bindings: () => ReadonlyMap<string, string> | undefined): void {
+    this.#deviceBindings = bindings;
+  }
+
+  /**
+   * Resolves at once every technical alert of a device that `bindings` (the registry now: device id → subject
+   * id) no longer binds to the alert's subject: "device removed" when the device is gone, "device re-bound from
+   * <the alert's subject> to another subject" when it is bound elsewhere, attributed to `by`. The alerts of the
+   * subject the device is bound to now stay. `onlyDeviceId`: that device's alerts only. Returns how many alerts
+   * it resolved.
+   */
+  releaseUnboundDevices(
+    bindings: ReadonlyMap<string, string>,
+    by: string | null = null,
+    onlyDeviceId?: string,
+  ): number {
+    const unbound = new Map<string, { deviceId: string; subjectId: string }>();
+    for (const a of this.alarms.active({ category: "technical" })) {
+      if (a.device_id === null || bindings.get(a.device_id) === a.subject_id) continue;
+      if (onlyDeviceId !== undefined && a.device_id !== onlyDeviceId) continue;
+      unbound.set(`${a.device_id}\n${a.subject_id}`, { deviceId: a.device_id, subjectId: a.subject_id });
+    }
+    let resolved = 0;
+    for (const { deviceId, subjectId } of unbound.values()) {
+      const reason = bindings.has(deviceId)
+        ? `device re-bound from ${subjectId} to another subject`
+        : "device removed";
+      resolved += this.alarms.releaseDevice(deviceId, reason, by, subjectId);
+    }
+    return resolved;
   }
 
   onAlertEvent(listener: AlertListener): () => void {

@@ -10,6 +10,7 @@ import type { ControlServer } from "../control/control-socket.js";
 import { ControlRefusal } from "../control/control-socket.js";
 import type { Gateway } from "../gateway.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
+import type { ReadingFlag } from "../reading.js";
 import type { RuleEngine, RulesConfig } from "./engine.js";
 import { type News2Assessment, type News2Config, news2Priority } from "./news2.js";
 import type { News2Band, News2Parameter } from "./news2-score.js";
@@ -44,8 +45,10 @@ export interface News2ParameterMessage {
 
 /**
  * A subject's current NEWS2 [RCP NEWS2 2017]. `total`, `band` and `priority` are null unless `is_complete`;
- * `missing` lists the parameters absent or stale (chart order), `stale` those of them that exist but are older
- * than their maximum age, with when they were last observed.
+ * `missing` lists the parameters absent, stale or pending (chart order), `stale` those of them that exist but are
+ * older than their maximum age, with when they were last observed, and `pending` those whose device values have
+ * not persisted `persist_sec` yet. `withheld` lists the parameters whose newest device value was signal-gated
+ * (`sensor_contact_lost`, `signal_unreliable`) and so kept out of the score.
  */
 export interface News2Message {
   v: typeof NEWS2_MESSAGE_VERSION;
@@ -65,6 +68,23 @@ export interface News2Message {
   parameters: News2ParameterMessage[];
   missing: News2Parameter[];
   stale: { parameter: News2Parameter; observed_at_ms: number }[];
+  /**
+   * Device parameters with values but none scored yet (a parameter's first value, or its first after a stale
+   * one): `value` and `score` are the newest's; the parameter is scored from `since_ms + persist_sec`, with the
+   * least abnormal value of that window.
+   */
+  pending: {
+    parameter: News2Parameter;
+    value: number;
+    score: number | null;
+    observed_at_ms: number;
+    since_ms: number;
+  }[];
+  /**
+   * Parameters whose newest device value was withheld by signal-quality gating, with its observation time and
+   * the flag that gated it (`sensor_contact_lost` or `signal_unreliable`).
+   */
+  withheld: { parameter: News2Parameter; observed_at_ms: number; flag: ReadingFlag }[];
 }
 
 /** What `vitalog news2` receives per subject: the message plus the subject's NEWS2 alert, if any. */
@@ -111,6 +131,18 @@ export function news2Message(
     })),
     missing: [...a.missing],
     stale: a.stale.map((p) => ({ parameter: p, observed_at_ms: a.staleObservedAtMs[p] ?? 0 })),
+    pending: a.pending.map((p) => ({
+      parameter: p.parameter,
+      value: p.raw,
+      score: p.score,
+      observed_at_ms: p.observedAtMs,
+      since_ms: p.sinceMs,
+    })),
+    withheld: a.withheld.map((w) => ({
+      parameter: w.parameter,
+      observed_at_ms: w.observedAtMs,
+      flag: w.flag,
+    })),
   };
 }
 
@@ -158,7 +190,9 @@ function shownKey(a: News2Assessment): string {
     const pending = p.pending ? `>${p.pending.raw}:${p.pending.score}@${p.pending.observedAtMs}` : "";
     return `${p.parameter}=${String(p.raw)}:${p.score}@${p.observedAtMs}/${src}${pending}`;
   });
-  return `${a.scale}|${parts.join(",")}|${a.stale.map((p) => `${p}@${a.staleObservedAtMs[p]}`).join(",")}|${a.missing.join(",")}`;
+  const pending = a.pending.map((p) => `${p.parameter}=${p.raw}:${p.score}@${p.observedAtMs}/${p.sinceMs}`);
+  const withheld = a.withheld.map((w) => `${w.parameter}@${w.observedAtMs}:${w.flag}`);
+  return `${a.scale}|${parts.join(",")}|${a.stale.map((p) => `${p}@${a.staleObservedAtMs[p]}`).join(",")}|${a.missing.join(",")}|${pending.join(",")}|${withheld.join(",")}`;
 }
 
 /**

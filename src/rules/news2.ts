@@ -17,7 +17,16 @@
  *
  * A device value enters the score only once it has persisted: each device parameter scores the least abnormal
  * value it had over the last `persistSec` seconds ({@link heldDeviceValue}), so a 2-second artefact never
- * reaches NEWS2. Clinician entries count at once.
+ * reaches NEWS2. A parameter's first value is no exception: with no earlier value it is scored once it has been
+ * the latest for `persistSec` (a spot-check cuff included), and until then the parameter is pending (listed
+ * missing, so the assessment is incomplete, and shown with the value that waits: {@link pendingDeviceValue}).
+ * So an artefact at the start of a stream never reaches NEWS2 either, and a pack that brings a parameter's first
+ * value together with a change of another gives one transition, when both have persisted. Clinician entries
+ * count at once. Local engineering choice, to be reviewed (see {@link heldDeviceValue}).
+ *
+ * Signal-gated readings (`sensor_contact_lost`, `signal_unreliable`) never enter the score; the assessment lists
+ * the parameters whose newest device value was withheld that way, so a view can say "withheld" rather than
+ * "never observed".
  *
  * A device pack is scored as a whole (`evaluatePack`): all its readings enter first, then the subject is
  * assessed once, so one pack gives at most one transition. The alert follows the patient: its reason always
@@ -26,7 +35,7 @@
  * scoring 3) is reported at once; a better one at the same priority only after it has held for
  * {@link NEWS2_IMPROVEMENT_HOLD_SEC}, so a score wavering on a band edge does not produce an event a second.
  */
-import type { Reading, VitalKind } from "../reading.js";
+import { isSignalGated, type Reading, type ReadingFlag, type VitalKind } from "../reading.js";
 import {
   NEWS2_PARAMETERS,
   type News2Band,
@@ -106,8 +115,8 @@ export const NEWS2_METHOD_NOTE = [
   "zero and low none, low-medium LOW, medium MEDIUM, high HIGH.",
   "A device value counts only once it has persisted: each device parameter scores the least abnormal value",
   "it had over the last rules.news2.persistSec seconds (default 10 s), so a shorter artefact never reaches",
-  "NEWS2 and a sustained change does after persistSec. The first value of a parameter, and clinician",
-  "entries, count at once.",
+  "NEWS2 and a sustained change does after persistSec. A parameter's first value, too, is scored only once",
+  "it has been the latest for persistSec (it is shown as pending until then); clinician entries count at once.",
 ].join("\n");
 
 /** Where a parameter value came from. */
@@ -125,6 +134,33 @@ export interface News2Pending {
   readonly observedAtMs: number;
   /** Observation time of the first sample of the run that scores at least `score`, up to the newest. */
   readonly sinceMs: number;
+}
+
+/**
+ * A device parameter with values but none scored yet: its first value (or its first after a stale one) has not
+ * persisted for `persistSec`. It is scored from `sinceMs + persistSec`, with the least abnormal value of that
+ * window; `raw` and `score` are its newest value's.
+ */
+export interface News2PendingParameter {
+  readonly parameter: News2Parameter;
+  readonly raw: number;
+  /** null only for SpO2 on scale 2 while air/oxygen is unknown. */
+  readonly score: number | null;
+  readonly observedAtMs: number;
+  /** Observation time of the oldest value not yet persisted. */
+  readonly sinceMs: number;
+}
+
+/**
+ * A parameter whose newest device value was withheld by signal-quality gating: flagged `sensor_contact_lost` or
+ * `signal_unreliable` (reading.ts `isSignalGated`).
+ */
+export interface News2Withheld {
+  readonly parameter: News2Parameter;
+  /** Observation time of the newest withheld value. */
+  readonly observedAtMs: number;
+  /** The flag that withheld it. */
+  readonly flag: ReadingFlag;
 }
 
 /** One scored parameter. `score` is null only for SpO2 on scale 2 while air/oxygen is unknown. */
@@ -157,6 +193,10 @@ export interface News2Assessment {
   readonly stale: readonly News2Parameter[];
   /** When each stale parameter was last observed. */
   readonly staleObservedAtMs: Readonly<Partial<Record<News2Parameter, number>>>;
+  /** Device parameters whose values have not persisted yet (a subset of `missing`), in chart order. */
+  readonly pending: readonly News2PendingParameter[];
+  /** Parameters whose newest device value was withheld by signal-quality gating, in chart order. */
+  readonly withheld: readonly News2Withheld[];
 }
 
 /** A parameter value as observed. */
@@ -166,6 +206,8 @@ export interface Observed<T> {
   source: News2Source;
   /** Set on a held device value (see {@link heldDeviceValue}). */
   pending?: News2Pending | undefined;
+  /** The time is the gateway clock's (no device time, or the receive time): it moves with a clock step. */
+  isGatewayTimed?: boolean | undefined;
 }
 
 /**
@@ -188,6 +230,8 @@ interface SubjectParams {
   values: Partial<Record<News2Parameter, Observed<number | boolean | Acvpu>>>;
   /** Device samples per parameter, oldest first, pruned to what the persistence window needs. */
   device: Partial<Record<News2Parameter, Observed<number>[]>>;
+  /** Each parameter's newest signal-gated reading: its observation time and the flag that gated it. */
+  withheld: Partial<Record<News2Parameter, { atMs: number; flag: ReadingFlag; isGatewayTimed: boolean }>>;
   scale: 1 | 2;
   /** The active condition last reported; null when none is (never raised, or cleared). */
   reported: Reported | null;
@@ -220,6 +264,8 @@ const KIND_TO_PARAMETER: Partial<Record<VitalKind, News2Parameter>> = {
 
 /**
  * Scores one subject's parameters at `nowMs`. Pure: used by the rule and directly by tests and the CLI.
+ * `pending` and `withheld` are reported as given (the rule derives them from its samples); a pending parameter
+ * has no entry in `values` unless an older, stale one.
  */
 export function assessNews2(
   subjectId: string,
@@ -227,6 +273,10 @@ export function assessNews2(
   scale: 1 | 2,
   nowMs: number,
   config: Pick<News2Config, "maxAgeSec" | "redScoreAsMedium">,
+  extra: {
+    pending?: readonly News2PendingParameter[];
+    withheld?: readonly News2Withheld[];
+  } = {},
 ): News2Assessment {
   const missing: News2Parameter[] = [];
   const stale: News2Parameter[] = [];
@@ -273,6 +323,8 @@ export function assessNews2(
     missing,
     stale,
     staleObservedAtMs,
+    pending: extra.pending ?? [],
+    withheld: extra.withheld ?? [],
   };
 }
 
@@ -300,17 +352,20 @@ export function scoreParameter(
 /**
  * The value a device parameter scores at `nowMs`, given its samples (oldest first): the least abnormal value the
  * parameter had over the last `persistMs`, reading the samples as a signal that holds each value until the next
- * one. The candidates are the samples observed within the window plus the one in force at its start; samples
+ * one. The candidates are the sample in force at the window's start plus the samples observed within it; samples
  * older than `maxAgeMs` are no candidates (when all are, the newest is returned and the assessment calls the
  * parameter stale). Among equally abnormal candidates the newest is scored. When the newest sample scores more
  * than the value scored, it is returned as `pending`.
  *
- * So a value is scored once the parameter has been at least that abnormal for `persistMs` (a 2-second
- * artefact never is, with the 10 s default), a sample that stays the latest for `persistMs` is scored (a cuff
- * every 2 min, a spot check), a parameter's first sample is scored at once, and an improvement counts at once
- * (the alert's own damping holds a better text 30 s and a priority fall for `clearHoldSec`). Local engineering
- * choice, to be reviewed: RCP NEWS2 2017 defines no smoothing of device values; IEC 60601-1-8 allows an
- * alarm-condition delay, and clinical.md §5.2 gives the evidence that such delays cut false alarms.
+ * Without a sample in force at the window's start nothing has persisted, so nothing is scored: undefined is
+ * returned, or the newest sample older than `maxAgeMs` when there is one (the assessment calls it stale), and
+ * {@link pendingDeviceValue} describes what waits. So a value is scored once the parameter has been at least
+ * that abnormal for `persistMs` (a 2-second artefact never is, with the 10 s default, at the start of a stream
+ * no more than later), a sample that stays the latest for `persistMs` is scored (a cuff every 2 min, a spot
+ * check, a parameter's first value), and an improvement counts at once (the alert's own damping holds a better
+ * text 30 s and a priority fall for `clearHoldSec`). Local engineering choice, to be reviewed: RCP NEWS2 2017
+ * defines no smoothing of device values; IEC 60601-1-8 allows an alarm-condition delay, and clinical.md §5.2
+ * gives the evidence that such delays cut false alarms.
  */
 export function heldDeviceValue(
   samples: readonly Observed<number>[],
@@ -321,15 +376,15 @@ export function heldDeviceValue(
 ): Observed<number> | undefined {
   const newest = samples.at(-1);
   if (!newest) return undefined;
-  const fresh = samples.filter((o) => nowMs - o.observedAtMs <= maxAgeMs);
-  if (fresh.length === 0) return newest;
-  const windowStartMs = nowMs - persistMs;
-  let first = 0;
-  for (let i = 0; i < fresh.length; i++) if (fresh[i]!.observedAtMs <= windowStartMs) first = i;
+  const isFresh = (o: Observed<number>) => nowMs - o.observedAtMs <= maxAgeMs;
+  if (!isFresh(newest)) return newest;
+  const first = inForceAt(samples, nowMs - persistMs);
+  if (first < 0) return undefined;
+  if (!isFresh(samples[first]!)) return samples[first];
   // a missing score (SpO2 scale 2, air/oxygen unknown) is missing for every sample alike
   const rank = (o: Observed<number>) => score(o.value) ?? 0;
-  let held = fresh.at(-1)!;
-  for (let i = fresh.length - 2; i >= first; i--) if (rank(fresh[i]!) < rank(held)) held = fresh[i]!;
+  let held = newest;
+  for (let i = samples.length - 2; i >= first; i--) if (rank(samples[i]!) < rank(held)) held = samples[i]!;
   const top = rank(newest);
   if (held === newest || top <= rank(held)) return held;
   let sinceMs = newest.observedAtMs;
@@ -341,6 +396,40 @@ export function heldDeviceValue(
   };
 }
 
+/**
+ * What waits when {@link heldDeviceValue} scores no fresh value: the parameter's samples younger than `maxAgeMs`
+ * that have not persisted (none was in force `persistMs` ago, or only one older than `maxAgeMs` was). Null when
+ * a fresh value is scored, or when every sample is older than `maxAgeMs`.
+ */
+export function pendingDeviceValue(
+  parameter: News2Parameter,
+  samples: readonly Observed<number>[],
+  nowMs: number,
+  persistMs: number,
+  maxAgeMs: number,
+  score: (value: number) => number | null,
+): News2PendingParameter | null {
+  const newest = samples.at(-1);
+  if (!newest || nowMs - newest.observedAtMs > maxAgeMs) return null;
+  const first = inForceAt(samples, nowMs - persistMs);
+  if (first >= 0 && nowMs - samples[first]!.observedAtMs <= maxAgeMs) return null;
+  const oldest = samples[first + 1]!;
+  return {
+    parameter,
+    raw: newest.value,
+    score: score(newest.value),
+    observedAtMs: newest.observedAtMs,
+    sinceMs: oldest.observedAtMs,
+  };
+}
+
+/** Index of the sample in force at `atMs` (the newest observed at or before it); -1 when none is. */
+function inForceAt(samples: readonly Observed<number>[], atMs: number): number {
+  let at = -1;
+  for (let i = 0; i < samples.length; i++) if (samples[i]!.observedAtMs <= atMs) at = i;
+  return at;
+}
+
 /** The alert priority of a band under `config` (null: no alert, or no band because incomplete). */
 export function news2Priority(
   band: News2Band | null,
@@ -350,9 +439,9 @@ export function news2Priority(
 }
 
 /**
- * The NEWS2 rule: one condition per subject, key `${subjectId}:news2`, priority from the band. Readings flagged
- * `sensor_contact_lost` are not patient values and never enter the score [clinical.md §5.2 signal-quality
- * gating].
+ * The NEWS2 rule: one condition per subject, key `${subjectId}:news2`, priority from the band. Signal-gated
+ * readings (`sensor_contact_lost`, `signal_unreliable`) are not patient values and never enter the score
+ * [clinical.md §5.2 signal-quality gating]; they are only remembered as withheld.
  */
 export class News2Rule implements Rule {
   readonly id = "news2";
@@ -402,7 +491,8 @@ export class News2Rule implements Rule {
   /** The current assessment of a subject (incomplete with every parameter missing when unknown). */
   assess(subjectId: string, nowMs: number): News2Assessment {
     const s = this.#subjects.get(subjectId);
-    return assessNews2(subjectId, s ? this.#values(s, nowMs) : {}, s?.scale ?? 1, nowMs, this.#config);
+    if (!s) return assessNews2(subjectId, {}, 1, nowMs, this.#config);
+    return this.#assess(subjectId, s, nowMs);
   }
 
   /** Subjects with at least one NEWS2 parameter or SpO2 scale on record, in first-seen order. */
@@ -414,10 +504,25 @@ export class News2Rule implements Rule {
     this.#subjects.delete(subjectId);
   }
 
+  /**
+   * The gateway clock was stepped (clock.ts): the times kept in the gateway's timebase move with it (clinician
+   * entries, receipt-timed device samples, the improvement hold), so a parameter's age and persistence stay
+   * true. A device's own observation times did not step.
+   */
+  clockStepped(deltaMs: number): void {
+    for (const s of this.#subjects.values()) {
+      if (s.betterSinceMs !== null) s.betterSinceMs += deltaMs;
+      for (const o of Object.values(s.values)) if (o) o.observedAtMs += deltaMs;
+      for (const samples of Object.values(s.device))
+        for (const o of samples ?? []) if (o.isGatewayTimed === true) o.observedAtMs += deltaMs;
+      for (const w of Object.values(s.withheld)) if (w?.isGatewayTimed) w.atMs += deltaMs;
+    }
+  }
+
   #subject(subjectId: string): SubjectParams {
     let s = this.#subjects.get(subjectId);
     if (!s) {
-      s = { values: {}, device: {}, scale: 1, reported: null, betterSinceMs: null };
+      s = { values: {}, device: {}, withheld: {}, scale: 1, reported: null, betterSinceMs: null };
       this.#subjects.set(subjectId, s);
     }
     return s;
@@ -425,10 +530,19 @@ export class News2Rule implements Rule {
 
   #onReading(reading: Reading, nowMs: number): boolean {
     const p = KIND_TO_PARAMETER[reading.kind];
-    if (!p || reading.flags.includes("sensor_contact_lost")) return false;
+    if (!p) return false;
     // A buffered upload is as old as its observation; a device clock ahead of ours is not trusted.
     const observedAtMs = Math.min(reading.observedAtMs, reading.receivedAtMs);
     const s = this.#subject(reading.subjectId);
+    if (isSignalGated(reading.flags)) {
+      // [clinical.md §5.2 signal-quality gating] not a patient value: only remembered as withheld
+      const prev = s.withheld[p];
+      if (prev && prev.atMs > observedAtMs) return false;
+      const flag = reading.flags.find((f) => f === "sensor_contact_lost") ?? "signal_unreliable";
+      const isGatewayTimed = reading.deviceTimeMs === null || observedAtMs === reading.receivedAtMs;
+      s.withheld[p] = { atMs: observedAtMs, flag, isGatewayTimed };
+      return true;
+    }
     const samples = s.device[p] ?? [];
     s.device[p] = samples;
     const prev = samples.at(-1);
@@ -438,6 +552,7 @@ export class News2Rule implements Rule {
       value: reading.value,
       observedAtMs,
       source: { type: "device", deviceId: reading.deviceId, readingId: reading.id },
+      isGatewayTimed: reading.deviceTimeMs === null || observedAtMs === reading.receivedAtMs,
     });
     this.#prune(samples, nowMs);
     return true;
@@ -452,28 +567,31 @@ export class News2Rule implements Rule {
     if (first > 0) samples.splice(0, first);
   }
 
-  /** Clinician entries and the held device values of a subject at `nowMs`. */
-  #values(
-    s: SubjectParams,
-    nowMs: number,
-  ): Partial<Record<News2Parameter, Observed<number | boolean | Acvpu>>> {
+  /** A subject's assessment at `nowMs`: clinician entries, held device values, pending and withheld ones. */
+  #assess(subjectId: string, s: SubjectParams, nowMs: number): News2Assessment {
     const values: Partial<Record<News2Parameter, Observed<number | boolean | Acvpu>>> = { ...s.values };
+    const pending: News2PendingParameter[] = [];
+    const withheld: News2Withheld[] = [];
     const o2 = s.values.supplemental_oxygen;
     const isOnOxygen =
       o2 && nowMs - o2.observedAtMs <= this.#config.maxAgeSec.supplemental_oxygen * 1000
         ? (o2.value as boolean)
         : undefined;
-    for (const [p, samples] of Object.entries(s.device) as [News2Parameter, Observed<number>[]][]) {
-      const held = heldDeviceValue(
-        samples,
-        nowMs,
-        this.#config.persistSec * 1000,
-        this.#config.maxAgeSec[p] * 1000,
-        (v) => scoreParameter(p, v, s.scale, isOnOxygen),
-      );
+    for (const p of NEWS2_PARAMETERS) {
+      const samples = s.device[p] ?? [];
+      const persistMs = this.#config.persistSec * 1000;
+      const maxAgeMs = this.#config.maxAgeSec[p] * 1000;
+      const score = (v: number) => scoreParameter(p, v, s.scale, isOnOxygen);
+      const held = heldDeviceValue(samples, nowMs, persistMs, maxAgeMs, score);
       if (held) values[p] = held;
+      const waiting = pendingDeviceValue(p, samples, nowMs, persistMs, maxAgeMs, score);
+      if (waiting) pending.push(waiting);
+      // withheld when the newest device reading was gated (a value taken since contact came back supersedes it)
+      const gated = s.withheld[p];
+      if (gated && gated.atMs > (samples.at(-1)?.observedAtMs ?? Number.NEGATIVE_INFINITY))
+        withheld.push({ parameter: p, observedAtMs: gated.atMs, flag: gated.flag });
     }
-    return values;
+    return assessNews2(subjectId, values, s.scale, nowMs, this.#config, { pending, withheld });
   }
 
   #onObservation(obs: ClinicianObservation): void {
@@ -493,7 +611,7 @@ export class News2Rule implements Rule {
     const s = this.#subjects.get(subjectId);
     if (!s) return;
     for (const samples of Object.values(s.device)) this.#prune(samples, nowMs);
-    const a = assessNews2(subjectId, this.#values(s, nowMs), s.scale, nowMs, this.#config);
+    const a = this.#assess(subjectId, s, nowMs);
     if (!a.isComplete || a.band === null || a.total === null) {
       s.betterSinceMs = null;
       return;

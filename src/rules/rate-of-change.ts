@@ -42,8 +42,11 @@ const MAX_WINDOW_SAMPLES = 2048;
 
 interface WindowState {
   samples: { t: number; v: number }[];
-  /** Newest observation time judged per device: an older reading (a late backfill) is not "now". */
-  newest: Map<string, number>;
+  /**
+   * Newest observation time judged per device: an older reading (a late backfill) is not "now".
+   * `isGatewayTimed`: stamped by the gateway clock (no device time), so moved with a clock step.
+   */
+  newest: Map<string, { atMs: number; isGatewayTimed: boolean }>;
   since: number | null;
   isActive: boolean;
 }
@@ -90,6 +93,18 @@ export class RateOfChangeRule implements Rule {
     return out;
   }
 
+  /**
+   * The gateway clock was stepped (clock.ts): the window's receive times, the persistence start and the newest
+   * receipt-timed observation move with it. A device's own observation times did not step.
+   */
+  clockStepped(deltaMs: number): void {
+    for (const w of this.#windows.values()) {
+      for (const sample of w.samples) sample.t += deltaMs;
+      if (w.since !== null) w.since += deltaMs;
+      for (const seen of w.newest.values()) if (seen.isGatewayTimed) seen.atMs += deltaMs;
+    }
+  }
+
   forgetSubject(subjectId: string): void {
     for (const [k, w] of this.#windows) if (w.subjectId === subjectId) this.#windows.delete(k);
   }
@@ -102,8 +117,11 @@ export class RateOfChangeRule implements Rule {
       this.#windows.set(mapKey, w);
     }
     const newest = w.newest.get(reading.deviceId);
-    if (newest !== undefined && reading.observedAtMs < newest) return;
-    w.newest.set(reading.deviceId, reading.observedAtMs);
+    if (newest !== undefined && reading.observedAtMs < newest.atMs) return;
+    w.newest.set(reading.deviceId, {
+      atMs: reading.observedAtMs,
+      isGatewayTimed: reading.deviceTimeMs === null,
+    });
     const t = reading.receivedAtMs;
     const v = reading.value;
     const horizon = t - rule.withinSec * 1000;

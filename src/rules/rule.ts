@@ -83,7 +83,17 @@ export interface AlertCondition {
  */
 export type ConditionUpdate =
   | { readonly type: "active"; readonly condition: AlertCondition }
-  | { readonly type: "clear"; readonly key: string; readonly reason: string };
+  | {
+      readonly type: "clear";
+      readonly key: string;
+      readonly reason: string;
+      /**
+       * The condition was ended by a clinician's decision (a change of the patient's limits), not by the
+       * patient's value: it ends at once, without the anti-flap clear hold, and a latched alert takes no
+       * further escalation step (the clinician who ended it knows of it; it still waits for an acknowledgement).
+       */
+      readonly isEndedByChange?: boolean | undefined;
+    };
 
 /** Level of consciousness on the ACVPU scale [RCP NEWS2 Chart 1]: Alert, new Confusion, Voice, Pain, Unresponsive. */
 export type Acvpu = "A" | "C" | "V" | "P" | "U";

@@ -30,6 +30,24 @@ CREATE TABLE rules_in_force (
 ) STRICT;
 `;
 
+/**
+ * The durable alert sinks in force (rules/sinks/alert-store.ts, audited by batcher/audit-outbox.ts) share this
+ * table: the event that names them is logged only when the set differs from the last one logged, under this scope.
+ */
+export const OUTBOX_SINKS_EVENT = "alert_outbox_sinks";
+export const OUTBOX_SINKS_SCOPE = "alert_outbox_sinks";
+
+/** The recorded state of a set of sink names: order does not matter. */
+export function outboxSinksState(sinks: readonly unknown[]): string {
+  return `sinks:${sinks.map(String).sort().join(",")}`;
+}
+
+/** The row of an {@link OUTBOX_SINKS_EVENT}, or undefined for any other event. */
+function outboxSinksRow(e: AuditEvent): RecordedState | undefined {
+  if (e.type !== OUTBOX_SINKS_EVENT || !Array.isArray(e.data.sinks)) return undefined;
+  return { scope: OUTBOX_SINKS_SCOPE, state: outboxSinksState(e.data.sinks) };
+}
+
 /** What the main thread knows of one recorded event: the row it updates. */
 export interface RecordedState {
   scope: string;
@@ -62,6 +80,8 @@ export function rulesInForceCommitWriter(
     prepare(events): [string, RecordedState][] {
       const out: [string, RecordedState][] = [];
       for (const e of events) {
+        const sinks = outboxSinksRow(e);
+        if (sinks) out.push([recordKey(null, sinks.state), sinks]);
         if (e.type !== RULES_IN_FORCE_EVENT) continue;
         const s = stateOf(e);
         if (s) out.push([recordKey(e.subjectId, e.data.hash), s]);
@@ -86,8 +106,13 @@ export function createCommitWriter(db: Db): ThreadCommitWriter {
       if (prepared.size === 0) return undefined;
       try {
         for (const e of events) {
-          if (e.type !== RULES_IN_FORCE_EVENT) continue;
-          const s = prepared.get(recordKey(e.subjectId, e.data.hash));
+          const sinks = outboxSinksRow(e);
+          const s =
+            sinks !== undefined
+              ? prepared.get(recordKey(null, sinks.state))
+              : e.type === RULES_IN_FORCE_EVENT
+                ? prepared.get(recordKey(e.subjectId, e.data.hash))
+                : undefined;
           if (s) upsert.run(s.scope, s.state, e.atMs);
         }
         return undefined;

@@ -5,7 +5,10 @@
  *   a binding that no longer holds, and every {@link RECONCILE_MS} for a change made without word), the bindings
  *   the rule engine watches are brought in line with the registry: a removed or re-bound device's technical
  *   alarms are resolved at once with the reason, and a removed device is no longer watched, so it raises no
- *   device-silent alarm (engine.ts `deviceBindingChanged`).
+ *   device-silent alarm (engine.ts `deviceBindingChanged`). A `vitalog devices … --by USER` command names who
+ *   made the change: its resolutions are attributed to that user, via `cli`. A device removed or re-bound while
+ *   the daemon was stopped ends its restored alarms at start-up, with the same reasons, before any tick
+ *   (engine.ts `restoreAlerts`, which reads the registry through `setDeviceBindings`).
  * - Erasure: `vitalog subjects erase` asks the daemon first (control op {@link SUBJECT_ERASE_OP}), before it
  *   purges the tables and shreds the key (batcher/erasure.ts). The daemon resolves every alert of the subject
  *   ("patient record erased"), creates nothing for it from then on, waits until those resolutions are committed
@@ -22,6 +25,7 @@ import type { Gateway, Service } from "../gateway.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
 import type { Logger } from "../log.js";
 import { USER_ID_PATTERN } from "../users/roles.js";
+import type { ActorContext } from "./commands.js";
 import type { RuleEngine } from "./engine.js";
 import type { AlertSink } from "./sinks/alert-sink.js";
 import { DeliveryQueue } from "./sinks/delivery-queue.js";
@@ -56,9 +60,14 @@ export interface SubjectEraseReply extends Record<string, unknown> {
 /** Most subject ids whose erasure lookup is remembered (then the memory starts afresh). */
 const MAX_REMEMBERED_SUBJECTS = 10_000;
 
+/** What the transitions a command of the `vitalog` CLI causes are recorded as coming through (`via`). */
+export const CLI_VIA = "cli";
+
 /**
  * Wires device changes and the erase op for a gateway's rule engine; call from the rules composition. `tlog`: the
- * attached log, whose tombstones let the engine recognise subjects erased before this process started.
+ * attached log, whose tombstones let the engine recognise subjects erased before this process started. `actor`:
+ * the context the alert listener stamps `via` from (commands.ts), set to {@link CLI_VIA} while a CLI command's
+ * change is applied.
  */
 export function attachSubjectLifecycle(
   gw: Pick<
@@ -69,8 +78,29 @@ export function attachSubjectLifecycle(
   sinks: readonly AlertSink[],
   log: Logger,
   tlog?: Tlog,
+  actor?: ActorContext,
 ): void {
   if (tlog) engine.setErasedLookup(erasedLookup(tlog, log));
+  // read once the alerts are restored at start-up: a device changed while the daemon was stopped
+  engine.setDeviceBindings(() => {
+    try {
+      return new Map(gw.registry.list().map((d) => [d.id, d.subjectId]));
+    } catch (err) {
+      // unreadable now: the restored alarms stay until the first comparison that can read it (reconcile below)
+      log.warn({ err: (err as Error).message }, "device bindings not compared with the restored alarms");
+      return undefined;
+    }
+  });
+  /** Runs `apply` with the CLI as the `via` of the transitions it causes, when a user is named. */
+  const asCli = <T>(by: string | null, apply: () => T): T => {
+    if (by === null || actor === undefined) return apply();
+    actor.via = CLI_VIA;
+    try {
+      return apply();
+    } finally {
+      actor.via = null;
+    }
+  };
   // a frame stamped with an erased subject (its device bound to the id behind the registry's back): refused, named
   gw.ingest.setSubjectGate((subjectId) =>
     engine.isSubjectErased(subjectId) ? SUBJECT_ERASED_REFUSAL : undefined,
@@ -83,13 +113,20 @@ export function attachSubjectLifecycle(
       log.warn({ err: (err as Error).message }, "device bindings not compared with the registry");
     }
   };
-  gw.onDeviceChanged((deviceId) => {
+  gw.onDeviceChanged((deviceId, by) => {
     // the device named first: one provisioned and removed between two comparisons was never watched
     try {
-      engine.deviceBindingChanged(deviceId, gw.registry.get(deviceId)?.subjectId ?? null);
+      const subjectId = gw.registry.get(deviceId)?.subjectId ?? null;
+      asCli(by, () => {
+        engine.deviceBindingChanged(deviceId, subjectId, by);
+        // an alarm of the device still open for a former subject (restored, or raised from a racing frame)
+        const bindings = new Map<string, string>(subjectId === null ? [] : [[deviceId, subjectId]]);
+        engine.releaseUnboundDevices(bindings, by, deviceId);
+      });
     } catch (err) {
       log.warn({ deviceId, err: (err as Error).message }, "device binding not read from the registry");
     }
+    // the others, changed without word: nobody to name
     reconcile();
   });
   gw.addService(reconcileService(gw, reconcile));
@@ -110,7 +147,7 @@ export function attachSubjectLifecycle(
         `device(s) ${bound.map((d) => d.id).join(", ")} still bound to the subject; remove them first (vitalog devices remove)`,
       );
     }
-    const resolved = engine.eraseSubject(subjectId, by, ERASED_REASON);
+    const resolved = asCli(by, () => engine.eraseSubject(subjectId, by, ERASED_REASON));
     try {
       await gw.commitBarrier();
     } catch (err) {
@@ -164,17 +201,21 @@ function erasedLookup(tlog: Tlog, log: Logger): (subjectId: string) => boolean {
 
 /**
  * Brings the engine's watched bindings in line with `devices` (the registry now): a device gone is removed, one
- * bound elsewhere is re-bound, one new is watched.
+ * bound elsewhere is re-bound, one new is watched; and a technical alarm still open for a device no longer bound
+ * to its subject (one restored, or raised from a frame that raced the change) is resolved with the same reasons.
+ * `by`: who made the change, when known.
  */
 export function reconcileBindings(
   engine: RuleEngine,
   devices: readonly { id: string; subjectId: string }[],
+  by: string | null = null,
 ): void {
   const bound = new Map(devices.map((d) => [d.id, d.subjectId]));
   for (const deviceId of [...engine.watchedDevices().keys()]) {
-    if (!bound.has(deviceId)) engine.deviceBindingChanged(deviceId, null);
+    if (!bound.has(deviceId)) engine.deviceBindingChanged(deviceId, null, by);
   }
-  for (const [deviceId, subjectId] of bound) engine.deviceBindingChanged(deviceId, subjectId);
+  for (const [deviceId, subjectId] of bound) engine.deviceBindingChanged(deviceId, subjectId, by);
+  engine.releaseUnboundDevices(bound, by);
 }
 
 function reconcileService(gw: Pick<Gateway, "clock">, reconcile: () => void): Service {

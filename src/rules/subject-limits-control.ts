@@ -8,7 +8,9 @@
  *
  *   { "op": "rules_change", "action": "set", "subject_id": ID, "vital": V, "override": {…}, "by": U, "why": T }
  *   { "op": "rules_change", "action": "reset", "subject_id": ID, "vital"?: V, "by": U, "why": T }
- *   → { "applied": "live", "subject_id", "vitals", "rules_hash" } or a refusal { "error": <code>, "detail" }
+ *   → { "applied": "live", "subject_id", "vitals", "rules_hash" [, "warning", "warning_detail"] } or a refusal
+ *     { "error": <code>, "detail" }; `warning` is `subject_not_seen` for a subject the gateway does not know
+ *     ({@link subjectSeenCheck}): the change is applied all the same.
  *
  * At start-up the daemon merges the stored changes over the config file's limits before the engine is built
  * ({@link rulesWithStoredLimits}): a change written by the CLI while the daemon was stopped applies from then.
@@ -21,7 +23,6 @@ import type { Db } from "../db.js";
 import type { Gateway } from "../gateway.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
 import type { Logger } from "../log.js";
-import { UserStore } from "../users/user-store.js";
 import type { RuleEngine, RulesConfig } from "./engine.js";
 import type { RulesInForceParts } from "./rules-in-force.js";
 import {
@@ -55,6 +56,38 @@ export function erasedSubjectCheck(db: Db, keys: Pick<SubjectKeys, "tag">): (sub
   return (subjectId) => erased.get(keys.tag(subjectId), subjectId) === 1;
 }
 
+/** Why a change was applied with a warning: wire string of the reply's `warning`, only ever added to. */
+export const SUBJECT_NOT_SEEN = "subject_not_seen";
+
+/**
+ * Whether the gateway knows a subject: a device is bound to it (`devices`), or the log holds a record of it
+ * (it has a key in `tlog_subject_keys`). A change for a subject it does not know is applied (a patient's
+ * limits may be set before the monitor is attached) but answered with a warning, since a mistyped id would
+ * otherwise set limits nobody is measured against. The readings table is not searched: it has no index by
+ * subject, and a scan would hold the alarm loop.
+ */
+export function subjectSeenCheck(db: Db): (subjectId: string) => boolean {
+  const seen = db
+    .prepare<[string, string], number>(
+      `SELECT EXISTS (SELECT 1 FROM devices WHERE subject_id = ?)
+        OR EXISTS (SELECT 1 FROM tlog_subject_keys WHERE subject_id = ?)`,
+    )
+    .pluck();
+  return (subjectId) => seen.get(subjectId, subjectId) === 1;
+}
+
+/** The reply's warning for a change to a subject the gateway does not know, or nothing. */
+export function subjectWarning(
+  subjectId: string,
+  isSeen: ((subjectId: string) => boolean) | undefined,
+): { warning: string; warning_detail: string } | Record<string, never> {
+  if (isSeen === undefined || isSeen(subjectId)) return {};
+  return {
+    warning: SUBJECT_NOT_SEEN,
+    warning_detail: `no device is bound to ${subjectId} and nothing is recorded for it: check the subject id (the change is applied)`,
+  };
+}
+
 export interface SubjectLimitsControlDeps {
   control: Pick<ControlServer, "handle">;
   /** The store over the daemon's connection, with the log attached when the log is on. */
@@ -67,6 +100,8 @@ export interface SubjectLimitsControlDeps {
   /** Records the rules in force after the change (absent when the log is off). */
   inForce?: Pick<RulesInForceParts, "recordChange"> | undefined;
   isErased?: ((subjectId: string) => boolean) | undefined;
+  /** Whether the gateway knows the subject ({@link subjectSeenCheck}); absent: no warning. */
+  isSeen?: ((subjectId: string) => boolean) | undefined;
   clock: Clock;
   refused: (labels: { command: string; reason: string }) => void;
   log: Logger;
@@ -83,6 +118,8 @@ export function registerSubjectLimitsControl(deps: SubjectLimitsControlDeps): vo
         why: typeof args.why === "string" ? args.why : "",
         via: "cli" as const,
       };
+      // asked before the change: its own row must not make the subject look known
+      const warning = subjectWarning(request.subjectId, deps.isSeen);
       const result = await deps.store.change(request, actor, {
         rules: deps.configRules,
         users: deps.users,
@@ -97,11 +134,14 @@ export function registerSubjectLimitsControl(deps: SubjectLimitsControlDeps): vo
         vitals: result.vitals,
       });
       deps.log.info({ command, vitals: result.vitals, by, hash: result.rulesHash }, "subject limits changed");
+      if ("warning" in warning)
+        deps.log.warn({ command, warning: warning.warning }, "limits set for an unknown subject");
       return {
         applied: "live",
         subject_id: result.subjectId,
         vitals: result.vitals,
         rules_hash: result.rulesHash,
+        ...warning,
       };
     } catch (err) {
       if (!(err instanceof LimitChangeRefusal)) throw err;
@@ -123,6 +163,8 @@ export function attachSubjectLimits(
     tlog?: Tlog | undefined;
     inForce?: Pick<RulesInForceParts, "recordChange"> | undefined;
     log: Logger;
+    /** Who may change limits: the daemon's user directory, verified against the log (users/user-directory.ts). */
+    users: LimitUsers;
   },
 ): void {
   const store = new SubjectLimitStore(gw.db);
@@ -132,10 +174,11 @@ export function attachSubjectLimits(
     control: gw.control,
     store,
     configRules: deps.configRules,
-    users: new UserStore(gw.db),
+    users: deps.users,
     apply: (thresholds, subjectId, note) => deps.engine.updateSubjectThresholds(thresholds, subjectId, note),
     inForce: deps.inForce,
     isErased: tlog && erasedSubjectCheck(gw.db, tlog.records.keys),
+    isSeen: subjectSeenCheck(gw.db),
     clock: gw.clock,
     // the family the alarm commands count their refusals in (attach-rules.ts): one counter for every command
     refused: gw.metrics.counter(

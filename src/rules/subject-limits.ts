@@ -13,10 +13,11 @@
  *   `change_limits`; and a reason (`why`). Anything else is refused with a named reason
  *   ({@link LimitChangeRefusal}) and nothing is written.
  * - Limits are checked as the rule will use them (merged over the config file's, the ward's and the built-in
- *   ones) with the config file's own checks (config.ts): a tier inverted against the other direction, a vital
- *   with nothing beneath it left without hysteresis or clearSec. A limit must lie strictly inside the vital's
- *   physiologic hard range (reading.ts `VITALS`, clinical.md §6): a limit a real value can never cross is an
- *   alarm that can never sound.
+ *   ones) with the config file's own checks (config.ts), so a change and a subject's entry in the file are held
+ *   to the same rules: a tier inverted against the other direction, a vital with nothing beneath it left
+ *   without hysteresis or clearSec, a limit outside the vital's physiologic hard range (a limit a real value
+ *   can never cross is an alarm that can never sound), a delay, clearSec or hysteresis beyond its maximum, and
+ *   a direction the ward defines emptied without `enabled: false`.
  * - A subject whose record was erased is refused (`subject_erased`): the event would give it a new key.
  *
  * `subject_limits` (subject-limits-sql.ts) holds the current change per subject and vital. Its row names the
@@ -33,9 +34,16 @@
 import { canonicalize } from "../batcher/canonical-record.js";
 import type { LogEvent } from "../batcher/record-log.js";
 import { type Db, immediateWhenFree } from "../db.js";
-import { VITAL_KINDS, VITALS, type VitalKind } from "../reading.js";
+import { VITAL_KINDS, type VitalKind } from "../reading.js";
 import { mayTake, USER_ID_PATTERN } from "../users/roles.js";
-import { checkComplete, checkLimitOrder, type Issue, vitalOverride } from "./config.js";
+import {
+  checkComplete,
+  checkLimitBounds,
+  checkLimitOrder,
+  checkNoDirectionRemoved,
+  type Issue,
+  vitalOverride,
+} from "./config.js";
 import type { RulesConfig } from "./engine.js";
 import { subjectRulesInForce } from "./rules-in-force.js";
 import { SUBJECT_LIMITS_CHANGED } from "./subject-limits-sql.js";
@@ -181,18 +189,10 @@ export function limitProblems(thresholds: ThresholdsConfig, subjectId: string, k
   const own = thresholds.subjects[subjectId]?.[kind] ?? {};
   const ward = thresholds.ward[kind];
   checkComplete(ward, own, [kind], "ward or built-in entry for this vital", issue);
+  checkNoDirectionRemoved(ward, own, [kind], issue);
   const merged = mergeVitalLimits(ward, own);
   checkLimitOrder(merged, [kind], issue);
-  const hard = Object.values(VITALS[kind].hard);
-  const min = Math.min(...hard.map((h) => h.min));
-  const max = Math.max(...hard.map((h) => h.max));
-  for (const dir of ["low", "high"] as const) {
-    for (const t of merged?.[dir] ?? []) {
-      // [clinical.md §6] a value at or beyond the hard bound is rejected as impossible: a limit there never sounds
-      if (!(t.limit > min && t.limit < max))
-        issue([kind, dir], `limit ${t.limit} is outside the physiologic range (${min}, ${max})`);
-    }
-  }
+  checkLimitBounds(kind, merged, [kind], issue);
   return problems;
 }
 

@@ -2,7 +2,8 @@
  * Technical alarm conditions [IEC 60601-1-8: equipment or system state, not a patient variable]: device
  * silent (communication loss is itself a technical alarm in a distributed alarm system, §6.11), sensor
  * contact lost, signal quality, data not live (readings too old, too far ahead, or timed before what the device
- * already sent, to alarm on), low battery, a burst of rejected frames, a device publishing impossible values.
+ * already sent, to alarm on), low battery, a burst of rejected frames, a device publishing impossible values, a
+ * device whose frames keep coming without a usable value.
  * One condition per (subject, rule, device): key `${subjectId}:technical.<name>:${deviceId}`.
  *
  * [clinical.md §5.2 "Signal-quality gating"] whenever the physiological rules leave a device's values out
@@ -14,7 +15,14 @@
  * ("no data for 30 s" would be false a minute later), but the instant a condition began; a clear says
  * "ended" and how, since an alert may stay on display through its clear hold.
  */
-import { isSignalGated, type Reading, VITALS, type VitalKind } from "../reading.js";
+import {
+  type DeviceStatusInput,
+  isSignalGated,
+  isVitalKind,
+  type Reading,
+  VITALS,
+  type VitalKind,
+} from "../reading.js";
 import { type AlertPriority, type ConditionUpdate, conditionKey, type Rule, type RuleInput } from "./rule.js";
 import { DEFAULT_STALENESS_CONFIG, type StalenessConfig, timeliness } from "./staleness.js";
 
@@ -38,6 +46,11 @@ export interface TechnicalConfig {
    * timed before a reading already judged) keep arriving for this long without a live one.
    */
   dataNotLive: { priority: AlertPriority; persistenceSec: number };
+  /**
+   * Frames carrying vitals without a usable value (NaN, NRes, measurement unavailable …) keep arriving for this
+   * long without a value (`technical.no_valid_data`).
+   */
+  noValidData: { priority: AlertPriority; persistenceSec: number };
   battery: {
     lowPct: number;
     criticalPct: number;
@@ -64,6 +77,10 @@ export const DEFAULT_TECHNICAL_CONFIG: TechnicalConfig = {
   sensorContact: { priority: "medium", persistenceSec: 10 },
   signalQuality: { priority: "medium", persistenceSec: 10 },
   dataNotLive: { priority: "medium", persistenceSec: 60 },
+  // local engineering choice, to be reviewed: MEDIUM, because the vitals are unmonitored as with a lost sensor
+  // contact (same Table 1 reading as above); 10 s like the contact alarm, so an oximeter acquiring a signal (a few
+  // NaN frames) does not alarm
+  noValidData: { priority: "medium", persistenceSec: 10 },
   battery: { lowPct: 20, criticalPct: 5, hysteresisPct: 5, lowPriority: "low", criticalPriority: "medium" },
   rejectBurst: { count: 5, windowSec: 60, priority: "low" },
   impossibleValues: { count: 3, windowSec: 300, priority: "medium" },
@@ -93,7 +110,8 @@ type Name =
   | "data_not_live"
   | "battery_low"
   | "rejected_frames"
-  | "impossible_values";
+  | "impossible_values"
+  | "no_valid_data";
 
 /** An episode with a persistence delay: since when it holds, and when it last ended (for the clear hold). */
 interface Episode {
@@ -111,11 +129,16 @@ interface DeviceState {
   /** The issues of the frame whose status came last, until a reading of another frame is seen. */
   frameIssues: { names: readonly string[]; readingAtMs: number | null } | null;
   notLive: Episode & { lastMs: number; kind: Lateness; lagSec: number };
-  /** Newest observation time of a live reading, per vital: what the threshold rules hold as "now". */
-  newest: Map<VitalKind, number>;
+  /**
+   * Newest observation time of a live reading, per vital: what the threshold rules hold as "now".
+   * `isGatewayTimed`: stamped by the gateway clock (no device time), so moved with a clock step.
+   */
+  newest: Map<VitalKind, { atMs: number; isGatewayTimed: boolean }>;
   batteryPct: number | null;
   rejects: number[];
   impossible: number[];
+  /** Vitals the device keeps sending without a usable value, and the reasons it gave (see `#noValidData`). */
+  noValue: Episode & { kinds: Set<VitalKind>; reasons: Set<string> };
   /** Priority and text currently reported per condition name. */
   reported: Map<Name, { priority: AlertPriority; reason: string }>;
 }
@@ -127,6 +150,7 @@ export class TechnicalRule implements Rule {
   readonly #config: TechnicalConfig;
   readonly #staleness: StalenessConfig;
   readonly #clearHoldMs: number;
+  readonly #noValidDataConfig: { priority: AlertPriority; persistenceSec: number };
   readonly #devices = new Map<string, DeviceState>();
 
   constructor(config: TechnicalConfig, options: TechnicalRuleOptions = {}) {
@@ -148,6 +172,10 @@ export class TechnicalRule implements Rule {
     }
     if (!(c.dataNotLive.persistenceSec >= 0))
       throw new RangeError("technical.dataNotLive.persistenceSec must be >= 0");
+    const noValidData = c.noValidData;
+    if (!(noValidData.persistenceSec >= 0))
+      throw new RangeError("technical.noValidData.persistenceSec must be >= 0");
+    this.#noValidDataConfig = noValidData;
     const clearHoldSec = options.clearHoldSec ?? 0;
     if (!(clearHoldSec >= 0)) throw new RangeError("technical: clearHoldSec must be >= 0");
     this.#config = config;
@@ -185,6 +213,7 @@ export class TechnicalRule implements Rule {
         const d = this.#heard(input.deviceId, input.subjectId, input.atMs, out);
         if (input.status.sensorContact !== undefined)
           this.#contact(d, input.status.sensorContact, input.atMs, out);
+        this.#noValidData(d, input.status.absentValues, input.atMs, out);
         // a status comes just before its frame's readings (ingest), which share one receive time
         const issues = input.status.measurementIssues;
         d.frameIssues = Array.isArray(issues)
@@ -207,6 +236,28 @@ export class TechnicalRule implements Rule {
         break;
     }
     return out;
+  }
+
+  /**
+   * The gateway clock was stepped (clock.ts): every receive time kept moves with it (last heard, episode
+   * starts and ends, reject windows, receipt-timed newest observations), so a device that stops still goes
+   * silent after a step back, and a step forward makes none silent. A device's own observation times did not
+   * step.
+   */
+  clockStepped(deltaMs: number): void {
+    const shift = (ms: number | null) => (ms === null ? null : ms + deltaMs);
+    for (const d of this.#devices.values()) {
+      d.lastHeardMs += deltaMs;
+      for (const e of [d.contact, d.signal, d.notLive, d.noValue]) {
+        e.sinceMs = shift(e.sinceMs);
+        e.endedAtMs = shift(e.endedAtMs);
+      }
+      d.notLive.lastMs += deltaMs;
+      if (d.frameIssues) d.frameIssues.readingAtMs = shift(d.frameIssues.readingAtMs);
+      for (const seen of d.newest.values()) if (seen.isGatewayTimed) seen.atMs += deltaMs;
+      d.rejects = d.rejects.map((ms) => ms + deltaMs);
+      d.impossible = d.impossible.map((ms) => ms + deltaMs);
+    }
   }
 
   forgetSubject(subjectId: string): void {
@@ -232,6 +283,7 @@ export class TechnicalRule implements Rule {
         batteryPct: null,
         rejects: [],
         impossible: [],
+        noValue: { sinceMs: null, endedAtMs: null, kinds: new Set(), reasons: new Set() },
         reported: new Map(),
       };
       this.#devices.set(deviceId, d);
@@ -242,7 +294,8 @@ export class TechnicalRule implements Rule {
   /** Any frame, accepted or not, proves the link is up. */
   #heard(deviceId: string, subjectId: string, atMs: number, out: ConditionUpdate[]): DeviceState {
     const d = this.#device(deviceId, subjectId, atMs, out);
-    d.lastHeardMs = Math.max(d.lastHeardMs, atMs);
+    // inputs are evaluated as they arrive, stamped by the gateway clock: the latest is the last heard
+    d.lastHeardMs = atMs;
     this.#set(d, "device_silent", null, "device heard again", out);
     return d;
   }
@@ -252,6 +305,7 @@ export class TechnicalRule implements Rule {
     // ingest flags every reading taken while the device reports no contact; an unflagged one has contact
     this.#contact(d, !r.flags.includes("sensor_contact_lost"), r.receivedAtMs, out);
     this.#signal(d, r, out);
+    this.#valueSeen(d, r, out);
     // a gated reading is no patient value whatever its time: only the others can be live or not
     if (!isSignalGated(r.flags)) this.#timeliness(d, r, nowMs, out);
   }
@@ -320,10 +374,10 @@ export class TechnicalRule implements Rule {
   #timeliness(d: DeviceState, r: Reading, nowMs: number, out: ConditionUpdate[]): void {
     let t: Lateness | "live" = timeliness(r, nowMs, this.#staleness);
     const newest = d.newest.get(r.kind);
-    if (t === "live" && newest !== undefined && r.observedAtMs < newest) t = "out_of_order";
+    if (t === "live" && newest !== undefined && r.observedAtMs < newest.atMs) t = "out_of_order";
     const e = d.notLive;
     if (t === "live") {
-      d.newest.set(r.kind, r.observedAtMs);
+      d.newest.set(r.kind, { atMs: r.observedAtMs, isGatewayTimed: r.deviceTimeMs === null });
       if (e.sinceMs === null) return;
       this.#endNotLive(d, r.receivedAtMs, `live readings again at ${isoSec(r.receivedAtMs)}`, out);
       return;
@@ -335,7 +389,7 @@ export class TechnicalRule implements Rule {
       // the text describes the episode as it began (how late, since when): it stays true while the episode lasts
       e.sinceMs = r.receivedAtMs;
       e.kind = t;
-      const lagMs = t === "out_of_order" ? newest! - r.observedAtMs : r.receivedAtMs - r.observedAtMs;
+      const lagMs = t === "out_of_order" ? newest!.atMs - r.observedAtMs : r.receivedAtMs - r.observedAtMs;
       e.lagSec = Math.round(Math.abs(lagMs) / 1000);
     }
     e.lastMs = r.receivedAtMs;
@@ -435,6 +489,74 @@ export class TechnicalRule implements Rule {
   }
 
   /**
+   * Frames that carry vitals without a usable value (`DeviceStatusInput.absentValues`). One such frame is no
+   * alarm (an oximeter acquiring a signal sends NaN for a few seconds), but a device that keeps sending them
+   * leaves those vitals unmonitored: a technical alarm condition [clinical.md §1.6 "probe off" example: a
+   * technical alert, no physiological value; §5.1 IEC 60601-1-8 technical alarm conditions]. Reported once a
+   * frame without a value arrives `noValidData.persistenceSec` after the first one of the episode ("keeps
+   * sending"; a single failed spot check is not an episode), and at once when its ended alert is still held.
+   * The episode ends when a value of each vital it named arrives. While the device reports no sensor contact,
+   * `sensor_contact_lost` already says why values are missing: no second alarm.
+   */
+  #noValidData(
+    d: DeviceState,
+    absent: DeviceStatusInput["absentValues"],
+    atMs: number,
+    out: ConditionUpdate[],
+  ): void {
+    if (!Array.isArray(absent)) return;
+    const named = absent.filter(
+      (a) => a !== null && typeof a === "object" && isVitalKind(a.kind) && typeof a.reason === "string",
+    );
+    if (named.length === 0) return;
+    const e = d.noValue;
+    if (d.contact.sinceMs !== null) {
+      if (e.sinceMs !== null) {
+        const how = `the device reports no sensor contact since ${isoSec(d.contact.sinceMs)}`;
+        this.#endNoValue(d, atMs, how, out);
+      }
+      return;
+    }
+    e.sinceMs ??= atMs;
+    // the vitals this frame sent without a value are the condition now (one that came back is no longer named)
+    e.kinds.clear();
+    for (const a of named) {
+      e.kinds.add(a.kind);
+      if (e.reasons.size < MAX_NO_VALUE_REASONS) e.reasons.add(absentReasonText(a.reason));
+    }
+    const c = this.#noValidDataConfig;
+    if (d.reported.has("no_valid_data") || this.#isDue(e, c.persistenceSec, atMs))
+      this.#reportNoValue(d, out);
+  }
+
+  /**
+   * A reading of a vital the episode named: that vital has a value again; the episode ends with the last one.
+   * While others are still missing, the next frame without a value re-states which.
+   */
+  #valueSeen(d: DeviceState, r: Reading, out: ConditionUpdate[]): void {
+    const e = d.noValue;
+    if (e.sinceMs === null || !e.kinds.delete(r.kind) || e.kinds.size > 0) return;
+    this.#endNoValue(d, r.receivedAtMs, `a value again at ${isoSec(r.receivedAtMs)}`, out);
+  }
+
+  #reportNoValue(d: DeviceState, out: ConditionUpdate[]): void {
+    const e = d.noValue;
+    const kinds = [...e.kinds].map((k) => VITALS[k].display.toLowerCase());
+    const list = kinds.length === 1 ? kinds[0] : `${kinds.slice(0, -1).join(", ")} or ${kinds.at(-1)}`;
+    const text = `the device sends no usable ${list} value since ${isoSec(e.sinceMs!)} (it reports ${[...e.reasons].join(", ")}); ${kinds.length === 1 ? "this vital is" : "these vitals are"} not monitored`;
+    this.#set(d, "no_valid_data", this.#noValidDataConfig.priority, text, out);
+  }
+
+  #endNoValue(d: DeviceState, atMs: number, how: string, out: ConditionUpdate[]): void {
+    const e = d.noValue;
+    e.sinceMs = null;
+    e.kinds.clear();
+    e.reasons.clear();
+    if (d.reported.has("no_valid_data")) e.endedAtMs = atMs;
+    this.#set(d, "no_valid_data", null, how, out);
+  }
+
+  /**
    * Reports a change of one condition (priority or text; null = cleared); repeats are dropped here. The text is
    * prefixed with the condition's name, and a clear with "ended", so an alert held after its condition ended
    * still says what it was and that it is over.
@@ -472,6 +594,24 @@ export class TechnicalRule implements Rule {
       },
     });
   }
+}
+
+/** Distinct reasons a `no valid data` text names (reasons come from vendor decoders too: bounded). */
+const MAX_NO_VALUE_REASONS = 4;
+
+/** How an absent value's reason reads in alert text [clinical.md §1.2 special values]. */
+const ABSENT_REASON_TEXT: Readonly<Record<string, string>> = {
+  nan: "not a number (NaN)",
+  nres: "not at this resolution (NRes)",
+  positive_infinity: "+INFINITY",
+  negative_infinity: "-INFINITY",
+  reserved: "a reserved value",
+};
+
+function absentReasonText(reason: string): string {
+  if (Object.hasOwn(ABSENT_REASON_TEXT, reason)) return ABSENT_REASON_TEXT[reason]!;
+  // a vendor decoder's reason is a snake_case wire string; anything else is not repeated into alert text
+  return /^[a-z][a-z0-9_]{0,47}$/.test(reason) ? reason.replaceAll("_", " ") : "an unnamed reason";
 }
 
 /** A duration for alert text: seconds up to 2 min, then minutes, hours, days (rounded down). */

@@ -21,7 +21,10 @@ export interface VitalLimits {
    * vital or field left out of an override keeps the limits beneath it (built-in default → ward → subject).
    */
   enabled?: boolean | undefined;
-  /** An empty list is an explicit "no limit in this direction". */
+  /**
+   * An empty list is an explicit "no limit in this direction" (config.ts allows it over a direction beneath
+   * only in the ward; a subject turns a vital off with `enabled: false`).
+   */
   low?: ThresholdTier[] | undefined;
   high?: ThresholdTier[] | undefined;
   /** Clear only once the value is back inside the limit by this margin (canonical unit) … */

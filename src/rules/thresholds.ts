@@ -89,8 +89,11 @@ export class ThresholdRule implements Rule {
   readonly #staleness: StalenessConfig;
   /** subjectId → key → state. */
   readonly #subjects = new Map<string, Map<string, DirectionState>>();
-  /** subjectId → `${kind} ${deviceId}` → newest observation time judged: older readings are not "now". */
-  readonly #newest = new Map<string, Map<string, number>>();
+  /**
+   * subjectId → `${kind} ${deviceId}` → newest observation time judged: older readings are not "now".
+   * `isGatewayTimed`: stamped by the gateway clock (no device time), so moved with a clock step.
+   */
+  readonly #newest = new Map<string, Map<string, { atMs: number; isGatewayTimed: boolean }>>();
 
   constructor(config: ThresholdsConfig, staleness: StalenessConfig = DEFAULT_STALENESS_CONFIG) {
     for (const [kind, limits] of Object.entries(config.ward)) if (limits) assertLimits(kind, limits);
@@ -103,8 +106,10 @@ export class ThresholdRule implements Rule {
    * A subject's limits changed while the gateway runs (a clinician's change, subject-limits.ts): `config` is
    * the whole table with the change, whose ward is this rule's. Each of the subject's directions is judged
    * again at once on its last value under the new limits: still violated, it stays active with the new
-   * limit's priority and text; no longer violated, or its limits turned off, it clears saying so (`note`
-   * names the change). A direction not seen yet takes the new limits at its first reading.
+   * limit's priority and text (at the same priority, an `update`); no longer violated, or its limits turned
+   * off, it clears saying so (`note` names the change), ended by the change: the alarm manager skips the
+   * clear hold, so a non-latching alarm resolves at once and a HIGH one latches at once, with no further
+   * escalation step. A direction not seen yet takes the new limits at its first reading.
    */
   updateSubject(config: ThresholdsConfig, subjectId: string, nowMs: number, note: string): ConditionUpdate[] {
     assertSubject(config, config.subjects[subjectId] ?? {});
@@ -121,6 +126,7 @@ export class ThresholdRule implements Rule {
             type: "clear",
             key,
             reason: `${VITALS[old.kind].display}: no ${old.direction} limit any more (${note})`,
+            isEndedByChange: true,
           });
         continue;
       }
@@ -175,9 +181,28 @@ export class ThresholdRule implements Rule {
     }
     const key = `${r.kind} ${r.deviceId}`;
     const seen = newest.get(key);
-    if (seen !== undefined && r.observedAtMs < seen) return false;
-    newest.set(key, r.observedAtMs);
+    if (seen !== undefined && r.observedAtMs < seen.atMs) return false;
+    newest.set(key, { atMs: r.observedAtMs, isGatewayTimed: r.deviceTimeMs === null });
     return true;
+  }
+
+  /**
+   * The gateway clock was stepped (clock.ts): persistence and clear timers, which run on receive times, and the
+   * newest receipt-timed observation move with it, so a step back neither holds an alarm off nor makes the next
+   * reading look older than one already judged, and a step forward completes no delay early. A device's own
+   * observation times did not step.
+   */
+  clockStepped(deltaMs: number): void {
+    for (const states of this.#subjects.values()) {
+      for (const s of states.values()) {
+        for (const ts of s.tiers) {
+          if (ts.since !== null) ts.since += deltaMs;
+          if (ts.clearingSince !== null) ts.clearingSince += deltaMs;
+        }
+      }
+    }
+    for (const newest of this.#newest.values())
+      for (const seen of newest.values()) if (seen.isGatewayTimed) seen.atMs += deltaMs;
   }
 
   #onReading(reading: Reading): ConditionUpdate[] {
@@ -256,8 +281,13 @@ export class ThresholdRule implements Rule {
     return s;
   }
 
-  /** Applies persistence and clear timers at `nowMs` and reports a change of the direction's priority. */
-  #settle(s: DirectionState, nowMs: number, out: ConditionUpdate[], clearNote?: string): void {
+  /**
+   * Applies persistence and clear timers at `nowMs` and reports a change of the direction's priority. With
+   * `changeNote` (the subject's limits just changed, `updateSubject`): a clear is ended by that change (no
+   * clear hold: docs/alerting.md "A patient's own limits"), and an alarm still active at the same priority is
+   * reported again with the new limit's text, tracked as an `update` (its old limit no longer applies).
+   */
+  #settle(s: DirectionState, nowMs: number, out: ConditionUpdate[], changeNote?: string): void {
     let isMoreSevereActive = false;
     let priority: AlertPriority | null = null;
     let worst: ThresholdTier | null = null;
@@ -278,19 +308,26 @@ export class ThresholdRule implements Rule {
         priority = priority === null ? ts.tier.priority : maxPriority(priority, ts.tier.priority);
       }
     }
-    if (priority === s.reported) return;
+    const isChange = changeNote !== undefined;
+    if (priority === s.reported && !(isChange && priority !== null)) return;
     s.reported = priority;
     const spec = VITALS[s.kind];
     const unit = s.unit;
     if (priority === null || worst === null) {
-      out.push({
-        type: "clear",
-        key: s.key,
-        reason:
-          clearNote === undefined
-            ? `${spec.display} back within limits (${s.lastValue} ${unit})`
-            : `${spec.display} ${s.lastValue} ${unit} within the new limits (${clearNote})`,
-      });
+      out.push(
+        isChange
+          ? {
+              type: "clear",
+              key: s.key,
+              reason: `${spec.display} ${s.lastValue} ${unit} within the new limits (${changeNote})`,
+              isEndedByChange: true,
+            }
+          : {
+              type: "clear",
+              key: s.key,
+              reason: `${spec.display} back within limits (${s.lastValue} ${unit})`,
+            },
+      );
       return;
     }
     const word = s.direction === "low" ? "below" : "above";
@@ -305,6 +342,8 @@ export class ThresholdRule implements Rule {
         category: "physiological",
         reason: `${spec.display} ${s.lastValue} ${unit} ${word} limit ${worst.limit} ${unit}`,
         observedAtMs: s.lastObservedAtMs,
+        // the same priority under new limits: the alarm manager shows the new text as an `update`
+        ...(isChange ? { isReasonTracked: true } : {}),
       },
     });
   }

@@ -11,6 +11,13 @@
  *   patient's physiological alarm is answered by someone who can go to the patient;
  * - an auditor only reads (a NEWS2 look), and changes nothing a nurse relies on;
  * - an admin manages accounts and is not a clinical role: it answers no alarm;
+ * - devices (provisioning, binding to a patient, new credentials, removal) are managed by a clinical
+ *   engineer or an admin;
+ * - erasing a subject (irreversible) is an admin's: it is done on a data-protection request, whose reference
+ *   the admin gives as the reason. No separate data-protection role is added: the person who decides on
+ *   the request (the data protection officer) rarely runs the gateway, and a role nobody holds would leave
+ *   erasure undoable;
+ * - nobody changes their own role (users/authorize.ts), so no one can promote themselves.
  * - a patient's own alarm limits are changed by a clinician or a charge nurse only (a prescription-like
  *   decision taken for the ward's alarm policy), never by a nurse at the bedside on their own.
  */
@@ -30,9 +37,10 @@ export const USER_ROLES = [
 export type UserRole = (typeof USER_ROLES)[number];
 
 /**
- * What a user may do through the alarm commands: answer (acknowledge or silence) a physiological or a
+ * What a user may do: through the alarm commands, answer (acknowledge or silence) a physiological or a
  * technical alarm, enter a clinician observation, look at a subject's NEWS2, change a subject's own alarm
- * limits.
+ * limits; through the CLI, manage users (`vitalog users`), manage devices (`vitalog devices`), erase a
+ * subject (`vitalog subjects erase`).
  */
 export const USER_ACTIONS = [
   "answer_physiological_alarm",
@@ -40,6 +48,9 @@ export const USER_ACTIONS = [
   "enter_observation",
   "view_news2",
   "change_limits",
+  "manage_users",
+  "manage_devices",
+  "erase_subject",
 ] as const;
 export type UserAction = (typeof USER_ACTIONS)[number];
 
@@ -55,9 +66,9 @@ export const ROLE_ACTIONS: Readonly<Record<UserRole, readonly UserAction[]>> = {
   nurse: CLINICAL,
   charge_nurse: [...CLINICAL, "change_limits"],
   clinician: [...CLINICAL, "change_limits"],
-  clinical_engineer: ["answer_technical_alarm"],
+  clinical_engineer: ["answer_technical_alarm", "manage_devices"],
   auditor: ["view_news2"],
-  admin: [],
+  admin: ["manage_users", "manage_devices", "erase_subject"],
 };
 
 export function isUserRole(role: unknown): role is UserRole {

@@ -8,13 +8,14 @@
  * patient erasure shreds it. `data` never holds a password: `credential` is the SHA-256 of the stored
  * password hash string (null while the user has none).
  *
- *   user_added         { user, role, display_name, enabled, credential, via, by?, reason? }
+ *   user_added         { user, role, display_name, enabled, credential, via, by?, reason?, bootstrap? }
  *   user_role_changed  { user, role, former_role, via, by?, reason? }
  *   user_disabled      { user, via, by?, reason? }
  *   user_enabled       { user, via, by?, reason? }
  *
  * `user` is the id as stored (ids are unique regardless of case). `via` names the path the change took:
- * "cli" (a `vitalog users` command). Wire names are only ever added to.
+ * "cli" (a `vitalog users` command). `bootstrap: true` marks the first admin, who added themselves to an empty
+ * store (users/cli-authorization.ts). Wire names are only ever added to.
  */
 import { createHash } from "node:crypto";
 
@@ -38,6 +39,8 @@ export interface UserChangeActor {
   readonly via: UserChangeVia;
   readonly by?: string | undefined;
   readonly reason?: string | undefined;
+  /** The first admin adding themselves to an empty store: there was nobody to authorise them. */
+  readonly isBootstrap?: boolean | undefined;
 }
 
 /** An event as handed to the log writer (`LogEvent` shape). */
@@ -70,6 +73,7 @@ function event(
       via: actor.via,
       ...(actor.by !== undefined ? { by: actor.by } : {}),
       ...(actor.reason !== undefined ? { reason: actor.reason } : {}),
+      ...(actor.isBootstrap === true ? { bootstrap: true } : {}),
     },
   };
 }

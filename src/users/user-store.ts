@@ -1,14 +1,15 @@
 /**
  * The gateway's one user store: the staff who may act on alarms and patients, each with a role
- * (users/roles.ts). An acknowledgement, a silence or a clinician observation names a user of this store
- * (`by`), who must be enabled and whose role must allow the action (rules/commands.ts).
+ * (users/roles.ts). An acknowledgement, a silence, a clinician observation or a CLI change names a user of
+ * this store (`by`), who must be enabled and whose role must allow the action (users/authorize.ts).
  *
  * Contract:
  * - Every change (add, role change, disable, enable) MUST commit in one transaction with its log event
  *   (users/user-events.ts) once an event log is attached ({@link UserStore.attachEventLog}; the CLI attaches
  *   the database's log, users/open-user-store.ts). Without one (log disabled) the table changes alone.
- * - Reads go to the database every time: a user added or disabled from the CLI counts at the daemon's next
- *   command, with no restart and no message to the daemon.
+ * - Reads go to the database every time. This store is what changes users; who may act is decided on the
+ *   rows checked against the log (users/user-directory.ts): the daemon holds those it verified and reads the
+ *   table again when `vitalog users` tells it (`users_changed`).
  * - Ids are unique regardless of case (`Nurse.Jane` is `nurse.jane`); what is recorded is the id as stored.
  * - Users are never deleted: a user named in the audit trail stays resolvable; leaving is `disable`.
  *

@@ -26,7 +26,10 @@ function send(h: Harness, v: Partial<Record<keyof typeof KINDS, number>>): void 
   );
 }
 
-/** NEWS2 7 (HIGH): RR 22 (2), SpO2 91 (3), pulse 95 (1), temp 38.5 (1), SBP 120 (0), air, Alert. */
+/**
+ * NEWS2 7 (HIGH): RR 22 (2), SpO2 91 (3), pulse 95 (1), temp 38.5 (1), SBP 120 (0), air, Alert; raised once the
+ * first values have persisted `rules.news2.persistSec`.
+ */
 function atSeven(patch?: Parameters<typeof harness>[0]): Harness {
   const h = harness(patch);
   const now = h.clock.now();
@@ -39,6 +42,7 @@ function atSeven(patch?: Parameters<typeof harness>[0]): Harness {
     consciousness: "A",
   });
   send(h, { rr: 22, spo2: 91, sbp: 120, pulse: 95, temp: 38.5 });
+  h.run(DEFAULT_NEWS2_CONFIG.persistSec);
   return h;
 }
 

@@ -14,6 +14,9 @@ export const TEST_USERS: readonly TestUser[] = [
   { id: "nurse.amy", role: "nurse" },
   { id: "nurse.kim", role: "nurse" },
   { id: "dr.who", role: "clinician" },
+  // who provisions devices and erases subjects from the CLI (users/roles.ts)
+  { id: "clin.eng", role: "clinical_engineer" },
+  { id: "dpo.kate", role: "admin" },
 ];
 
 export interface AlertTestGateway extends TestGateway {

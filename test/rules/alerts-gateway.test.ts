@@ -8,7 +8,9 @@ import { type AlertTestGateway, STATION, startAlertGateway, WALL } from "./alert
 describe("alerting in a running gateway (MQTT sink, consumers, commands)", () => {
   let t: AlertTestGateway;
   before(async () => {
-    t = await startAlertGateway();
+    // every device value scored as it comes: the NEWS2 test here is about clinician entries, not the persistence
+    // window (news2-persistence.test.ts), which would hold the device values 10 s of real time
+    t = await startAlertGateway({ rules: { news2: { persistSec: 0 } } });
   });
   after(() => t.close());
 
@@ -137,8 +139,8 @@ describe("alerting in a running gateway (MQTT sink, consumers, commands)", () =>
       by: "nurse.amy",
       supplemental_oxygen: true,
     });
-    const news2 = reply.news2 as { isComplete: boolean; total: number; band: string };
-    assert.deepEqual([news2.isComplete, news2.total, news2.band], [true, 6, "medium"]);
+    const news2 = reply.news2 as { is_complete: boolean; total: number; band: string };
+    assert.deepEqual([news2.is_complete, news2.total, news2.band], [true, 6, "medium"]);
     const alert = await station.next((m) => m.rule_id === "news2" && m.subject_id === "pt-wear-n2");
     assert.equal(alert.priority, "medium");
     await waitFor(

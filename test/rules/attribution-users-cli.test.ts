@@ -40,6 +40,23 @@ describe("vitalog users", () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  it("adds the first admin of an empty store only as themselves, logged as the bootstrap", async () => {
+    const other = await users("add", "--id", "ward.admin", "--role", "admin", "--by", "someone.else");
+    assert.deepEqual([other.code, JSON.parse(other.stdout).error], [77, "unknown_user"]);
+    const nurse = await users("add", "--id", "first.nurse", "--role", "nurse", "--by", "first.nurse");
+    assert.deepEqual([nurse.code, JSON.parse(nurse.stdout).error], [77, "unknown_user"]);
+    const first = await users("add", "--id", "ward.admin", "--role", "admin", "--by", "ward.admin");
+    assert.equal(first.code, 0, first.stderr);
+    const logged = loggedUserEvents();
+    assert.deepEqual(
+      logged.map((e) => [e.type, e.data.user, e.data.role, e.data.by, e.data.bootstrap]),
+      [["user_added", "ward.admin", "admin", "ward.admin", true]],
+    );
+    // the store is no longer empty: the next admin is added by one
+    const second = await users("add", "--id", "self.made", "--role", "admin", "--by", "self.made");
+    assert.deepEqual([second.code, JSON.parse(second.stdout).error], [77, "unknown_user"]);
+  });
+
   it("adds a user with a role and a name, lists it, and refuses the same id in another case", async () => {
     const added = await users(
       "add",
@@ -72,9 +89,10 @@ describe("vitalog users", () => {
       [
         ["dr.ray", "clinician", true],
         ["nurse.kim", "nurse", true],
+        ["ward.admin", "admin", true],
       ],
     );
-    const logged = loggedUserEvents();
+    const logged = loggedUserEvents().slice(1);
     assert.deepEqual(
       logged.map((e) => [e.type, e.subject, e.data.user, e.data.role, e.data.by, e.data.via]),
       [
@@ -135,9 +153,10 @@ describe("vitalog users", () => {
     );
     assert.equal((await users("add", "--id", "bad id", "--role", "nurse", "--by", "ward.admin")).code, 64);
     assert.equal((await users("disable", "--by", "ward.admin")).code, 64);
-    assert.equal((await users("add", "--id", "x.y", "--role", "nurse", "--name", "a\u0007b")).code, 64);
+    const badName = ["add", "--id", "x.y", "--role", "nurse", "--name", "a\u0007b", "--by", "ward.admin"];
+    assert.equal((await users(...badName)).code, 64);
     assert.equal(loggedUserEvents().length, before);
-    assert.equal((await users("list")).stdout.trim().split("\n").length, 2);
+    assert.equal((await users("list")).stdout.trim().split("\n").length, 3);
   });
 
   it("leaves a store that audits clean against the log", async () => {
@@ -146,7 +165,7 @@ describe("vitalog users", () => {
     const report = JSON.parse(r.stdout) as { tables: { table: string; rows: number; verified: number }[] };
     assert.deepEqual(
       report.tables.find((t) => t.table === "users"),
-      { table: "users", rows: 2, verified: 2, pending: 0, erased: 0 },
+      { table: "users", rows: 3, verified: 3, pending: 0, erased: 0 },
     );
   });
 });

@@ -87,6 +87,8 @@ describe("RuleEngine wiring", () => {
     ] as const) {
       h.engine.onReading(reading(h.clock, kind, v));
     }
+    // [rules.news2.persistSec, default 10 s] a device value is scored once it has persisted
+    h.run(10);
     assert.deepEqual(h.engine.news2("p1").missing, ["supplemental_oxygen", "consciousness"]);
     const now = h.clock.now();
     h.engine.onClinicianObservation({

@@ -13,6 +13,7 @@ import { ReadingStore, type StoredReading } from "../../src/batcher/reading-stor
 import { ManualClock } from "../../src/clock.js";
 import { openDatabase } from "../../src/db.js";
 import { type CommitBatch, Ingest, type InputRejection, type Source } from "../../src/drivers/ingest.js";
+import { frameStatus } from "../../src/drivers/ingest-sink.js";
 import { decodePayload } from "../../src/drivers/mqtt/payload.js";
 import type { DecodeResult } from "../../src/drivers/profiles/decode-result.js";
 import { UlidFactory } from "../../src/ids.js";
@@ -123,8 +124,8 @@ export function pipeline(rules: Record<string, unknown> = {}): Pipeline {
       return send(sourceOf(deviceId), decodePayload(format, bytes), bytes);
     },
     ble(deviceId, result) {
-      // as IngestSink.frame: the decoded readings and the status of the frame
-      return send(sourceOf(deviceId, "ble"), { inputs: result.readings, status: result.status }, null);
+      // as IngestSink.frame: the decoded readings and the status of the frame (with its values without a value)
+      return send(sourceOf(deviceId, "ble"), { inputs: result.readings, status: frameStatus(result) }, null);
     },
     submit(deviceId, inputs, status) {
       return send(sourceOf(deviceId), { inputs, status }, null);

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { VitalKind } from "../../src/reading.js";
-import { NEWS2_IMPROVEMENT_HOLD_SEC } from "../../src/rules/news2.js";
+import { DEFAULT_NEWS2_CONFIG, NEWS2_IMPROVEMENT_HOLD_SEC } from "../../src/rules/news2.js";
 import type { Acvpu } from "../../src/rules/rule.js";
 import { type AlertTestGateway, type Station, startAlertGateway } from "./alert-helpers.js";
 import { type Harness, harness, reading } from "./helpers.js";
@@ -49,12 +49,17 @@ const SEVEN: Set5 = { rr: 22, spo2: 91, sbp: 120, pulse: 95, temp: 38.5 };
 /** NEWS2 13 with four parameters scoring 3: RR 26, SpO2 91, pulse 135, Voice; temp 38.5 (1). */
 const THIRTEEN: Set5 = { rr: 26, spo2: 91, sbp: 120, pulse: 135, temp: 38.5 };
 
-function atSeven(persistSec?: number): Harness {
-  const h = harness((c) => (persistSec === undefined ? c : { ...c, news2: { ...c.news2, persistSec } }));
+/** A patient at NEWS2 7 (SpO2 scoring 3), raised once the first values have persisted `persistSec`. */
+function atSeven(persistSec = DEFAULT_NEWS2_CONFIG.persistSec): Harness {
+  const h = harness((c) => ({ ...c, news2: { ...c.news2, persistSec } }));
   enter(h, "A");
   send(h, SEVEN);
+  h.run(persistSec);
   return h;
 }
+
+/** Advances until values sent now have persisted (a worse value waits; an improvement counts at once). */
+const persist = (h: Harness) => h.run(DEFAULT_NEWS2_CONFIG.persistSec);
 
 const news2Events = (h: Harness) => h.events.filter((e) => e.rule_id === "news2");
 
@@ -71,6 +76,7 @@ describe("NEWS2 alert text follows the patient", () => {
     const h = atSeven();
     enter(h, "V");
     send(h, THIRTEEN);
+    persist(h);
     const updates = news2Events(h).filter((e) => e.transition === "update");
     assert.deepEqual(
       updates.map((e) => [e.priority, e.state, e.reason]),
@@ -91,6 +97,7 @@ describe("NEWS2 alert text follows the patient", () => {
     const h = atSeven();
     enter(h, "V");
     send(h, THIRTEEN);
+    persist(h);
     // [default ladder] HIGH unacknowledged for 60 s → charge nurse, 120 s more → rapid response team
     h.run(180);
     const escalations = news2Events(h).filter((e) => e.transition === "escalate");
@@ -110,7 +117,9 @@ describe("NEWS2 alert text follows the patient", () => {
     enter(h, "A");
     // RR 22 (2), SpO2 95 (1), pulse 95 (1), temp 38.5 (1): NEWS2 5, MEDIUM
     send(h, { rr: 22, spo2: 95, sbp: 120, pulse: 95, temp: 38.5 });
+    persist(h);
     send(h, { spo2: 91 });
+    persist(h);
     assert.deepEqual(
       news2Events(h).map((e) => [e.transition, e.priority, e.reason]),
       [
@@ -125,6 +134,7 @@ describe("NEWS2 alert text follows the patient", () => {
     const alertId = news2Events(h)[0]!.alert_id;
     assert.deepEqual(h.engine.acknowledge(alertId, "rn.jones"), { ok: true });
     send(h, { rr: 26 });
+    persist(h);
     const update = h.of("update").at(-1);
     assert.equal(update?.state, "acknowledged");
     assert.equal(update?.acknowledged_by, "rn.jones");
@@ -135,6 +145,7 @@ describe("NEWS2 alert text follows the patient", () => {
     const h = atSeven();
     enter(h, "V");
     send(h, THIRTEEN);
+    persist(h);
     const before = h.of("update").length;
     // pulse 95 (1), consciousness back to Alert: NEWS2 8, still HIGH
     enter(h, "A");

@@ -26,9 +26,13 @@ function pack(h: Harness, v: Vitals, flags: Reading["flags"] = []): Reading[] {
   );
 }
 
-/** A subject p1 on air, Alert, with a normal set of vitals (NEWS2 0). */
+/**
+ * A subject p1 on air, Alert, with a normal set of vitals (NEWS2 0), every device value scored as it comes
+ * (`persistSec` 0): what is tested here is the pack as a whole; with the persistence window a pack's values are
+ * scored together once they have persisted (news2-persistence.test.ts).
+ */
 function normalPatient(): Harness {
-  const h = harness();
+  const h = harness((c) => ({ ...c, news2: { ...c.news2, persistSec: 0 } }));
   const now = h.clock.now();
   h.engine.onClinicianObservation({
     subjectId: "p1",
@@ -84,12 +88,20 @@ describe("NEWS2 per pack", () => {
 
   it("leaves readings flagged sensor_contact_lost out of the score", () => {
     const h = normalPatient();
+    h.clock.advance(1000);
     h.engine.onReadings(pack(h, { spo2: 70, pulse: 30 }, ["sensor_contact_lost"]));
     const a = h.engine.news2("p1");
     assert.equal(a.total, 0);
     assert.deepEqual(
       a.parameters.filter((p) => p.parameter === "spo2" || p.parameter === "pulse").map((p) => p.raw),
       [97, 70],
+    );
+    assert.deepEqual(
+      a.withheld.map((w) => [w.parameter, w.observedAtMs, w.flag]),
+      [
+        ["spo2", h.clock.now(), "sensor_contact_lost"],
+        ["pulse", h.clock.now(), "sensor_contact_lost"],
+      ],
     );
     assert.deepEqual(h.events, []);
   });

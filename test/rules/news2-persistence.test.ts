@@ -9,7 +9,12 @@ import { describe, it } from "node:test";
 import { renderNews2 } from "../../src/cli/news2.js";
 import type { VitalKind } from "../../src/reading.js";
 import { rulesConfigSchema } from "../../src/rules/config.js";
-import { DEFAULT_NEWS2_CONFIG, heldDeviceValue, type Observed } from "../../src/rules/news2.js";
+import {
+  DEFAULT_NEWS2_CONFIG,
+  heldDeviceValue,
+  type Observed,
+  pendingDeviceValue,
+} from "../../src/rules/news2.js";
 import { scoreSpo2Scale1 } from "../../src/rules/news2-score.js";
 import { news2Message } from "../../src/rules/news2-view.js";
 import { type Harness, harness, reading } from "./helpers.js";
@@ -39,7 +44,7 @@ function send(h: Harness, v: Partial<Vitals>): void {
   );
 }
 
-/** A patient with Alert and air entered and one well pack at second 0. */
+/** A patient with Alert and air entered and a well pack each second until the first has persisted. */
 function wellPatient(persistSec?: number): Harness {
   const h = harness((c) => (persistSec === undefined ? c : { ...c, news2: { ...c.news2, persistSec } }));
   const now = h.clock.now();
@@ -52,6 +57,23 @@ function wellPatient(persistSec?: number): Harness {
     consciousness: "A",
   });
   send(h, WELL);
+  h.run(persistSec ?? DEFAULT_NEWS2_CONFIG.persistSec, () => send(h, WELL));
+  assert.equal(h.engine.news2("p1").total, 0);
+  return h;
+}
+
+/** A patient with Alert and air entered, and no device value yet. */
+function enteredPatient(): Harness {
+  const h = harness();
+  const now = h.clock.now();
+  h.engine.onClinicianObservation({
+    subjectId: "p1",
+    enteredBy: "rn.amy",
+    observedAtMs: now,
+    enteredAtMs: now,
+    supplementalOxygen: false,
+    consciousness: "A",
+  });
   return h;
 }
 
@@ -68,7 +90,7 @@ describe("NEWS2 persistence of device values", () => {
   it("never scores a 2-second artefact in a 1 Hz stream, and raises nothing", () => {
     const h = wellPatient();
     const totals = new Set<number | null>();
-    // second 0 was the well pack; 1–29 well, 30–31 artefact, 32–119 well
+    // seconds 0–9 were well packs; 10–38 well, 39–40 artefact, 41–129 well
     h.run(120, (i) => {
       const second = i + 1;
       send(h, second === 30 || second === 31 ? ARTEFACT : WELL);
@@ -144,21 +166,84 @@ describe("NEWS2 persistence of device values", () => {
     );
   });
 
-  it("scores a parameter's first value, and an improvement, at once", () => {
-    const h = harness();
-    const now = h.clock.now();
-    h.engine.onClinicianObservation({
-      subjectId: "p1",
-      enteredBy: "rn.amy",
-      observedAtMs: now,
-      enteredAtMs: now,
-      supplementalOxygen: false,
-      consciousness: "A",
+  it("never scores a 2-second artefact at the start of a stream, and raises nothing", () => {
+    const h = enteredPatient();
+    // the first two packs are the artefact (SpO2 72, pulse 176: NEWS2 6 if scored), then well packs
+    const seen: (number | null)[] = [];
+    h.run(60, (i) => {
+      send(h, i < 2 ? ARTEFACT : WELL);
+      seen.push(h.engine.news2("p1").total);
     });
+    assert.deepEqual(
+      seen.slice(0, 10),
+      Array(10).fill(null),
+      "nothing scored before the first value persisted",
+    );
+    assert.deepEqual(new Set(seen.slice(10)), new Set([0]));
+    assert.deepEqual(news2Events(h), []);
+  });
+
+  it("shows a parameter's first value as pending, and scores it once it has been the latest for persistSec", () => {
+    const h = enteredPatient();
+    const startMs = h.clock.now();
     send(h, ARTEFACT);
-    assert.equal(h.engine.news2("p1").total, 6);
-    h.clock.advance(1000);
-    send(h, WELL);
+    const a = h.engine.news2("p1");
+    assert.deepEqual([a.isComplete, a.total], [false, null]);
+    assert.deepEqual(a.missing, ["respiratory_rate", "spo2", "systolic_bp", "pulse", "temperature"]);
+    assert.deepEqual(a.stale, []);
+    assert.deepEqual(
+      a.pending.map((p) => [p.parameter, p.raw, p.score, p.sinceMs]),
+      [
+        ["respiratory_rate", 14, 0, startMs],
+        ["spo2", 72, 3, startMs],
+        ["systolic_bp", 122, 0, startMs],
+        ["pulse", 176, 3, startMs],
+        ["temperature", 36.8, 0, startMs],
+      ],
+    );
+    const lines = renderNews2(
+      { ...news2Message(a, "gw-1", DEFAULT_NEWS2_CONFIG), alert: null },
+      startMs + 3000,
+    );
+    assert.ok(
+      lines.includes(
+        "  SpO2             pending: newest 72 (score 3) since 3 s ago, scored once it persists 10 s",
+      ),
+      lines.join("\n"),
+    );
+    assert.ok(!lines.some((l) => l.includes("never observed")), lines.join("\n"));
+    h.run(9);
+    assert.equal(h.engine.news2("p1").total, null);
+    h.run(1);
+    const scored = h.engine.news2("p1");
+    assert.deepEqual([scored.total, scored.pending], [6, []]);
+    assert.deepEqual(
+      news2Events(h).map((e) => [e.transition, e.priority]),
+      [["raise", "medium"]],
+    );
+  });
+
+  it("gives one transition for a pack that brings a worse value and a parameter's first value", () => {
+    const h = enteredPatient();
+    // a baseline without blood pressure (incomplete): RR 22 (2), SpO2 95 (1), pulse 95 (1), temperature 36.8 (0)
+    const baseline = { rr: 22, spo2: 95, pulse: 95, temp: 36.8 };
+    h.run(20, () => send(h, baseline));
+    assert.deepEqual(h.engine.news2("p1").missing, ["systolic_bp"]);
+    // then RR 26 (3) with the first-ever SBP 100 (2): scored together, NEWS2 7, not 6 and then 7
+    send(h, { ...baseline, rr: 26, sbp: 100 });
+    h.run(30, () => send(h, { ...baseline, rr: 26 }));
+    assert.deepEqual(
+      news2Events(h).map((e) => [e.transition, e.priority, e.reason]),
+      [["raise", "high", "NEWS2 7 (high clinical risk, SpO2 scale 1); scoring 3: respiration rate"]],
+    );
+  });
+
+  it("counts an improvement at once", () => {
+    const h = wellPatient();
+    send(h, { spo2: 72 });
+    h.run(10, () => send(h, { spo2: 72 }));
+    assert.equal(h.engine.news2("p1").total, 3);
+    send(h, { spo2: 97 });
     assert.equal(h.engine.news2("p1").total, 0);
   });
 
@@ -189,9 +274,22 @@ describe("heldDeviceValue", () => {
   const held = (samples: Observed<number>[], nowSec: number, maxAgeSec = 3600) =>
     heldDeviceValue(samples, T + nowSec * 1000, 10_000, maxAgeSec * 1000, scoreSpo2Scale1);
 
-  it("returns nothing without samples and the only sample when there is one", () => {
+  const pending = (samples: Observed<number>[], nowSec: number, maxAgeSec = 3600) =>
+    pendingDeviceValue("spo2", samples, T + nowSec * 1000, 10_000, maxAgeSec * 1000, scoreSpo2Scale1);
+
+  it("returns nothing without samples, and a first sample only once it has been the latest for the window", () => {
     assert.equal(held([], 0), undefined);
-    assert.equal(held([sample(80, 0)], 0)?.value, 80);
+    assert.equal(pending([], 0), null);
+    assert.equal(held([sample(80, 0)], 9.999), undefined);
+    assert.deepEqual(pending([sample(80, 0), sample(85, 4)], 9.999), {
+      parameter: "spo2",
+      raw: 85,
+      score: 3,
+      observedAtMs: T + 4000,
+      sinceMs: T,
+    });
+    assert.equal(held([sample(80, 0)], 10)?.value, 80);
+    assert.equal(pending([sample(80, 0)], 10), null);
   });
 
   it("counts the sample in force at the window's start, and the newest among equally abnormal ones", () => {
@@ -203,17 +301,22 @@ describe("heldDeviceValue", () => {
     assert.deepEqual([h15?.value, h15?.pending], [82, undefined]);
   });
 
-  it("leaves samples older than the maximum age out, and returns the newest when all are", () => {
-    const samples = [sample(97, 0), sample(80, 5)];
-    // maximum age 6 s: at 8 s the 97 of 0 s is too old to hold the score down
-    assert.equal(held(samples, 8, 6)?.value, 80);
-    assert.equal(held(samples, 100, 6)?.value, 80);
+  it("holds a value after a stale one back for the window, returning the stale one meanwhile", () => {
+    const samples = [sample(97, 0), sample(80, 35)];
+    // maximum age 30 s: at 40 s the 97 of 0 s is stale and the 80 of 35 s has not persisted
+    assert.equal(held(samples, 40, 30)?.value, 97);
+    assert.deepEqual(pending(samples, 40, 30)?.sinceMs, T + 35_000);
+    assert.equal(held(samples, 45, 30)?.value, 80);
+    assert.equal(pending(samples, 45, 30), null);
+    // and the newest when every sample is stale, with nothing pending
+    assert.equal(held(samples, 100, 30)?.value, 80);
+    assert.equal(pending(samples, 100, 30), null);
   });
 
   it("dates a pending value from the start of its run of equally or more abnormal samples", () => {
     const samples = [sample(97, 0), sample(93, 2), sample(90, 3), sample(85, 4), sample(88, 5)];
-    // the newest, 88, scores 3 like 85 (4 s) but not 93 (2 s, scores 2)
-    assert.deepEqual(held(samples, 5)?.pending, {
+    // at 10 s, 97 is scored; the newest, 88, scores 3 like 85 (4 s) and 90 (3 s) but not 93 (2 s, scores 2)
+    assert.deepEqual(held(samples, 10)?.pending, {
       raw: 88,
       score: 3,
       observedAtMs: T + 5000,

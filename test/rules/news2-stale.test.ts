@@ -39,28 +39,39 @@ function watched() {
     reading(h.clock, "heart_rate", 70),
     reading(h.clock, "body_temperature", 37),
   ]);
+  // [rules.news2.persistSec] the pack's values are scored once they have persisted
+  h.run(DEFAULT_NEWS2_CONFIG.persistSec);
   return { h, published, t0 };
 }
 
 describe("NEWS2 staleness, visible", () => {
-  it("publishes once per change: the entry, then the complete pack", () => {
-    const { published } = watched();
+  it("publishes once per change: the entry, the pack pending, then the pack scored once it persisted", () => {
+    const { published, t0 } = watched();
     assert.deepEqual(
-      published.map(([s, m]) => [s, m?.is_complete, m?.total, m?.missing.length]),
+      published.map(([s, m]) => [
+        s,
+        m?.is_complete,
+        m?.total,
+        m?.missing.length,
+        m?.pending.length,
+        m?.at_ms,
+      ]),
       [
-        ["p1", false, null, 5],
-        ["p1", true, 0, 0],
+        ["p1", false, null, 5, 0, t0],
+        ["p1", false, null, 5, 5, t0],
+        ["p1", true, 0, 0, 0, t0 + DEFAULT_NEWS2_CONFIG.persistSec * 1000],
       ],
     );
   });
 
   it("lists device vitals older than 1 h as stale, with when they were observed, republished on the tick", () => {
     const { h, published, t0 } = watched();
-    h.run(3600);
-    assert.equal(published.length, 2, "nothing changes within the hour: no republication");
+    // the pack of t0 has been scored since t0 + persistSec; it is stale once older than 3600 s
+    h.run(3600 - DEFAULT_NEWS2_CONFIG.persistSec);
+    assert.equal(published.length, 3, "nothing changes within the hour: no republication");
     h.run(1);
-    assert.equal(published.length, 3);
-    const m = published[2]![1]!;
+    assert.equal(published.length, 4);
+    const m = published[3]![1]!;
     assert.deepEqual([m.is_complete, m.total, m.band], [false, null, null]);
     assert.deepEqual(m.missing, ["respiratory_rate", "spo2", "systolic_bp", "pulse", "temperature"]);
     assert.deepEqual(
@@ -75,12 +86,12 @@ describe("NEWS2 staleness, visible", () => {
       ["supplemental_oxygen", "consciousness"],
     );
     h.run(30);
-    assert.equal(published.length, 3);
+    assert.equal(published.length, 4);
   });
 
   it("shows the stale parameters and their age in vitalog news2's text", () => {
     const { h, published } = watched();
-    h.run(3601);
+    h.run(3601 - DEFAULT_NEWS2_CONFIG.persistSec);
     const m = published.at(-1)![1]!;
     const lines = renderNews2({ ...m, alert: null }, h.clock.now());
     assert.match(

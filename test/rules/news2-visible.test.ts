@@ -50,7 +50,9 @@ describe("NEWS2 visible on a running gateway", () => {
   let adminPort: number;
   before(async () => {
     adminPort = await freePort();
-    t = await startAlertGateway({ admin: { port: adminPort } });
+    // every device value scored as it comes (the persistence window would hold them 10 s of real time; what a
+    // pending value looks like on the wire is in news2-persistence.test.ts)
+    t = await startAlertGateway({ admin: { port: adminPort }, rules: { news2: { persistSec: 0 } } });
     station = await t.station();
     config = join(t.dir, "cli.yaml");
     writeFileSync(config, `gateway: { id: test-gw, stateDir: ${t.dir} }\n`);
@@ -123,6 +125,15 @@ describe("NEWS2 visible on a running gateway", () => {
     const reply = await station.command("observe", { subject_id: "pt-wear-v1", by: "nurse.amy" });
     assert.equal(reply.ok, true);
     assert.equal((reply.news2 as { total: number }).total, 6);
+    // the same News2Message as on the subject's retained topic
+    const wall = await news2Reader(t.url);
+    const topic = "vitalog/alerts/news2/pt-wear-v1";
+    await waitFor(() => wall.latest.has(topic), 5000, "retained NEWS2");
+    assert.deepEqual(
+      { ...(reply.news2 as News2Message), at_ms: 0 },
+      { ...parsed(wall.latest.get(topic))!, at_ms: 0 },
+    );
+    await wall.client.endAsync(true);
     // group commits are in order: once a later frame is acknowledged, anything recorded before it is stored
     const marker = await t.device("cuff-marker");
     await marker.send("bp_systolic", 120, "mm[Hg]");
@@ -130,6 +141,25 @@ describe("NEWS2 visible on a running gateway", () => {
       .prepare("SELECT count(*) AS n FROM clinician_observations WHERE subject_id = 'pt-wear-v1'")
       .get() as { n: number };
     assert.equal(rows.n, 1);
+  });
+
+  it("replies to an entry with the subject's NEWS2 in the snake_case form of its retained topic", async () => {
+    const wall = await news2Reader(t.url);
+    const topic = "vitalog/alerts/news2/pt-wear-v1";
+    const reply = await station.command("observe", { subject_id: "pt-wear-v1", by: "nurse.amy", acvpu: "A" });
+    const news2 = reply.news2 as News2Message;
+    const consciousness = news2.parameters.find((p) => p.parameter === "consciousness")!;
+    await waitFor(
+      () =>
+        parsed(wall.latest.get(topic))?.parameters.find((p) => p.parameter === "consciousness")
+          ?.observed_at_ms === consciousness.observed_at_ms,
+      5000,
+      "the entry on the topic",
+    );
+    assert.deepEqual({ ...news2, at_ms: 0 }, { ...parsed(wall.latest.get(topic))!, at_ms: 0 });
+    assert.deepEqual([news2.is_complete, news2.total, news2.subject_id], [true, 6, "pt-wear-v1"]);
+    assert.ok(!("isComplete" in news2) && !("subjectId" in news2) && !("staleObservedAtMs" in news2));
+    await wall.client.endAsync(true);
   });
 
   it("lists every bound subject in vitalog news2, complete or not, with what is missing", async () => {
@@ -142,7 +172,7 @@ describe("NEWS2 visible on a running gateway", () => {
       /^pt-wear-v1 {2}NEWS2 6 {2}medium clinical risk, SpO2 scale 1 {2}alert priority medium$/m,
     );
     assert.match(out, /^ {2}alert \S+ MEDIUM raised: NEWS2 6 \(medium clinical risk, SpO2 scale 1\)$/m);
-    assert.match(out, /^ {2}air or oxygen +true +score 2 .* entered by nurse\.amy$/m);
+    assert.match(out, /^ {2}air or oxygen +oxygen +score 2 .* entered by nurse\.amy$/m);
     assert.match(
       out,
       /^pt-quiet {2}NEWS2 incomplete \(no total\): missing respiration rate, SpO2, air or oxygen, systolic BP, pulse, consciousness, temperature$/m,

@@ -128,12 +128,16 @@ describe("NEWS2 clinical-risk bands (Chart 3/4)", () => {
 });
 
 const T0 = Date.UTC(2026, 0, 1, 8, 0, 0);
+const PERSIST_MS = DEFAULT_NEWS2_CONFIG.persistSec * 1000;
 
 function obs(partial: Partial<ClinicianObservation>, atMs = T0): ClinicianObservation {
   return { subjectId: "p1", enteredBy: "rn.jones", observedAtMs: atMs, enteredAtMs: atMs, ...partial };
 }
 
-/** A rule fed with a full, normal set (total 0) unless overridden. */
+/**
+ * A rule fed with a full, normal set (total 0) unless overridden, `persistSec` ago: every device value has
+ * persisted and is scored (a value fed later waits `persistSec`, or counts at once when it is an improvement).
+ */
 function setup(values: { rr?: number; spo2?: number; sbp?: number; pulse?: number; temp?: number } = {}) {
   const clock = new ManualClock(T0);
   const rule = new News2Rule(DEFAULT_NEWS2_CONFIG);
@@ -149,6 +153,7 @@ function setup(values: { rr?: number; spo2?: number; sbp?: number; pulse?: numbe
   feed("bp_systolic", values.sbp ?? 120);
   feed("heart_rate", values.pulse ?? 70);
   feed("body_temperature", values.temp ?? 37);
+  clock.advance(PERSIST_MS);
   return { clock, rule, out, feed, observe };
 }
 
@@ -194,10 +199,22 @@ describe("NEWS2 per subject", () => {
     clock.advance(3601_000);
     feed("heart_rate", 72);
     feed("spo2", 97);
+    // the new pulse and SpO2 wait persistSec behind their stale values
+    const waiting = rule.assess("p1", clock.now());
+    assert.deepEqual(waiting.stale, ["respiratory_rate", "spo2", "systolic_bp", "pulse", "temperature"]);
+    assert.deepEqual(
+      waiting.pending.map((p) => [p.parameter, p.raw, p.sinceMs]),
+      [
+        ["spo2", 97, clock.now()],
+        ["pulse", 72, clock.now()],
+      ],
+    );
+    clock.advance(PERSIST_MS);
     const a = rule.assess("p1", clock.now());
     assert.equal(a.isComplete, false);
     assert.deepEqual(a.missing, ["respiratory_rate", "systolic_bp", "temperature"]);
     assert.deepEqual(a.stale, ["respiratory_rate", "systolic_bp", "temperature"]);
+    assert.deepEqual(a.pending, []);
   });
 
   it("keeps the newer value when a buffered older reading arrives later", () => {
@@ -207,6 +224,7 @@ describe("NEWS2 per subject", () => {
     rule.evaluate({ type: "reading", reading: r }, clock.now());
     assert.equal(rule.assess("p1", clock.now()).total, 0);
     feed("heart_rate", 140);
+    clock.advance(PERSIST_MS);
     assert.equal(rule.assess("p1", clock.now()).total, 3);
   });
 

@@ -102,8 +102,16 @@ describe("signal-quality gating through ingest", () => {
       );
       const contact = ofRule(p, "technical.sensor_contact_lost");
       assert.deepEqual(
-        contact.map((e) => e.transition),
-        ["raise"],
+        contact.map((e) => [e.transition, e.alert_id, e.reason]),
+        [
+          ["raise", contact[0]!.alert_id, contact[0]!.reason],
+          [
+            "update",
+            contact[0]!.alert_id,
+            "sensor contact lost: ended, contact restored at 2026-01-01T08:00:12Z",
+          ],
+        ],
+        "the sinks are told at once that contact is back, on the same alert",
       );
       assert.deepEqual(
         p.engine.activeAlerts({ category: "technical" }).map((a) => [a.condition_active, a.reason]),
@@ -168,11 +176,17 @@ describe("signal-quality gating through ingest", () => {
       await p.run(40, () => p.mqtt("ox-1", "senml", senmlPack(0.97, false)));
       const events = ofRule(p, "technical.sensor_contact_lost");
       assert.deepEqual(
-        events.map((e) => e.transition),
-        ["raise"],
-        "one alert: the loss that came back within the hold continues it",
+        events.map((e) => [e.transition, e.condition_active]),
+        [
+          ["raise", true],
+          ["update", false],
+          ["update", true],
+        ],
+        "one alert: the restore and the loss that came back within the hold are updates of it",
       );
-      for (const text of textsWhileActive(events)) assert.doesNotMatch(text, /restored|ended/);
+      assert.equal(new Set(events.map((e) => e.alert_id)).size, 1);
+      const whileActive = events.filter((e) => e.condition_active);
+      for (const text of textsWhileActive(whileActive)) assert.doesNotMatch(text, /restored|ended/);
     } finally {
       await p.close();
     }

@@ -253,7 +253,17 @@ describe("a subject erased during an active escalation, on a running gateway", (
   });
 
   it("refuses a binding to the erased id, an entry for it and a reading of it, and makes no key for it", async () => {
-    const bind = await run(devicesCommand, ["add", "--config", cfg, "--id", "cuff-x", "--subject", ERASED]);
+    const bind = await run(devicesCommand, [
+      "add",
+      "--config",
+      cfg,
+      "--id",
+      "cuff-x",
+      "--subject",
+      ERASED,
+      "--by",
+      "clin.eng",
+    ]);
     assert.notEqual(bind.code, 0, bind.text);
     assert.match(bind.text, /SUBJECT_ERASED/);
     assert.equal(t.gw.registry.get("cuff-x"), undefined);
@@ -323,7 +333,10 @@ describe("a subject erased during an active escalation, on a running gateway", (
       "the third patient's escalation",
     );
     await t.gw.commitBarrier();
-    assert.equal((await run(devicesCommand, ["remove", "--config", cfg, "--id", "cuff-t"])).code, 0);
+    assert.equal(
+      (await run(devicesCommand, ["remove", "--config", cfg, "--id", "cuff-t", "--by", "clin.eng"])).code,
+      0,
+    );
 
     await t.gw.stop();
     const clean = await run(auditCommand, ["--config", cfg, "--json"]);
@@ -404,7 +417,15 @@ describe("a subject erased during an active escalation, on a running gateway", (
     const after = await run(auditCommand, ["--config", cfg, "--json"]);
     const refs = (JSON.parse(after.text).findings as { ref: string }[]).map((f) => f.ref);
     assert.equal(refs.includes("ev-left"), false);
-    const nothingLeft = await run(subjectsCommand, ["erase", ERASED, "--config", cfg, "--yes"]);
+    const nothingLeft = await run(subjectsCommand, [
+      "erase",
+      ERASED,
+      "--config",
+      cfg,
+      "--yes",
+      "--by",
+      "dpo.kate",
+    ]);
     assert.match(nothingLeft.text, /SUBJECT_ERASED/);
   });
 });

@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import mqtt, { type MqttClient } from "mqtt";
 import { type LoggedEvent, scanLoggedEvents } from "../../src/batcher/audit-events.js";
+import { eraseSubject } from "../../src/batcher/erasure.js";
 import { openTlogForCli } from "../../src/batcher/open-tlog.js";
 import { auditCommand } from "../../src/cli/audit.js";
 import { rulesCommand } from "../../src/cli/rules.js";
@@ -26,6 +27,7 @@ import type { RulesConfig } from "../../src/rules/engine.js";
 import { subjectRulesInForce } from "../../src/rules/rules-in-force.js";
 import { withStoredOverrides } from "../../src/rules/threshold-config.js";
 import { tempDir, waitFor } from "../helpers/gateway.js";
+import { addUsers } from "../helpers/users.js";
 import { runCli } from "./attribution-fixture.js";
 
 const SUBJECT = "pt-copd";
@@ -116,24 +118,11 @@ describe("a patient's own alarm limits changed through the CLI", () => {
         "",
       ].join("\n"),
     );
-    for (const [id, role] of [
-      ["dr.ray", "clinician"],
-      ["nurse.kim", "nurse"],
-      ["dr.gone", "clinician"],
-    ]) {
-      const added = await runCli(usersCommand, [
-        "add",
-        "--id",
-        id!,
-        "--role",
-        role!,
-        "--by",
-        "ward.admin",
-        "--config",
-        configFile,
-      ]);
-      assert.equal(added.code, 0, added.text);
-    }
+    await addUsers(loadConfig(configFile), [
+      { id: "dr.ray", role: "clinician" },
+      { id: "nurse.kim", role: "nurse" },
+      { id: "dr.gone", role: "clinician" },
+    ]);
     assert.equal(
       (
         await runCli(usersCommand, [
@@ -167,9 +156,11 @@ describe("a patient's own alarm limits changed through the CLI", () => {
       [true, "live", "running", ["spo2"]],
     );
     assert.equal(lowSpo2Alert(), undefined, "the alarm the new limit no longer supports ended at once");
-    assert.equal(
-      alerts()[0]?.reason,
-      "Oxygen saturation 87 % within the new limits (limits changed by dr.ray)",
+    // latched (HIGH), saying why it ended
+    assert.equal(alerts()[0]?.state, "latched");
+    assert.match(
+      alerts()[0]?.reason ?? "",
+      /Oxygen saturation 87 % within the new limits \(limits changed by dr\.ray\)/,
     );
     acknowledgeLatched();
 
@@ -323,6 +314,73 @@ describe("a patient's own alarm limits changed through the CLI", () => {
       ["rules_in_force_mismatch", "ward"],
       ["subject_limits_mismatch", `${SUBJECT} spo2`],
     ]);
+    await start();
+  });
+
+  it("applies a change for a subject the gateway has never seen, warning in the reply and the command's output", async () => {
+    const known = JSON.parse((await set("dr.ray", "--low", "86:high:0", "--why", WHY)).text);
+    assert.equal(known.warning, undefined, "a subject with a bound device is known");
+    const r = await rules(
+      "set",
+      "--subject",
+      "pt-NOBODY",
+      "--vital",
+      "spo2",
+      "--low",
+      "85:high:0",
+      "--by",
+      "dr.ray",
+      "--why",
+      WHY,
+    );
+    assert.equal(r.code, 0, r.text);
+    const reply = JSON.parse(r.text);
+    assert.deepEqual([reply.applied, reply.daemon, reply.warning], ["live", "running", "subject_not_seen"]);
+    assert.match(reply.warning_detail, /no device is bound to pt-NOBODY and nothing is recorded for it/);
+
+    await stop();
+    const offline = await rules(
+      "set",
+      "--subject",
+      "pt-NOBODY-2",
+      "--vital",
+      "spo2",
+      "--low",
+      "85:high:0",
+      "--by",
+      "dr.ray",
+      "--why",
+      WHY,
+    );
+    assert.equal(offline.code, 0, offline.text);
+    assert.deepEqual(
+      [JSON.parse(offline.text).applied, JSON.parse(offline.text).warning],
+      ["at_next_start", "subject_not_seen"],
+    );
+    await start();
+  });
+
+  it("says that a subject was erased, and exits 1, rather than showing the ward's limits for it", async () => {
+    await stop();
+    // pt-NOBODY has a record (its limit change), so its erasure leaves the log's tombstone
+    const tlog = openTlogForCli(loadConfig(configFile));
+    try {
+      eraseSubject(tlog, "pt-NOBODY", Date.now());
+    } finally {
+      tlog.close();
+    }
+    const shown = await rules("show", "--subject", "pt-NOBODY");
+    assert.equal(shown.code, 1, shown.text);
+    assert.equal(
+      shown.text,
+      "the record of pt-NOBODY was erased: its limits are gone and readings for it are refused\n",
+    );
+    const json = await rules("show", "--subject", "pt-NOBODY", "--json");
+    assert.equal(json.code, 1, json.text);
+    assert.deepEqual([JSON.parse(json.text).subject_id, JSON.parse(json.text).erased], ["pt-NOBODY", true]);
+    const other = await rules("show", "--subject", SUBJECT);
+    assert.equal(other.code, 0, other.text);
+    assert.match(other.text, /thresholds in force for subject pt-copd/);
     await start();
   });
 });

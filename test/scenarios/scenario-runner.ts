@@ -157,6 +157,8 @@ export async function runScenario(scenario: Scenario): Promise<ScenarioRun> {
           "--config",
           configFile,
           "--yes",
+          "--by",
+          "ward.admin",
         ]);
         if (r.code !== 0) fail(`vitalog subjects erase: ${r.code} ${r.text}`);
       }
@@ -221,6 +223,26 @@ function writeConfig(dir: string, scenario: Scenario): string {
 /** Devices and staff, provisioned as an operator does before starting the daemon; the devices' passwords. */
 async function provision(configFile: string, scenario: Scenario): Promise<Map<string, string>> {
   const passwords = new Map<string, string>();
+  // the ward's admin adds themselves first (the bootstrap of an empty user store), then the engineer who
+  // provisions the devices; every later change is checked against them
+  const operators: [string, string, string][] = [
+    ["ward.admin", "admin", "ward.admin"],
+    ["clin.eng", "clinical_engineer", "ward.admin"],
+  ];
+  for (const [id, role, by] of operators) {
+    const r = await cli(usersCommand, [
+      "add",
+      "--config",
+      configFile,
+      "--id",
+      id,
+      "--role",
+      role,
+      "--by",
+      by,
+    ]);
+    if (r.code !== 0) throw new Error(`vitalog users add ${id}: ${r.code} ${r.text}`);
+  }
   for (const d of scenario.devices) {
     const argv = ["add", "--config", configFile, "--id", d.id, "--subject", d.subject, "--by", "clin.eng"];
     const r = await cli(devicesCommand, argv);

@@ -161,10 +161,11 @@ describe("rejection evidence: authorised deletions are logged, tampering is name
         "counts older than the retention pruned",
       );
       // one seal per commit that refused anything, one eviction, one prune, the seal that closed the commit
-      // thread, and the gateway's start-up record of the rules in force: not one event per rejection
+      // thread, and the gateway's start-up records of the rules in force and of the outbox's durable sinks: not
+      // one event per rejection
       const events = ro.prepare("SELECT COUNT(*) FROM tlog_records").pluck().get() as number;
       assert.ok(
-        events <= COMMITS + 1 + 2 + 1 + 1,
+        events <= COMMITS + 1 + 2 + 1 + 1 + 1,
         `${events} log events for ${COMMITS * PER_COMMIT} refusals`,
       );
     } finally {

@@ -281,7 +281,7 @@ describe("tampering with the tables audit covers: audit names the difference", (
     await withGateway(cfg, async (gw) => {
       assert.equal(await gw.registry.remove("cuff-1", Date.now(), { via: "cli", by: "ops-eve" }), true);
     });
-    const erased = await cli(["subjects", "erase", "pt-a", "--config", cfg, "--yes"]);
+    const erased = await cli(["subjects", "erase", "pt-a", "--config", cfg, "--yes", "--by", "ward.admin"]);
     assert.equal(erased.code, 0, erased.stderr);
     const purged = JSON.parse(erased.stdout).rows_purged;
     assert.deepEqual(

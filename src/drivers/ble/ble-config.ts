@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { onceParsed } from "../../config-sections.js";
 
 import { DEVICE_ID_PATTERN } from "../../identifiers.js";
 
@@ -20,6 +21,7 @@ export const backoffSchema = z
   .refine((b) => b.initialDelayMs <= b.maxDelayMs, {
     message: "initialDelayMs must not exceed maxDelayMs",
     path: ["initialDelayMs"],
+    ...onceParsed("initialDelayMs", "maxDelayMs"),
   });
 
 export type BackoffConfig = z.infer<typeof backoffSchema>;
@@ -77,7 +79,7 @@ export const bleConfigSchema = z
         });
       seen.add(d.address);
     });
-  })
+  }, onceParsed("devices"))
   .prefault({});
 
 export type BleConfig = z.infer<typeof bleConfigSchema>;

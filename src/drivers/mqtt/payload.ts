@@ -6,12 +6,13 @@
 
 import { describeValue } from "../../describe-value.js";
 import type { DeviceStatusInput, ReadingInput, VitalKind } from "../../reading.js";
-import { isVitalKind } from "../../reading.js";
+import { isVitalKind, UNREADABLE_CONTACT_STATUS } from "../../reading.js";
 import { PAYLOAD_LIMITS, parseBoundedJson } from "./json-bounds.js";
 import { FEATURE_SECONDARY_UNITS, parseSenml, type ResolvedRecord, SenmlError } from "./senml.js";
 
 /** A record the payload carried but that cannot become a reading; the rest of the payload still counts. */
 export interface RecordRejection {
+  /** Position of the record in the pack (SenML) or in `readings` (plain JSON); -1 for a payload-level field. */
   index: number;
   reason: string;
   detail: string;
@@ -37,7 +38,8 @@ export class PayloadError extends Error {
 /**
  * SenML record names (the part after the base name's last ":") and the vital they carry. `battery` and
  * `contact` are device status, not readings: `contact` (`vb`) false flags every reading of the pack, and the
- * device's later ones until a pack says true, `sensor_contact_lost` (ingest.ts).
+ * device's later ones until a pack says true, `sensor_contact_lost` (ingest.ts); a `contact` record that cannot
+ * be read (no boolean `vb`) flags the pack's readings `signal_unreliable` ({@link UNREADABLE_CONTACT_STATUS}).
  */
 export const SENML_NAMES: Readonly<Record<string, VitalKind | "battery" | "contact">> = {
   hr: "heart_rate",
@@ -114,6 +116,7 @@ export function decodeSenml(text: string): DecodedPayload {
     throw e;
   }
   const out: DecodedPayload = { inputs: [], status: undefined, rejected: [] };
+  let isContactUnreadable = false;
   for (const rec of records) {
     const reject = (reason: string, detail: string) =>
       out.rejected.push({ index: rec.index, reason, detail });
@@ -124,6 +127,7 @@ export function decodeSenml(text: string): DecodedPayload {
       continue;
     }
     if (rec.isRelativeTime && !(rec.time >= PAYLOAD_LIMITS.relativeTime.minSec)) {
+      if (kind === "contact") isContactUnreadable = true;
       reject(
         PAYLOAD_LIMITS.relativeTime.reason,
         `record ${rec.index} relative time is more than ${-PAYLOAD_LIMITS.relativeTime.minSec} s before receipt`,
@@ -133,6 +137,7 @@ export function decodeSenml(text: string): DecodedPayload {
     const time = rec.isRelativeTime ? { timeOffsetMs: rec.time * 1000 } : { deviceTimeMs: rec.time * 1000 };
     if (kind === "contact") {
       if (rec.boolValue === undefined) {
+        isContactUnreadable = true;
         reject("senml_invalid_field", `record ${rec.index} contact needs a boolean value (vb)`);
         continue;
       }
@@ -191,14 +196,35 @@ export function decodeSenml(text: string): DecodedPayload {
     }
     out.inputs.push({ kind, value, unit, ...time });
   }
+  // a readable "no contact" already gates every reading of the pack (ingest); otherwise an unreadable status
+  // does, and one readable "contact" record does not outweigh it
+  if (isContactUnreadable && out.status?.sensorContact !== false) markContactUnreadable(out);
   return out;
+}
+
+/**
+ * Flags every input of the payload `signal_unreliable` and names {@link UNREADABLE_CONTACT_STATUS} in its
+ * status, dropping a "contact" the same payload may also say [clinical.md §5.2 "Signal-quality gating": a
+ * status the gateway cannot read must not let the values through as if in contact]. The status field itself
+ * is still refused and counted, and the device's contact state is left as it was: it restores nothing.
+ */
+function markContactUnreadable(out: DecodedPayload): void {
+  out.inputs = out.inputs.map((input) => ({
+    ...input,
+    flags: [...new Set([...(input.flags ?? []), "signal_unreliable" as const])].sort(),
+  }));
+  const { sensorContact: _contact, ...rest } = out.status ?? {};
+  const issues = [...(rest.measurementIssues ?? []), UNREADABLE_CONTACT_STATUS];
+  out.status = { ...rest, measurementIssues: issues };
 }
 
 /**
  * Decodes the plain JSON form:
  * `{"time"?: ms|ISO-8601, "readings": [{"kind","value","unit","time"?}], "battery_pct"?, "sensor_contact"?}`.
  * Units are UCUM codes; time is the device clock. `sensor_contact: false` applies to every reading of the
- * payload and to the device's later readings until a payload says true (ingest.ts).
+ * payload and to the device's later readings until a payload says true (ingest.ts); a `sensor_contact` that is
+ * not a boolean is refused (`json_invalid_field`) and flags the payload's readings `signal_unreliable`
+ * ({@link UNREADABLE_CONTACT_STATUS}).
  */
 export function decodePlainJson(text: string): DecodedPayload {
   const parsed = parseBoundedJson(text);
@@ -237,10 +263,17 @@ export function decodePlainJson(text: string): DecodedPayload {
     out.status = { ...out.status, batteryPct: d.battery_pct };
   }
   if (d.sensor_contact !== undefined) {
-    if (typeof d.sensor_contact !== "boolean") {
-      throw new PayloadError("json_invalid_field", "sensor_contact must be a boolean");
+    if (typeof d.sensor_contact === "boolean") {
+      out.status = { ...out.status, sensorContact: d.sensor_contact };
+    } else {
+      // the field is refused (counted) and the readings are kept, but never as if in contact
+      out.rejected.push({
+        index: -1,
+        reason: "json_invalid_field",
+        detail: "sensor_contact must be a boolean",
+      });
+      markContactUnreadable(out);
     }
-    out.status = { ...out.status, sensorContact: d.sensor_contact };
   }
   return out;
 }

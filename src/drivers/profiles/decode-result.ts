@@ -110,6 +110,7 @@ export class ResultBuilder {
   readonly #readings: DecodedReading[] = [];
   readonly #absent: AbsentValue[] = [];
   readonly #conditions = new Set<DeviceCondition>();
+  readonly #frameFlags = new Set<ReadingFlag>();
   #status: DeviceStatusInput | undefined;
 
   constructor(ctx: DecodeContext) {
@@ -153,9 +154,25 @@ export class ResultBuilder {
     this.#status = { ...this.#status, ...patch };
   }
 
+  /**
+   * Flags every reading of the frame, pushed before or after this call: a status field that applies to the whole
+   * frame (e.g. a contact status that cannot be read, `signal_unreliable`).
+   */
+  frameFlag(flag: ReadingFlag): void {
+    this.#frameFlags.add(flag);
+  }
+
   build<D>(details: D): DecodeResult<D> {
+    const frameFlags = [...this.#frameFlags];
+    const readings =
+      frameFlags.length === 0
+        ? this.#readings
+        : this.#readings.map((r) => ({
+            ...r,
+            flags: [...new Set([...(r.flags ?? []), ...frameFlags])].sort(),
+          }));
     const result: DecodeResult<D> = {
-      readings: this.#readings,
+      readings,
       absent: this.#absent,
       conditions: [...this.#conditions].sort(),
       details,

@@ -9,7 +9,7 @@
  * - Fields are LABEL=VALUE; a value of "---" (or empty) means "not available". Labels not in the mapping are
  *   ignored (listed in `details.unmapped`), so a monitor may send more than the site maps.
  */
-import { VITAL_KINDS, type VitalKind } from "../../reading.js";
+import { UNREADABLE_CONTACT_STATUS, VITAL_KINDS, type VitalKind } from "../../reading.js";
 import { DecodeError, type Decoder, type DeviceDefinition, defineDevice, ResultBuilder } from "../sdk.js";
 import type { FieldMapping } from "./serial-config.js";
 
@@ -69,6 +69,12 @@ export function asciiBedsideDecoder(fields: Readonly<Record<string, FieldMapping
       }
       if (text === "" || text === "---") {
         if ("kind" in m) b.absent(m.kind, "measurement_unavailable");
+        else if (m.status === "sensor_contact") {
+          // [clinical.md §5.2 "Signal-quality gating"] a contact status the monitor leaves blank is not contact:
+          // the line's values stay out of the physiological rules and `signal quality` says why
+          b.frameFlag("signal_unreliable");
+          b.status({ measurementIssues: [UNREADABLE_CONTACT_STATUS] });
+        }
         continue;
       }
       if (!NUMBER.test(text)) throw new DecodeError("field_invalid", `field ${label} is not a number`);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { onceParsed } from "../../config-sections.js";
 import { VITAL_KINDS } from "../../reading.js";
 import { backoffSchema, DRIVER_DEVICE_ID_PATTERN } from "../ble/ble-config.js";
 
@@ -59,7 +60,7 @@ export const serialConfigSchema = z
       paths.add(p.path);
       ids.add(p.deviceId);
     });
-  })
+  }, onceParsed("ports"))
   .prefault({});
 
 export type SerialConfig = z.infer<typeof serialConfigSchema>;

@@ -13,6 +13,7 @@ import {
   type ClinicianObservation,
   priorityRank,
 } from "../rule.js";
+import { OUTBOX_SINKS_EVENT } from "../rules-in-force-writer.js";
 import { type AlertMessage, alertMessageOf, OBSERVATION_EVENT_TYPE } from "./alert-message.js";
 
 export const ALERT_STORE_SQL = `
@@ -70,6 +71,19 @@ CREATE TABLE clinician_observations (
 ) STRICT;
 CREATE INDEX clinician_observations_by_subject ON clinician_observations (subject_id, observed_at_ms);
 `;
+
+/**
+ * Delivered or dead outbox rows are pruned (at start-up) this long after their mark: until then every logged
+ * transition keeps its row for each durable sink, which the audit relies on (batcher/audit-outbox.ts).
+ */
+export const OUTBOX_RETENTION_MS = 7 * 86_400_000;
+
+/**
+ * The log event a gateway records at start-up, before it restores or raises anything, when the set differs from
+ * the last one logged (wire string): `data.sinks`, the names of the durable sinks each alert transition gets an
+ * outbox row for, so the audit knows which transitions were due for which sink (batcher/audit-outbox.ts).
+ */
+export { OUTBOX_SINKS_EVENT };
 
 /** Outcome of one outbox message, as known in memory (a delivery may finish before its row is committed). */
 export type OutboxOutcome =
@@ -169,6 +183,12 @@ export class AlertStore {
   /** The registered durable sinks. */
   get participants(): readonly OutboxParticipant[] {
     return this.#participants;
+  }
+
+  /** The {@link OUTBOX_SINKS_EVENT} of this run (the durable sinks registered now), at `atMs`. */
+  sinksEvent(atMs: number): AuditEvent {
+    const sinks = this.#participants.map((p) => p.name);
+    return { type: OUTBOX_SINKS_EVENT, atMs, subjectId: null, deviceId: null, data: { sinks } };
   }
 
   /**

@@ -4,6 +4,7 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { z } from "zod";
+import { onceParsed } from "../../config-sections.js";
 import { isCredentialRef, secretModeProblem } from "../../credentials.js";
 
 const DEVICE_LIKE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -28,6 +29,13 @@ const retry = z
       .max(30 * 86_400)
       .default(86_400),
   })
+  .superRefine(
+    (r, ctx) => {
+      if (r.initialDelayMs > r.maxDelayMs)
+        ctx.addIssue({ code: "custom", path: ["initialDelayMs"], message: "must not exceed maxDelayMs" });
+    },
+    onceParsed("initialDelayMs", "maxDelayMs"),
+  )
   .prefault({});
 
 /** A recipient group name: one MQTT topic level, so it can name its default page topic. */
@@ -62,7 +70,7 @@ const durable = {
   maxQueued: z.number().int().min(10).max(1_000_000).default(10_000),
 };
 
-export const alertSinksConfigSchema = z
+const alertsSectionsSchema = z
   .strictObject({
     mqtt: z
       .strictObject({
@@ -147,6 +155,7 @@ export const alertSinksConfigSchema = z
       })
       .prefault({}),
   })
+  // each check runs once the keys it reads parsed, so its problems are listed with every other one
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
     c.consumers.forEach((x, i) => {
@@ -154,20 +163,18 @@ export const alertSinksConfigSchema = z
         ctx.addIssue({ code: "custom", path: ["consumers", i, "id"], message: `duplicate ${x.id}` });
       seen.add(x.id);
     });
+  }, onceParsed("consumers"))
+  .superRefine((c, ctx) => {
     if (c.mqtt.commandPrefix === c.mqtt.topicPrefix)
       ctx.addIssue({
         code: "custom",
         path: ["mqtt", "commandPrefix"],
         message: "must differ from topicPrefix",
       });
-    for (const s of [c.webhook, c.mllp]) {
-      if (s && s.retry.initialDelayMs > s.retry.maxDelayMs) {
-        const path = [s === c.webhook ? "webhook" : "mllp", "retry", "initialDelayMs"];
-        ctx.addIssue({ code: "custom", path, message: "must not exceed maxDelayMs" });
-      }
-    }
-  })
-  .prefault({});
+  }, onceParsed("mqtt"));
+
+/** The `alerts` slice; absent, every default. */
+export const alertSinksConfigSchema = alertsSectionsSchema.prefault({});
 
 export type AlertsConfig = z.infer<typeof alertSinksConfigSchema>;
 
@@ -175,16 +182,27 @@ export type AlertsConfig = z.infer<typeof alertSinksConfigSchema>;
  * Resolves the slice's relative file paths with `abs` (config.ts resolves against the config file's
  * directory) and appends a problem for every missing, unreadable or world-readable secret file and, given the
  * alarm ladder, every recipient problem. Called from `parseConfig` (the config is not frozen yet
- * there); `attachRules` re-checks.
+ * there); `attachRules` re-checks. When part of the slice did not parse, `alerts` holds the parts that did and
+ * `unparsed` names the others: each check runs on the parts it reads, so a problem elsewhere hides none of these.
  */
 export function resolveAlertsConfig(
-  alerts: AlertsConfig,
+  alerts: Partial<AlertsConfig>,
   abs: (p: string) => string,
   problems: { path: string; message: string }[],
-  alarms?: AlarmRecipients,
+  alarms?: LadderRecipients,
+  unparsed: ReadonlySet<string> = new Set(),
 ): void {
-  if (alarms) problems.push(...recipientProblems(alerts, alarms));
-  alerts.consumers.forEach((c, i) => {
+  if (alarms && alerts.mqtt && !unparsed.has("recipients")) {
+    // a sink whose own section did not parse counts as configured: its problem is listed already
+    const sinks = {
+      mqtt: alerts.mqtt,
+      recipients: alerts.recipients,
+      webhook: unparsed.has("webhook") || alerts.webhook,
+      mllp: unparsed.has("mllp") || alerts.mllp,
+    };
+    problems.push(...recipientProblems(sinks, alarms));
+  }
+  alerts.consumers?.forEach((c, i) => {
     c.passwordFile = abs(c.passwordFile);
     secretFileProblem(c.passwordFile, `alerts.consumers.${i}.passwordFile`, problems);
   });
@@ -200,7 +218,7 @@ export function resolveAlertsConfig(
  */
 export function alertsConfigProblems(
   alerts: AlertsConfig,
-  alarms?: AlarmRecipients,
+  alarms?: LadderRecipients,
 ): { path: string; message: string }[] {
   const problems: { path: string; message: string }[] = [];
   alerts.consumers.forEach((c, i) => {
@@ -212,8 +230,12 @@ export function alertsConfigProblems(
 }
 
 /** The part of `rules.alarms` that names recipients. */
-export interface AlarmRecipients {
+export interface AlarmRecipients extends LadderRecipients {
   readonly primaryRecipient: string;
+}
+
+/** The escalation ladder of `rules.alarms`, which the recipient checks read. */
+export interface LadderRecipients {
   readonly escalation: Readonly<Record<string, readonly { readonly recipient: string }[]>>;
 }
 
@@ -224,7 +246,7 @@ export interface RecipientDestination {
 }
 
 /** Every recipient named by a ladder step, in ladder order, once each. */
-export function ladderRecipients(alarms: AlarmRecipients): string[] {
+export function ladderRecipients(alarms: LadderRecipients): string[] {
   const names = new Set<string>();
   for (const steps of Object.values(alarms.escalation)) for (const s of steps) names.add(s.recipient);
   return [...names];
@@ -236,8 +258,8 @@ export function ladderRecipients(alarms: AlarmRecipients): string[] {
  * `<topicPrefix>/events`, `/active`, and the durable sinks). Names that cannot form a topic level get none.
  */
 export function effectiveRecipients(
-  alerts: AlertsConfig,
-  alarms: AlarmRecipients,
+  alerts: Pick<AlertsConfig, "mqtt" | "recipients">,
+  alarms: LadderRecipients,
 ): Map<string, RecipientDestination[]> {
   const pageTopic = (name: string) => `${alerts.mqtt.topicPrefix}/page/${name}`;
   const out = new Map<string, RecipientDestination[]>();
@@ -269,8 +291,8 @@ export function effectiveRecipients(
  * reach anyone is refused at start rather than found at 3 a.m.
  */
 export function recipientProblems(
-  alerts: AlertsConfig,
-  alarms: AlarmRecipients,
+  alerts: Pick<AlertsConfig, "mqtt" | "recipients"> & { readonly webhook?: unknown; readonly mllp?: unknown },
+  alarms: LadderRecipients,
 ): { path: string; message: string }[] {
   const problems: { path: string; message: string }[] = [];
   const resolved = effectiveRecipients(alerts, alarms);

@@ -6,6 +6,7 @@ import {
   decodeSenml,
   PayloadError,
 } from "../../../src/drivers/mqtt/payload.js";
+import { UNREADABLE_CONTACT_STATUS } from "../../../src/reading.js";
 
 describe("MQTT payload decoding", () => {
   it("decodes the reference SenML vitals pack to UCUM inputs (clinical.md §4.2)", () => {
@@ -34,6 +35,55 @@ describe("MQTT payload decoding", () => {
     const d = decodeSenml('[{"bn":"x:","n":"bat","u":"%EL","v":40},{"n":"contact","vb":false}]');
     assert.deepEqual(d.inputs, []);
     assert.deepEqual(d.status, { batteryPct: 40, sensorContact: false });
+  });
+
+  it("never reads an unreadable SenML contact as contact: the record is refused and the pack's readings flagged", () => {
+    const d = decodeSenml('[{"bn":"d1:","n":"hr","u":"beat/min","v":175},{"n":"contact","v":0}]');
+    assert.deepEqual(
+      d.rejected.map((r) => [r.index, r.reason]),
+      [[1, "senml_invalid_field"]],
+    );
+    assert.deepEqual(d.inputs, [
+      { kind: "heart_rate", value: 175, unit: "/min", timeOffsetMs: 0, flags: ["signal_unreliable"] },
+    ]);
+    assert.deepEqual(d.status, { measurementIssues: [UNREADABLE_CONTACT_STATUS] });
+    // one readable "contact" does not outweigh it; a contact record refused for its time is unreadable too
+    for (const pack of [
+      '[{"n":"contact","vb":true},{"n":"hr","u":"beat/min","v":72},{"n":"contact","vs":"true"}]',
+      '[{"n":"hr","u":"beat/min","v":72},{"n":"contact","vb":true,"t":-1e20}]',
+    ]) {
+      const u = decodeSenml(pack);
+      assert.deepEqual(u.inputs[0]!.flags, ["signal_unreliable"], pack);
+      assert.deepEqual(u.status, { measurementIssues: [UNREADABLE_CONTACT_STATUS] }, pack);
+    }
+  });
+
+  it("lets a readable contact false gate the pack alone when another contact record is unreadable", () => {
+    const d = decodeSenml(
+      '[{"n":"hr","u":"beat/min","v":72},{"n":"contact","v":1},{"n":"contact","vb":false}]',
+    );
+    assert.deepEqual(d.status, { sensorContact: false });
+    assert.equal(d.inputs[0]!.flags, undefined);
+    assert.deepEqual(
+      d.rejected.map((r) => r.reason),
+      ["senml_invalid_field"],
+    );
+  });
+
+  it("keeps plain JSON readings with a sensor_contact that is not a boolean, flagged, and refuses the field", () => {
+    for (const contact of ['"false"', "0", "null", "{}"]) {
+      const d = decodePlainJson(
+        `{"readings":[{"kind":"heart_rate","value":175,"unit":"/min"}],"sensor_contact":${contact}}`,
+      );
+      assert.deepEqual(d.inputs, [
+        { kind: "heart_rate", value: 175, unit: "/min", flags: ["signal_unreliable"] },
+      ]);
+      assert.deepEqual(d.status, { measurementIssues: [UNREADABLE_CONTACT_STATUS] });
+      assert.deepEqual(
+        d.rejected.map((r) => [r.index, r.reason, r.detail]),
+        [[-1, "json_invalid_field", "sensor_contact must be a boolean"]],
+      );
+    }
   });
 
   it("treats SenML % as a ratio and refuses a percentage sent with it", () => {

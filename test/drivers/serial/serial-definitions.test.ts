@@ -9,6 +9,7 @@ import {
   encodeAsciiBedside,
 } from "../../../src/drivers/serial/ascii-bedside.js";
 import { binaryBedside, encodeBinaryBedside } from "../../../src/drivers/serial/binary-bedside.js";
+import { UNREADABLE_CONTACT_STATUS } from "../../../src/reading.js";
 
 const ctx = { nowMs: Date.UTC(2026, 0, 1) };
 const ascii = asciiBedsideDefinition({ PULSE: { kind: "pulse_rate", unit: "/min" } });
@@ -32,6 +33,20 @@ describe("serial definitions: ascii-bedside", () => {
     assert.deepEqual(out.result.absent, [{ kind: "spo2", reason: "measurement_unavailable" }]);
     assert.deepEqual(out.result.status, { sensorContact: false, batteryPct: 40 });
     assert.deepEqual((out.result.details as { unmapped: string[] }).unmapped, ["EXTRA"]);
+  });
+
+  it("never reads a blank probe field as contact: the line's values are flagged signal_unreliable", () => {
+    const line = encodeAsciiBedside({ HR: 175, SPO2: 97, PROBE: null });
+    const out = safeDecode(ascii.serial!.decode, line, ctx);
+    assert.ok(out.ok);
+    assert.deepEqual(
+      out.result.readings.map((r) => [r.kind, r.flags]),
+      [
+        ["heart_rate", ["signal_unreliable"]],
+        ["spo2", ["signal_unreliable"]],
+      ],
+    );
+    assert.deepEqual(out.result.status, { measurementIssues: [UNREADABLE_CONTACT_STATUS] });
   });
 
   it("refuses a wrong checksum, a non-number and a line that is not a sentence", () => {

@@ -83,7 +83,9 @@ async function main(): Promise<void> {
       (id) =>
         `  - { id: ${id}, subject: pt-${id}, passwordFile: ${secret(`${id}.pw`, `pw-${id}`)}, model: bench-load }`,
     ),
-    `  - { id: probe, subject: pt-probe, passwordFile: ${secret("probe.pw", "pw-probe")} }`,
+    // the probe sends two frames per ~20 ms round, over the default 25 messages/s: at the default budget its
+    // frames would wait in admission, and the bench would measure that wait instead of the alert path
+    `  - { id: probe, subject: pt-probe, passwordFile: ${secret("probe.pw", "pw-probe")}, model: bench-load }`,
     "rules:",
     "  alarms: { clearHoldSec: 0, latchingPriorities: [] }",
     "  technical: { silentDevice: { enabled: false } }",

@@ -55,7 +55,7 @@ const USAGE = `usage: vitalog <command> [flags]
   rules    set|reset --config FILE --subject ID [--vital V] … --by USER --why TEXT   a patient's own limits (logged)
 
 exit codes: 0 ok, 1 failure, 2 unusable input, 64 usage, 69 ledger/sink unavailable, 70 integrity,
-74 storage or output, 75 try again later, 78 config, 141 output closed by its reader`;
+74 storage or output, 75 try again later, 77 user refused (--by), 78 config, 141 output closed by its reader`;
 
 /** Exit status when the reader of our output went away (`vitalog readings | head`), as a shell reports SIGPIPE. */
 const EXIT_OUTPUT_CLOSED = 141;

@@ -2,6 +2,8 @@ import { loadConfig } from "../config.js";
 import { openDatabase } from "../db.js";
 import { GatewayError } from "../errors.js";
 import { openAlerts, recentAlertEvents } from "../rules/sinks/alert-store.js";
+import { CLI_REFUSAL_REASONS } from "../users/attach-users.js";
+import { EXIT_REFUSED } from "../users/cli-authorization.js";
 import { sendAlertCommand, sendCliAlertAction } from "./alert-command.js";
 import { parseFlags, parseSince, requireFlag } from "./args.js";
 
@@ -12,7 +14,9 @@ import { parseFlags, parseSince, requireFlag } from "./args.js";
  * may answer that alarm. Through the local control socket, recorded `via: "cli"`; with `--as CONSUMER`,
  * through the MQTT command topic as that consumer (its password file from the config), recorded `via` it.
  * `<alert-id>` may be a unique prefix of an active alert's id (6 characters or more); the daemon resolves
- * it and the reply carries the alert acted on (`alert`: id, rule, subject, reason, state …).
+ * it and the reply carries the alert acted on (`alert`: id, rule, subject, reason, state …). Exits 77
+ * (EX_NOPERM) when USER is refused (unknown, disabled, role not permitted), as `vitalog users` does; 1 on
+ * another refusal.
  */
 export async function alertsCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
@@ -40,7 +44,8 @@ export async function alertsCommand(argv: string[], out: NodeJS.WritableStream):
         ? await sendCliAlertAction(config, action, body)
         : await sendAlertCommand(config, action, body, values.as);
     out.write(`${JSON.stringify(reply)}\n`);
-    return reply.ok ? 0 : 1;
+    if (reply.ok) return 0;
+    return typeof reply.error === "string" && CLI_REFUSAL_REASONS.has(reply.error) ? EXIT_REFUSED : 1;
   }
   if (action !== undefined && action !== "list")
     throw new GatewayError(

@@ -1,12 +1,15 @@
 import { loadConfig } from "../config.js";
 import { GatewayError } from "../errors.js";
+import { CLI_REFUSAL_REASONS } from "../users/attach-users.js";
+import { EXIT_REFUSED } from "../users/cli-authorization.js";
 import { sendAlertCommand } from "./alert-command.js";
 import { parseFlags, requireFlag } from "./args.js";
 
 /**
  * `vitalog observe --config FILE --subject S --by USER [--air|--oxygen] [--acvpu A|C|V|P|U]
  *  [--spo2-scale 1|2] [--observed-at ISO] [--as CONSUMER]`: a clinician's NEWS2 entry, recorded with who
- * entered it; prints the subject's NEWS2 assessment after the entry.
+ * entered it; prints the subject's NEWS2 assessment after the entry. Exits 77 (EX_NOPERM) when USER is refused
+ * (unknown, disabled, role not permitted), as `vitalog users` does; 1 on another refusal.
  */
 export async function observeCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values } = parseFlags(argv, {
@@ -45,5 +48,6 @@ export async function observeCommand(argv: string[], out: NodeJS.WritableStream)
     throw new GatewayError("USAGE", "nothing observed: --air|--oxygen, --acvpu or --spo2-scale");
   const reply = await sendAlertCommand(config, "observe", body, values.as);
   out.write(`${JSON.stringify(reply, null, 2)}\n`);
-  return reply.ok ? 0 : 1;
+  if (reply.ok) return 0;
+  return typeof reply.error === "string" && CLI_REFUSAL_REASONS.has(reply.error) ? EXIT_REFUSED : 1;
 }

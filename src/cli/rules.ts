@@ -22,8 +22,8 @@
  * checks, commits, logs and applies it at once. With no daemon running, the command checks and commits it
  * itself (same checks, same log event) and the daemon applies it at its next start. When the daemon's state
  * is unknown (it did not answer) nothing is written here and the command exits 75: the daemon may or may not
- * have applied it, `rules show --subject` says. A refusal (user, role, reason, limits) prints the reply and
- * exits 1.
+ * have applied it, `rules show --subject` says. A refusal prints the reply and exits 77 (EX_NOPERM) when the
+ * user is refused (unknown, disabled, role not permitted), as `vitalog users` does, 1 otherwise (reason, limits).
  */
 import { existsSync } from "node:fs";
 import { loadGatewayKeys } from "../batcher/key-files.js";
@@ -56,7 +56,8 @@ import {
   type ThresholdTier,
   withStoredOverrides,
 } from "../rules/threshold-config.js";
-import { loadUserDirectory } from "../users/cli-authorization.js";
+import { CLI_REFUSAL_REASONS } from "../users/attach-users.js";
+import { EXIT_REFUSED, loadUserDirectory } from "../users/cli-authorization.js";
 import { parseFlags, requireFlag } from "./args.js";
 
 const USAGE =
@@ -167,7 +168,7 @@ async function change(config: Readonly<Config>, args: Record<string, unknown>, o
   }
   if (reply !== undefined) {
     write({ ...reply, daemon: "running" });
-    return reply.ok ? 0 : 1;
+    return reply.ok ? 0 : refusalExit(reply.error);
   }
   const db = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });
   try {
@@ -204,7 +205,7 @@ async function change(config: Readonly<Config>, args: Record<string, unknown>, o
   } catch (err) {
     if (!(err instanceof LimitChangeRefusal)) throw err;
     write({ ok: false, daemon: "not_running", error: err.code, detail: err.message });
-    return 1;
+    return refusalExit(err.code);
   } finally {
     db.close();
   }
@@ -379,4 +380,9 @@ function table(limits: readonly EffectiveVitalLimits[]): string {
           .trimEnd()}\n`,
     )
     .join("");
+}
+
+/** The exit status of a refused change: 77 (EX_NOPERM) for a refused user, as every `--by` command; else 1. */
+function refusalExit(error: string): number {
+  return CLI_REFUSAL_REASONS.has(error) ? EXIT_REFUSED : 1;
 }

@@ -160,7 +160,13 @@ export class CommandProcessor {
     } finally {
       this.#actor.via = null;
     }
-    const alert = this.#engine.alarms.get(alertId) ?? { ...matched, state: "resolved" as const };
+    // only an acknowledgement resolves: the alert it ended was acknowledged by this user, as its resolve records
+    const alert = this.#engine.alarms.get(alertId) ?? {
+      ...matched,
+      state: "resolved" as const,
+      silenced_until_ms: null,
+      acknowledged_by: user.id,
+    };
     return { request_id: requestId, command: verb, ok: true, alert };
   }
 

@@ -239,6 +239,9 @@ interface SubjectParams {
   betterSinceMs: number | null;
 }
 
+/** Spacing of the samples kept of a steady value (see the device-sample push). Local engineering choice. */
+const STEADY_SAMPLE_SPACING_MS = 1000;
+
 /** Bound on the samples kept per parameter (a device sending faster than this per window loses the oldest). */
 const MAX_SAMPLES_PER_PARAMETER = 512;
 
@@ -548,6 +551,20 @@ export class News2Rule implements Rule {
     const prev = samples.at(-1);
     if (prev && prev.observedAtMs > observedAtMs) return false;
     if (prev && prev.observedAtMs === observedAtMs) samples.pop();
+    // a steady value sent many times a second: within {@link STEADY_SAMPLE_SPACING_MS} of the run's kept sample
+    // before it, the newest of a run of equal values replaces the previous newest. The run's first sample stays
+    // (where a worse value started), and so does its newest (ties score the newest), so what is scored is the
+    // same; the sample in force at the window's start may be up to that spacing older, which only a maximum age
+    // (minutes) reads. It keeps the samples a few per second whatever the device's rate, and the assessment
+    // of every pack cheap.
+    const last = samples.at(-1);
+    const beforeLast = samples.at(-2);
+    if (
+      last?.value === reading.value &&
+      beforeLast?.value === reading.value &&
+      observedAtMs - beforeLast.observedAtMs < STEADY_SAMPLE_SPACING_MS
+    )
+      samples.pop();
     samples.push({
       value: reading.value,
       observedAtMs,

@@ -8,7 +8,8 @@
  *   device-silent alarm (engine.ts `deviceBindingChanged`). A `vitalog devices … --by USER` command names who
  *   made the change: its resolutions are attributed to that user, via `cli`. A device removed or re-bound while
  *   the daemon was stopped ends its restored alarms at start-up, with the same reasons, before any tick
- *   (engine.ts `restoreAlerts`, which reads the registry through `setDeviceBindings`).
+ *   (engine.ts `restoreAlerts`, which reads the registry through `setDeviceBindings`); attributed, via `cli`, to
+ *   the user the log's `device_unbound` event names, when the log is on (the registry row is gone).
  * - Erasure: `vitalog subjects erase` asks the daemon first (control op {@link SUBJECT_ERASE_OP}), before it
  *   purges the tables and shreds the key (batcher/erasure.ts). The daemon resolves every alert of the subject
  *   ("patient record erased"), creates nothing for it from then on, waits until those resolutions are committed
@@ -19,8 +20,10 @@
  *   registry itself refuses such a binding) is refused `subject_erased` at ingest, counted and recorded like any
  *   refusal, and the subject is recognised as erased after a restart too (the log's tombstone).
  */
+import { scanLoggedEvents } from "../batcher/audit-events.js";
 import type { Tlog } from "../batcher/open-tlog.js";
 import { ControlRefusal } from "../control/control-socket.js";
+import { DEVICE_UNBOUND } from "../drivers/device-events.js";
 import type { Gateway, Service } from "../gateway.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
 import type { Logger } from "../log.js";
@@ -81,16 +84,6 @@ export function attachSubjectLifecycle(
   actor?: ActorContext,
 ): void {
   if (tlog) engine.setErasedLookup(erasedLookup(tlog, log));
-  // read once the alerts are restored at start-up: a device changed while the daemon was stopped
-  engine.setDeviceBindings(() => {
-    try {
-      return new Map(gw.registry.list().map((d) => [d.id, d.subjectId]));
-    } catch (err) {
-      // unreadable now: the restored alarms stay until the first comparison that can read it (reconcile below)
-      log.warn({ err: (err as Error).message }, "device bindings not compared with the restored alarms");
-      return undefined;
-    }
-  });
   /** Runs `apply` with the CLI as the `via` of the transitions it causes, when a user is named. */
   const asCli = <T>(by: string | null, apply: () => T): T => {
     if (by === null || actor === undefined) return apply();
@@ -101,6 +94,23 @@ export function attachSubjectLifecycle(
       actor.via = null;
     }
   };
+  // read once the alerts are restored at start-up: a device changed while the daemon was stopped
+  engine.setDeviceBindings(() => {
+    let bindings: Map<string, string>;
+    try {
+      bindings = new Map(gw.registry.list().map((d) => [d.id, d.subjectId]));
+    } catch (err) {
+      // unreadable now: the restored alarms stay until the first comparison that can read it (reconcile below)
+      log.warn({ err: (err as Error).message }, "device bindings not compared with the restored alarms");
+      return undefined;
+    }
+    // the changes a user made with `vitalog devices … --by` are resolved as theirs; the engine resolves the rest
+    if (tlog) {
+      for (const [deviceId, by] of loggedUnbinders(engine, bindings, tlog, log))
+        asCli(by, () => engine.releaseUnboundDevices(bindings, by, deviceId));
+    }
+    return bindings;
+  });
   // a frame stamped with an erased subject (its device bound to the id behind the registry's back): refused, named
   gw.ingest.setSubjectGate((subjectId) =>
     engine.isSubjectErased(subjectId) ? SUBJECT_ERASED_REFUSAL : undefined,
@@ -197,6 +207,51 @@ function erasedLookup(tlog: Tlog, log: Logger): (subjectId: string) => boolean {
     known.set(subjectId, isErased);
     return isErased;
   };
+}
+
+/**
+ * Who unbound each device whose restored alarms no longer match `bindings` (the registry at start-up): the user
+ * of the device's last `device_unbound` event from the subject of such an alarm, made through the CLI, logged
+ * since the oldest of those alarms was raised (an unbinding before it cannot have ended it). The registry row is
+ * gone, so the log is the only record of the actor. An unreadable log names nobody.
+ */
+function loggedUnbinders(
+  engine: RuleEngine,
+  bindings: ReadonlyMap<string, string>,
+  tlog: Tlog,
+  log: Logger,
+): Map<string, string> {
+  const subjectsOf = new Map<string, Set<string>>();
+  let sinceMs = Number.POSITIVE_INFINITY;
+  for (const a of engine.activeAlerts({ category: "technical" })) {
+    if (a.device_id === null || bindings.get(a.device_id) === a.subject_id) continue;
+    const subjects = subjectsOf.get(a.device_id) ?? new Set<string>();
+    subjects.add(a.subject_id);
+    subjectsOf.set(a.device_id, subjects);
+    sinceMs = Math.min(sinceMs, a.raised_at_ms);
+  }
+  const byDevice = new Map<string, string>();
+  if (subjectsOf.size === 0) return byDevice;
+  try {
+    scanLoggedEvents(
+      tlog.db,
+      tlog.records.keys,
+      (e) => {
+        if (e.type !== DEVICE_UNBOUND || e.deviceId === null || e.subjectId === null) return;
+        if (subjectsOf.get(e.deviceId)?.has(e.subjectId) !== true) return;
+        const by = e.data.by;
+        // a later unbinding by nobody named (the config file's list) takes the attribution away again
+        if (e.data.via === CLI_VIA && typeof by === "string" && USER_ID_PATTERN.test(by))
+          byDevice.set(e.deviceId, by);
+        else byDevice.delete(e.deviceId);
+      },
+      { sinceMs },
+    );
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, "device unbindings not read from the log");
+    byDevice.clear();
+  }
+  return byDevice;
 }
 
 /**

@@ -3,7 +3,7 @@
  * silent (communication loss is itself a technical alarm in a distributed alarm system, §6.11), sensor
  * contact lost, signal quality, data not live (readings too old, too far ahead, or timed before what the device
  * already sent, to alarm on), low battery, a burst of rejected frames, a device publishing impossible values, a
- * device whose frames keep coming without a usable value.
+ * device whose frames keep coming without a usable value, a device whose readings are refused for their time.
  * One condition per (subject, rule, device): key `${subjectId}:technical.<name>:${deviceId}`.
  *
  * [clinical.md §5.2 "Signal-quality gating"] whenever the physiological rules leave a device's values out
@@ -19,6 +19,7 @@ import {
   type DeviceStatusInput,
   isSignalGated,
   isVitalKind,
+  MAX_FUTURE_SKEW_MS,
   type Reading,
   VITALS,
   type VitalKind,
@@ -103,6 +104,12 @@ export interface TechnicalRuleOptions {
 
 const IMPOSSIBLE_REASONS = new Set(["below_physiologic_limit", "above_physiologic_limit"]);
 
+/** Refusal reasons (reading.ts `RejectReason`) that refuse a reading for its time, not its value. */
+const REFUSED_FOR_TIME = new Set(["device_time_in_future", "time_before_storage_window"]);
+
+/** `readings_refused_time` priority: local engineering choice, to be reviewed (see `#refusedForTime`). */
+const REFUSED_FOR_TIME_PRIORITY: AlertPriority = "medium";
+
 type Name =
   | "device_silent"
   | "sensor_contact_lost"
@@ -111,7 +118,8 @@ type Name =
   | "battery_low"
   | "rejected_frames"
   | "impossible_values"
-  | "no_valid_data";
+  | "no_valid_data"
+  | "readings_refused_time";
 
 /** An episode with a persistence delay: since when it holds, and when it last ended (for the clear hold). */
 interface Episode {
@@ -139,6 +147,10 @@ interface DeviceState {
   impossible: number[];
   /** Vitals the device keeps sending without a usable value, and the reasons it gave (see `#noValidData`). */
   noValue: Episode & { kinds: Set<VitalKind>; reasons: Set<string> };
+  /** Readings refused at ingest for their time (see `#refusedForTime`): since when. */
+  refusedTime: { sinceMs: number | null };
+  /** Receive time of the device's last accepted reading: a frame's readings and refusals share one. */
+  lastAcceptedMs: number | null;
   /** Priority and text currently reported per condition name. */
   reported: Map<Name, { priority: AlertPriority; reason: string }>;
 }
@@ -230,6 +242,7 @@ export class TechnicalRule implements Rule {
           input.count ?? 1,
           out,
         );
+        this.#refusedForTime(this.#devices.get(input.deviceId)!, input.reason, input.atMs, out);
         break;
       case "tick":
         for (const d of this.#devices.values()) this.#onTick(d, nowMs, out);
@@ -253,6 +266,8 @@ export class TechnicalRule implements Rule {
         e.endedAtMs = shift(e.endedAtMs);
       }
       d.notLive.lastMs += deltaMs;
+      d.refusedTime.sinceMs = shift(d.refusedTime.sinceMs);
+      d.lastAcceptedMs = shift(d.lastAcceptedMs);
       if (d.frameIssues) d.frameIssues.readingAtMs = shift(d.frameIssues.readingAtMs);
       for (const seen of d.newest.values()) if (seen.isGatewayTimed) seen.atMs += deltaMs;
       d.rejects = d.rejects.map((ms) => ms + deltaMs);
@@ -284,6 +299,8 @@ export class TechnicalRule implements Rule {
         rejects: [],
         impossible: [],
         noValue: { sinceMs: null, endedAtMs: null, kinds: new Set(), reasons: new Set() },
+        refusedTime: { sinceMs: null },
+        lastAcceptedMs: null,
         reported: new Map(),
       };
       this.#devices.set(deviceId, d);
@@ -302,6 +319,12 @@ export class TechnicalRule implements Rule {
 
   #onReading(r: Reading, nowMs: number, out: ConditionUpdate[]): void {
     const d = this.#heard(r.deviceId, r.subjectId, r.receivedAtMs, out);
+    d.lastAcceptedMs = r.receivedAtMs;
+    if (d.refusedTime.sinceMs !== null) {
+      d.refusedTime.sinceMs = null;
+      const how = `readings accepted again at ${isoSec(r.receivedAtMs)}`;
+      this.#set(d, "readings_refused_time", null, how, out);
+    }
     // ingest flags every reading taken while the device reports no contact; an unflagged one has contact
     this.#contact(d, !r.flags.includes("sensor_contact_lost"), r.receivedAtMs, out);
     this.#signal(d, r, out);
@@ -449,6 +472,28 @@ export class TechnicalRule implements Rule {
     for (let i = Math.min(count, cap); i > 0; i--) times.push(atMs);
     while (times.length > cap) times.shift();
     this.#checkRejects(d, atMs, out);
+  }
+
+  /**
+   * Readings refused at ingest for their time (reading.ts: a device time more than MAX_FUTURE_SKEW_MS ahead
+   * of the gateway clock, or before the storage window). A device stamping its own time (SenML `bt`) after
+   * the gateway clock stepped back has every reading refused so: no physiological rule sees the patient, and
+   * `rejected_frames` (LOW, a count) does not say so. Reported at the first such refusal, MEDIUM (local
+   * engineering choice, to be reviewed: the same priority as `data_not_live`, whose readings the rules also
+   * leave out); it ends when a reading of the device is accepted again. A frame that also had a reading
+   * accepted raises nothing: the device's values still reach the rules.
+   */
+  #refusedForTime(d: DeviceState, reason: string, atMs: number, out: ConditionUpdate[]): void {
+    if (!REFUSED_FOR_TIME.has(reason) || d.lastAcceptedMs === atMs) return;
+    const e = d.refusedTime;
+    e.sinceMs ??= atMs;
+    const limit = duration(MAX_FUTURE_SKEW_MS / 1000);
+    const why =
+      reason === "device_time_in_future"
+        ? `the device's time is more than ${limit} ahead of the gateway clock`
+        : "the device's time is before the storage window (2000-01-01)";
+    const text = `its readings are refused since ${isoSec(e.sinceMs)}: ${why}; this patient's values from it are not monitored`;
+    this.#set(d, "readings_refused_time", REFUSED_FOR_TIME_PRIORITY, text, out);
   }
 
   #checkRejects(d: DeviceState, nowMs: number, out: ConditionUpdate[]): void {

@@ -106,6 +106,12 @@ describe("vitalog alerts / vitalog observe", () => {
     assert.equal(reply.news2.scale, 2);
     assert.ok(!reply.news2.missing.includes("consciousness"));
 
+    // a refused user exits 77 (EX_NOPERM), as `vitalog users` does; another refusal (above) exits 1
+    const ghost = capture();
+    const ghostArgs = ["--config", config, "--subject", "pt-cuff-cli", "--by", "nurse.ghost", "--air"];
+    assert.equal(await observeCommand(ghostArgs, ghost.out), 77);
+    assert.equal(JSON.parse(ghost.text()).error, "unknown_user");
+
     await assert.rejects(
       observeCommand(
         ["--config", config, "--subject", "pt-1", "--by", "x", "--air", "--oxygen"],

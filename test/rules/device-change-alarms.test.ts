@@ -190,10 +190,11 @@ describe("a device removed or re-bound while the gateway is stopped", () => {
       assert.equal(active.includes(kept.alert_id), true, "the unchanged device's alarm is restored");
       await second.commitBarrier();
       assert.deepEqual(transitionsSince(dbPath, removed.alert_id, restartedAt), [
-        ["resolve", "device removed", null, null],
+        // the registry row is gone: the log's device_unbound event names who removed it
+        ["resolve", "device removed", "eng.bob", "cli"],
       ]);
       assert.deepEqual(transitionsSince(dbPath, moved.alert_id, restartedAt), [
-        ["resolve", "device re-bound from pt-m to another subject", null, null],
+        ["resolve", "device re-bound from pt-m to another subject", "eng.bob", "cli"],
       ]);
     } finally {
       await second?.stop();

@@ -175,19 +175,20 @@ describe("a patient's own alarm limits changed through the CLI", () => {
 
   it("refuses a nurse, an unknown or disabled user, a blank reason and impossible or inverted limits, counting each, and changes nothing", async () => {
     const before = storedRows();
-    const cases: [string[], string][] = [
-      [["nurse.kim", "--low", "80:high:0", "--why", WHY], "user_not_permitted"],
-      [["dr.nobody", "--low", "80:high:0", "--why", WHY], "unknown_user"],
-      [["dr.gone", "--low", "80:high:0", "--why", WHY], "user_disabled"],
-      [["dr.ray", "--low", "80:high:0", "--why", "   "], "reason_required"],
+    // a refused user exits 77 (EX_NOPERM) as every `--by` command does; any other refusal 1
+    const cases: [string[], string, number][] = [
+      [["nurse.kim", "--low", "80:high:0", "--why", WHY], "user_not_permitted", 77],
+      [["dr.nobody", "--low", "80:high:0", "--why", WHY], "unknown_user", 77],
+      [["dr.gone", "--low", "80:high:0", "--why", WHY], "user_disabled", 77],
+      [["dr.ray", "--low", "80:high:0", "--why", "   "], "reason_required", 1],
       // at or beyond the physiologic range a value can never cross the limit
-      [["dr.ray", "--low", "0:high:0", "--why", WHY], "invalid_limits"],
-      [["dr.ray", "--high", "80:medium:0", "--why", WHY], "invalid_limits"],
+      [["dr.ray", "--low", "0:high:0", "--why", WHY], "invalid_limits", 1],
+      [["dr.ray", "--high", "80:medium:0", "--why", WHY], "invalid_limits", 1],
     ];
-    for (const [argv, reason] of cases) {
+    for (const [argv, reason, code] of cases) {
       const countBefore = refusals(reason);
       const r = await set(argv[0]!, ...argv.slice(1));
-      assert.equal(r.code, 1, `${argv.join(" ")}: ${r.text}`);
+      assert.equal(r.code, code, `${argv.join(" ")}: ${r.text}`);
       assert.equal(JSON.parse(r.text).error, reason, r.text);
       assert.equal(refusals(reason), countBefore + 1, `${reason} is counted`);
     }

@@ -68,7 +68,11 @@ describe("attribution of CLI commands on the gateway host", () => {
     assert.deepEqual([silenced.by, silenced.via], ["nurse.jane", STATION]);
     // a refusal through the control socket is counted like any other
     const ghost = await cli(alertsCommand, "ack", other.alert_id, "--by", "nurse.ghost");
-    assert.deepEqual([ghost.code, JSON.parse(ghost.text).error], [1, "unknown_user"]);
+    assert.deepEqual(
+      [ghost.code, JSON.parse(ghost.text).error],
+      [77, "unknown_user"],
+      "EX_NOPERM, as users does",
+    );
     assert.equal(t.gw.metrics.value(REFUSED, { command: "ack", reason: "unknown_user" }), 1);
   });
 

@@ -1,5 +1,7 @@
+import { userInfo } from "node:os";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { GatewayError } from "../errors.js";
+import { USER_ID_PATTERN } from "../users/roles.js";
 
 /** Parses a sub-command's flags; unknown flags are a usage error (exit 64). */
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(argv: string[], options: T) {
@@ -27,4 +29,28 @@ export function parseSince(text: string, nowMs: number): number {
 export function requireFlag(value: string | undefined, name: string): string {
   if (value === undefined || value === "") throw new GatewayError("USAGE", `--${name} is required`);
   return value;
+}
+
+/** Longest `--reason` a state-changing command records. */
+export const MAX_REASON_CHARS = 256;
+
+/**
+ * Who a state-changing command acts as, and why: `--by` (default: the login that ran it, through sudo too) and
+ * `--reason`, recorded `via: "cli"`. Only the form is checked here; whether that user may act is the caller's.
+ */
+export function cliActor(
+  by: string | undefined,
+  reason: string | undefined,
+): { via: "cli"; by: string; reason?: string } {
+  const person = by ?? process.env.SUDO_USER ?? userInfo().username;
+  if (!USER_ID_PATTERN.test(person)) {
+    throw new GatewayError(
+      "USAGE",
+      `--by must be a user id (1–64 of A-Z a-z 0-9 . _ @ -), got ${JSON.stringify(person)}`,
+    );
+  }
+  if (reason !== undefined && (reason.length === 0 || reason.length > MAX_REASON_CHARS)) {
+    throw new GatewayError("USAGE", `--reason must be 1–${MAX_REASON_CHARS} characters`);
+  }
+  return { via: "cli", by: person, ...(reason !== undefined ? { reason } : {}) };
 }

@@ -6,7 +6,6 @@
  * its control socket to re-check that device's live sessions: a removed, re-bound or re-keyed device's
  * connection is closed at once (and whatever it sent meanwhile is refused at commit).
  */
-import { userInfo } from "node:os";
 import { openTlog } from "../batcher/open-tlog.js";
 import { type Config, loadConfig } from "../config.js";
 import { controlRequest } from "../control/control-socket.js";
@@ -15,13 +14,11 @@ import type { DeviceChangeActor } from "../drivers/device-events.js";
 import { DeviceRegistry, generatePassword } from "../drivers/device-registry.js";
 import { GatewayError } from "../errors.js";
 import { MIGRATIONS } from "../migrations.js";
-import { USER_ID_PATTERN } from "../rules/commands.js";
 import { authorizeCli, loadUserDirectory, printRefusal } from "../users/cli-authorization.js";
-import { parseFlags, requireFlag } from "./args.js";
+import { cliActor, parseFlags, requireFlag } from "./args.js";
 
 const USAGE =
   "usage: vitalog devices add|list|bind|passwd|remove --config FILE [--id ID] [--subject S] [--model M] [--by USER] [--reason TEXT]";
-const MAX_REASON_CHARS = 256;
 
 export async function devicesCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
@@ -37,7 +34,7 @@ export async function devicesCommand(argv: string[], out: NodeJS.WritableStream)
     throw new GatewayError("USAGE", USAGE);
   }
   const config = loadConfig(requireFlag(values.config, "config"));
-  const actor = actorOf(values.by, values.reason);
+  const actor: DeviceChangeActor = cliActor(values.by, values.reason);
   const db = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });
   try {
     const registry = new DeviceRegistry(db);
@@ -120,19 +117,6 @@ export async function devicesCommand(argv: string[], out: NodeJS.WritableStream)
 }
 
 /** Who is acting: `--by`, else the login that ran the command (through sudo: the person, not root). */
-function actorOf(by: string | undefined, reason: string | undefined): DeviceChangeActor {
-  const person = by ?? process.env.SUDO_USER ?? userInfo().username;
-  if (!USER_ID_PATTERN.test(person)) {
-    throw new GatewayError(
-      "USAGE",
-      `--by must be a user id (1–64 of A-Z a-z 0-9 . _ @ -), got ${JSON.stringify(person)}`,
-    );
-  }
-  if (reason !== undefined && (reason.length === 0 || reason.length > MAX_REASON_CHARS)) {
-    throw new GatewayError("USAGE", `--reason must be 1–${MAX_REASON_CHARS} characters`);
-  }
-  return { via: "cli", by: person, ...(reason !== undefined ? { reason } : {}) };
-}
 
 /**
  * Asks the running daemon to re-check the device's live sessions and the device's alarms. The change is committed already: a

@@ -15,7 +15,6 @@
  * never on the table as it finds it. When the daemon cannot be reached, or refuses, the change stands and the
  * command exits 75 (EX_TEMPFAIL): the daemon keeps the users it had until told again or restarted.
  */
-import { userInfo } from "node:os";
 import { type Config, loadConfig as loadConfigFile } from "../config.js";
 import { controlRequest } from "../control/control-socket.js";
 import { openDatabase } from "../db.js";
@@ -28,12 +27,11 @@ import { openUserStore } from "../users/open-user-store.js";
 import { isDisplayName, isUserRole, USER_ID_PATTERN, USER_ROLES, type UserRole } from "../users/roles.js";
 import type { UserChangeActor } from "../users/user-events.js";
 import type { User } from "../users/user-store.js";
-import { parseFlags, requireFlag } from "./args.js";
+import { cliActor, parseFlags, requireFlag } from "./args.js";
 
 const VERBS = ["add", "list", "disable", "enable", "role"] as const;
 const USAGE =
   "usage: vitalog users add|list|disable|enable|role --config FILE [--id ID] [--role ROLE] [--name NAME] [--by USER] [--reason TEXT]";
-const MAX_REASON_CHARS = 256;
 
 export async function usersCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values, positionals } = parseFlags(argv, {
@@ -47,7 +45,7 @@ export async function usersCommand(argv: string[], out: NodeJS.WritableStream): 
   const verb = positionals[0] as (typeof VERBS)[number];
   if (positionals.length !== 1 || !VERBS.includes(verb)) throw new GatewayError("USAGE", USAGE);
   const config = loadConfigFile(requireFlag(values.config, "config"));
-  const actor = actorOf(values.by, values.reason);
+  const actor: UserChangeActor = cliActor(values.by, values.reason);
   const id = verb === "list" ? "" : userId(requireFlag(values.id, "id"));
   const db = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });
   try {
@@ -167,16 +165,3 @@ function roleOf(role: string | undefined): UserRole {
 }
 
 /** Who is making the change: `--by`, else the login that ran the command (through sudo: the person, not root). */
-function actorOf(by: string | undefined, reason: string | undefined): UserChangeActor {
-  const person = by ?? process.env.SUDO_USER ?? userInfo().username;
-  if (!USER_ID_PATTERN.test(person)) {
-    throw new GatewayError(
-      "USAGE",
-      `--by must be a user id (1–64 of A-Z a-z 0-9 . _ @ -), got ${JSON.stringify(person)}`,
-    );
-  }
-  if (reason !== undefined && (reason.length === 0 || reason.length > MAX_REASON_CHARS)) {
-    throw new GatewayError("USAGE", `--reason must be 1–${MAX_REASON_CHARS} characters`);
-  }
-  return { via: "cli", by: person, ...(reason !== undefined ? { reason } : {}) };
-}

@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { SimpleMerkleTree } from "@openzeppelin/merkle-tree";
 import Database from "better-sqlite3";
 import { MerkleTree } from "merkletreejs";
+import { Gateway } from "../src/app/gateway.js";
 import { verifyProofBundle } from "../src/batcher/bundle-verify.js";
 import { signNextCheckpoint } from "../src/batcher/checkpoint-store.js";
 import { buildProofBundle } from "../src/batcher/proof-bundle.js";
@@ -23,7 +24,6 @@ import { nodeHashFast } from "../src/batcher/record-crypto.js";
 import { TILE_STORE_MIGRATION, TileStore } from "../src/batcher/tile-store.js";
 import { systemClock } from "../src/clock.js";
 import { parseConfig } from "../src/config.js";
-import { Gateway } from "../src/gateway.js";
 import { createLogger } from "../src/log.js";
 import type { ReadingInput } from "../src/reading.js";
 

@@ -228,7 +228,7 @@ function checkSections(
   checkTransport(parts, alerts.consumers, abs, problems);
   const ladder = alarms.escalation ? { escalation: alarms.escalation } : undefined;
   resolveAlertsConfig(alerts, abs, problems, ladder, alertsUnparsed);
-  // only signed checkpoints are anchored (attach-anchor.ts refuses it too, should a caller skip this)
+  // only signed checkpoints are anchored (create-anchor.ts refuses it too, should a caller skip this)
   if (anchor.enabled === true && tlog?.enabled === false)
     problems.push({
       path: "anchor.enabled",

@@ -3,15 +3,10 @@
  * check, and the gateway is healthy only while every check passes. A check answers from state the part
  * already keeps (no I/O, no waiting): a problem text an on-call engineer can act on, or undefined.
  */
-import type { Clock } from "./clock.js";
-import type { Metrics } from "./metrics.js";
 
-/**
- * A health check: the problem, in one line of plain text without patient data, or undefined when the part
- * is doing its job. MUST be synchronous and cheap (it runs on every /healthz). A check that throws counts
- * as failing, with its error as the problem.
- */
-export type HealthCheck = () => string | undefined;
+import type { Clock } from "./clock.js";
+import type { HealthCheck } from "./core/ports.js";
+import type { Metrics } from "./metrics.js";
 
 /** A failing check: its name and its problem. */
 export interface HealthProblem {

@@ -8,11 +8,12 @@
  * at the next tick; a lock held by the commit thread (SQLITE_BUSY: the gateway's group commits run on a
  * connection of their own) is retried after {@link BUSY_RETRY_MS}, without a warning for the first ones.
  */
+
 import type { Database } from "better-sqlite3";
 import type { Clock } from "../clock.js";
+import type { Service } from "../core/service.js";
 import { isSqliteBusy } from "../db.js";
 import { GatewayError } from "../errors.js";
-import type { Service } from "../gateway.js";
 import type { Logger } from "../log.js";
 import { base64Encode } from "./base64.js";
 import { type CheckpointStore, type StoredCheckpoint, signNextCheckpoint } from "./checkpoint-store.js";

@@ -16,9 +16,11 @@
  * (thread → main): `ready` once the database is open, `fatal` when it cannot be, `writer-failed` when a
  * writer cannot be loaded, `done` / `failed` per commit, `closed`.
  */
+
 import { parentPort, workerData } from "node:worker_threads";
+import type { AuditEvent } from "../core/ports.js";
 import { type Db, openDatabase } from "../db.js";
-import type { AuditEvent, CommitBatch } from "../drivers/ingest.js";
+import type { CommitBatch } from "../drivers/ingest.js";
 import { GatewayError } from "../errors.js";
 import { MIGRATIONS } from "../migrations.js";
 import type { Reading } from "../reading.js";

@@ -10,8 +10,10 @@
  * Other writes of the gateway (registry, checkpoints, outbox marks) stay on the main connection; SQLite
  * serialises them with the thread's commits (WAL, one writer at a time).
  */
+
 import { Worker } from "node:worker_threads";
-import type { AuditEvent, CommitBatch } from "../drivers/ingest.js";
+import type { AuditEvent } from "../core/ports.js";
+import type { CommitBatch } from "../drivers/ingest.js";
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { errorFromWire, type ThreadInit, type ToMain, type ToThread } from "./commit-thread-protocol.js";

@@ -15,8 +15,8 @@
  *   (commit-thread-worker.ts): only that item fails, and the others' readings reach the writer again in
  *   smaller transactions.
  */
+import type { AuditEvent } from "../core/ports.js";
 import type { Db } from "../db.js";
-import type { AuditEvent } from "../drivers/ingest.js";
 import type { Reading } from "../reading.js";
 
 /** What a thread-side writer gets for one commit. */

@@ -50,7 +50,7 @@ export interface GatewayKeys {
 }
 
 /** Key file paths: configured ones (relative to gateway.stateDir), else `<stateDir>/keys/…`. */
-export function resolveKeyPaths(config: Readonly<Config>): KeyPaths {
+export function resolveKeyPaths(config: Readonly<Pick<Config, "tlog" | "gateway">>): KeyPaths {
   const base = config.gateway.stateDir;
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const t = config.tlog;
@@ -62,7 +62,7 @@ export function resolveKeyPaths(config: Readonly<Config>): KeyPaths {
 }
 
 /** The log origin (= signing key name). */
-export function logOrigin(config: Readonly<Config>): string {
+export function logOrigin(config: Readonly<Pick<Config, "tlog" | "gateway">>): string {
   return config.gateway.origin ?? `vitalog.invalid/gw/${config.gateway.id}`;
 }
 
@@ -174,7 +174,10 @@ export function createStorageKey(file: string): Buffer {
  * Loads both keys. With `createMissing` and default (not configured) paths, missing files are created
  * (first start of `vitalog run`/`demo`); a configured path that is missing is KEY_FILE_MISSING (exit 78).
  */
-export function loadGatewayKeys(config: Readonly<Config>, opts: { createMissing: boolean }): GatewayKeys {
+export function loadGatewayKeys(
+  config: Readonly<Pick<Config, "tlog" | "gateway">>,
+  opts: { createMissing: boolean },
+): GatewayKeys {
   const paths = resolveKeyPaths(config);
   const origin = logOrigin(config);
   const canCreate = opts.createMissing && !paths.isExplicit;

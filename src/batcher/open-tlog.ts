@@ -30,7 +30,7 @@ export interface Tlog {
 /** Opens the log (see module comment). `createMissing`: create default key files on first start. */
 export function openTlog(
   db: Database,
-  config: Readonly<Config>,
+  config: Readonly<Pick<Config, "tlog" | "gateway">>,
   opts: { createMissing: boolean; now?: () => number },
 ): Tlog {
   assertCurrentLogFormat(db);

@@ -45,10 +45,11 @@
  * Events of earlier releases are still replayed by the audit: seals without sample sizes
  * (`samples: [[row_id, digest] …]`) and evictions without `total`, `budget` and `newest_id`.
  */
+
 import { createHash } from "node:crypto";
 import type { Statement } from "better-sqlite3";
+import type { AuditEvent } from "../core/ports.js";
 import type { Db } from "../db.js";
-import type { AuditEvent } from "../drivers/ingest.js";
 import { canonicalize } from "./canonical-record.js";
 
 export const REJECTION_SAMPLES_EVICTED = "rejection_samples_evicted";

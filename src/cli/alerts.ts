@@ -2,8 +2,8 @@ import { loadConfig } from "../config.js";
 import { openDatabase } from "../db.js";
 import { GatewayError } from "../errors.js";
 import { openAlerts, recentAlertEvents } from "../rules/sinks/alert-store.js";
-import { CLI_REFUSAL_REASONS } from "../users/attach-users.js";
 import { EXIT_REFUSED } from "../users/cli-authorization.js";
+import { CLI_REFUSAL_REASONS } from "../users/create-users.js";
 import { sendAlertCommand, sendCliAlertAction } from "./alert-command.js";
 import { parseFlags, parseSince, requireFlag } from "./args.js";
 

@@ -4,17 +4,17 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Scenario, scenarioFor } from "../../firmware-sim/scenarios.js";
+import { Gateway } from "../app/gateway.js";
 import { systemClock } from "../clock.js";
 import { parseConfig } from "../config.js";
 import { controlRequest } from "../control/control-socket.js";
 import { openDatabase } from "../db.js";
 import { generatePassword } from "../drivers/device-registry.js";
 import { GatewayError } from "../errors.js";
-import { Gateway } from "../gateway.js";
 import { createLogger, type Logger } from "../log.js";
 import { MIGRATIONS } from "../migrations.js";
-import { type RulesHandle, rulesOf } from "../rules/attach-rules.js";
-import { USERS_CHANGED_OP } from "../users/attach-users.js";
+import type { RulesHandle } from "../rules/create-rules.js";
+import { USERS_CHANGED_OP } from "../users/create-users.js";
 import { openUserStore } from "../users/open-user-store.js";
 import { parseFlags } from "./args.js";
 import { prepareFieldDevices } from "./demo-devices.js";
@@ -119,7 +119,7 @@ export async function demoCommand(
       batteryPct: null,
     });
   }
-  const rules = rulesOf(gateway);
+  const rules = gateway.rules;
   // the demo's bedside entries are made by a known user, as every attributed action must be (logged), added
   // as `vitalog users add` would: on a connection of its own, which waits out the gateway's commits
   const usersDb = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });

@@ -1,7 +1,7 @@
 import { loadConfig } from "../config.js";
 import { GatewayError } from "../errors.js";
-import { CLI_REFUSAL_REASONS } from "../users/attach-users.js";
 import { EXIT_REFUSED } from "../users/cli-authorization.js";
+import { CLI_REFUSAL_REASONS } from "../users/create-users.js";
 import { sendAlertCommand } from "./alert-command.js";
 import { parseFlags, requireFlag } from "./args.js";
 

@@ -56,8 +56,8 @@ import {
   type ThresholdTier,
   withStoredOverrides,
 } from "../rules/threshold-config.js";
-import { CLI_REFUSAL_REASONS } from "../users/attach-users.js";
 import { EXIT_REFUSED, loadUserDirectory } from "../users/cli-authorization.js";
+import { CLI_REFUSAL_REASONS } from "../users/create-users.js";
 import { parseFlags, requireFlag } from "./args.js";
 
 const USAGE =

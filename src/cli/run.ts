@@ -1,6 +1,6 @@
+import { Gateway } from "../app/gateway.js";
 import { systemClock } from "../clock.js";
 import { loadConfig } from "../config.js";
-import { Gateway } from "../gateway.js";
 import { createLogger } from "../log.js";
 import { SdNotify } from "../sd-notify.js";
 import { parseFlags, requireFlag } from "./args.js";

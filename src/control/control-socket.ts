@@ -21,10 +21,12 @@
  *
  * Hand-written over node:net: a line protocol of a few dozen lines needs no library.
  */
+
 import { chmodSync, mkdtempSync, renameSync, rmSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Clock } from "../clock.js";
+import { type ControlHandler, ControlRefusal } from "../core/ports.js";
 import { GatewayError } from "../errors.js";
 
 /** File name of the control socket in the state directory. */
@@ -50,8 +52,6 @@ const BIND_DIR_PREFIX = ".c-";
 export type ControlReply =
   | { ok: true; [key: string]: unknown }
   | { ok: false; error: string; detail: string };
-export type ControlHandler = (args: Readonly<Record<string, unknown>>) => Promise<Record<string, unknown>>;
-
 /** The control socket's path for a state directory. */
 export function controlSocketPath(stateDir: string): string {
   return join(stateDir, CONTROL_SOCKET_NAME);
@@ -62,16 +62,6 @@ export function controlSocketPathProblem(stateDir: string): string | undefined {
   const path = controlSocketPath(stateDir);
   if (Buffer.byteLength(path) <= MAX_SOCKET_PATH_BYTES) return undefined;
   return `the control socket ${path} would be longer than ${MAX_SOCKET_PATH_BYTES} bytes (a Unix socket limit): use a shorter state directory`;
-}
-
-/** A request the daemon refuses with a reason (thrown by a handler: its code and message are the reply). */
-export class ControlRefusal extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { GroupCommitter } from "../batcher/group-commit.js";
 import { boundedDetail, MAX_SAMPLE_PAYLOAD_BYTES, type RejectionRecord } from "../batcher/reading-store.js";
 import type { Clock } from "../clock.js";
+import type { AuditEvent } from "../core/ports.js";
 import { GatewayError } from "../errors.js";
 import type { UlidFactory } from "../ids.js";
 import type { Logger } from "../log.js";
@@ -14,19 +15,6 @@ import {
 } from "../reading.js";
 import { RefusalLog } from "./refusal-log.js";
 import { RejectionSampler } from "./rejection-sampler.js";
-
-/**
- * An auditable event other than a reading (device bound/unbound, alert raised/acknowledged/resolved,
- * subject erased …). It is committed in the same group commit as readings and, when the
- * tamper-evident log is on, appended to it in arrival order. `type` is a snake_case wire string.
- */
-export interface AuditEvent {
-  type: string;
-  atMs: number;
-  subjectId: string | null;
-  deviceId: string | null;
-  data: Readonly<Record<string, unknown>>;
-}
 
 /** What one group commit writes. */
 export interface CommitBatch {

@@ -33,8 +33,9 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import type { Gateway } from "../gateway.js";
+import type { Clock } from "../clock.js";
 import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
 import { type AlertPriority, type ConditionUpdate, conditionKey, type Rule, type RuleInput } from "./rule.js";
 
 /** What a probe knows of the clock's synchronisation (wire strings, only ever added to). */
@@ -292,7 +293,7 @@ export class ClockHealthRule implements Rule {
  * 0 unsynchronised, -1 unknown).
  */
 export function createClockHealthRule(
-  gw: Pick<Gateway, "clock" | "metrics">,
+  gw: { readonly clock: Clock; readonly metrics: Metrics },
   opts: { config: ClockHealthConfig; gatewayId: string; log: Logger; probe?: ClockSyncProbe | undefined },
 ): ClockHealthRule {
   const source = syncProbeFor(opts.config.syncSource);

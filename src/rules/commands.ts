@@ -27,8 +27,7 @@
  * replies with the subject's current NEWS2, complete or not: a station can look before it enters.
  */
 
-import { ControlRefusal, type ControlServer } from "../control/control-socket.js";
-import type { AuditEvent } from "../drivers/ingest.js";
+import { type AuditEvent, type ControlOps, ControlRefusal } from "../core/ports.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
 import { mayTake, USER_ID_PATTERN, type UserAction } from "../users/roles.js";
 import type { AlertSnapshot } from "./alert-event.js";
@@ -284,7 +283,7 @@ export const CLI_VIA = "cli";
  * CLI: recorded `via: "cli"`, never as a consumer.
  */
 export function registerAlertActionControl(
-  control: Pick<ControlServer, "handle">,
+  control: ControlOps,
   commands: Pick<CommandProcessor, "handle">,
 ): void {
   control.handle(ALERT_ACTION_OP, async (args) => {

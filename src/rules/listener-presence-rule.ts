@@ -15,8 +15,9 @@
  *
  * The conditions belong to the gateway (subject id = gateway id) and never name a patient. Evaluated on ticks.
  */
+
 import type { Clock } from "../clock.js";
-import type { Service } from "../gateway.js";
+import type { Service } from "../core/service.js";
 import type { Logger } from "../log.js";
 import type { AlertPriority, ConditionUpdate, Rule, RuleInput } from "./rule.js";
 import { conditionKey } from "./rule.js";
@@ -184,7 +185,7 @@ export class ListenerPresenceRule implements Rule {
   }
 }
 
-/** What {@link createAlertListening} builds: the parts `attachRules` wires. */
+/** What {@link createAlertListening} builds: the parts `createRules` returns. */
 export interface AlertListening {
   /** Who listens now; `attach(name)` counts a ward-station session. */
   readonly presence: ListenerPresence;

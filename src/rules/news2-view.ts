@@ -6,12 +6,12 @@
  * The retained topic is republished whenever what it shows changes: a new value or score, a clinician entry,
  * a parameter going stale (seen on the engine's tick), and cleared when the subject is released or erased.
  */
-import type { ControlServer } from "../control/control-socket.js";
-import { ControlRefusal } from "../control/control-socket.js";
-import type { Gateway } from "../gateway.js";
+
+import type { DeviceDirectory } from "../core/ports.js";
+import { type ControlOps, ControlRefusal } from "../core/ports.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
 import type { ReadingFlag } from "../reading.js";
-import type { RuleEngine, RulesConfig } from "./engine.js";
+import type { RuleEngine } from "./engine.js";
 import { type News2Assessment, type News2Config, news2Priority } from "./news2.js";
 import type { News2Band, News2Parameter } from "./news2-score.js";
 import type { AlertPriority } from "./rule.js";
@@ -201,7 +201,7 @@ function shownKey(a: News2Assessment): string {
  * knows nothing of: refused `unknown_subject` (a mistyped id must not read as "nothing missing").
  */
 export function registerNews2ControlOp(deps: {
-  control: ControlServer;
+  control: ControlOps;
   engine: RuleEngine;
   /** Subjects of the devices bound now. */
   boundSubjects: () => readonly string[];
@@ -237,19 +237,24 @@ export function registerNews2ControlOp(deps: {
  * NEWS2 visibility for a gateway: the retained topic per subject through the alert MQTT sink (when it is on),
  * and the `news2` control op. Call from the rules composition, after the sinks are built.
  */
-export function attachNews2View(
-  gw: Pick<Gateway, "config" | "control" | "registry">,
+export function registerNews2View(
+  gw: {
+    readonly gatewayId: string;
+    readonly news2: News2Config;
+    readonly control: ControlOps;
+    readonly devices: DeviceDirectory;
+  },
   engine: RuleEngine,
   sinks: readonly AlertSink[],
 ): void {
-  const gatewayId = gw.config.gateway.id;
-  const config = (gw.config.rules as RulesConfig).news2;
+  const { gatewayId } = gw;
+  const config = gw.news2;
   const mqtt = sinks.find((s): s is MqttAlertSink => s instanceof MqttAlertSink);
   if (mqtt) publishNews2Changes({ engine, publisher: mqtt, gatewayId, config });
   registerNews2ControlOp({
     control: gw.control,
     engine,
-    boundSubjects: () => gw.registry.list().map((d) => d.subjectId),
+    boundSubjects: () => gw.devices.list().map((d) => d.subjectId),
     gatewayId,
     config,
   });

@@ -15,9 +15,10 @@
  * and hash, so a commit split to isolate a failing item still finds them. Loaded in the commit thread: this
  * module imports nothing heavy.
  */
+
 import type { CommitWriterSpec, ThreadCommitWriter } from "../batcher/commit-writer.js";
+import type { AuditEvent } from "../core/ports.js";
 import type { Db } from "../db.js";
-import type { AuditEvent } from "../drivers/ingest.js";
 
 /** The log event's type (wire string). */
 export const RULES_IN_FORCE_EVENT = "rules_in_force";

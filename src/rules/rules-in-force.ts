@@ -20,13 +20,14 @@
  * per-subject changes merged over them (subject-limits.ts). Subjects already erased are not recorded (that would
  * give them a new key); their overrides stay in the config file until an operator removes them.
  */
+
 import { createHash } from "node:crypto";
 import { canonicalize } from "../batcher/canonical-record.js";
 import type { CommitWriterSpec } from "../batcher/commit-writer.js";
 import type { SubjectKeys } from "../batcher/subject-keys.js";
+import type { AuditEvent } from "../core/ports.js";
+import type { Service } from "../core/service.js";
 import type { Db } from "../db.js";
-import type { AuditEvent } from "../drivers/ingest.js";
-import type { Service } from "../gateway.js";
 import type { Logger } from "../log.js";
 import type { RulesConfig } from "./engine.js";
 import {

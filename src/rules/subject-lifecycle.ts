@@ -22,9 +22,12 @@
  */
 import { scanLoggedEvents } from "../batcher/audit-events.js";
 import type { Tlog } from "../batcher/open-tlog.js";
-import { ControlRefusal } from "../control/control-socket.js";
+import type { Clock } from "../clock.js";
+import { type ControlOps, ControlRefusal, type DeviceDirectory, type EventRecorder } from "../core/ports.js";
+import type { Service } from "../core/service.js";
+import type { Db } from "../db.js";
 import { DEVICE_UNBOUND } from "../drivers/device-events.js";
-import type { Gateway, Service } from "../gateway.js";
+import type { InputRejection } from "../drivers/ingest.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
 import type { Logger } from "../log.js";
 import { USER_ID_PATTERN } from "../users/roles.js";
@@ -66,23 +69,31 @@ const MAX_REMEMBERED_SUBJECTS = 10_000;
 /** What the transitions a command of the `vitalog` CLI causes are recorded as coming through (`via`). */
 export const CLI_VIA = "cli";
 
+/** What the subject life cycle needs from the gateway. */
+export interface SubjectLifecycleDeps {
+  readonly clock: Clock;
+  readonly control: ControlOps;
+  readonly db: Db;
+  readonly devices: DeviceDirectory;
+  readonly events: EventRecorder;
+  /** Installs ingest's check of a frame's subject (a refusal, or undefined to accept). */
+  readonly setSubjectGate: (gate: (subjectId: string) => InputRejection | undefined) => void;
+}
+
 /**
  * Wires device changes and the erase op for a gateway's rule engine; call from the rules composition. `tlog`: the
  * attached log, whose tombstones let the engine recognise subjects erased before this process started. `actor`:
  * the context the alert listener stamps `via` from (commands.ts), set to {@link CLI_VIA} while a CLI command's
  * change is applied.
  */
-export function attachSubjectLifecycle(
-  gw: Pick<
-    Gateway,
-    "clock" | "control" | "db" | "registry" | "ingest" | "onDeviceChanged" | "commitBarrier" | "addService"
-  >,
+export function createSubjectLifecycle(
+  gw: SubjectLifecycleDeps,
   engine: RuleEngine,
   sinks: readonly AlertSink[],
   log: Logger,
   tlog?: Tlog,
   actor?: ActorContext,
-): void {
+): { services: Service[] } {
   if (tlog) engine.setErasedLookup(erasedLookup(tlog, log));
   /** Runs `apply` with the CLI as the `via` of the transitions it causes, when a user is named. */
   const asCli = <T>(by: string | null, apply: () => T): T => {
@@ -98,7 +109,7 @@ export function attachSubjectLifecycle(
   engine.setDeviceBindings(() => {
     let bindings: Map<string, string>;
     try {
-      bindings = new Map(gw.registry.list().map((d) => [d.id, d.subjectId]));
+      bindings = new Map(gw.devices.list().map((d) => [d.id, d.subjectId]));
     } catch (err) {
       // unreadable now: the restored alarms stay until the first comparison that can read it (reconcile below)
       log.warn({ err: (err as Error).message }, "device bindings not compared with the restored alarms");
@@ -112,21 +123,19 @@ export function attachSubjectLifecycle(
     return bindings;
   });
   // a frame stamped with an erased subject (its device bound to the id behind the registry's back): refused, named
-  gw.ingest.setSubjectGate((subjectId) =>
-    engine.isSubjectErased(subjectId) ? SUBJECT_ERASED_REFUSAL : undefined,
-  );
+  gw.setSubjectGate((subjectId) => (engine.isSubjectErased(subjectId) ? SUBJECT_ERASED_REFUSAL : undefined));
   const reconcile = () => {
     try {
-      reconcileBindings(engine, gw.registry.list());
+      reconcileBindings(engine, gw.devices.list());
     } catch (err) {
       // the registry unreadable: the watched bindings stay until it is back (the session sweep says so too)
       log.warn({ err: (err as Error).message }, "device bindings not compared with the registry");
     }
   };
-  gw.onDeviceChanged((deviceId, by) => {
+  gw.devices.onChanged((deviceId, by) => {
     // the device named first: one provisioned and removed between two comparisons was never watched
     try {
-      const subjectId = gw.registry.get(deviceId)?.subjectId ?? null;
+      const subjectId = gw.devices.get(deviceId)?.subjectId ?? null;
       asCli(by, () => {
         engine.deviceBindingChanged(deviceId, subjectId, by);
         // an alarm of the device still open for a former subject (restored, or raised from a racing frame)
@@ -139,7 +148,6 @@ export function attachSubjectLifecycle(
     // the others, changed without word: nobody to name
     reconcile();
   });
-  gw.addService(reconcileService(gw, reconcile));
   const alertIdsOf = gw.db
     .prepare<[string], string>("SELECT alert_id FROM alerts WHERE subject_id = ?")
     .pluck();
@@ -150,7 +158,7 @@ export function attachSubjectLifecycle(
     const by = args.by ?? null;
     if (by !== null && (typeof by !== "string" || !USER_ID_PATTERN.test(by)))
       throw new ControlRefusal("bad_request", "by must be a user id");
-    const bound = gw.registry.list().filter((d) => d.subjectId === subjectId);
+    const bound = gw.devices.list().filter((d) => d.subjectId === subjectId);
     if (bound.length > 0) {
       throw new ControlRefusal(
         "device_exists",
@@ -159,7 +167,7 @@ export function attachSubjectLifecycle(
     }
     const resolved = asCli(by, () => engine.eraseSubject(subjectId, by, ERASED_REASON));
     try {
-      await gw.commitBarrier();
+      await gw.events.barrier();
     } catch (err) {
       // the subject stays blocked here; the command erases nothing and says the daemon's state is unknown
       throw new ControlRefusal(
@@ -177,6 +185,7 @@ export function attachSubjectLifecycle(
     );
     return { resolved, queued_dropped: dropped, retained_cleared: alertIds.length + 1 };
   });
+  return { services: [reconcileService(gw, reconcile)] };
 }
 
 /**
@@ -273,7 +282,7 @@ export function reconcileBindings(
   engine.releaseUnboundDevices(bound, by);
 }
 
-function reconcileService(gw: Pick<Gateway, "clock">, reconcile: () => void): Service {
+function reconcileService(gw: { readonly clock: Clock }, reconcile: () => void): Service {
   let timer: unknown = null;
   let stopped = false;
   const run = () => {

@@ -15,14 +15,15 @@
  * At start-up the daemon merges the stored changes over the config file's limits before the engine is built
  * ({@link rulesWithStoredLimits}): a change written by the CLI while the daemon was stopped applies from then.
  */
+
 import type { Tlog } from "../batcher/open-tlog.js";
 import type { SubjectKeys } from "../batcher/subject-keys.js";
 import type { Clock } from "../clock.js";
-import { ControlRefusal, type ControlServer } from "../control/control-socket.js";
+import { type ControlOps, ControlRefusal } from "../core/ports.js";
 import type { Db } from "../db.js";
-import type { Gateway } from "../gateway.js";
 import { SUBJECT_ID_PATTERN } from "../identifiers.js";
 import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
 import type { RuleEngine, RulesConfig } from "./engine.js";
 import type { RulesInForceParts } from "./rules-in-force.js";
 import {
@@ -89,7 +90,7 @@ export function subjectWarning(
 }
 
 export interface SubjectLimitsControlDeps {
-  control: Pick<ControlServer, "handle">;
+  control: ControlOps;
   /** The store over the daemon's connection, with the log attached when the log is on. */
   store: SubjectLimitStore;
   /** The config file's rules (without stored changes): what a change merges over. */
@@ -155,8 +156,8 @@ export function registerSubjectLimitsControl(deps: SubjectLimitsControlDeps): vo
  * Wires the limit changes into a gateway: the store over its connection (the log attached when it is on), and
  * the control op. `configRules`: the config file's rules, without stored changes.
  */
-export function attachSubjectLimits(
-  gw: Pick<Gateway, "db" | "control" | "clock" | "metrics">,
+export function registerSubjectLimits(
+  gw: { readonly db: Db; readonly control: ControlOps; readonly clock: Clock; readonly metrics: Metrics },
   deps: {
     configRules: RulesConfig;
     engine: Pick<RuleEngine, "updateSubjectThresholds">;
@@ -180,7 +181,7 @@ export function attachSubjectLimits(
     isErased: tlog && erasedSubjectCheck(gw.db, tlog.records.keys),
     isSeen: subjectSeenCheck(gw.db),
     clock: gw.clock,
-    // the family the alarm commands count their refusals in (attach-rules.ts): one counter for every command
+    // the family the alarm commands count their refusals in (commands.ts): one counter for every command
     refused: gw.metrics.counter(
       "vitalog_commands_refused_total",
       "Alarm commands (ack, silence, observe) refused, by command and reason",

@@ -3,7 +3,7 @@
  * named must be a user the gateway vouches for (users/user-directory.ts: the table checked against the log),
  * enabled, whose role allows the action (users/roles.ts). A refusal is printed with its reason, exits 77
  * (EX_NOPERM), and is reported to the running daemon, if any, which counts it in
- * `vitalog_commands_refused_total` (control op `command_refused`, users/attach-users.ts).
+ * `vitalog_commands_refused_total` (control op `command_refused`, users/create-users.ts).
  *
  * Until the first user exists (no row and no logged user: a fresh installation), devices may be provisioned
  * and subjects erased by the login that runs the command, recorded as `--by` (or that login): there is nobody

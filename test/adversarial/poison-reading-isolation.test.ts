@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { MqttClient } from "mqtt";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import {
   Bystander,
   deepKindPayload,
@@ -194,8 +193,8 @@ describe("poison-reading isolation in shared group commits (real broker, real SQ
     for (const [format, payload] of frames)
       await c.publishAsync(`vitalog/dev/${id}/${format}`, payload, { qos: 1 });
     assert.equal(t.gw.metrics.sum("vitalog_rejections_total", { device: id }), frames.length, "each counted");
-    const battery = rulesOf(t.gw)!
-      .engine.activeAlerts()
+    const battery = t.gw.rules.engine
+      .activeAlerts()
       .filter((a) => a.device_id === id && a.rule_id === "technical.battery_low");
     assert.deepEqual(
       battery.map((a) => a.reason),

@@ -80,7 +80,7 @@ describe("anchor config slice", () => {
   });
 });
 
-describe("attachAnchor in the gateway", () => {
+describe("createAnchor in the gateway", () => {
   const dir = tempDir("vitalog-anchor-attach-");
   after(() => rmSync(dir, { recursive: true, force: true }));
   const ledger = (keyFile: string, chainId = 31337) => ({

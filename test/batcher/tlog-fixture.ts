@@ -2,9 +2,9 @@
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { Gateway } from "../../src/app/gateway.js";
 import { systemClock } from "../../src/clock.js";
 import { loadConfig } from "../../src/config.js";
-import { Gateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";
 import type { ReadingInput } from "../../src/reading.js";
 import { MAIN } from "../helpers/child-gateway.js";

@@ -4,6 +4,7 @@
  * replies, the file it leaves (mode, replacement of a dead daemon's file, refusal beside a live one), and
  * what `controlRequest`, the commands' side, makes of a daemon that is absent or hangs up.
  */
+
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
@@ -14,12 +15,12 @@ import { ManualClock } from "../../src/clock.js";
 import { parseConfig } from "../../src/config.js";
 import {
   CONTROL_IDLE_MS,
-  ControlRefusal,
   ControlServer,
   controlRequest,
   MAX_CONTROL_CONNECTIONS,
   MAX_LINE_BYTES,
 } from "../../src/control/control-socket.js";
+import { ControlRefusal } from "../../src/core/ports.js";
 import { GatewayError } from "../../src/errors.js";
 import { waitExit } from "../helpers/child-gateway.js";
 import { tempDir, writeSecret } from "../helpers/gateway.js";

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { Gateway } from "../../src/app/gateway.js";
 import { type Clock, systemClock } from "../../src/clock.js";
 import { type ConfigInput, parseConfig } from "../../src/config.js";
-import { Gateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";
 
 export interface TestGateway {

@@ -7,7 +7,7 @@ import type { Config } from "../../src/config.js";
 import { controlRequest } from "../../src/control/control-socket.js";
 import { openDatabase } from "../../src/db.js";
 import { MIGRATIONS } from "../../src/migrations.js";
-import { USERS_CHANGED_OP } from "../../src/users/attach-users.js";
+import { USERS_CHANGED_OP } from "../../src/users/create-users.js";
 import { openUserStore } from "../../src/users/open-user-store.js";
 import type { UserRole } from "../../src/users/roles.js";
 

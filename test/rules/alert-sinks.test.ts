@@ -2,6 +2,7 @@ import { createServer } from "node:net";
 import { Aedes } from "aedes";
 import mqtt from "mqtt";
 import { systemClock } from "../../src/clock.js";
+import { aedesPublisher } from "../../src/drivers/mqtt/local-publisher.js";
 import { createLogger } from "../../src/log.js";
 import { Metrics } from "../../src/metrics.js";
 import { DeliveryQueue } from "../../src/rules/sinks/delivery-queue.js";
@@ -28,7 +29,7 @@ async function mqttFixture(): Promise<SinkFixture> {
   sub.on("message", (_t, p) => received.push(JSON.parse(p.toString()).event_id));
   await sub.subscribeAsync("vitalog/alerts/events", { qos: 1 });
   const sink = new MqttAlertSink({
-    broker: () => broker,
+    publisher: aedesPublisher(() => broker),
     topicPrefix: "vitalog/alerts",
     gatewayId: "test-gw",
     active: () => [],

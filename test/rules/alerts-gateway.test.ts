@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import mqtt from "mqtt";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import { waitFor } from "../helpers/gateway.js";
 import { type AlertTestGateway, STATION, startAlertGateway, WALL } from "./alert-helpers.js";
 
@@ -172,7 +171,7 @@ describe("alerting in a running gateway (MQTT sink, consumers, commands)", () =>
   });
 
   it("watches provisioned devices and exposes the engine to the composition", () => {
-    const rules = rulesOf(t.gw)!;
+    const rules = t.gw.rules;
     assert.ok(rules.engine.activeAlerts().length >= 2);
     assert.deepEqual(
       rules.sinks.map((s) => s.name),

@@ -1,7 +1,6 @@
 /** The durable sinks inside a running gateway, against a real HTTP receiver and a real MLLP alert manager. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";
 import { waitFor, writeSecret } from "../helpers/gateway.js";
 import { type AlertTestGateway, startAlertGateway } from "./alert-helpers.js";
@@ -129,8 +128,8 @@ describe("webhook and HL7 PCD-04 sinks in a running gateway", () => {
     // the alarm may already exist from an earlier outage (held 30 s after clearing): look at the active set
     const isDown = (a: { rule_id: string; condition_active: boolean }) =>
       a.rule_id === "technical.alert_sink_down" && a.condition_active;
-    await waitFor(() => rulesOf(t.gw)!.engine.activeAlerts().some(isDown), 10_000, "sink-down alarm");
-    const down = rulesOf(t.gw)!.engine.activeAlerts().find(isDown)!;
+    await waitFor(() => t.gw.rules.engine.activeAlerts().some(isDown), 10_000, "sink-down alarm");
+    const down = t.gw.rules.engine.activeAlerts().find(isDown)!;
     assert.equal(down.category, "technical");
     assert.equal(down.subject_id, "test-gw");
     assert.match(down.reason, /alerts_webhook/);

@@ -12,7 +12,6 @@ import { alertsCommand } from "../../src/cli/alerts.js";
 import { auditCommand } from "../../src/cli/audit.js";
 import { usersCommand } from "../../src/cli/users.js";
 import { loadConfig } from "../../src/config.js";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import { waitFor } from "../helpers/gateway.js";
 import {
   type AttributionGateway,
@@ -35,7 +34,7 @@ describe("acknowledgements and silences by users the gateway knows", () => {
     await dev.send("bp_systolic", 60, "mm[Hg]");
     return station.next((m) => m.transition === "raise" && m.device_id === deviceId, `${deviceId}'s alarm`);
   };
-  const stateOf = (alertId: string) => rulesOf(t.gw)!.engine.alarms.get(alertId)?.state;
+  const stateOf = (alertId: string) => t.gw.rules.engine.alarms.get(alertId)?.state;
 
   before(async () => {
     t = await startAttributionGateway();

@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { type Clock, ManualClock, systemClock } from "../../src/clock.js";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import {
   ClockHealthRule,
   type ClockSyncState,
@@ -161,7 +160,7 @@ describe("clock health", () => {
     };
     const t = await startTestGateway({}, clock);
     try {
-      const engine = rulesOf(t.gw)!.engine;
+      const engine = t.gw.rules.engine;
       const jumps = () => engine.activeAlerts().filter((a) => a.rule_id === "technical.clock_jump");
       // two ticks at least on the unstepped clock first
       await new Promise((r) => setTimeout(r, 1200));

@@ -10,7 +10,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { MqttClient } from "mqtt";
 import { type Clock, systemClock } from "../../src/clock.js";
 import type { AlertEvent } from "../../src/rules/alert-event.js";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import { startTestGateway, type TestGateway, waitFor } from "../helpers/gateway.js";
 
 const TEN_MIN = 10 * 60_000;
@@ -29,7 +28,7 @@ async function setup() {
     { rules: { technical: { silentDevice: { defaultExpectedIntervalSec: 1 } } } },
     clock,
   );
-  const engine = rulesOf(t.gw)!.engine;
+  const engine = t.gw.rules.engine;
   const events: AlertEvent[] = [];
   engine.onAlertEvent((e) => events.push(e));
   const device: MqttClient = await t.connect("hr-1", await t.provision("hr-1"));

@@ -11,12 +11,11 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
 import Database from "better-sqlite3";
+import { Gateway } from "../../src/app/gateway.js";
 import { devicesCommand } from "../../src/cli/devices.js";
 import { systemClock } from "../../src/clock.js";
 import { GatewayError } from "../../src/errors.js";
-import { Gateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";
 import { addUsers } from "../helpers/users.js";
 import { type AlertTestGateway, type Station, startAlertGateway } from "./alert-helpers.js";
@@ -182,9 +181,7 @@ describe("a device removed or re-bound while the gateway is stopped", () => {
 
       const restartedAt = Date.now();
       second = await Gateway.start(t.gw.config, { log: createLogger("silent"), clock: systemClock });
-      const active = rulesOf(second)!
-        .engine.activeAlerts()
-        .map((a) => a.alert_id);
+      const active = second.rules.engine.activeAlerts().map((a) => a.alert_id);
       assert.equal(active.includes(removed.alert_id), false, "the removed device's alarm is over");
       assert.equal(active.includes(moved.alert_id), false, "the re-bound device's alarm is over");
       assert.equal(active.includes(kept.alert_id), true, "the unchanged device's alarm is restored");

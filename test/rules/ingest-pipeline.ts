@@ -1,5 +1,5 @@
 /**
- * The ingest-to-alarm path as the gateway wires it (attach-rules.ts), for the signal-quality and staleness
+ * The ingest-to-alarm path as the gateway wires it (rules/create-rules.ts), for the signal-quality and staleness
  * suites: the real Ingest on a real GroupCommitter and commit thread over a SQLite file, the real RuleEngine
  * with the configuration the real schema yields, on a ManualClock. Frames go in as the transports hand them
  * over: an MQTT payload through the real decoder, a BLE decode result as the driver sink passes it.
@@ -88,7 +88,7 @@ export function pipeline(rules: Record<string, unknown> = {}): Pipeline {
   const events: AlertEvent[] = [];
   engine.onAlertEvent((e) => events.push(e));
   const shown: string[] = [];
-  // as attach-rules.ts wires it
+  // as rules/create-rules.ts wires it
   ingest.addListener({
     onReadings: (readings) => engine.onReadings(readings),
     onDeviceStatus: (source, status) => engine.onDeviceStatus(source.deviceId, source.subjectId, status),

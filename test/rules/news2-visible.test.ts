@@ -12,7 +12,6 @@ import { after, before, describe, it } from "node:test";
 import mqtt, { type MqttClient } from "mqtt";
 import { news2Command } from "../../src/cli/news2.js";
 import { GatewayError } from "../../src/errors.js";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import type { News2Message, News2View } from "../../src/rules/news2-view.js";
 import { freePort } from "../helpers/child-gateway.js";
 import { tempDir, waitFor } from "../helpers/gateway.js";
@@ -206,7 +205,7 @@ describe("NEWS2 visible on a running gateway", () => {
     const wall = await news2Reader(t.url);
     const topic = "vitalog/alerts/news2/pt-wear-v1";
     await waitFor(() => parsed(wall.latest.get(topic))?.total === 6, 5000, "retained NEWS2");
-    rulesOf(t.gw)!.engine.releaseSubject("pt-wear-v1", "admin");
+    t.gw.rules.engine.releaseSubject("pt-wear-v1", "admin");
     await waitFor(() => wall.latest.get(topic) === "", 5000, "cleared topic");
     await wall.client.endAsync(true);
   });

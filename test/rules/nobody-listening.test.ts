@@ -9,11 +9,10 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
+import { Gateway } from "../../src/app/gateway.js";
 import { systemClock } from "../../src/clock.js";
 import { parseConfig } from "../../src/config.js";
-import { Gateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import { NO_CONSUMER_RULE_ID } from "../../src/rules/listener-presence-rule.js";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";
 import { startTestGateway, type TestGateway, tempDir, waitFor, writeSecret } from "../helpers/gateway.js";
@@ -53,14 +52,14 @@ describe("nobody listening: the last consumer leaving", () => {
 
   it("raises technical.no_alert_consumer through the webhook when the last consumer disconnects, and clears it when one reconnects", async () => {
     const station = await t.station();
-    const engine = rulesOf(t.gw)!.engine;
+    const engine = t.gw.rules.engine;
     // whatever was raised before the station connected has ended
     await waitFor(
       () => !engine.activeAlerts().some((a) => a.rule_id === NO_CONSUMER_RULE_ID),
       10_000,
       "no alarm",
     );
-    assert.deepEqual(rulesOf(t.gw)!.listeners.listeners(), ["consumer station-1"]);
+    assert.deepEqual(t.gw.rules.listeners.listeners(), ["consumer station-1"]);
     const from = web.hits.length;
     await station.client.endAsync();
     await waitFor(() => noConsumer(web, "raise", from) !== undefined, 10_000, "alarm on the webhook");
@@ -104,7 +103,7 @@ describe("nobody listening: stations and devices", () => {
   it("raises the alarm after start-up when nobody listens, clears it for an attached station session, raises it again on release", async () => {
     await waitFor(() => noConsumer(web, "raise") !== undefined, 10_000, "alarm after start-up");
     const first = noConsumer(web, "raise")!;
-    const release = rulesOf(t.gw)!.listeners.attach("ward7-desk");
+    const release = t.gw.rules.listeners.attach("ward7-desk");
     await waitFor(
       () => bodies(web).some((b) => b.alert_id === first.alert_id && b.transition === "resolve"),
       10_000,
@@ -121,12 +120,9 @@ describe("nobody listening: stations and devices", () => {
     const device = await t.connect("ox-1", password);
     // SUBACK 0x80: mqtt.js rejects the subscription
     await assert.rejects(device.subscribeAsync("vitalog/alerts/events", { qos: 1 }), /Subscribe error/);
-    assert.deepEqual(rulesOf(t.gw)!.listeners.listeners(), []);
+    assert.deepEqual(t.gw.rules.listeners.listeners(), []);
     await waitFor(
-      () =>
-        rulesOf(t.gw)!
-          .engine.activeAlerts()
-          .some((a) => a.rule_id === NO_CONSUMER_RULE_ID),
+      () => t.gw.rules.engine.activeAlerts().some((a) => a.rule_id === NO_CONSUMER_RULE_ID),
       10_000,
       "alarm still active",
     );

@@ -10,10 +10,10 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
+import { Gateway } from "../../src/app/gateway.js";
 import { auditCommand } from "../../src/cli/audit.js";
 import { systemClock } from "../../src/clock.js";
 import { parseConfig } from "../../src/config.js";
-import { Gateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";
 import { tempDir, writeSecret } from "../helpers/gateway.js";
 

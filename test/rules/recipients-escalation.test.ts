@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import mqtt, { type MqttClient } from "mqtt";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";
 import { UNDELIVERABLE_RULE_ID } from "../../src/rules/sinks/recipients.js";
 import { tempDir, waitFor, writeSecret } from "../helpers/gateway.js";
@@ -155,8 +154,8 @@ describe("escalation recipients in a running gateway", () => {
     assert.equal(reply.ok, true);
     await station.next((m) => m.alert_id === tech.alert_id && m.transition === "resolve", "alarm resolved");
     assert.ok(
-      !rulesOf(t.gw)!
-        .engine.activeAlerts()
+      !t.gw.rules.engine
+        .activeAlerts()
         .some((a) => a.rule_id === UNDELIVERABLE_RULE_ID && a.condition_active),
     );
   });
@@ -231,10 +230,7 @@ describe("a recipient paged through the MLLP Alert Manager", () => {
     assert.equal(oru.answered, "AA");
     // the ACK is in: the page was reached, so the ack below settles nothing that was ever raised
     await waitFor(
-      () =>
-        rulesOf(t.gw)!
-          .sinks.find((s) => s.name === "alerts_pages")!
-          .health().pending === 0,
+      () => t.gw.rules.sinks.find((s) => s.name === "alerts_pages")!.health().pending === 0,
       10_000,
       "page settled",
     );

@@ -7,15 +7,14 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import mqtt from "mqtt";
+import { Gateway } from "../../src/app/gateway.js";
 import { type LoggedEvent, scanLoggedEvents } from "../../src/batcher/audit-events.js";
 import { eraseSubject } from "../../src/batcher/erasure.js";
 import { openTlogForCli } from "../../src/batcher/open-tlog.js";
 import { GATEWAY_SUBJECT } from "../../src/batcher/subject-keys.js";
 import { systemClock } from "../../src/clock.js";
 import { type Config, parseConfig } from "../../src/config.js";
-import { Gateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import type { RulesConfig } from "../../src/rules/engine.js";
 import { rulesHash, subjectRulesInForce, wardRulesInForce } from "../../src/rules/rules-in-force.js";
 import { tempDir, waitFor } from "../helpers/gateway.js";
@@ -235,7 +234,7 @@ describe("the configuration in force as log evidence", () => {
         { qos: 1 },
       );
       await client.endAsync();
-      const engine = rulesOf(gw)!.engine;
+      const engine = gw.rules.engine;
       await waitFor(() => engine.activeAlerts().length > 0, 5000, "an alert");
       assert.deepEqual(
         engine.activeAlerts().map((a) => [a.rule_id, a.priority]),

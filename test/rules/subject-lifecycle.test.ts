@@ -4,6 +4,7 @@
  * and nothing is raised, escalated or scored for it afterwards. The durable sinks drop an erased subject's queued
  * messages. `vitalog subjects erase` erases nothing (exit 75) when the daemon's state is unknown.
  */
+
 import assert from "node:assert/strict";
 import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +12,8 @@ import { PassThrough } from "node:stream";
 import { describe, it } from "node:test";
 import { subjectsCommand } from "../../src/cli/subjects.js";
 import { ManualClock } from "../../src/clock.js";
-import { ControlRefusal, ControlServer } from "../../src/control/control-socket.js";
+import { ControlServer } from "../../src/control/control-socket.js";
+import { ControlRefusal } from "../../src/core/ports.js";
 import { createLogger } from "../../src/log.js";
 import { Metrics } from "../../src/metrics.js";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";

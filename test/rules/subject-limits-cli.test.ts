@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import mqtt, { type MqttClient } from "mqtt";
+import { Gateway } from "../../src/app/gateway.js";
 import { type LoggedEvent, scanLoggedEvents } from "../../src/batcher/audit-events.js";
 import { eraseSubject } from "../../src/batcher/erasure.js";
 import { openTlogForCli } from "../../src/batcher/open-tlog.js";
@@ -20,9 +21,7 @@ import { usersCommand } from "../../src/cli/users.js";
 import { systemClock } from "../../src/clock.js";
 import { loadConfig } from "../../src/config.js";
 import { controlSocketPath } from "../../src/control/control-socket.js";
-import { Gateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import type { RulesConfig } from "../../src/rules/engine.js";
 import { subjectRulesInForce } from "../../src/rules/rules-in-force.js";
 import { withStoredOverrides } from "../../src/rules/threshold-config.js";
@@ -69,14 +68,12 @@ describe("a patient's own alarm limits changed through the CLI", () => {
     );
   };
   const alerts = () =>
-    rulesOf(gw!)!
-      .engine.activeAlerts({ subjectId: SUBJECT })
-      .filter((a) => a.rule_id === "threshold.spo2.low");
+    gw!.rules.engine.activeAlerts({ subjectId: SUBJECT }).filter((a) => a.rule_id === "threshold.spo2.low");
   /** The low-SpO2 alert while its condition holds. */
   const lowSpo2Alert = () => alerts().find((a) => a.condition_active);
   /** Acknowledges what a HIGH alarm left latched once its condition ended [IEC 60601-1-8 latching]. */
   const acknowledgeLatched = () => {
-    for (const a of alerts()) if (!a.condition_active) rulesOf(gw!)!.engine.acknowledge(a.alert_id, "dr.ray");
+    for (const a of alerts()) if (!a.condition_active) gw!.rules.engine.acknowledge(a.alert_id, "dr.ray");
   };
   const refusals = (reason: string) =>
     gw!.metrics.value("vitalog_commands_refused_total", { command: "rules_set", reason });

@@ -17,14 +17,13 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import mqtt, { type MqttClient } from "mqtt";
 import { stringify } from "yaml";
+import { Gateway } from "../../src/app/gateway.js";
 import { devicesCommand } from "../../src/cli/devices.js";
 import { subjectsCommand } from "../../src/cli/subjects.js";
 import { usersCommand } from "../../src/cli/users.js";
 import { ManualClock } from "../../src/clock.js";
 import { loadConfig } from "../../src/config.js";
-import { Gateway } from "../../src/gateway.js";
 import { createLogger, LOG_LEVELS, type LogLevel } from "../../src/log.js";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";
 import { tempDir, waitFor } from "../helpers/gateway.js";
 import { encodeFrame, vitalsOf } from "./scenario-frames.js";
@@ -292,7 +291,7 @@ class Station {
   static async connect(client: MqttClient, gw: Gateway): Promise<Station> {
     const s = new Station(client);
     // how many transitions the engine emitted: the station has all of them once it received as many
-    rulesOf(gw)!.engine.onAlertEvent(() => {
+    gw.rules.engine.onAlertEvent(() => {
       s.#emitted++;
     });
     client.on("message", (topic, payload) => {

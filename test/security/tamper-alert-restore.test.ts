@@ -8,8 +8,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, it } from "node:test";
 import type Database from "better-sqlite3";
-import type { Gateway } from "../../src/gateway.js";
-import { rulesOf } from "../../src/rules/attach-rules.js";
+import type { Gateway } from "../../src/app/gateway.js";
 import { tempDir } from "../helpers/gateway.js";
 import { buildWardState, tamperedCopy, type WardState, withGateway } from "./tamper-fixture.js";
 
@@ -17,7 +16,7 @@ const FORGED = "01FORGEDALERT0000000000000";
 
 /** What a restarted gateway shows: its open alerts, the restore check and counter, pt-a's ACVPU. */
 function seen(gw: Gateway) {
-  const { engine } = rulesOf(gw)!;
+  const { engine } = gw.rules;
   const problem = gw.health.report().problems.find((p) => p.check === "restored_state")?.problem;
   const consciousness = engine.news2("pt-a").parameters.find((p) => p.parameter === "consciousness")?.raw;
   return {

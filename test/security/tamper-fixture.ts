@@ -8,13 +8,12 @@ import assert from "node:assert/strict";
 import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { Gateway } from "../../src/app/gateway.js";
 import { systemClock } from "../../src/clock.js";
 import { loadConfig } from "../../src/config.js";
-import { Gateway } from "../../src/gateway.js";
 import { createLogger } from "../../src/log.js";
 import type { ReadingInput } from "../../src/reading.js";
 import type { AlertEvent } from "../../src/rules/alert-event.js";
-import { rulesOf } from "../../src/rules/attach-rules.js";
 import { cli } from "../batcher/tlog-fixture.js";
 import { waitFor } from "../helpers/gateway.js";
 import { addUsers } from "../helpers/users.js";
@@ -98,7 +97,7 @@ export async function buildWardState(dir: string): Promise<WardState> {
     gw.ingest.addListener({
       onReading: (r) => readings.set(r.deviceId, [...(readings.get(r.deviceId) ?? []), r.id]),
     });
-    const { engine, commands } = rulesOf(gw)!;
+    const { engine, commands } = gw.rules;
     engine.onAlertEvent((e) => {
       if (e.transition === "raise") raised.set(e.subject_id, e);
     });

@@ -11,6 +11,7 @@ import {
 } from "aedes";
 import type { Clock } from "../../clock.js";
 import type { Config } from "../../config.js";
+import type { MqttPrincipal, PrincipalResolver } from "../../core/ports.js";
 import { DEVICE_ID_PATTERN } from "../../identifiers.js";
 import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
@@ -85,32 +86,6 @@ const REASON_PATTERN = /^[a-z][a-z0-9_]{0,63}$/;
 /** Gate reasons (read-gate.ts). */
 const GATE_RATE = "rate";
 const GATE_QUEUE = "queue";
-
-/**
- * A non-device MQTT client (nurse-station screen, integration engine, the CLI) authenticated by another
- * module through a {@link PrincipalResolver}. Devices never get one: a device cannot subscribe to alerts.
- */
-export interface MqttPrincipal {
-  readonly id: string;
-  /** May subscribe to this topic filter (exact match against its own allowed filters). */
-  maySubscribe(topicFilter: string): boolean;
-  /**
-   * Handles one PUBLISH of the principal. Returns false to refuse the topic (the client is disconnected).
-   * MUST NOT throw and MUST NOT block (replies are published asynchronously).
-   */
-  onPublish(topic: string, payload: Buffer): boolean;
-  /** Told once the broker has forgotten this principal's connection (it may be told twice). MUST NOT throw. */
-  onClose?(): void;
-  /** Told the filters this principal unsubscribed from. MUST NOT throw. */
-  onUnsubscribe?(topicFilters: readonly string[]): void;
-}
-
-/** Authenticates non-device clients; consulted before the device registry for the usernames it owns. */
-export interface PrincipalResolver {
-  owns(username: string): boolean;
-  /** Resolves the principal when the password matches, else null. MUST NOT reject. */
-  authenticate(username: string, password: string): Promise<MqttPrincipal | null>;
-}
 
 /**
  * The embedded MQTT broker (aedes) as the transport for MQTT wearables: authenticates devices

@@ -8,7 +8,7 @@
  * for the sake of one forged row) and restores the LOGGED state: each alert the log holds as not resolved,
  * from its last logged message (timers replayed from its logged transitions), and each logged observation.
  * Every row that disagrees is reported loudly: one error line each, a counter per table, and a failing
- * `/healthz` check naming the rows until the next start (rules/attach-rules.ts). The rows themselves are
+ * `/healthz` check naming the rows until the next start (rules/create-rules.ts). The rows themselves are
  * left as found: they are evidence, and `vitalog audit` names them.
  *
  * Cost: the log's events are opened from the oldest of (a day ago, the oldest stored open alert's raise);

@@ -2,7 +2,7 @@
  * The wire message every sink delivers for one alert transition, and its audit-event form. Wire strings are
  * snake_case and only ever added to.
  */
-import type { AuditEvent } from "../../drivers/ingest.js";
+import type { AuditEvent } from "../../core/ports.js";
 import type { AlertEvent, AlertTransition } from "../alert-event.js";
 
 /** Schema version of {@link AlertMessage}; bumped only for incompatible changes (never so far). */

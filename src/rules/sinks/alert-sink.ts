@@ -2,7 +2,7 @@
  * The `AlertSink` contract: every delivery channel for alert transitions (MQTT topics, webhook, HL7 PCD-04
  * over MLLP …) implements it and runs the shared conformance suite (test/rules/sink-conformance.ts).
  */
-import type { Service } from "../../gateway.js";
+import type { Service } from "../../core/service.js";
 import type { AlertMessage } from "./alert-message.js";
 
 /** What a sink reports about itself (in `vitalog status` and for the sink-down technical alarm). */

@@ -3,8 +3,8 @@
  * observations, and the outbox of the durable sinks. All writes happen inside the gateway's group commit
  * (a commit writer), never on the alert path; delivery marks are flushed in small transactions of their own.
  */
+import type { AuditEvent } from "../../core/ports.js";
 import type { Db } from "../../db.js";
-import type { AuditEvent } from "../../drivers/ingest.js";
 import { type AlertSnapshot, type RestorableAlert, unacknowledgedSince } from "../alert-event.js";
 import {
   type Acvpu,

@@ -14,9 +14,10 @@
  * carries the subject's NEWS2 parts): reading it is what being a configured consumer authorises. Devices are never
  * principals here, so they cannot subscribe to any of it (mqtt-transport.ts refuses with SUBACK 0x80).
  */
+
 import { readSecretFile } from "../../config.js";
+import type { MqttPrincipal, PrincipalResolver } from "../../core/ports.js";
 import { hashPassword, verifyPassword } from "../../drivers/device-registry.js";
-import type { MqttPrincipal, PrincipalResolver } from "../../drivers/mqtt/mqtt-transport.js";
 import type { Logger } from "../../log.js";
 import type { AlertsConfig } from "./sinks-config.js";
 

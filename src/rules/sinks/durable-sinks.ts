@@ -1,7 +1,9 @@
 /** Builds the configured durable sinks (webhook, HL7 PCD-04 over MLLP) on the shared delivery queue. */
+
+import type { Clock } from "../../clock.js";
 import { readSecretFile } from "../../config.js";
-import type { Gateway } from "../../gateway.js";
 import type { Logger } from "../../log.js";
+import type { Metrics } from "../../metrics.js";
 import type { AlertSink } from "./alert-sink.js";
 import type { AlertStore } from "./alert-store.js";
 import { DeliveryQueue } from "./delivery-queue.js";
@@ -10,7 +12,7 @@ import type { AlertsConfig } from "./sinks-config.js";
 import { WebhookTransport } from "./webhook.js";
 
 export function createDurableSinks(
-  gw: Gateway,
+  gw: { readonly clock: Clock; readonly metrics: Metrics; readonly gatewayId: string },
   alerts: AlertsConfig,
   store: AlertStore,
   log: Logger,
@@ -57,7 +59,7 @@ export function createDurableSinks(
             processingId: m.processingId,
             patientIdAuthority: m.patientIdAuthority,
             pointOfCare: m.pointOfCare,
-            gatewayId: gw.config.gateway.id,
+            gatewayId: gw.gatewayId,
           },
         }),
         retry: m.retry,

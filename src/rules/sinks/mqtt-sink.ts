@@ -13,8 +13,9 @@
  * restored alert's retained topic with its last stored message, then the active set.
  * Publishing hands the packet to the in-process broker synchronously: nothing here waits for the disk.
  */
-import type { Aedes } from "aedes";
+
 import type { Clock } from "../../clock.js";
+import type { LocalPublisher } from "../../core/ports.js";
 import type { Logger } from "../../log.js";
 import type { AlertSnapshot } from "../alert-event.js";
 import { ALERT_MESSAGE_VERSION, type AlertMessage } from "./alert-message.js";
@@ -31,7 +32,7 @@ export interface ActiveSetMessage {
 export class MqttAlertSink implements AlertSink {
   readonly name = "alerts_mqtt";
   readonly isDurable = false;
-  readonly #broker: () => Aedes;
+  readonly #publisher: LocalPublisher;
   readonly #prefix: string;
   readonly #gatewayId: string;
   readonly #active: () => AlertSnapshot[];
@@ -46,8 +47,8 @@ export class MqttAlertSink implements AlertSink {
   #lastError: string | null = null;
 
   constructor(deps: {
-    /** The broker, once started (the gateway's `mqtt.broker`). */
-    broker: () => Aedes;
+    /** The embedded broker (it may throw before the broker is up). */
+    publisher: LocalPublisher;
     topicPrefix: string;
     gatewayId: string;
     /** The current active set (the alarm manager's). */
@@ -57,7 +58,7 @@ export class MqttAlertSink implements AlertSink {
     clock: Clock;
     log: Logger;
   }) {
-    this.#broker = deps.broker;
+    this.#publisher = deps.publisher;
     this.#prefix = deps.topicPrefix;
     this.#gatewayId = deps.gatewayId;
     this.#active = deps.active;
@@ -160,15 +161,12 @@ export class MqttAlertSink implements AlertSink {
 
   #publish(topic: string, payload: string, retain: boolean): void {
     try {
-      this.#broker().publish(
-        { cmd: "publish", topic, payload: Buffer.from(payload), qos: 1, retain, dup: false },
-        (err) => {
-          if (!err) return;
-          this.#failed++;
-          this.#lastError = err.message;
-          this.#log.error({ err: err.message, topic }, "alert publish failed");
-        },
-      );
+      this.#publisher.publish(topic, payload, { qos: 1, retain }, (err) => {
+        if (!err) return;
+        this.#failed++;
+        this.#lastError = err.message;
+        this.#log.error({ err: err.message, topic }, "alert publish failed");
+      });
       this.#published++;
     } catch (err) {
       this.#failed++;

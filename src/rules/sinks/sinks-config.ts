@@ -182,7 +182,7 @@ export type AlertsConfig = z.infer<typeof alertSinksConfigSchema>;
  * Resolves the slice's relative file paths with `abs` (config.ts resolves against the config file's
  * directory) and appends a problem for every missing, unreadable or world-readable secret file and, given the
  * alarm ladder, every recipient problem. Called from `parseConfig` (the config is not frozen yet
- * there); `attachRules` re-checks. When part of the slice did not parse, `alerts` holds the parts that did and
+ * there); `createRules` re-checks. When part of the slice did not parse, `alerts` holds the parts that did and
  * `unparsed` names the others: each check runs on the parts it reads, so a problem elsewhere hides none of these.
  */
 export function resolveAlertsConfig(

@@ -1,17 +1,24 @@
 /**
- * Composition of the BLE and serial drivers (issue #6): loads the vendor definition packages named in the
- * config, resolves every configured device's definition, and registers one gateway `Service` per enabled
- * transport. Called once from `Gateway.start`, before services start. Every configuration problem (unknown
+ * The BLE and serial drivers as a part of the gateway (`createDrivers(deps)`, wired by the composition
+ * root): loads the vendor definition packages named in the config, resolves every configured device's
+ * definition, and returns one `Service` per enabled transport. Every configuration problem (unknown
  * definition reference, a package that does not load) is reported together as one CONFIG_INVALID error.
  */
+
+import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
+import type { Service } from "../core/service.js";
 import { GatewayError } from "../errors.js";
-import type { Gateway } from "../gateway.js";
+import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
+import type { Admission } from "./admission.js";
 import { BleDriver } from "./ble/ble-driver.js";
 import type { BleDeviceSpec } from "./ble/ble-session.js";
 import { findDefinition, type LoadedDefinition, loadDefinitionPackages } from "./definition-loader.js";
 import { definitions as sigDefinitions } from "./definitions/sig-standard-devices.js";
+import type { DeviceRegistry } from "./device-registry.js";
 import { driversSlice } from "./drivers-config.js";
+import type { Ingest } from "./ingest.js";
 import { IngestSink } from "./ingest-sink.js";
 import type { DeviceDefinition, DriverContext } from "./sdk.js";
 import { asciiBedsideDefinition } from "./serial/ascii-bedside.js";
@@ -20,11 +27,24 @@ import { SerialDriver, type SerialPortSpec } from "./serial/serial-driver.js";
 
 type Problem = { path: string; message: string };
 
-/** Registers the BLE and serial services on `gw` as its config asks; does nothing when neither is configured. */
-export async function attachDrivers(gw: Gateway): Promise<void> {
+/** What `createDrivers` needs: its config slices, the device registry, ingest and admission. */
+export interface DriversDeps {
+  readonly config: Readonly<Pick<Config, "ble" | "serial" | "drivers">>;
+  readonly registry: DeviceRegistry;
+  readonly ingest: Ingest;
+  readonly admission: Admission;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+}
+
+/** The BLE and serial services as the config asks (none when neither is configured). */
+export async function createDrivers(gw: DriversDeps): Promise<{ services: Service[] }> {
   const config = gw.config;
+  const services: Service[] = [];
   const drivers = driversSlice(config);
-  if (!config.ble.enabled && config.serial.ports.length === 0 && drivers.packages.length === 0) return;
+  if (!config.ble.enabled && config.serial.ports.length === 0 && drivers.packages.length === 0)
+    return { services };
   const loaded: LoadedDefinition[] = await loadDefinitionPackages(drivers.packages, {
     packagesFrom: drivers.packagesFrom,
   });
@@ -45,7 +65,7 @@ export async function attachDrivers(gw: Gateway): Promise<void> {
     });
   }
   if (ble) {
-    gw.addService({
+    services.push({
       name: "ble",
       start: () => ble.driver.start(),
       stop: () => ble.driver.stop(),
@@ -59,7 +79,7 @@ export async function attachDrivers(gw: Gateway): Promise<void> {
     });
   }
   if (serial) {
-    gw.addService({
+    services.push({
       name: "serial",
       start: () => serial.driver.start(),
       stop: () => serial.driver.stop(),
@@ -70,10 +90,11 @@ export async function attachDrivers(gw: Gateway): Promise<void> {
       }),
     });
   }
+  return { services };
 }
 
 function context(
-  gw: Gateway,
+  gw: DriversDeps,
   sink: IngestSink,
   transport: string,
   definitions: readonly DeviceDefinition[],
@@ -88,8 +109,8 @@ function context(
 }
 
 function bleDriver(
-  gw: Gateway,
-  config: Readonly<Config>,
+  gw: DriversDeps,
+  config: DriversDeps["config"],
   all: readonly DeviceDefinition[],
   problems: Problem[],
 ) {
@@ -124,8 +145,8 @@ function bleDriver(
 }
 
 function serialDriver(
-  gw: Gateway,
-  config: Readonly<Config>,
+  gw: DriversDeps,
+  config: DriversDeps["config"],
   all: readonly DeviceDefinition[],
   problems: Problem[],
 ) {

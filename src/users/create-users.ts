@@ -10,10 +10,14 @@
  * refused (users/cli-authorization.ts), counted in `vitalog_commands_refused_total` by command and reason;
  * only the commands and reasons below are counted (a label set bounded whatever a caller sends).
  */
+
 import type { Tlog } from "../batcher/open-tlog.js";
-import { ControlRefusal } from "../control/control-socket.js";
-import type { Gateway } from "../gateway.js";
+import type { Clock } from "../clock.js";
+import type { ControlOps } from "../core/ports.js";
+import { ControlRefusal } from "../core/ports.js";
+import type { Db } from "../db.js";
 import type { Logger } from "../log.js";
+import type { Metrics } from "../metrics.js";
 import { COMMAND_REFUSED_OP } from "./cli-authorization.js";
 import { UserDirectory } from "./user-directory.js";
 
@@ -44,11 +48,11 @@ export const CLI_REFUSAL_REASONS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Loads the directory (checked against `tlog` when the log is on) and registers its ops. Call from the
- * composition, once; hand the directory to everything that checks a `by`.
+ * Loads the directory (checked against `tlog` when the log is on) and registers its ops. Called by the
+ * composition root, once; it hands the directory to everything that checks a `by`.
  */
-export function attachUserDirectory(
-  gw: Pick<Gateway, "db" | "control" | "metrics" | "clock">,
+export function createUserDirectory(
+  gw: { readonly db: Db; readonly control: ControlOps; readonly metrics: Metrics; readonly clock: Clock },
   tlog: Tlog | undefined,
   log: Logger,
 ): UserDirectory {
@@ -66,7 +70,7 @@ export function attachUserDirectory(
     const loaded = reload();
     return { users: loaded.users, refused: loaded.refused.map((r) => r.id) };
   });
-  // the family the alarm commands count their refusals in (rules/attach-rules.ts)
+  // the family the alarm commands count their refusals in (rules/commands.ts)
   const refused = gw.metrics.counter(
     "vitalog_commands_refused_total",
     "Alarm commands (ack, silence, observe) refused, by command and reason",

@@ -1,20 +1,20 @@
 /**
- * Composition of checkpoint anchoring into the gateway (`attachAnchor(gw, tlog)` in `Gateway.start`):
+ * Checkpoint anchoring as a part of the gateway (`createAnchor(deps)`, wired by the composition root):
  * the durable Publisher over the gateway database, fed with every signed checkpoint through the
- * checkpointer's listener, run as the `anchor` service, with metrics, status and a log line per
- * transition.
+ * checkpoint feed, run as the `anchor` service, with metrics, status and a log line per transition.
  *
- * Outage policy (issue #4 §5): nothing here is on the ingest or alert path. `offer` is a synchronous
+ * Outage policy (reference/transparency-log.md, anchoring): nothing here is on the ingest or alert path. `offer` is a synchronous
  * SQLite write; the ledger is contacted only by the publisher's own loop. The gateway starts while the
  * ledger is unreachable: the chain id is checked in the background (every `outageRetrySec`) and the
  * publisher starts once it matches; checkpoints queue meanwhile (one queued item, the newest).
  */
 
-import type { AttachedTlog } from "../batcher/attach-tlog.js";
-import type { StoredCheckpoint } from "../batcher/checkpoint-store.js";
 import type { Clock } from "../clock.js";
+import type { Config } from "../config.js";
+import type { CheckpointFeed, CheckpointHead } from "../core/ports.js";
+import type { Service } from "../core/service.js";
+import type { Db } from "../db.js";
 import { GatewayError } from "../errors.js";
-import type { Gateway, Service } from "../gateway.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import { AnchorError, type CheckpointInput } from "./anchor.js";
@@ -31,22 +31,39 @@ export interface AttachedAnchor {
 }
 
 /** A stored checkpoint as the anchor's input (the note verbatim; size and root as signed). */
-export function checkpointInput(origin: string, cp: StoredCheckpoint): CheckpointInput {
+export function checkpointInput(origin: string, cp: CheckpointHead): CheckpointInput {
   return { origin, treeSize: BigInt(cp.size), rootHash: cp.root, noteText: cp.note };
 }
 
+/** What `createAnchor` needs: its config slice, the main connection and the log's signed checkpoints. */
+export interface AnchorDeps {
+  readonly config: Readonly<Config["anchor"]>;
+  /** Where a relative ledger key path is resolved (`gateway.stateDir`). */
+  readonly stateDir: string;
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** The log's signed checkpoints; undefined when the log is off (anchoring then refuses to start). */
+  readonly checkpoints: { readonly feed: CheckpointFeed; readonly origin: string } | undefined;
+}
+
+/** Anchoring's parts for the composition root. */
+export interface AnchorParts {
+  readonly anchor: AttachedAnchor;
+  readonly services: readonly Service[];
+  readonly healthChecks: Readonly<Record<string, () => string | undefined>>;
+}
+
 /**
- * Attaches anchoring when `anchor.enabled`; returns undefined when it is off.
+ * Builds anchoring when `anchor.enabled`; undefined when it is off.
  * @throws GatewayError CONFIG_INVALID when the tamper-evident log is off, KEY_FILE_* for the ledger key.
  */
-export async function attachAnchor(
-  gw: Gateway,
-  tlog: AttachedTlog | undefined,
-): Promise<AttachedAnchor | undefined> {
-  const config = gw.config.anchor;
+export async function createAnchor(deps: AnchorDeps): Promise<AnchorParts | undefined> {
+  const { config, clock } = deps;
   if (!config.enabled) return undefined;
-  const log = gw.log.child({ module: "anchor" });
-  if (tlog === undefined) {
+  const log = deps.log.child({ module: "anchor" });
+  if (deps.checkpoints === undefined) {
     throw new GatewayError(
       "CONFIG_INVALID",
       "anchor.enabled needs tlog.enabled: true (only signed checkpoints are anchored)",
@@ -58,34 +75,39 @@ export async function attachAnchor(
     import("./evm-ledger.js"),
     import("./publisher.js"),
   ]);
-  const ledger = EvmLedger.open(evmLedgerConfig(config, gw.config.gateway.stateDir));
-  const publisher = new Publisher(gw.db, ledger, publisherConfig(config), gw.clock);
+  const ledger = EvmLedger.open(evmLedgerConfig(config, deps.stateDir));
+  const publisher = new Publisher(deps.db, ledger, publisherConfig(config), clock);
+  const { feed, origin } = deps.checkpoints;
   const service = new AnchorService({
     publisher,
     ledger,
-    tlog,
-    clock: gw.clock,
+    checkpoints: feed,
+    origin,
+    clock,
     log,
-    metrics: gw.metrics,
+    metrics: deps.metrics,
     outageRetryMs: config.outageRetrySec * 1000,
   });
-  tlog.checkpointer.addListener((cp) => service.offer(cp));
-  gw.addService(service);
-  // an outage is retried and shows in the anchor metrics; a refusal (e.g. wrong chain id) needs an operator
-  gw.health.register("anchor", () =>
-    service.halted === null ? undefined : `anchoring halted: ${service.halted}`,
-  );
+  feed.onCheckpoint((cp) => service.offer(cp));
   log.info(
     { ledger: ledger.name, account: ledger.address, finality: ledger.finality, rpcUrl: config.rpcUrl },
     "anchoring attached",
   );
-  return { publisher, ledger, service };
+  return {
+    anchor: { publisher, ledger, service },
+    services: [service],
+    // an outage is retried and shows in the anchor metrics; a refusal (e.g. wrong chain id) needs an operator
+    healthChecks: {
+      anchor: () => (service.halted === null ? undefined : `anchoring halted: ${service.halted}`),
+    },
+  };
 }
 
 interface AnchorServiceOptions {
   publisher: Publisher;
   ledger: EvmLedger;
-  tlog: AttachedTlog;
+  checkpoints: CheckpointFeed;
+  origin: string;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
@@ -116,8 +138,8 @@ export class AnchorService implements Service {
   }
 
   /** Offers a signed checkpoint; synchronous, never throws (checkpointer listener). */
-  offer(cp: StoredCheckpoint): void {
-    const isAccepted = this.#o.publisher.offer(checkpointInput(this.#o.tlog.origin, cp));
+  offer(cp: CheckpointHead): void {
+    const isAccepted = this.#o.publisher.offer(checkpointInput(this.#o.origin, cp));
     this.#m.offered({ outcome: isAccepted ? "accepted" : "refused" });
     this.#o.log.debug({ treeSize: cp.size, isAccepted }, "checkpoint offered for anchoring");
     this.#refresh();
@@ -127,7 +149,7 @@ export class AnchorService implements Service {
     this.#unsubscribe = this.#o.publisher.on((e) => this.#onEvent(e));
     // A checkpoint signed just before a crash may never have been offered: offer the newest again
     // (idempotent per checkpoint hash).
-    const latest = this.#o.tlog.checkpoints.latest();
+    const latest = this.#o.checkpoints.latest();
     if (latest !== undefined) this.offer(latest);
     this.#refresh();
     void this.#connect();

@@ -1,17 +1,33 @@
 /**
- * Composition of alerting (issue #5): the rule engine listens to ingest before storage; every alert
+ * Alerting as a part of the gateway (`createRules(deps)`, wired by the composition root): the rule engine
+ * listens to ingest before storage; every alert
  * transition goes, in this order and synchronously, to the sinks (MQTT first: published to the in-process
  * broker at once), then to the group commit as an audit event (durable in `alert_events`, the outbox rows
  * of the durable sinks, and the tamper-evident log when it is on). A failing store, log or ledger never
  * delays or stops delivery [DESIGN.md "Alerts do not wait"].
  */
+
 import { ErasedSubjects, scanLoggedEvents } from "../batcher/audit-events.js";
+import type { CommitWriterSpec } from "../batcher/commit-writer.js";
 import type { Tlog } from "../batcher/open-tlog.js";
+import type { Clock } from "../clock.js";
+import type { Config } from "../config.js";
+import type {
+  ControlOps,
+  DeviceDirectory,
+  EventRecorder,
+  HealthCheck,
+  LocalPublisher,
+  PrincipalResolver,
+} from "../core/ports.js";
+import type { Service } from "../core/service.js";
+import type { Db } from "../db.js";
+import type { IngestListener, InputRejection } from "../drivers/ingest.js";
 import { GatewayError } from "../errors.js";
-import type { Gateway, Service } from "../gateway.js";
 import { UlidFactory } from "../ids.js";
 import type { Logger } from "../log.js";
-import { attachUserDirectory } from "../users/attach-users.js";
+import type { Metrics } from "../metrics.js";
+import type { UserDirectory } from "../users/user-directory.js";
 import type { AlertSnapshot } from "./alert-event.js";
 import { createClockHealthRule } from "./clock-health-rule.js";
 import {
@@ -23,7 +39,7 @@ import {
 import { RuleEngine, type RulesConfig } from "./engine.js";
 import { GatewayConditionRule } from "./gateway-condition-rule.js";
 import { createAlertListening, type ListenerPresence } from "./listener-presence-rule.js";
-import { attachNews2View, news2Message } from "./news2-view.js";
+import { news2Message, registerNews2View } from "./news2-view.js";
 import { ALERT_PRIORITIES, type AlertCategory, type ClinicianObservation } from "./rule.js";
 import { createRulesInForce, type RulesInForceParts } from "./rules-in-force.js";
 import { lastRecordedStates, OUTBOX_SINKS_SCOPE, outboxSinksState } from "./rules-in-force-writer.js";
@@ -47,8 +63,8 @@ import { ConsumerResolver } from "./sinks/consumers.js";
 import { createDurableSinks } from "./sinks/durable-sinks.js";
 import { MqttAlertSink } from "./sinks/mqtt-sink.js";
 import { alertsConfigProblems } from "./sinks/sinks-config.js";
-import { attachSubjectLifecycle } from "./subject-lifecycle.js";
-import { attachSubjectLimits, rulesWithStoredLimits } from "./subject-limits-control.js";
+import { createSubjectLifecycle } from "./subject-lifecycle.js";
+import { registerSubjectLimits, rulesWithStoredLimits } from "./subject-limits-control.js";
 
 /** How often the engine's timers (persistence, hold, silence, escalation, silent devices) are run. */
 const TICK_MS = 500;
@@ -57,7 +73,7 @@ const OBSERVATION_REPLAY_MS = 24 * 3600_000;
 /** The label values of `vitalog_alerts_active` (every combination is exposed, zeros included). */
 const ALERT_CATEGORIES: readonly AlertCategory[] = ["physiological", "technical"];
 
-/** What `attachRules` built, for tests, the CLI-facing services and the lead's wiring. */
+/** The running alerting, for the composition root's handle (the demo, tests, the CLI-facing services). */
 export interface RulesHandle {
   engine: RuleEngine;
   store: AlertStore;
@@ -67,20 +83,44 @@ export interface RulesHandle {
   listeners: ListenerPresence;
 }
 
-const handles = new WeakMap<Gateway, RulesHandle>();
-
-/** The alerting of a gateway that ran `attachRules`. */
-export function rulesOf(gw: Gateway): RulesHandle | undefined {
-  return handles.get(gw);
+/** What `createRules` needs: its config slices and the ports it uses. */
+export interface RulesDeps {
+  readonly config: Readonly<Pick<Config, "rules" | "alerts">> & { readonly gatewayId: string };
+  /** The main connection: reads, and the writes of the stores not yet moved to the commit thread. */
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Makes the ids of new alerts (tests inject predictable ones, as they inject the clock); default random UUIDs. */
+  readonly newAlertId?: (() => string) | undefined;
+  readonly events: EventRecorder;
+  readonly publisher: LocalPublisher;
+  readonly devices: DeviceDirectory;
+  readonly control: ControlOps;
+  /** Who may act, verified against the log (users/user-directory.ts). */
+  readonly users: UserDirectory;
+  /** Why readings are not acknowledged for lack of disk (undefined when there is room). */
+  readonly storageProblem: () => string | undefined;
+  /** Installs ingest's check of a frame's subject. */
+  readonly setSubjectGate: (gate: (subjectId: string) => InputRejection | undefined) => void;
+  /** The log (undefined when it is off): what is restored at start-up is checked against it. */
+  readonly tlog?: Tlog | undefined;
 }
 
-/**
- * Attaches the rule engine, the alert sinks and the consumer principals. Call from `Gateway.start`. `tlog`:
- * the attached log (undefined when it is off); what is restored at start-up is then checked against it
- * (sinks/alert-log-restore.ts).
- */
-export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
-  const { config } = gw;
+/** Alerting's parts for the composition root, in start order. */
+export interface RulesParts {
+  readonly rules: RulesHandle;
+  readonly services: readonly Service[];
+  readonly commitWriters: readonly CommitWriterSpec[];
+  readonly ingestListeners: readonly IngestListener[];
+  /** The alert consumers, as principals of the embedded broker. */
+  readonly principalResolver: PrincipalResolver;
+  readonly healthChecks: Readonly<Record<string, HealthCheck>>;
+}
+
+/** Builds the rule engine, the alert sinks and the consumer principals (sinks/alert-log-restore.ts). */
+export function createRules(gw: RulesDeps): RulesParts {
+  const { config, tlog } = gw;
   const alerts = config.alerts;
   const problems = alertsConfigProblems(alerts, config.rules.alarms);
   if (problems.length > 0) {
@@ -94,7 +134,10 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
     );
   }
   const log = gw.log.child({ module: "rules" });
-  const gatewayId = config.gateway.id;
+  const gatewayId = config.gatewayId;
+  const services: Service[] = [];
+  const commitWriters: CommitWriterSpec[] = [];
+  const healthChecks: Record<string, HealthCheck> = {};
   const ids = new UlidFactory();
   const actor: ActorContext = { via: null };
   const store = new AlertStore(gw.db);
@@ -114,11 +157,7 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
     alerts,
     alarms: config.rules.alarms,
     gatewayId,
-    publish: (topic, body) =>
-      gw.mqtt.broker.publish(
-        { cmd: "publish", topic, payload: Buffer.from(body), qos: 1, retain: false, dup: false },
-        () => {},
-      ),
+    publish: (topic, body) => gw.publisher.publish(topic, body, { qos: 1, retain: false }),
     subscribers: (topic) => consumers.subscribers(topic),
     sinks: () => sinks,
     clock: gw.clock,
@@ -141,7 +180,7 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
           {
             name: "storage_low",
             priority: "high",
-            problem: () => gw.storageWatermark.problem(),
+            problem: () => gw.storageProblem(),
             clearedText: "free space above the storage watermark again: readings are acknowledged",
           },
         ],
@@ -173,7 +212,7 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
       { alertId: e.alert_id, ruleId: e.rule_id, transition: e.transition, priority: e.priority, by: e.by },
       "alert",
     );
-    gw.recordEvent(toAuditEvent(message), (err) => {
+    gw.events.record(toAuditEvent(message), (err) => {
       if (!err) {
         if (persistDown) log.info("alert persistence restored");
         persistDown = false;
@@ -188,7 +227,7 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
   if (alerts.mqtt.enabled) {
     sinks.push(
       new MqttAlertSink({
-        broker: () => gw.mqtt.broker,
+        publisher: gw.publisher,
         topicPrefix: alerts.mqtt.topicPrefix,
         gatewayId,
         active: () => engine.activeAlerts(),
@@ -198,15 +237,14 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
       }),
     );
   }
-  sinks.push(...createDurableSinks(gw, alerts, store, log));
+  sinks.push(...createDurableSinks({ clock: gw.clock, metrics: gw.metrics, gatewayId }, alerts, store, log));
   sinks.push(listening.router);
 
-  // the users verified against the log at start, refreshed on `users_changed` (users/user-directory.ts)
-  const users = attachUserDirectory(gw, tlog, log);
+  const { users } = gw;
   const commands = new CommandProcessor({
     engine,
     now: () => gw.clock.now(),
-    record: (event) => gw.recordEvent(event),
+    record: (event) => gw.events.record(event),
     actor,
     users,
     refused: gw.metrics.counter(
@@ -214,7 +252,7 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
       "Alarm commands (ack, silence, observe) refused, by command and reason",
     ),
     news2: (subjectId) =>
-      news2Message(engine.news2(subjectId), gw.config.gateway.id, (gw.config.rules as RulesConfig).news2),
+      news2Message(engine.news2(subjectId), gatewayId, (config.rules as RulesConfig).news2),
   });
   const cmdPrefix = alerts.mqtt.commandPrefix;
   const consumers = new ConsumerResolver(
@@ -222,23 +260,14 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
     (consumerId, verb, payload) => {
       const reply: CommandReply = commands.handle(consumerId, verb, payload);
       log.info({ consumer: consumerId, command: verb, ok: reply.ok, error: reply.error }, "command");
-      gw.mqtt.broker.publish(
-        {
-          cmd: "publish",
-          topic: `${cmdPrefix}/${consumerId}/result`,
-          payload: Buffer.from(JSON.stringify(reply)),
-          qos: 1,
-          retain: false,
-          dup: false,
-        },
-        () => {},
-      );
+      gw.publisher.publish(`${cmdPrefix}/${consumerId}/result`, JSON.stringify(reply), {
+        qos: 1,
+        retain: false,
+      });
     },
     log,
   );
-  gw.mqtt.setPrincipalResolver(consumers);
-
-  gw.ingest.addListener({
+  const ingestListener: IngestListener = {
     // a frame as a whole: NEWS2 scores each pack once (one pack, one transition)
     onReadings: (readings) => engine.onReadings(readings),
     onDeviceStatus: (source, status) => engine.onDeviceStatus(source.deviceId, source.subjectId, status),
@@ -246,8 +275,8 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
       if (source.deviceId !== null && source.subjectId !== null)
         engine.onRejected(source.deviceId, source.subjectId, reason, count);
     },
-  });
-  gw.addCommitWriter(
+  };
+  commitWriters.push(
     alertCommitWriter(store, (message) => {
       // the readings of that commit were kept: an alert-table problem must not lose them
       persistFailures();
@@ -255,7 +284,9 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
     }),
   );
 
-  gw.addService(rulesService(gw, engine, store, restore, tlog && loggedEvents(tlog)));
+  const discrepancies: RestoreDiscrepancy[] = [];
+  if (tlog) healthChecks.restored_state = () => discrepancyProblem(discrepancies);
+  services.push(rulesService(gw, engine, store, restore, tlog && loggedEvents(tlog), discrepancies));
   let inForce: RulesInForceParts | undefined;
   if (tlog) {
     // the effective rules, after merging, as log evidence (rules-in-force.ts)
@@ -264,23 +295,36 @@ export function attachRules(gw: Gateway, tlog?: Tlog): RulesHandle {
       keys: tlog.records.keys,
       rules,
       now: () => gw.clock.now(),
-      record: (event) => gw.recordEvent(event),
+      record: (event) => gw.events.record(event),
       log,
     });
-    gw.addCommitWriter(inForce.commitWriter);
-    gw.addService(inForce.service);
+    commitWriters.push(inForce.commitWriter);
+    services.push(inForce.service);
   }
-  attachSubjectLimits(gw, { configRules: config.rules as RulesConfig, engine, tlog, inForce, log, users });
+  registerSubjectLimits(gw, { configRules: config.rules as RulesConfig, engine, tlog, inForce, log, users });
   registerAlertActionControl(gw.control, commands);
-  observeRules(gw, engine, sinks);
-  attachNews2View(gw, engine, sinks);
+  healthChecks.alert_sinks = observeRules(gw, engine, sinks);
+  registerNews2View(
+    {
+      gatewayId,
+      news2: (config.rules as RulesConfig).news2,
+      control: gw.control,
+      devices: gw.devices,
+    },
+    engine,
+    sinks,
+  );
   // device removal and re-binding end that device's alarms; erasure ends the subject's (subject-lifecycle.ts)
-  attachSubjectLifecycle(gw, engine, sinks, log, tlog, actor);
-  for (const sink of sinks) gw.addService(sink);
-  gw.addService(listening.service);
-  const handle: RulesHandle = { engine, store, sinks, commands, listeners: listening.presence };
-  handles.set(gw, handle);
-  return handle;
+  services.push(...createSubjectLifecycle(gw, engine, sinks, log, tlog, actor).services);
+  services.push(...sinks, listening.service);
+  return {
+    rules: { engine, store, sinks, commands, listeners: listening.presence },
+    services,
+    commitWriters,
+    ingestListeners: [ingestListener],
+    principalResolver: consumers,
+    healthChecks,
+  };
 }
 
 /** The `page` field of a message that pages (none otherwise: the message stays as it was). */
@@ -341,10 +385,14 @@ function restoredState(
 
 /**
  * Reports rows that the log did not support at start-up (sinks/alert-log-restore.ts): one error line each,
- * `vitalog_restore_discrepancies_total` per table, and the `restored_state` health check failing with the
- * first rows named for as long as this process runs.
+ * `vitalog_restore_discrepancies_total` per table, and (through `into`) the `restored_state` health check
+ * failing with the first rows named for as long as this process runs.
  */
-function reportDiscrepancies(gw: Gateway, found: readonly RestoreDiscrepancy[]): void {
+function reportDiscrepancies(
+  gw: Pick<RulesDeps, "log" | "metrics">,
+  found: readonly RestoreDiscrepancy[],
+  into: RestoreDiscrepancy[],
+): void {
   const log = gw.log.child({ module: "rules" });
   const counter = gw.metrics.counter(
     "vitalog_restore_discrepancies_total",
@@ -357,14 +405,19 @@ function reportDiscrepancies(gw: Gateway, found: readonly RestoreDiscrepancy[]):
       "stored alert state disagrees with the log; the logged state was restored",
     );
   }
-  gw.health.register("restored_state", () => {
+  into.push(...found);
+}
+
+/** The `restored_state` health check's problem: the rows the log did not support at start-up. */
+function discrepancyProblem(found: readonly RestoreDiscrepancy[]): string | undefined {
+  {
     if (found.length === 0) return undefined;
     const named = found
       .slice(0, MAX_NAMED_DISCREPANCIES)
       .map((d) => `${d.table} ${d.ref ?? "(no row)"}: ${d.problem}`);
     const more = found.length > named.length ? ` and ${found.length - named.length} more` : "";
     return `${found.length} stored row(s) disagreed with the log at start-up (${named.join("; ")}${more}); run vitalog audit`;
-  });
+  }
 }
 
 /**
@@ -374,11 +427,12 @@ function reportDiscrepancies(gw: Gateway, found: readonly RestoreDiscrepancy[]):
  * else from the tables.
  */
 function rulesService(
-  gw: Gateway,
+  gw: Pick<RulesDeps, "clock" | "log" | "metrics" | "db" | "events" | "devices">,
   engine: RuleEngine,
   store: AlertStore,
   restore: RestoreState,
   logged: LoggedEventSource | undefined,
+  discrepancies: RestoreDiscrepancy[],
 ): Service {
   let timer: unknown = null;
   let stopped = false;
@@ -402,7 +456,7 @@ function rulesService(
       const sinksEvent = store.sinksEvent(now);
       const sinksState = outboxSinksState(sinksEvent.data.sinks as string[]);
       if (logged === undefined || lastRecordedStates(gw.db).get(OUTBOX_SINKS_SCOPE) !== sinksState)
-        gw.recordEvent(sinksEvent);
+        gw.events.record(sinksEvent);
       const observedSince = now - OBSERVATION_REPLAY_MS;
       // with the log on, only what its events support is restored (sinks/alert-log-restore.ts)
       // a state that cannot be restored must not stop alerting: the rules start without it, loudly
@@ -410,7 +464,7 @@ function rulesService(
       try {
         state = restoredState(store, logged, now, observedSince, log);
         const found = state.discrepancies;
-        if (logged) reportDiscrepancies(gw, found);
+        if (logged) reportDiscrepancies(gw, found, discrepancies);
         const result = engine.restoreAlerts(state.alerts);
         const held = new Set(engine.activeAlerts().map((a) => a.alert_id));
         restore.restored = result.restored;
@@ -430,7 +484,7 @@ function rulesService(
         gw.log.error({ err, module: "rules" }, "alert state not restored");
       }
       // devices bound now are watched from now on, so one that never speaks raises device_silent
-      for (const d of gw.registry.list()) engine.watchDevice(d.id, d.subjectId);
+      for (const d of gw.devices.list()) engine.watchDevice(d.id, d.subjectId);
       timer = gw.clock.setTimeout(tick, TICK_MS);
     },
     async stop() {
@@ -456,9 +510,13 @@ function rulesService(
  * `alerts.sinkDownAlarmSec`, the threshold of the `technical.alert_sink_down` alarm (sink-health-rule.ts),
  * so health and the technical alarm agree and one refused delivery does not flap the gateway's health.
  */
-function observeRules(gw: Gateway, engine: RuleEngine, sinks: readonly AlertSink[]): void {
+function observeRules(
+  gw: Pick<RulesDeps, "config" | "clock" | "metrics">,
+  engine: RuleEngine,
+  sinks: readonly AlertSink[],
+): HealthCheck {
   const downAlarmMs = gw.config.alerts.sinkDownAlarmSec * 1000;
-  gw.health.register("alert_sinks", () => {
+  const check: HealthCheck = () => {
     const now = gw.clock.now();
     const down: string[] = [];
     for (const sink of sinks) {
@@ -470,7 +528,7 @@ function observeRules(gw: Gateway, engine: RuleEngine, sinks: readonly AlertSink
       );
     }
     return down.length === 0 ? undefined : `alert delivery failing: ${down.join("; ")}`;
-  });
+  };
   gw.metrics.gaugeFrom("vitalog_alerts_active", "Alerts not resolved, by priority and category", () => {
     const counts = new Map<string, number>();
     for (const a of engine.activeAlerts()) {
@@ -484,4 +542,5 @@ function observeRules(gw: Gateway, engine: RuleEngine, sinks: readonly AlertSink
       })),
     );
   });
+  return check;
 }

@@ -5,7 +5,7 @@
  *
  *   node dist/bench/abuser.js --url mqtt://127.0.0.1:PORT --shape SHAPE --credentials FILE
  *
- * Shapes (issue text: the abuse a ward network sees from a broken or hostile device):
+ * Shapes (the abuse a ward network sees from a broken or hostile device):
  * - reject-flood: 16 KiB plain-JSON packs of ~8,000 invalid entries, 4 in flight, QoS 1
  * - qos0-firehose: QoS 0 PUBLISHes written to a raw socket as fast as TCP takes them; the abuser first
  *   measures what it can offer at all into a discarding loopback socket (`capacity_msgs_per_s`)

@@ -29,6 +29,7 @@ npm ci --no-audit --no-fund
 # the CycloneDX SBOM of the runtime dependencies, a build artefact for the security review (SECURITY.md)
 node scripts/sbom.mjs dist/sbom.cdx.json
 npx biome check .
+node scripts/check-pack.mjs # what `npm pack` publishes: production files only, imports resolvable, within budget
 # every compiled test file; node:test prints the closing "# pass N / # fail N" counts
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 node --test --test-concurrency=2 "${files[@]}"

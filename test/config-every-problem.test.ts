@@ -38,7 +38,7 @@ function pathsOf(raw: Record<string, unknown>): string[] {
     .sort();
 }
 
-/** The reviewer's file: an unknown key in `alerts.noConsumer` beside two destination problems. */
+/** An unknown key in `alerts.noConsumer` beside two destination problems: all three are listed in one run. */
 const ALERTS_YAML = `gateway: { id: gw-1, stateDir: state }
 alerts:
   recipients:

@@ -1,7 +1,8 @@
 /**
- * Signing-key rotation (issue #3 §4). Old checkpoints stay verifiable with the old vkey, which stays in
- * `tlog_signing_keys`; continuity is proven by a handover checkpoint signed by BOTH keys, over a tree
- * that ends with a `signing_key_rotated` event naming both vkeys. The old private key file is replaced.
+ * Signing-key rotation (docs/tamper-evident-log.md, "Keys"). Old checkpoints stay verifiable with the old
+ * vkey, which stays in `tlog_signing_keys`; continuity is proven by a handover checkpoint signed by BOTH
+ * keys, over a tree that ends with a `signing_key_rotated` event naming both vkeys. The old private key
+ * file is replaced.
  * Restart a running gateway afterwards so it signs with the new key.
  */
 import type { Config } from "../config.js";

@@ -1,5 +1,6 @@
 /**
- * Proof bundles (issue #3 §5): what `vitalog proof` writes. Format `vitalog-proof/v1` (JSON):
+ * Proof bundles (docs/tamper-evident-log.md, "`vitalog proof`"): what `vitalog proof` writes. Format
+ * `vitalog-proof/v1` (JSON):
  *
  * ```json
  * { "format": "vitalog-proof/v1",

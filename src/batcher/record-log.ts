@@ -1,7 +1,7 @@
 /**
  * The writer of the tamper-evident log: turns stored readings and audit events into salted commitments
  * and appends their leaf hashes to the tiled Merkle tree, inside the caller's group-commit transaction,
- * so an entry is in the tree exactly when its reading is durable (issue #3 §2).
+ * so an entry is in the tree exactly when its reading is durable (docs/tamper-evident-log.md, "How it works").
  *
  * Readings cost no extra row: the record is the canonical encoding of the reading's own `readings` row
  * (which carries its `leaf_index`), the salt is derived from the subject key and the leaf index

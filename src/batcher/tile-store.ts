@@ -33,10 +33,10 @@ import {
 import { TILE_HEIGHT, TILE_WIDTH } from "./tiles.js";
 
 /**
- * Schema for the lead's numbered migrations (STRICT tables). `tlog_tiles.id` = level·2^48 + index (one
- * B-tree probe per tile); `level` and `idx` are virtual columns for humans. Tiles are append-only by
- * trigger: no delete, no second insert of an id (so no INSERT OR REPLACE), and an update only when the new
- * blob strictly extends the old one.
+ * Schema, as one of the numbered migrations of src/migrations.ts (STRICT tables). `tlog_tiles.id` =
+ * level·2^48 + index (one B-tree probe per tile); `level` and `idx` are virtual columns for humans. Tiles
+ * are append-only by trigger: no delete, no second insert of an id (so no INSERT OR REPLACE), and an update
+ * only when the new blob strictly extends the old one.
  */
 export const TILE_STORE_MIGRATION = `
 CREATE TABLE tlog_tiles (

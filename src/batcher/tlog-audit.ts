@@ -1,6 +1,7 @@
 /**
- * `vitalog audit` (issue #3 §7): recomputes the whole tree from storage and checks every checkpoint,
- * naming each reading that was modified, deleted, inserted or reordered behind the gateway's back.
+ * `vitalog audit` (docs/tamper-evident-log.md, "`vitalog audit`"): recomputes the whole tree from storage
+ * and checks every checkpoint, naming each reading that was modified, deleted, inserted or reordered behind
+ * the gateway's back.
  *
  * One pass in leaf order (O(n) time; memory O(log n) plus findings) over the log's map of leaves —
  * `tlog_reading_ids` (which reading each reading leaf holds) merged with the event records:

@@ -95,7 +95,7 @@ CREATE TRIGGER tlog_checkpoints_no_delete BEFORE DELETE ON tlog_checkpoints
 `;
 
 /**
- * Refuses a database written by a pre-release build (session-1 log format: `tlog_hashes` rows and a
+ * Refuses a database written by a pre-release build (the first log format: `tlog_hashes` rows and a
  * sealed copy of every reading), whose schema carries the same migration numbers. Nothing of that
  * format was ever released, so there is no conversion: start with an empty state directory.
  * @throws GatewayError MIGRATION_FAILED

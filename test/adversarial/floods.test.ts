@@ -27,7 +27,7 @@ import {
 import { startTestGateway, type TestGateway, waitFor } from "../helpers/gateway.js";
 
 const MIB = 1024 * 1024;
-/** The bound the issue sets on database growth during a rejection flood. */
+/** The budget on database growth during a rejection flood (bench:abuse measures the same phase). */
 const REJECTION_GROWTH_PER_MIN = 1 * MIB;
 /** Generous room for each reading the bystander stores meanwhile: its row, index entries, log record, tiles. */
 const BYSTANDER_BYTES_PER_READING = 2048;
@@ -86,8 +86,9 @@ describe("rejection and valid-reading floods (real broker, real SQLite)", () => 
     const bytesBefore = databaseBytes(t.gw.db);
     const storedBefore = storedDeviceTimes(t.gw.db, by.id).length;
     const t0 = performance.now();
-    // the issue's shape at the default budget and unthrottled, and the worst case for the counts: a pack of
-    // as many records as allowed, each refused on its own; the database bound must not rest on the rate limit
+    // bench:abuse's reject-flood shape at the default budget and unthrottled, and the worst case for the
+    // counts: a pack of as many records as allowed, each refused on its own; the database bound must not rest
+    // on the rate limit
     const floods = [
       {
         perPack: 1,

@@ -3,7 +3,7 @@
  * well-behaved devices at 20 QoS 1 readings/s each, and one device sending packs of refused records at its
  * budget, for `VITALOG_SOAK_SEC` seconds (60 by default; the 10-minute soak belongs in the benchmark).
  * Memory must level off: the second half's trend (least squares over per-second samples) adds no more than
- * a generous bound, and RSS never passes the issue's bound under a single-device flood. No timing
+ * a generous bound, and RSS never passes the budget for a single-device flood (README, systemd). No timing
  * assertions on speed.
  */
 import assert from "node:assert/strict";
@@ -19,7 +19,7 @@ const DEVICES = Array.from({ length: 16 }, (_, i) => `wearable-${i + 1}`);
 const ABUSER = "abuser-1";
 /** Most RSS growth allowed over the soak's second half (its least-squares trend, so GC noise averages out). */
 const MAX_SECOND_HALF_GROWTH = 24 * MIB;
-/** The issue's bound on RSS under any single-device flood. */
+/** The RSS budget under any single-device flood (README, systemd: "at most 300 MB resident"). */
 const MAX_RSS = 300 * MIB;
 
 /** Least-squares slope of `y` over `x`. */

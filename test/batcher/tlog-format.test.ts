@@ -18,7 +18,7 @@ describe("log format check", () => {
     db.close();
   });
 
-  it("refuses a pre-release database (session-1 log format) with a clear error", () => {
+  it("refuses a pre-release database (the first log format: tlog_hashes rows, readings without leaf_index) with a clear error", () => {
     for (const [name, change] of [
       ["old-tree", "CREATE TABLE tlog_hashes (id INTEGER PRIMARY KEY, hash BLOB)"],
       ["old-readings", "DROP INDEX readings_unlogged; ALTER TABLE readings DROP COLUMN leaf_index"],

@@ -48,7 +48,7 @@ export const bleDeviceSchema = z.strictObject({
   pairedOnly: z.boolean().optional(),
 });
 
-/** The `ble` config slice (issue #6): the node-ble (BlueZ over D-Bus) driver. Absent = BLE off. */
+/** The `ble` config slice (docs/drivers.md): the node-ble (BlueZ over D-Bus) driver. Absent = BLE off. */
 export const bleConfigSchema = z
   .strictObject({
     enabled: z.boolean().default(false),

@@ -38,7 +38,7 @@ export const serialPortSchema = z.strictObject({
   frameTimeoutMs: z.number().int().min(5).max(10_000).default(200),
 });
 
-/** The `serial` config slice (issue #6): serialport driver. No ports = serial off. */
+/** The `serial` config slice (docs/drivers.md): serialport driver. No ports = serial off. */
 export const serialConfigSchema = z
   .strictObject({
     /** Reopen backoff after the port disappears (unplugged) or fails to open. */

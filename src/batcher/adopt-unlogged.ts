@@ -10,10 +10,12 @@
  * event naming the leaves it adopted, how many, who authorised it and why. Then a checkpoint is signed
  * over the result. The adopted readings stay marked in the log for good: `audit` lists every adoption.
  */
+
 import type { Database } from "better-sqlite3";
 import { signNextCheckpoint } from "./checkpoint-store.js";
 import type { Tlog } from "./open-tlog.js";
-import { type ReadingRow, readingFromRow } from "./record-log.js";
+import { readingFromRow } from "./reading-record.js";
+import type { ReadingRow } from "./reading-store.js";
 
 /** The event type of an adoption (a wire string: never renamed). */
 export const READINGS_ADOPTED = "readings_adopted";

@@ -6,11 +6,13 @@
  * - an erased reading keeps only its entry in `tlog_erased`.
  * Used by proof bundles, the C2SP entry bundles, erasure and the audit.
  */
+
 import type { Database, Statement } from "better-sqlite3";
 import { GatewayError } from "../errors.js";
 import { readingRecordText } from "./canonical-record.js";
+import { readingFromRow } from "./reading-record.js";
+import type { ReadingRow } from "./reading-store.js";
 import { commitEntryFast, openRecord } from "./record-crypto.js";
-import { type ReadingRow, readingFromRow } from "./record-log.js";
 import type { SubjectKeys } from "./subject-keys.js";
 
 /** The opening of one leaf: `entry = SHA-256(domain || salt || record)`. */

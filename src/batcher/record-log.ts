@@ -175,25 +175,3 @@ export class RecordLog {
     return out;
   }
 }
-
-/** The columns of a `readings` row the log needs (see reading-store.ts). */
-export type { ReadingRow } from "./reading-store.js";
-
-/** The record fields of a stored reading row (flags are stored comma-joined). */
-export function readingFromRow(r: Omit<ReadingRow, "row_id">): ReadingRecordFields {
-  return {
-    id: r.id,
-    deviceId: r.device_id,
-    subjectId: r.subject_id,
-    seq: r.device_seq,
-    kind: r.kind,
-    loinc: r.loinc,
-    value: r.value,
-    unit: r.unit,
-    mdc: r.mdc,
-    deviceTimeMs: r.device_time_ms,
-    observedAtMs: r.observed_at_ms,
-    receivedAtMs: r.received_at_ms,
-    flags: r.flags ? r.flags.split(",") : [],
-  };
-}

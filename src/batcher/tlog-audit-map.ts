@@ -4,10 +4,11 @@
  * Streams both tables; memory is one batch of ids. Also what the audit concludes where the map and the
  * readings disagree: which reading a leaf really holds, and readings the map does not account for.
  */
+
 import type { Database } from "better-sqlite3";
 import { type EventRow, readingOpening } from "./leaf-openings.js";
+import type { ReadingRow } from "./reading-store.js";
 import { leafHashFast } from "./record-crypto.js";
-import type { ReadingRow } from "./record-log.js";
 import type { SubjectKeys } from "./subject-keys.js";
 
 export type MappedLeaf =

@@ -24,6 +24,7 @@
  * device's binding at its leaf, rejection evidence, erasures). The whole audit reads one snapshot (a read
  * transaction), so it can run beside a gateway that commits.
  */
+
 import type { Database } from "better-sqlite3";
 import { READINGS_ADOPTED } from "./adopt-unlogged.js";
 import { bytesEqual } from "./assert.js";
@@ -36,8 +37,8 @@ import { verifyCheckpoint } from "./checkpoint.js";
 import { CheckpointStore } from "./checkpoint-store.js";
 import { type EventOpening, type EventRow, openEvent, readingOpening } from "./leaf-openings.js";
 import { EMPTY_ROOT, nodeHash } from "./merkle.js";
+import type { ReadingRow } from "./reading-store.js";
 import { leafHashFast } from "./record-crypto.js";
-import type { ReadingRow } from "./record-log.js";
 import type { Verifier } from "./signer.js";
 import { SubjectKeys } from "./subject-keys.js";
 import { TileStore } from "./tile-store.js";

@@ -5,14 +5,21 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { anchorConfigSchema } from "./anchor/anchor-config.js";
 import { tlogConfigSchema } from "./batcher/tlog-config.js";
-import { onceParsed, parsedParts, unparsedKeys } from "./config-sections.js";
+import {
+  type ConfigProblem,
+  configProblemsError,
+  issueProblems,
+  onceParsed,
+  parsedParts,
+  unparsedKeys,
+} from "./config-sections.js";
 import { controlSocketPathProblem } from "./control/control-socket.js";
 import { isCredentialRef, resolveCredentialPaths, secretModeProblem } from "./credentials.js";
 import { bleConfigSchema } from "./drivers/ble/ble-config.js";
 import { driversConfigSchema } from "./drivers/drivers-config.js";
 import { ingestConfigSchema } from "./drivers/ingest-config.js";
 import { serialConfigSchema } from "./drivers/serial/serial-config.js";
-import { GatewayError } from "./errors.js";
+import type { GatewayError } from "./errors.js";
 import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "./identifiers.js";
 import { LOG_LEVELS } from "./log.js";
 import { directoryProblem } from "./private-paths.js";
@@ -157,11 +164,7 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
-/** One problem in a config file: where and what. */
-export interface ConfigProblem {
-  path: string;
-  message: string;
-}
+export type { ConfigProblem } from "./config-sections.js";
 
 /**
  * Validates a parsed config object: schema, then cross-field and file checks. Relative paths are
@@ -170,12 +173,7 @@ export interface ConfigProblem {
  */
 export function parseConfig(raw: unknown, baseDir: string, source = "config"): Readonly<Config> {
   const result = configSchema.safeParse(raw);
-  const problems: ConfigProblem[] = result.success
-    ? []
-    : result.error.issues.map((i) => ({
-        path: i.path.map(String).join(".") || "(root)",
-        message: i.message,
-      }));
+  const problems: ConfigProblem[] = result.success ? [] : issueProblems(result.error.issues);
   const parts: Partial<Config> = result.success ? result.data : parsedParts(configSchema, raw);
   checkSections(parts, raw, baseDir, problems);
   if (!result.success || problems.length > 0) throw configError(source, problems);
@@ -368,14 +366,7 @@ function checkSecretFile(file: string, path: string, problems: ConfigProblem[]):
 }
 
 function configError(source: string, problems: ConfigProblem[]): GatewayError {
-  const list = problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
-  return new GatewayError(
-    "CONFIG_INVALID",
-    `invalid config ${source}: ${problems.length} problem(s)\n${list}`,
-    {
-      details: problems,
-    },
-  );
+  return configProblemsError(`invalid config ${source}`, problems);
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

@@ -7,7 +7,7 @@
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { GatewayError } from "../errors.js";
+import { type ConfigProblem, configProblemsError } from "../config-sections.js";
 import { DefinitionError, type DeviceDefinition, definitionProblems, SDK_VERSION } from "./sdk.js";
 
 /** A definition together with where it came from (for logs and `vitalog status`). */
@@ -27,7 +27,7 @@ export async function loadDefinitionPackages(
   packages: readonly string[],
   options: LoadOptions = {},
 ): Promise<LoadedDefinition[]> {
-  const problems: { path: string; message: string }[] = [];
+  const problems: ConfigProblem[] = [];
   const loaded: LoadedDefinition[] = [];
   for (const [i, name] of packages.entries()) {
     const where = `drivers.packages.${i}`;
@@ -60,12 +60,7 @@ export async function loadDefinitionPackages(
     });
   }
   if (problems.length > 0) {
-    const list = problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
-    throw new GatewayError(
-      "CONFIG_INVALID",
-      `definition packages (SDK ${SDK_VERSION}): ${problems.length} problem(s)\n${list}`,
-      { details: problems },
-    );
+    throw configProblemsError(`definition packages (SDK ${SDK_VERSION})`, problems);
   }
   return loaded;
 }

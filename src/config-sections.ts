@@ -5,6 +5,45 @@
  * checks run on the parts that did parse, beside the schema's own problems.
  */
 import type { z } from "zod";
+import { GatewayError } from "./errors.js";
+
+/**
+ * One problem in a config file: where (the dotted key path, e.g. `alerts.consumers.0.passwordFile`, or a
+ * parenthesised place such as `(yaml line 3)`) and what. `details` of every CONFIG_INVALID error is a list of
+ * these. MUST NOT carry a secret's value.
+ */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+/** zod's issues as problems; `at` prefixes each path (the section the schema was applied to). */
+export function issueProblems(
+  issues: readonly z.core.$ZodIssue[],
+  at: readonly (string | number)[] = [],
+): ConfigProblem[] {
+  return issues.map((i) => ({
+    path: [...at, ...i.path].map(String).join(".") || "(root)",
+    message: i.message,
+  }));
+}
+
+/** The one text form of a problem list: one `  - path: message` line each. */
+export function formatProblems(problems: readonly ConfigProblem[]): string {
+  return problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
+}
+
+/**
+ * The CONFIG_INVALID error (exit 78) listing every problem; `subject` says what was checked, e.g.
+ * `invalid config /etc/vitalog/vitalog.yaml`. The problems are its `details`.
+ */
+export function configProblemsError(subject: string, problems: readonly ConfigProblem[]): GatewayError {
+  return new GatewayError(
+    "CONFIG_INVALID",
+    `${subject}: ${problems.length} problem(s)\n${formatProblems(problems)}`,
+    { details: problems },
+  );
+}
 
 /**
  * The `when` of an object refinement that reads only `keys`: it runs once the input is an object and those

@@ -5,10 +5,18 @@ import { parseDocument } from "yaml";
 import { z } from "zod";
 import { anchorConfigSchema } from "./anchor/anchor-config.js";
 import { tlogConfigSchema } from "./batcher/tlog-config.js";
-import { onceParsed, parsedParts, unparsedKeys } from "./config-sections.js";
+import {
+  type ConfigProblem,
+  configProblemsError,
+  issueProblems,
+  onceParsed,
+  parsedParts,
+  unparsedKeys,
+} from "./config-sections.js";
 import { controlSocketPathProblem } from "./control/control-socket.js";
 import { isCredentialRef, resolveCredentialPaths, secretModeProblem } from "./credentials.js";
 import { bleConfigSchema } from "./drivers/ble/ble-config.js";
+import type { LoadedDefinition } from "./drivers/definition-loader.js";
 import { driversConfigSchema } from "./drivers/drivers-config.js";
 import { ingestConfigSchema } from "./drivers/ingest-config.js";
 import { serialConfigSchema } from "./drivers/serial/serial-config.js";
@@ -157,11 +165,7 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
-/** One problem in a config file: where and what. */
-export interface ConfigProblem {
-  path: string;
-  message: string;
-}
+export type { ConfigProblem } from "./config-sections.js";
 
 /**
  * Validates a parsed config object: schema, then cross-field and file checks. Relative paths are
@@ -170,12 +174,7 @@ export interface ConfigProblem {
  */
 export function parseConfig(raw: unknown, baseDir: string, source = "config"): Readonly<Config> {
   const result = configSchema.safeParse(raw);
-  const problems: ConfigProblem[] = result.success
-    ? []
-    : result.error.issues.map((i) => ({
-        path: i.path.map(String).join(".") || "(root)",
-        message: i.message,
-      }));
+  const problems: ConfigProblem[] = result.success ? [] : issueProblems(result.error.issues);
   const parts: Partial<Config> = result.success ? result.data : parsedParts(configSchema, raw);
   checkSections(parts, raw, baseDir, problems);
   if (!result.success || problems.length > 0) throw configError(source, problems);
@@ -329,6 +328,49 @@ LOOPBACK.addAddress("::1", "ipv6");
 
 /** Reads, parses and validates a YAML config file; every problem is reported at once. */
 export function loadConfig(file: string): Readonly<Config> {
+  return parseConfig(readYaml(file), dirname(resolve(file)), file);
+}
+
+/** A config file as loaded for a gateway that runs: the config and the definitions its drivers use. */
+export interface GatewayConfig {
+  readonly config: Readonly<Config>;
+  /** The vendor definitions of `drivers.packages`, each validated; the built-ins are not listed. */
+  readonly definitions: readonly LoadedDefinition[];
+}
+
+/**
+ * `loadConfig` and the checks only a gateway about to run needs, in the same one list: each package of
+ * `drivers.packages` imported and its definitions validated, and every `ble`/`serial` device's definition
+ * resolved among them and the built-ins. Nothing is opened. The imports are asynchronous (a package may be an
+ * ES module), hence a second entry point; the CLI commands that only read the config use `loadConfig`.
+ * @throws GatewayError CONFIG_INVALID listing every problem of the file.
+ */
+export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
+  const raw = readYaml(file);
+  const problems: ConfigProblem[] = [];
+  let config: Readonly<Config> | undefined;
+  try {
+    config = parseConfig(raw, dirname(resolve(file)), file);
+  } catch (err) {
+    if (!(err instanceof GatewayError) || err.code !== "CONFIG_INVALID") throw err;
+    problems.push(...(err.details as ConfigProblem[]));
+  }
+  const parts: Partial<Config> = config ?? parsedParts(configSchema, raw);
+  // the drivers' code is loaded only here: the CLI commands that read the config never need it
+  const loader = await import("./drivers/definition-loader.js");
+  const { loaded, problems: packageProblems } = parts.drivers
+    ? await loader.collectDefinitionPackages(parts.drivers.packages, {
+        packagesFrom: parts.drivers.packagesFrom,
+      })
+    : { loaded: [], problems: [] };
+  problems.push(...packageProblems);
+  problems.push(...loader.definitionReferenceProblems(parts, loader.knownDefinitions(loaded)));
+  if (config === undefined || problems.length > 0) throw configError(file, problems);
+  return { config, definitions: loaded };
+}
+
+/** The YAML document of a config file, or CONFIG_INVALID for a file that cannot be read or parsed. */
+function readYaml(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -345,7 +387,7 @@ export function loadConfig(file: string): Readonly<Config> {
       })),
     );
   }
-  return parseConfig(doc.toJS() ?? {}, dirname(resolve(file)), file);
+  return doc.toJS() ?? {};
 }
 
 function checkReadable(file: string, path: string, problems: ConfigProblem[]): boolean {
@@ -368,14 +410,7 @@ function checkSecretFile(file: string, path: string, problems: ConfigProblem[]):
 }
 
 function configError(source: string, problems: ConfigProblem[]): GatewayError {
-  const list = problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
-  return new GatewayError(
-    "CONFIG_INVALID",
-    `invalid config ${source}: ${problems.length} problem(s)\n${list}`,
-    {
-      details: problems,
-    },
-  );
+  return configProblemsError(`invalid config ${source}`, problems);
 }
 
 function deepFreeze<T>(value: T): Readonly<T> {

@@ -1,6 +1,6 @@
 import { Gateway } from "../app/gateway.js";
 import { systemClock } from "../clock.js";
-import { loadConfig } from "../config.js";
+import { loadGatewayConfig } from "../config.js";
 import { createLogger } from "../log.js";
 import { SdNotify } from "../sd-notify.js";
 import { parseFlags, requireFlag } from "./args.js";
@@ -8,7 +8,8 @@ import { parseFlags, requireFlag } from "./args.js";
 /** `vitalog run --config FILE`: the daemon. Exits 0 after a graceful SIGTERM/SIGINT. */
 export async function runCommand(argv: string[], _out?: NodeJS.WritableStream): Promise<number> {
   const { values } = parseFlags(argv, { config: { type: "string", short: "c" } });
-  const config = loadConfig(requireFlag(values.config, "config"));
+  // every problem of the file, vendor packages and definition references included, before anything opens
+  const { config } = await loadGatewayConfig(requireFlag(values.config, "config"));
   const log = createLogger(config.log.level);
   const gateway = await Gateway.start(config, { log, clock: systemClock });
   const notify = new SdNotify(log);

@@ -7,8 +7,13 @@
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { GatewayError } from "../errors.js";
+import { type ConfigProblem, configProblemsError } from "../config-sections.js";
+import type { BleConfig } from "./ble/ble-config.js";
+import { definitions as sigDefinitions } from "./definitions/sig-standard-devices.js";
 import { DefinitionError, type DeviceDefinition, definitionProblems, SDK_VERSION } from "./sdk.js";
+import { asciiBedsideDefinition } from "./serial/ascii-bedside.js";
+import { binaryBedside } from "./serial/binary-bedside.js";
+import type { SerialConfig } from "./serial/serial-config.js";
 
 /** A definition together with where it came from (for logs and `vitalog status`). */
 export interface LoadedDefinition {
@@ -27,7 +32,20 @@ export async function loadDefinitionPackages(
   packages: readonly string[],
   options: LoadOptions = {},
 ): Promise<LoadedDefinition[]> {
-  const problems: { path: string; message: string }[] = [];
+  const { loaded, problems } = await collectDefinitionPackages(packages, options);
+  if (problems.length > 0) throw configProblemsError(`definition packages (SDK ${SDK_VERSION})`, problems);
+  return loaded;
+}
+
+/**
+ * Resolves and imports each package: the definitions that are valid, and a problem (at `drivers.packages.N`)
+ * for each package that does not load and each definition that is not valid. Never throws for a package.
+ */
+export async function collectDefinitionPackages(
+  packages: readonly string[],
+  options: LoadOptions = {},
+): Promise<{ loaded: LoadedDefinition[]; problems: ConfigProblem[] }> {
+  const problems: ConfigProblem[] = [];
   const loaded: LoadedDefinition[] = [];
   for (const [i, name] of packages.entries()) {
     const where = `drivers.packages.${i}`;
@@ -59,15 +77,53 @@ export async function loadDefinitionPackages(
       else loaded.push({ definition: d as DeviceDefinition, origin: name });
     });
   }
-  if (problems.length > 0) {
-    const list = problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
-    throw new GatewayError(
-      "CONFIG_INVALID",
-      `definition packages (SDK ${SDK_VERSION}): ${problems.length} problem(s)\n${list}`,
-      { details: problems },
-    );
+  return { loaded, problems };
+}
+
+/** Every definition a gateway knows: the vendors' first (at equal match specificity they win), then the built-ins. */
+export function knownDefinitions(loaded: readonly LoadedDefinition[]): DeviceDefinition[] {
+  return [...loaded.map((l) => l.definition), ...sigDefinitions, binaryBedside];
+}
+
+/**
+ * Every `ble.devices[].definition` and `serial.ports[].definition` that names no single definition of its
+ * transport among `definitions` (see {@link findDefinition}), and every serial field mapping given to another
+ * definition than ascii-bedside. The same rules the drivers apply when they are built.
+ */
+export function definitionReferenceProblems(
+  { ble, serial }: { ble?: BleConfig | undefined; serial?: SerialConfig | undefined },
+  definitions: readonly DeviceDefinition[],
+): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const of = (transport: string) => definitions.filter((d) => d.match.transport === transport);
+  if (ble?.enabled) {
+    const bleDefs = of("ble");
+    ble.devices.forEach((d, i) => {
+      if (d.definition !== undefined && !findDefinition(bleDefs, d.definition))
+        problems.push({
+          path: `ble.devices.${i}.definition`,
+          message: `no single BLE definition named ${d.definition}`,
+        });
+    });
   }
-  return loaded;
+  const serialDefs = of("serial");
+  serial?.ports.forEach((p, i) => {
+    const isAscii = p.definition.toLowerCase() === "ascii-bedside";
+    if (p.fields && !isAscii)
+      problems.push({
+        path: `serial.ports.${i}.fields`,
+        message: "a field mapping is for the ascii-bedside definition",
+      });
+    const definition = isAscii
+      ? asciiBedsideDefinition(p.fields ?? {})
+      : findDefinition(serialDefs, p.definition);
+    if (!definition)
+      problems.push({
+        path: `serial.ports.${i}.definition`,
+        message: `no single serial definition named ${p.definition}`,
+      });
+  });
+  return problems;
 }
 
 function resolveSpecifier(name: string, o: LoadOptions): string {

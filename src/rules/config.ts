@@ -1,6 +1,6 @@
 /**
  * The zod schema of the `rules` config slice, embedded in the gateway's YAML schema (src/config.ts). It yields
- * exactly `RulesConfig` (checked at compile time below) and reports every problem with its path.
+ * the validator and, inferred from it, the `RulesConfig` type, and reports every problem with its path.
  *
  * Configuration cannot silently drop an alarm:
  * - Every object is strict: an unknown key, at any depth (a typo such as `alarm:` for `alarms:`), is an error.
@@ -24,7 +24,6 @@ import { SUBJECT_ID_PATTERN } from "../identifiers.js";
 import { VITAL_KINDS, VITALS, type VitalKind } from "../reading.js";
 import { DEFAULT_ALARM_CONFIG } from "./alert-event.js";
 import { DEFAULT_CLOCK_HEALTH_CONFIG } from "./clock-health-rule.js";
-import type { RulesConfig } from "./engine.js";
 import { DEFAULT_NEWS2_CONFIG } from "./news2.js";
 import { DEFAULT_RATE_OF_CHANGE_CONFIG, type RateOfChangeRuleConfig } from "./rate-of-change.js";
 import { DEFAULT_STALENESS_CONFIG } from "./staleness.js";
@@ -424,7 +423,5 @@ export const rulesConfigSchema = z.strictObject({
   clock: clock.default(DEFAULT_CLOCK_HEALTH_CONFIG),
 });
 
-// Compile-time guarantee that the schema and the plain-data type never drift apart.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const schemaMatchesType: Same<z.output<typeof rulesConfigSchema>, RulesConfig> = true;
-void schemaMatchesType;
+/** The `rules` slice as the rule engine receives it: inferred from the schema, defaults applied. */
+export type RulesConfig = z.output<typeof rulesConfigSchema>;

@@ -19,38 +19,24 @@ import { type DeviceStatusInput, isSignalGated, type Reading, type RejectReason 
 import { AlarmManager } from "./alarm-manager.js";
 import {
   type ActionResult,
-  type AlarmConfig,
   type AlertListener,
   type AlertSnapshot,
   DEFAULT_ALARM_CONFIG,
   type RestorableAlert,
   type RestoreResult,
 } from "./alert-event.js";
-import { type ClockHealthConfig, DEFAULT_CLOCK_HEALTH_CONFIG } from "./clock-health-rule.js";
-import { DEFAULT_NEWS2_CONFIG, type News2Assessment, type News2Config, News2Rule } from "./news2.js";
-import {
-  DEFAULT_RATE_OF_CHANGE_CONFIG,
-  RateOfChangeRule,
-  type RateOfChangeRuleConfig,
-} from "./rate-of-change.js";
+import { DEFAULT_CLOCK_HEALTH_CONFIG } from "./clock-health-rule.js";
+import type { RulesConfig } from "./config.js";
+import { DEFAULT_NEWS2_CONFIG, type News2Assessment, News2Rule } from "./news2.js";
+import { DEFAULT_RATE_OF_CHANGE_CONFIG, RateOfChangeRule } from "./rate-of-change.js";
 import type { AlertCategory, ClinicianObservation, ConditionUpdate, Rule, RuleInput } from "./rule.js";
 import { DEFAULT_STALENESS_CONFIG, type StalenessConfig, timeliness } from "./staleness.js";
-import { DEFAULT_TECHNICAL_CONFIG, type TechnicalConfig, TechnicalRule } from "./technical.js";
+import { DEFAULT_TECHNICAL_CONFIG, TechnicalRule } from "./technical.js";
 import { DEFAULT_THRESHOLDS_CONFIG, type ThresholdsConfig } from "./threshold-config.js";
 import { ThresholdRule } from "./thresholds.js";
 
-/** The `rules` slice of the gateway config (plain data; zod schema in config.ts). */
-export interface RulesConfig {
-  thresholds: ThresholdsConfig;
-  rateOfChange: RateOfChangeRuleConfig[];
-  news2: News2Config;
-  technical: TechnicalConfig;
-  alarms: AlarmConfig;
-  /** Which observation times may raise a live physiological alarm (staleness.ts). */
-  staleness: StalenessConfig;
-  /** When the gateway clock itself raises a technical alarm (clock-health-rule.ts). */
-  clock: ClockHealthConfig;
-}
+/** The `rules` slice of the gateway config, inferred from its schema (config.ts). */
+export type { RulesConfig };
 
 export const DEFAULT_RULES_CONFIG: RulesConfig = {
   thresholds: DEFAULT_THRESHOLDS_CONFIG,

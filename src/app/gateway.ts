@@ -26,6 +26,7 @@ import { Lifecycle, type Service } from "../core/service.js";
 import { type Db, openDatabase } from "../db.js";
 import { Admission } from "../drivers/admission.js";
 import { createDrivers } from "../drivers/create-drivers.js";
+import type { LoadedDefinition } from "../drivers/definition-loader.js";
 import { DeviceRegistry } from "../drivers/device-registry.js";
 import { type CommitBatch, Ingest } from "../drivers/ingest.js";
 import { aedesPublisher } from "../drivers/mqtt/local-publisher.js";
@@ -53,6 +54,8 @@ export interface GatewayDeps {
   readonly clock: Clock;
   /** Makes the ids of new alerts (tests inject predictable ones, as they inject the clock); default random UUIDs. */
   readonly newAlertId?: () => string;
+  /** The vendor definitions `loadGatewayConfig` loaded with the config (loaded at start when absent). */
+  readonly definitions?: readonly LoadedDefinition[];
 }
 
 /** The running gateway, as the composition root built it. */
@@ -266,6 +269,7 @@ export class Gateway {
       registry: this.registry,
       ingest: this.ingest,
       admission: this.admission,
+      definitions: deps.definitions,
     });
     this.#addParts(driverParts);
   }

@@ -23,7 +23,6 @@ import { UlidFactory } from "../ids.js";
 import { eventRecordText, type ReadingRecordFields } from "./canonical-record.js";
 import { SALT_BYTES } from "./commitment.js";
 import { LeafOpenings } from "./leaf-openings.js";
-import type { ReadingRow } from "./reading-store.js";
 import {
   commitEntryFast,
   leafHashFast,

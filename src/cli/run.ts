@@ -9,9 +9,9 @@ import { parseFlags, requireFlag } from "./args.js";
 export async function runCommand(argv: string[], _out?: NodeJS.WritableStream): Promise<number> {
   const { values } = parseFlags(argv, { config: { type: "string", short: "c" } });
   // every problem of the file, vendor packages and definition references included, before anything opens
-  const { config } = await loadGatewayConfig(requireFlag(values.config, "config"));
+  const { config, definitions } = await loadGatewayConfig(requireFlag(values.config, "config"));
   const log = createLogger(config.log.level);
-  const gateway = await Gateway.start(config, { log, clock: systemClock });
+  const gateway = await Gateway.start(config, { log, clock: systemClock, definitions });
   const notify = new SdNotify(log);
   notify.ready();
   // a line on stdout that supervisors and tests can wait for

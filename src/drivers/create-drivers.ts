@@ -7,8 +7,8 @@
 
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
+import { configProblemsError } from "../config-sections.js";
 import type { Service } from "../core/service.js";
-import { GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
 import type { Admission } from "./admission.js";
@@ -36,6 +36,11 @@ export interface DriversDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /**
+   * The vendor definitions of `drivers.packages`, loaded and validated with the config (`loadGatewayConfig`);
+   * when absent they are loaded here.
+   */
+  readonly definitions?: readonly LoadedDefinition[] | undefined;
 }
 
 /** The BLE and serial services as the config asks (none when neither is configured). */
@@ -45,9 +50,9 @@ export async function createDrivers(gw: DriversDeps): Promise<{ services: Servic
   const drivers = driversSlice(config);
   if (!config.ble.enabled && config.serial.ports.length === 0 && drivers.packages.length === 0)
     return { services };
-  const loaded: LoadedDefinition[] = await loadDefinitionPackages(drivers.packages, {
-    packagesFrom: drivers.packagesFrom,
-  });
+  const loaded =
+    gw.definitions ??
+    (await loadDefinitionPackages(drivers.packages, { packagesFrom: drivers.packagesFrom }));
   for (const l of loaded)
     gw.log.info(
       { package: l.origin, vendor: l.definition.vendor, model: l.definition.model },
@@ -58,12 +63,8 @@ export async function createDrivers(gw: DriversDeps): Promise<{ services: Servic
   const problems: Problem[] = [];
   const ble = config.ble.enabled ? bleDriver(gw, config, all, problems) : null;
   const serial = config.serial.ports.length > 0 ? serialDriver(gw, config, all, problems) : null;
-  if (problems.length > 0) {
-    const list = problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
-    throw new GatewayError("CONFIG_INVALID", `driver config: ${problems.length} problem(s)\n${list}`, {
-      details: problems,
-    });
-  }
+  // the references were checked with the config (definitionReferenceProblems): a caller that skipped it
+  if (problems.length > 0) throw configProblemsError("driver config", problems);
   if (ble) {
     services.push({
       name: "ble",

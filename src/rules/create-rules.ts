@@ -12,6 +12,7 @@ import type { CommitWriterSpec } from "../batcher/commit-writer.js";
 import type { Tlog } from "../batcher/open-tlog.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
+import { configProblemsError } from "../config-sections.js";
 import type {
   ControlOps,
   DeviceDirectory,
@@ -23,7 +24,6 @@ import type {
 import type { Service } from "../core/service.js";
 import type { Db } from "../db.js";
 import type { IngestListener, InputRejection } from "../drivers/ingest.js";
-import { GatewayError } from "../errors.js";
 import { UlidFactory } from "../ids.js";
 import type { Logger } from "../log.js";
 import type { Metrics } from "../metrics.js";
@@ -123,16 +123,8 @@ export function createRules(gw: RulesDeps): RulesParts {
   const { config, tlog } = gw;
   const alerts = config.alerts;
   const problems = alertsConfigProblems(alerts, config.rules.alarms);
-  if (problems.length > 0) {
-    const list = problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
-    throw new GatewayError(
-      "CONFIG_INVALID",
-      `invalid alerts config: ${problems.length} problem(s)\n${list}`,
-      {
-        details: problems,
-      },
-    );
-  }
+  // checked with the config (resolveAlertsConfig): a caller that built its config by hand
+  if (problems.length > 0) throw configProblemsError("invalid alerts config", problems);
   const log = gw.log.child({ module: "rules" });
   const gatewayId = config.gatewayId;
   const services: Service[] = [];

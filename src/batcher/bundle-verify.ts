@@ -1,5 +1,5 @@
 /**
- * The offline verifier of proof bundles (issue #3 §6). Browser-safe: no Node APIs (only @noble and
+ * The offline verifier of proof bundles (issue #3 §6). Browser-safe: no Node APIs (only @noble, @scure and
  * standard JS), so the same code can run in an auditor's browser.
  *
  * Steps, in order; the verdict names the first that fails:

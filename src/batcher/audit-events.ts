@@ -44,7 +44,9 @@ export function scanLoggedEvents(
 ): ScanCounts {
   const counts: ScanCounts = { opened: 0, unopened: 0 };
   // a ULID of the millisecond before: every id of that time or later sorts at or above it
-  const bound = opts.sinceMs === undefined ? "" : `evt-${new UlidFactory().next(opts.sinceMs - 1)}`;
+  // a bound at or before the epoch bounds nothing (and a ULID has no time before it)
+  const bound =
+    opts.sinceMs === undefined || opts.sinceMs <= 0 ? "" : `evt-${new UlidFactory().next(opts.sinceMs - 1)}`;
   const first = db
     .prepare<[string], number | null>("SELECT min(leaf_index) FROM tlog_records WHERE ref >= ?")
     .pluck()

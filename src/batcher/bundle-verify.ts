@@ -1,6 +1,6 @@
 /**
  * The offline verifier of proof bundles (docs/tamper-evident-log.md, "`vitalog verify`"). Browser-safe: no
- * Node APIs (only @noble and standard JS), so the same code can run in an auditor's browser.
+ * Node APIs (only @noble, @scure and standard JS), so the same code can run in an auditor's browser.
  *
  * Steps, in order; the verdict names the first that fails:
  *   opening → entry → leaf_hash → inclusion → checkpoint_signature (→ anchor, when a checker is given)

@@ -10,7 +10,8 @@
  * This module imports `fast-check` (property tests), so a vendor package needs `fast-check` (^4) as a
  * devDependency next to `vitalog`. The gateway never loads this module at run time.
  *
- * What it checks, per definition: the definition is valid; its `sdkVersion` range includes `SDK_VERSION`;
+ * What it checks, per definition: the definition is valid; its `sdkVersion` is a caret range or an exact
+ * version (the SDK's range policy) and contains `SDK_VERSION` (npm semver semantics);
  * per decoder: every example frame decodes to ≥ 1 reading that ingest accepts; decoding is pure (same result
  * twice, input untouched); every truncation of an example, random frames and mutated examples either throw
  * `DecodeError` or return a well-formed result whose readings are inside the hard limits of src/reading.ts.
@@ -28,6 +29,7 @@ import {
   hex,
   isSdkCompatible,
   SDK_VERSION,
+  sdkRangePolicyProblem,
 } from "./sdk.js";
 
 export interface ConformanceOptions {
@@ -206,6 +208,10 @@ export function registerConformanceTests(source: DefinitionsSource, options: Con
   for (const def of definitionsOf(source)) {
     describe(`${def.vendor} ${def.model}: vitalog SDK ${SDK_VERSION} conformance`, () => {
       it("is a valid device definition", () => fail(definitionProblems(def)));
+      it(`declares its sdkVersion (${def.sdkVersion}) as a caret range or an exact version`, () => {
+        const problem = sdkRangePolicyProblem(def.sdkVersion);
+        if (problem !== undefined) throw new Error(problem);
+      });
       it(`declares an sdkVersion range (${def.sdkVersion}) that includes SDK ${SDK_VERSION}`, () => {
         if (!isSdkCompatible(def.sdkVersion)) throw new Error(`${def.sdkVersion} excludes ${SDK_VERSION}`);
       });

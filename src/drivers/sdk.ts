@@ -8,17 +8,25 @@
  * Versioning: `SDK_VERSION` follows semver. Within a major version only additions are made: no exported name,
  * field, wire string (reason, condition, kind) or behaviour a definition relies on is removed or renamed.
  * A definition declares the range it was built for in `sdkVersion` (caret, e.g. "^1.0.0"); the gateway refuses
- * (and lists) definitions whose range does not contain `SDK_VERSION`.
+ * (and lists) definitions whose range does not contain `SDK_VERSION`. Two separate checks, each with its own
+ * problem text: our range POLICY (`sdkRangePolicyProblem`: a caret range or an exact version, nothing wider)
+ * and COMPATIBILITY (`isSdkCompatible`: npm's `semver` package decides whether the range contains the version,
+ * prerelease rules included, so a vendor's `sdkVersion` means exactly what the same text means to npm).
  *
  * Vendors test their package with `registerConformanceTests` from ./sdk-conformance.js.
  */
+import semver from "semver";
 import type { Clock } from "../clock.js";
 import type { DeviceStatusInput, ReadingInput } from "../reading.js";
+import type {
+  CharacteristicBinding,
+  Decoder,
+  RecordAccessBinding,
+} from "./profiles/characteristic-binding.js";
 import { DecodeError } from "./profiles/decode-error.js";
 import type { DecodeContext, DecodeResult } from "./profiles/decode-result.js";
 import { normaliseUuid } from "./profiles/gatt-uuids.js";
 import { hex } from "./profiles/hex.js";
-import { parseRange, satisfies } from "./profiles/semver.js";
 import { framingProblems, type SerialFraming } from "./profiles/serial-framing.js";
 
 /**
@@ -28,6 +36,11 @@ import { framingProblems, type SerialFraming } from "./profiles/serial-framing.j
 export const SDK_VERSION = "1.1.0";
 
 export { ByteReader, ByteWriter } from "./profiles/byte-reader.js";
+export type {
+  CharacteristicBinding,
+  Decoder,
+  RecordAccessBinding,
+} from "./profiles/characteristic-binding.js";
 export { DECODE_ERROR_REASONS, DecodeError } from "./profiles/decode-error.js";
 export type {
   AbsentReason,
@@ -68,53 +81,6 @@ export {
   type SplitEvent,
 } from "./profiles/serial-framing.js";
 export type { DeviceStatusInput, ReadingInput };
-
-/**
- * A pure decoder. Contract:
- * - MUST be a pure function of `bytes` and `ctx`: no I/O, no clock, no hidden state; same input → same output.
- * - MUST NOT modify `bytes`.
- * - MUST throw only `DecodeError` (stable snake_case `reason`) for a malformed frame; anything else is a bug.
- * - MUST NOT return a reading whose value is outside the hard limits of src/reading.ts: use `ResultBuilder`,
- *   which moves such a value to `absent` with its reason. IEEE 11073 special values are never numbers.
- * - SHOULD list, in `absent`, every value the frame carried that produced no reading.
- */
-export type Decoder<D = unknown> = (bytes: Uint8Array, ctx: DecodeContext) => DecodeResult<D>;
-
-/** A BLE characteristic the gateway subscribes to, and the decoder for its values. */
-export interface CharacteristicBinding {
-  /** snake_case id, unique in the definition; used in counters and logs (e.g. "plx_continuous"). */
-  name: string;
-  /** Service UUID: "180D", "0x180d" or 128-bit text. */
-  service: string;
-  /** Characteristic UUID, same forms. */
-  characteristic: string;
-  /** How the device sends values. */
-  property: "notify" | "indicate";
-  decode: Decoder;
-  /** At least one real frame (hex) that decodes to one or more readings; the conformance suite replays them. */
-  examples: readonly string[];
-}
-
-/**
- * BLE only, optional: a Record Access Control Point 0x2A52 through which the BLE driver fetches the records a
- * device has stored [clinical.md §1.7.1]. On every connection, after subscribing to `notify` and to this
- * characteristic's indications, the driver writes "report stored records": all of them on the first connection
- * it makes to the device, afterwards those with a sequence number above the highest it has delivered (`01 03 01
- * <N+1 LE16>`). The records arrive as notifications of the `records` binding and go through ingest like live
- * ones; the RACP response indication (or a timeout) ends the fetch. Build it with `glucoseRecordAccess()`.
- */
-export interface RecordAccessBinding {
-  /** snake_case id, distinct from the `notify` names; used in counters and logs (e.g. "glucose_racp"). */
-  name: string;
-  /** Service UUID, same forms as `CharacteristicBinding.service`. */
-  service: string;
-  /** The RACP characteristic UUID (0x2A52 for the SIG profiles). */
-  characteristic: string;
-  /** Name of the `notify` binding whose notifications carry the stored records. */
-  records: string;
-  /** The record's sequence number (uint16) from its decode result, undefined if it has none. Pure. */
-  sequenceNumber: (result: DecodeResult) => number | undefined;
-}
 
 /** BLE match rule: a device matches when it advertises ALL `serviceUuids` and its name starts with `namePrefix`. */
 export interface BleMatch {
@@ -174,9 +140,35 @@ export class DefinitionError extends TypeError {
   }
 }
 
-/** Whether a definition's declared `sdkVersion` range contains `version` (default: this SDK). */
+/**
+ * Whether a definition's declared `sdkVersion` range contains `version` (default: this SDK), with npm's semver
+ * semantics: `^1.2.3` is >=1.2.3 <2.0.0, `^0.2.3` is >=0.2.3 <0.3.0, and a prerelease version is contained only
+ * by a range that names a prerelease of the same MAJOR.MINOR.PATCH (`^1.2.0-rc.1` contains 1.2.0-rc.2; `^1.0.0`
+ * does not contain 1.2.0-rc.1). False for text that is no range at all. This is compatibility only: the
+ * shapes a definition may use are `sdkRangePolicyProblem`'s business.
+ */
 export function isSdkCompatible(range: string, version: string = SDK_VERSION): boolean {
-  return satisfies(version, range);
+  return semver.satisfies(version, range);
+}
+
+const PARTIAL = /^(?:0|[1-9]\d*)(?:\.(?:0|[1-9]\d*))?$/;
+
+/**
+ * Our range policy, separate from compatibility: `sdkVersion` MUST be a caret range (`^1.2.3`, `^1.2`, `^1`,
+ * prerelease allowed: `^2.0.0-rc.1`) or an exact version (`1.2.3`, `2.0.0-rc.1`). Wider ranges (`>=1`, `*`,
+ * `1.x`, `~1.2`, `||`, hyphen ranges) are refused: a definition must not claim to work with SDK majors that do
+ * not exist yet, and a caret range is the one promise the SDK's versioning rule backs. Build metadata is refused
+ * too (semver ignores it, so it would only mislead). Returns the problem text, or undefined when the text follows
+ * the policy. Never throws.
+ */
+export function sdkRangePolicyProblem(range: unknown): string | undefined {
+  const problem = `sdkVersion must be a caret range or exact version, e.g. "^1.0.0" (got ${JSON.stringify(range)})`;
+  if (typeof range !== "string") return problem;
+  const t = range.trim();
+  const version = t.startsWith("^") ? t.slice(1) : t;
+  const isFull = semver.valid(version) === version;
+  const isPartialCaret = t.startsWith("^") && PARTIAL.test(version);
+  return isFull || isPartialCaret ? undefined : problem;
 }
 
 const SNAKE = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/;
@@ -232,9 +224,10 @@ export function definitionProblems(def: unknown): string[] {
   const p: string[] = [];
   if (!nonEmpty(d.vendor)) p.push("vendor must be a non-empty string");
   if (!nonEmpty(d.model)) p.push("model must be a non-empty string");
-  if (!nonEmpty(d.sdkVersion) || !parseRange(d.sdkVersion)) {
-    p.push('sdkVersion must be a caret range or exact version, e.g. "^1.0.0"');
-  } else if (!isSdkCompatible(d.sdkVersion)) {
+  const policyProblem = sdkRangePolicyProblem(d.sdkVersion);
+  if (policyProblem !== undefined) {
+    p.push(policyProblem);
+  } else if (!isSdkCompatible(d.sdkVersion!)) {
     p.push(`sdkVersion ${d.sdkVersion} does not include this SDK (${SDK_VERSION})`);
   }
   const m = d.match as

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseRange, parseVersion, satisfies } from "../../src/drivers/profiles/semver.js";
+import semver from "semver";
 import {
   type CharacteristicBinding,
   DecodeError,
@@ -15,6 +15,7 @@ import {
   plxContinuous,
   SDK_VERSION,
   safeDecode,
+  sdkRangePolicyProblem,
   uuid16,
 } from "../../src/drivers/sdk.js";
 
@@ -30,56 +31,104 @@ const bleDef = (over: Partial<DeviceDefinition> = {}): DeviceDefinition => ({
 describe("driver SDK: versioning", () => {
   it("is version 1.1.0 (a minor release: only additions since 1.0.0)", () => {
     assert.equal(SDK_VERSION, "1.1.0");
-    assert.deepEqual(parseVersion(SDK_VERSION), [1, 1, 0]);
+    assert.equal(semver.valid(SDK_VERSION), SDK_VERSION);
+    assert.equal(semver.prerelease(SDK_VERSION), null);
   });
 
-  it("parses caret ranges with npm semantics", () => {
-    assert.deepEqual(parseRange("^1.2.3"), [
-      [1, 2, 3],
-      [2, 0, 0],
-    ]);
-    assert.deepEqual(parseRange("^1.2"), [
-      [1, 2, 0],
-      [2, 0, 0],
-    ]);
-    assert.deepEqual(parseRange("^1"), [
-      [1, 0, 0],
-      [2, 0, 0],
-    ]);
-    assert.deepEqual(parseRange("^0.2.3"), [
-      [0, 2, 3],
-      [0, 3, 0],
-    ]);
-    assert.deepEqual(parseRange("^0.0.3"), [
-      [0, 0, 3],
-      [0, 0, 4],
-    ]);
-    assert.deepEqual(parseRange("^0.0"), [
-      [0, 0, 0],
-      [0, 1, 0],
-    ]);
-    assert.deepEqual(parseRange("^0"), [
-      [0, 0, 0],
-      [1, 0, 0],
-    ]);
-    assert.deepEqual(parseRange("1.4.2"), [
-      [1, 4, 2],
-      [1, 4, 3],
-    ]);
-    for (const bad of ["", "~1.0.0", ">=1.0.0", "^1.0.0-beta", "^01.0.0", "1.0", "latest", "^1.x"]) {
-      assert.equal(parseRange(bad), undefined, bad);
+  it("accepts caret ranges and exact versions under the range policy, prereleases included", () => {
+    for (const ok of [
+      "^1.2.3",
+      "^1.2",
+      "^1",
+      "^0.2.3",
+      "^0.0.3",
+      "^0.0",
+      "^0",
+      "1.4.2",
+      " ^1.0.0 ",
+      "^2.0.0-rc.1",
+      "^1.0.0-beta",
+      "2.0.0-alpha.0",
+    ]) {
+      assert.equal(sdkRangePolicyProblem(ok), undefined, ok);
     }
   });
 
-  it("checks versions against ranges, including the 0.x special cases", () => {
-    assert.ok(satisfies("1.9.9", "^1.2.3"));
-    assert.ok(!satisfies("1.2.2", "^1.2.3"));
-    assert.ok(!satisfies("2.0.0", "^1.2.3"));
-    assert.ok(satisfies("0.2.9", "^0.2.3"));
-    assert.ok(!satisfies("0.3.0", "^0.2.3"));
-    assert.ok(!satisfies("0.0.4", "^0.0.3"));
-    assert.ok(satisfies("1.10.0", "^1.9.0"), "numeric, not lexical, comparison");
-    assert.ok(!satisfies("1.0.0-rc.1", "^1.0.0"));
+  it("refuses every other range shape under the policy, with the policy's own text", () => {
+    for (const bad of [
+      "",
+      "~1.0.0",
+      ">=1.0.0",
+      ">=1.0.0 <2.0.0",
+      "^1.0.0 || ^2.0.0",
+      "1.0.0 - 2.0.0",
+      "*",
+      "1.x",
+      "^1.x",
+      "^01.0.0",
+      "1.0",
+      "latest",
+      "v1.0.0",
+      "^v1.0.0",
+      "=1.0.0",
+      "^1.0.0+build.7",
+      "^1.2.3.4",
+    ]) {
+      assert.equal(
+        sdkRangePolicyProblem(bad),
+        `sdkVersion must be a caret range or exact version, e.g. "^1.0.0" (got ${JSON.stringify(bad)})`,
+        bad,
+      );
+    }
+    assert.match(sdkRangePolicyProblem(undefined) ?? "", /caret range or exact version.*\(got undefined\)/);
+    assert.match(sdkRangePolicyProblem(1) ?? "", /caret range or exact version.*\(got 1\)/);
+  });
+
+  it("checks versions against caret ranges with npm semantics, including the 0.x special cases", () => {
+    const cases: [string, string, boolean][] = [
+      ["1.9.9", "^1.2.3", true],
+      ["1.2.3", "^1.2.3", true],
+      ["1.2.2", "^1.2.3", false],
+      ["2.0.0", "^1.2.3", false],
+      ["1.99.0", "^1.2", true],
+      ["1.1.9", "^1.2", false],
+      ["1.0.0", "^1", true],
+      ["2.0.0", "^1", false],
+      ["0.2.9", "^0.2.3", true],
+      ["0.3.0", "^0.2.3", false],
+      ["0.0.3", "^0.0.3", true],
+      ["0.0.4", "^0.0.3", false],
+      ["0.0.9", "^0.0", true],
+      ["0.1.0", "^0.0", false],
+      ["0.9.0", "^0", true],
+      ["1.0.0", "^0", false],
+      ["1.4.2", "1.4.2", true],
+      ["1.4.3", "1.4.2", false],
+      ["1.10.0", "^1.9.0", true],
+    ];
+    for (const [version, range, contained] of cases) {
+      assert.equal(isSdkCompatible(range, version), contained, `${version} in ${range}`);
+    }
+  });
+
+  it("contains a prerelease SDK only in a range that names a prerelease of the same version", () => {
+    const cases: [string, string, boolean][] = [
+      ["1.0.0-rc.1", "^1.0.0", false],
+      ["1.2.0-rc.1", "^1.0.0", false],
+      ["2.0.0-rc.1", "^1.0.0", false],
+      ["2.0.0-rc.1", "^2.0.0", false],
+      ["2.0.0-rc.1", "^2.0.0-rc.1", true],
+      ["2.0.0-rc.2", "^2.0.0-rc.1", true],
+      ["2.0.0-rc.0", "^2.0.0-rc.1", false],
+      ["2.0.0", "^2.0.0-rc.1", true],
+      ["2.3.0", "^2.0.0-rc.1", true],
+      ["2.1.0-rc.1", "^2.0.0-rc.1", false],
+      ["2.0.0-rc.1", "2.0.0-rc.1", true],
+      ["2.0.0", "2.0.0-rc.1", false],
+    ];
+    for (const [version, range, contained] of cases) {
+      assert.equal(isSdkCompatible(range, version), contained, `${version} in ${range}`);
+    }
   });
 
   it("declares a definition compatible only when its range contains SDK_VERSION", () => {
@@ -90,8 +139,20 @@ describe("driver SDK: versioning", () => {
     assert.ok(!isSdkCompatible("^1.2.0"));
     assert.ok(!isSdkCompatible("^2.0.0"));
     assert.ok(!isSdkCompatible("^0.9.0"));
+    assert.ok(!isSdkCompatible("^1.2.0-rc.1"), "a prerelease of a later minor does not contain 1.1.0");
     assert.ok(!isSdkCompatible("nonsense"));
     assert.ok(isSdkCompatible("^1.1.0", "1.4.0"));
+  });
+
+  it("reports the policy and the compatibility problem with different texts", () => {
+    const wide = definitionProblems(bleDef({ sdkVersion: ">=1.0.0" }));
+    assert.deepEqual(wide, [
+      'sdkVersion must be a caret range or exact version, e.g. "^1.0.0" (got ">=1.0.0")',
+    ]);
+    assert.ok(isSdkCompatible(">=1.0.0"), "semver alone would accept it: the policy is what refuses it");
+    const later = definitionProblems(bleDef({ sdkVersion: "^1.2.0-rc.1" }));
+    assert.deepEqual(later, ["sdkVersion ^1.2.0-rc.1 does not include this SDK (1.1.0)"]);
+    assert.deepEqual(definitionProblems(bleDef({ sdkVersion: "^1.1.0" })), []);
   });
 });
 

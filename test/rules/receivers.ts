@@ -1,6 +1,7 @@
 /** Real loopback receivers for the sink tests: an HTTP webhook endpoint and an MLLP alert manager. */
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
+import { Hl7Message } from "@medplum/core";
 import { frameMllp, MllpDeframer } from "../../src/rules/sinks/mllp.js";
 import { verifyWebhook } from "../../src/rules/sinks/webhook.js";
 
@@ -60,8 +61,8 @@ export interface MllpHit {
 }
 
 /**
- * A small HL7 alert manager on 127.0.0.1: deframes ORU^R40 messages and answers ACK^R40 with the code
- * `respond` picks (null = no answer, to test the ACK timeout).
+ * A small HL7 alert manager on 127.0.0.1: deframes ORU^R40 messages, reads MSH-10 with @medplum/core's parser,
+ * and answers ACK^R40 with the code `respond` picks (null = no answer, to test the ACK timeout).
  */
 export async function startMllpReceiver(port = 0) {
   const hits: MllpHit[] = [];
@@ -76,8 +77,8 @@ export async function startMllpReceiver(port = 0) {
     const deframer = new MllpDeframer();
     socket.on("data", (chunk: Buffer) => {
       for (const message of deframer.push(chunk)) {
-        const msh = message.split("\r")[0]!.split("|");
-        const hit: MllpHit = { message, controlId: msh[9] ?? "", answered: null };
+        const controlId = Hl7Message.parse(message).header.getField(10)?.toString() ?? "";
+        const hit: MllpHit = { message, controlId, answered: null };
         hits.push(hit);
         const code = respond(hit, hits.length - 1);
         hit.answered = code;
@@ -112,10 +113,10 @@ export async function startMllpReceiver(port = 0) {
   };
 }
 
-/** Field `n` (1-based, MSH-aware) of the first segment named `seg`. */
+/**
+ * Field `n` (1-based, MSH-1 being the field separator) of the first segment named `seg`, as sent (escape
+ * sequences kept), read with @medplum/core's HL7 v2 parser rather than ours.
+ */
 export function hl7Field(message: string, seg: string, n: number): string | undefined {
-  const s = message.split("\r").find((x) => x.startsWith(`${seg}|`));
-  if (!s) return undefined;
-  const f = s.split("|");
-  return seg === "MSH" ? (n === 1 ? "|" : f[n - 1]) : f[n];
+  return Hl7Message.parse(message).getSegment(seg)?.getField(n)?.toString();
 }

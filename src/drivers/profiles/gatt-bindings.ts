@@ -2,7 +2,7 @@
  * Factories binding the standard SIG measurement characteristics to their decoders, for `DeviceDefinition.notify`.
  * Each carries the spec vectors of clinical.md §1 as examples, so the conformance suite replays real frames.
  */
-import type { CharacteristicBinding, RecordAccessBinding } from "../sdk.js";
+import type { CharacteristicBinding, RecordAccessBinding } from "./characteristic-binding.js";
 import { decodeBloodPressureMeasurement } from "./gatt-blood-pressure-measurement.js";
 import { type CgmDecodeOptions, decodeCgmMeasurement } from "./gatt-cgm-measurement.js";
 import { decodeGlucoseMeasurement } from "./gatt-glucose-measurement.js";

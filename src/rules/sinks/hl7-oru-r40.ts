@@ -8,6 +8,13 @@
  * Times: OBR-7 (observation date/time of the alert) is when the alert was raised, the same in every message of
  * the alert; OBX-14 of facet 2 (the source: device and value) is when the triggering value was measured, when
  * known; OBX-14 of the other facets is when this transition happened.
+ *
+ * Escaping [HL7 v2.6 ch. 2, "Use of escape sequences in text fields"]: every value from configuration or
+ * from an alert (application, facility, gateway id, assigning authority, point of care, subject id, alert id,
+ * texts) is escaped on its own before it is placed in its field or component, so no value can add a field,
+ * component, repetition, subcomponent or segment, whatever it contains. The configuration schema already
+ * refuses delimiters in the MSH/PID/PV1 values (sinks-config.ts); escaping here keeps the message well formed
+ * for any caller. Control characters are escaped too: a CR would end the segment, a VT or FS the MLLP frame.
  */
 import type { AlertState, AlertTransition } from "../alert-event.js";
 import type { AlertMessage } from "./alert-message.js";
@@ -26,15 +33,45 @@ export interface Oru40Options {
   gatewayId: string;
 }
 
-/** [HL7 v2 §2.7] escape the delimiters inside a text value. */
+/**
+ * [HL7 v2.6 ch. 2, escape sequences] the escape sequence of each delimiter of this message (MSH-1 `|`, MSH-2 `^~\&`);
+ * `\` itself is escaped first in the same pass, so a value that contains text like `\F\` comes back as it was.
+ */
+const DELIMITER_ESCAPES: Readonly<Record<string, string>> = {
+  "\\": "\\E\\",
+  "|": "\\F\\",
+  "^": "\\S\\",
+  "~": "\\R\\",
+  "&": "\\T\\",
+};
+
+/** [HL7 v2.6 ch. 2, "Hexadecimal"] `\Xhh\` data, for control characters (CR ends a segment, VT/FS a frame). */
+function hexEscape(ch: string): string {
+  return `\\X${ch.charCodeAt(0).toString(16).toUpperCase().padStart(2, "0")}\\`;
+}
+
+const ESCAPED = /[\\|^~&\u0000-\u001f\u007f]/g;
+const ESCAPED_TEXT = /\r\n|[\\|^~&\u0000-\u001f\u007f]/g;
+
+/**
+ * Escapes a free-text value (OBX-5 alert text, the local event code): delimiters as their escape sequences, a
+ * line break (CRLF, CR or LF) as the `\.br\` line-break command receivers render in a text display [HL7 v2.6
+ * ch. 2, "Formatting codes"], any other control character as `\Xhh\`.
+ */
 export function escapeHl7(text: string): string {
-  return text
-    .replace(/\\/g, "\\E\\")
-    .replace(/\|/g, "\\F\\")
-    .replace(/\^/g, "\\S\\")
-    .replace(/~/g, "\\R\\")
-    .replace(/&/g, "\\T\\")
-    .replace(/\r\n|\r|\n/g, "\\.br\\");
+  return text.replace(ESCAPED_TEXT, (ch) =>
+    ch === "\r\n" || ch === "\r" || ch === "\n" ? "\\.br\\" : (DELIMITER_ESCAPES[ch] ?? hexEscape(ch)),
+  );
+}
+
+/**
+ * Escapes an identifier or a name placed in one component of a coded field (MSH-3..6 HD, PID-3 CX, PV1-3 PL,
+ * OBR-2/3 EI): delimiters as their escape sequences and every control character, CR and LF included, as
+ * `\Xhh\` hexadecimal data: formatting commands such as `\.br\` are defined for the text types TX, FT and CF
+ * only [HL7 v2.6 ch. 2, "Formatting codes"], and an identifier must come back byte for byte.
+ */
+export function escapeHl7Value(text: string): string {
+  return text.replace(ESCAPED, (ch) => DELIMITER_ESCAPES[ch] ?? hexEscape(ch));
 }
 
 /** HL7 DTM with milliseconds in UTC: YYYYMMDDHHMMSS.sss+0000. */
@@ -94,19 +131,20 @@ export function encodeOruR40(m: AlertMessage, controlId: string, o: Oru40Options
   const raisedAt = hl7Time(m.raised_at_ms);
   // a snapshot stored before observation times were kept, or a technical condition: the transition time
   const observedAt = typeof m.observed_at_ms === "number" ? hl7Time(m.observed_at_ms) : at;
-  const alertRef = `${escapeHl7(m.alert_id)}^${escapeHl7(o.sendingApplication)}^${escapeHl7(o.gatewayId)}`;
+  const v = escapeHl7Value;
+  const alertRef = `${v(m.alert_id)}^${v(o.sendingApplication)}^${v(o.gatewayId)}`;
   const { code, abnormal } = eventCode(m.rule_id);
   const type = m.category === "technical" ? "ST" : "SP";
   const priority = PRIORITY[m.priority];
-  const by = m.by ? escapeHl7(m.by) : "";
+  const by = m.by ? v(m.by) : "";
   const segments = [
     [
       "MSH",
       "^~\\&",
-      `${o.sendingApplication}^${escapeHl7(o.gatewayId)}`,
-      o.sendingFacility,
-      o.receivingApplication,
-      o.receivingFacility,
+      `${v(o.sendingApplication)}^${v(o.gatewayId)}`,
+      v(o.sendingFacility),
+      v(o.receivingApplication),
+      v(o.receivingFacility),
       hl7Time(nowMs),
       "",
       "ORU^R40^ORU_R40",
@@ -123,8 +161,8 @@ export function encodeOruR40(m: AlertMessage, controlId: string, o: Oru40Options
       "",
       MSH21_PCD_ACM,
     ].join("|"),
-    `PID|||${escapeHl7(m.subject_id)}^^^${o.patientIdAuthority}^MR`,
-    `PV1||I|${o.pointOfCare}`,
+    `PID|||${v(m.subject_id)}^^^${v(o.patientIdAuthority)}^MR`,
+    `PV1||I|${v(o.pointOfCare)}`,
     `OBR|1|${alertRef}|${alertRef}|${MDC_EVT_ALARM}|||${raisedAt}`,
     obx(1, "ST", code, 1, escapeHl7(m.reason), `${abnormal}~${priority}~${type}`, at, by),
     obx(

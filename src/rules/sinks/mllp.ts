@@ -17,7 +17,14 @@ export const CR = 0x0d;
 /** Largest frame accepted from the peer (an ACK is tiny). */
 const MAX_FRAME_BYTES = 1 << 20;
 
+/**
+ * Frames one message. The content MUST NOT contain VT or FS (MLLP has no escape for its block characters; a
+ * stray FS would end the frame early and the rest would be read as noise): the HL7 encoder escapes every
+ * control character in the values it places (hl7-oru-r40.ts), so one here is a bug and a RangeError.
+ */
 export function frameMllp(message: string): Buffer {
+  const bad = /[\v\x1c]/.exec(message);
+  if (bad !== null) throw new RangeError(`MLLP content contains a block character at ${bad.index}`);
   return Buffer.concat([Buffer.from([VT]), Buffer.from(message, "utf8"), Buffer.from([FS, CR])]);
 }
 

@@ -27,7 +27,7 @@ import {
 } from "./anchor-publisher.js";
 import type { EvmAnchorEvidence } from "./evidence.js";
 import type { EvmLedger } from "./evm-ledger.js";
-import type { AnchorRecords } from "./publisher-records.js";
+import type { AnchorRecords, NewItem } from "./publisher-records.js";
 import { nextStep, type PublisherConfig, type Timing } from "./publisher-step.js";
 import { PublisherStore } from "./publisher-store.js";
 import { PublisherTicks } from "./publisher-ticks.js";
@@ -117,24 +117,23 @@ export class Publisher implements AnchorPublisher {
    * BUSY_RETRY_MS (unless a newer one came meanwhile).
    */
   offer(cp: CheckpointInput): boolean {
+    let item: NewItem;
     try {
-      const fields = anchorFields(cp);
+      const { checkpointHash } = anchorFields(cp);
       if (cp.treeSize >= 1n << 63n) throw new RangeError("treeSize beyond SQLite INTEGER");
       const { origin, treeSize, rootHash, noteText } = cp;
-      const item = {
-        ledger: this.ledger.name,
-        origin,
-        treeSize,
-        rootHash,
-        noteText,
-        checkpointHash: fields.checkpointHash,
-      };
+      item = { ledger: this.ledger.name, origin, treeSize, rootHash, noteText, checkpointHash };
+    } catch (err) {
+      this.noteError("invalid_checkpoint", err instanceof Error ? err.message : String(err));
+      return false;
+    }
+    try {
       const nowMs = this.clock.now();
       const next = this.store.decideAndApply(() => {
         const s = nextStep({
           kind: "offer",
           item,
-          known: this.store.byHash(fields.checkpointHash) !== undefined,
+          known: this.store.byHash(item.checkpointHash) !== undefined,
           maxCommittedSize: this.store.maxCommittedSize(),
           queued: this.store.inState("queued"),
           nowMs,
@@ -157,7 +156,7 @@ export class Publisher implements AnchorPublisher {
         }, BUSY_RETRY_MS);
         return false;
       }
-      this.noteError("invalid_checkpoint", err instanceof Error ? err.message : String(err));
+      this.noteError("store_unavailable", err instanceof Error ? err.message : String(err));
       return false;
     }
   }
@@ -176,6 +175,11 @@ export class Publisher implements AnchorPublisher {
       }
       if (this.#isRunning) this.#schedule(delay);
     });
+    return this.#chain;
+  }
+
+  /** Resolves once the tick under way, if any, has finished (for a caller driving a fake clock). */
+  settled(): Promise<void> {
     return this.#chain;
   }
 

@@ -3,7 +3,7 @@ import type { Hex } from "viem";
 import { z } from "zod";
 import { onceParsed } from "../config-sections.js";
 import type { EvmLedgerConfig, FinalityPolicy } from "./evm-ledger.js";
-import type { PublisherConfig } from "./publisher.js";
+import type { PublisherConfig } from "./publisher-step.js";
 
 const GWEI = 1_000_000_000;
 

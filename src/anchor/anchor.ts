@@ -1,7 +1,8 @@
 /**
- * The ledger-agnostic anchoring contract. A checkpoint (a signed C2SP tlog-checkpoint note) is
- * anchored on an external ledger so that an auditor can later show it "existed no later than" a
- * ledger timestamp, offline, from archived evidence.
+ * What anchoring takes in and how it fails, for every ledger. A checkpoint (a signed C2SP
+ * tlog-checkpoint note) is anchored on an external ledger so that an auditor can later show it
+ * "existed no later than" a ledger timestamp, offline, from archived evidence. The contract of the
+ * publisher that does it is in anchor-publisher.ts.
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { type ErrorCode, GatewayError } from "../errors.js";
@@ -26,21 +27,6 @@ export interface AnchorFields {
   readonly rootHash: Uint8Array;
   /** SHA-256(noteText as UTF-8). */
   readonly checkpointHash: Uint8Array;
-}
-
-/** Where and when a checkpoint was durably accepted by a ledger. */
-export interface AnchorRecord {
-  /** Stable ledger name, e.g. `evm:31337:0x5fbd…` (chain id and registry address). */
-  readonly ledger: string;
-  readonly checkpointHash: Uint8Array;
-  readonly treeSize: bigint;
-  /** Ledger transaction id (0x-hex for EVM). */
-  readonly txId: string;
-  readonly blockNumber: bigint;
-  /** Block timestamp in Unix seconds: the checkpoint existed no later than this. */
-  readonly timestampSec: number;
-  /** Self-contained, offline-verifiable evidence (JSON-serialisable), ledger-specific format. */
-  readonly evidence: unknown;
 }
 
 const UINT64_LIMIT = 1n << 64n;
@@ -83,7 +69,8 @@ export type AnchorErrorReason =
   | "closed";
 
 /**
- * Operational anchoring error. `retryable` (from the GatewayError catalog) tells the caller whether
+ * Operational anchoring error, thrown by the ledger client and recorded by the publisher (its reason
+ * is the `last_error.reason` and the metric label). `retryable` (from the GatewayError catalog) tells whether
  * trying the same checkpoint again later can succeed: LEDGER_UNAVAILABLE (transient: outage,
  * timeout, fee cap until fees drop) vs LEDGER_REJECTED (the ledger refused this checkpoint for
  * good: not growing, reverted, wrong chain).
@@ -113,30 +100,4 @@ function anchorErrorCode(reason: AnchorErrorReason): ErrorCode {
     default:
       return "LEDGER_REJECTED";
   }
-}
-
-/**
- * An external ledger that anchors checkpoints.
- *
- * Contract (every implementation runs test/anchor/anchor-conformance.ts):
- * - `publish` MUST resolve only once the ledger durably accepted the checkpoint under the
- *   implementation's finality policy (EVM: `finalized` tag, or `latest` minus N confirmations),
- *   and MUST resolve with evidence an auditor can verify offline.
- * - `publish` MUST be idempotent per checkpoint (same `checkpointHash`): a second call, concurrent
- *   or later (also after a restart, when the ledger itself can be searched), MUST NOT write to the
- *   ledger again and MUST resolve with the same `txId`.
- * - `publish` MUST reject with an `AnchorError`: `retryable === true` for transient failures (ledger
- *   unreachable, timeout, fees above cap), `retryable === false` when the ledger refused the
- *   checkpoint (tree size not growing for this log, revert, wrong chain). It MUST NOT reject with
- *   anything else for operational failures; TypeError/RangeError only for invalid input.
- * - Implementations MUST NOT retry forever inside `publish`; retry policy and queueing belong to the
- *   caller (see Publisher). Callers on the ingest/alert path MUST NOT await `publish`.
- * - After `close()` resolves, `publish` MUST reject with reason `closed` and no timers or sockets may
- *   remain.
- */
-export interface Anchor {
-  /** Stable ledger name, also stored in every AnchorRecord. */
-  readonly ledger: string;
-  publish(cp: CheckpointInput): Promise<AnchorRecord>;
-  close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 /**
  * Low-level EVM ledger access for anchoring, over any JSON-RPC endpoint (Besu, geth, anvil, L2s):
  * key loading, chain-id check, fee suggestion, signing with explicit nonce and fees, broadcasting,
- * receipts and the finality point. Used by EvmAnchor (one-shot) and Publisher (durable state machine).
+ * receipts and the finality point. Used by the Publisher's state machine (publisher-ticks.ts).
  */
 import { readFileSync, statSync } from "node:fs";
 import {

@@ -2,11 +2,17 @@
  * SQLite persistence of the anchor publisher (reference §6.3–6.4): one row per offered checkpoint
  * with its state, and every signed transaction (raw bytes, nonce, fees) recorded BEFORE it is
  * broadcast, so a restart can always reconcile. All writes are synchronous; no transaction spans an
- * await. The caller owns the Database and applies ANCHOR_MIGRATION.
+ * await. The caller owns the Database and applies ANCHOR_MIGRATION. The publisher sees this only as
+ * `AnchorRecords` (publisher-records.ts): its writes arrive as typed commands applied here.
  */
 import type { Database, Statement } from "better-sqlite3";
+import { ANCHOR_STATES, type AnchorState } from "./anchor-publisher.js";
+import type { AnchorRecords, AnchorWrite, ItemRow, NewItem, TxRow } from "./publisher-records.js";
 
-/** Migration for the lead's numbered migrations (name: `anchor_publisher`). Tables are STRICT. */
+export { ANCHOR_STATES, type AnchorState } from "./anchor-publisher.js";
+export type { ItemRow, TxRow } from "./publisher-records.js";
+
+/** Migration `anchor_publisher` of the numbered migrations (src/migrations.ts). Tables are STRICT. */
 export const ANCHOR_MIGRATION = `
 CREATE TABLE anchor_items (
   id INTEGER PRIMARY KEY,
@@ -41,49 +47,6 @@ CREATE TABLE anchor_txs (
 ) STRICT;
 CREATE INDEX anchor_txs_nonce ON anchor_txs (nonce);
 `;
-
-/** Persisted states; wire strings (status output, metrics), only ever added to. */
-export type AnchorState = "queued" | "sent" | "mined" | "final" | "reorged" | "superseded" | "rejected";
-export const ANCHOR_STATES: readonly AnchorState[] = [
-  "queued",
-  "sent",
-  "mined",
-  "final",
-  "reorged",
-  "superseded",
-  "rejected",
-];
-
-export interface ItemRow {
-  id: number;
-  ledger: string;
-  origin: string;
-  treeSize: bigint;
-  rootHash: Uint8Array;
-  noteText: string;
-  checkpointHash: Uint8Array;
-  state: AnchorState;
-  nonce: number | null;
-  txHash: string | null;
-  blockNumber: bigint | null;
-  blockHash: string | null;
-  evidence: string | null;
-  error: string | null;
-  queuedAtMs: number;
-  sentAtMs: number | null;
-  finalAtMs: number | null;
-}
-
-export interface TxRow {
-  txHash: string;
-  itemId: number;
-  nonce: number;
-  raw: string;
-  maxFeePerGas: bigint;
-  maxPriorityFeePerGas: bigint;
-  firstSentAtMs: number;
-  lastSentAtMs: number;
-}
 
 type Raw = Record<string, unknown>;
 const num = (v: unknown): number | null => (v === null ? null : Number(v));
@@ -124,7 +87,7 @@ function toTx(r: Raw): TxRow {
 }
 
 /** Prepared statements over the anchor tables; every method is synchronous. */
-export class PublisherStore {
+export class PublisherStore implements AnchorRecords {
   readonly db: Database;
   readonly #s: Record<string, Statement>;
 
@@ -140,7 +103,7 @@ export class PublisherStore {
       ),
       insert:
         p(`INSERT INTO anchor_items (ledger, origin, tree_size, root_hash, note_text, checkpoint_hash, state,
-        queued_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)`),
+        nonce, queued_at_ms, updated_at_ms) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)`),
       setState: p("UPDATE anchor_items SET state = ?, error = ?, updated_at_ms = ? WHERE id = ?"),
       setSent: p(
         "UPDATE anchor_items SET state = 'sent', nonce = ?, sent_at_ms = coalesce(sent_at_ms, ?), error = NULL, updated_at_ms = ? WHERE id = ?",
@@ -188,37 +151,65 @@ export class PublisherStore {
   maxCommittedSize(): bigint {
     return ((this.#s.maxSize!.get() as Raw).m as bigint | null) ?? 0n;
   }
-  insert(
-    ledger: string,
-    cp: { origin: string; treeSize: bigint; rootHash: Uint8Array; noteText: string },
-    hash: Uint8Array,
-    nowMs: number,
-  ): void {
-    this.#s.insert!.run(ledger, cp.origin, cp.treeSize, cp.rootHash, cp.noteText, hash, nowMs, nowMs);
+  apply(writes: readonly AnchorWrite[]): void {
+    this.db.transaction(() => {
+      for (const w of writes) this.#write(w);
+    })();
   }
-  setState(id: number, state: AnchorState, error: string | null, nowMs: number): void {
-    this.#s.setState!.run(state, error, nowMs, id);
+
+  decideAndApply<T>(decide: () => { result: T; writes: readonly AnchorWrite[] }): T {
+    const run = this.db.transaction(() => {
+      const { result, writes } = decide();
+      for (const w of writes) this.#write(w);
+      return result;
+    });
+    // IMMEDIATE: take the write lock before the reads, so another connection committing between them
+    // and the writes cannot fail the transaction (SQLITE_BUSY_SNAPSHOT)
+    return run.immediate();
   }
-  setSent(id: number, nonce: number, nowMs: number): void {
-    this.#s.setSent!.run(nonce, nowMs, nowMs, id);
+
+  #write(w: AnchorWrite): void {
+    const s = this.#s;
+    switch (w.op) {
+      case "insert":
+        this.#insert(w.item, w.nonce, w.atMs);
+        break;
+      case "set_state":
+        s.setState!.run(w.state, w.error, w.atMs, w.id);
+        break;
+      case "queue":
+        s.setQueued!.run(w.nonce, w.error, w.atMs, w.id);
+        break;
+      case "sent":
+        this.#insertTx(w.tx);
+        s.setSent!.run(w.nonce, w.atMs, w.atMs, w.id);
+        break;
+      case "mined":
+        s.setMined!.run(w.nonce, w.txHash, w.blockNumber, w.blockHash, w.atMs, w.id);
+        break;
+      case "final":
+        s.setFinal!.run(w.evidence, w.atMs, w.atMs, w.id);
+        break;
+      case "touch_tx":
+        s.touchTx!.run(w.atMs, w.txHash);
+        break;
+    }
   }
-  /** Back to the queue; `nonce` reserved (reorged tx may return to the pool) or null for a fresh one. */
-  setQueued(id: number, nonce: number | null, error: string | null, nowMs: number): void {
-    this.#s.setQueued!.run(nonce, error, nowMs, id);
+
+  #insert(item: NewItem, nonce: number | null, nowMs: number): void {
+    this.#s.insert!.run(
+      item.ledger,
+      item.origin,
+      item.treeSize,
+      item.rootHash,
+      item.noteText,
+      item.checkpointHash,
+      nonce,
+      nowMs,
+      nowMs,
+    );
   }
-  setMined(
-    id: number,
-    nonce: number,
-    txHash: string,
-    blockNumber: bigint,
-    blockHash: string,
-    nowMs: number,
-  ): void {
-    this.#s.setMined!.run(nonce, txHash, blockNumber, blockHash, nowMs, id);
-  }
-  setFinal(id: number, evidence: string, nowMs: number): void {
-    this.#s.setFinal!.run(evidence, nowMs, nowMs, id);
-  }
+
   counts(): Record<AnchorState, number> {
     const out = Object.fromEntries(ANCHOR_STATES.map((s) => [s, 0])) as Record<AnchorState, number>;
     for (const r of this.#s.counts!.all() as Raw[]) out[r.state as AnchorState] = Number(r.n);
@@ -236,7 +227,7 @@ export class PublisherStore {
   oldestOpenMs(): number | null {
     return num((this.#s.oldestOpen!.get() as Raw).m);
   }
-  insertTx(t: TxRow): void {
+  #insertTx(t: TxRow): void {
     this.#s.insertTx!.run(
       t.txHash,
       t.itemId,
@@ -253,9 +244,6 @@ export class PublisherStore {
   }
   txsOfItem(id: number): TxRow[] {
     return (this.#s.txsOfItem!.all(id) as Raw[]).map(toTx);
-  }
-  touchTx(txHash: string, nowMs: number): void {
-    this.#s.touchTx!.run(nowMs, txHash);
   }
   /** When a checkpoint was last sent for the first time (fee bumps and re-sends excluded). */
   lastSentAtMs(): number | null {

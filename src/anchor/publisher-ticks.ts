@@ -1,11 +1,25 @@
 /**
- * One step of the publisher state machine (see publisher.ts for the contract). Every step reads the
- * ledger first (awaits), then writes its decision in one synchronous SQLite transaction.
+ * One tick of the EVM publisher (reference §6.3–6.4): observe the ledger (awaits), ask the pure
+ * `nextStep` what follows, apply its writes in one synchronous transaction, announce, act. The
+ * decisions are all in publisher-step.ts; this file only observes and carries out. It depends on its
+ * ports (records, ledger, clock, a report callback), not on the Publisher that runs it.
  */
 import type { Hex } from "viem";
+import type { Clock } from "../clock.js";
 import { type AnchorFields, anchorFields } from "./anchor.js";
-import type { Publisher } from "./publisher.js";
-import type { ItemRow } from "./publisher-store.js";
+import type { PublisherEvent } from "./anchor-publisher.js";
+import { type EvmLedger, type Fees, maxBig } from "./evm-ledger.js";
+import type { AnchorRecords, ItemRow } from "./publisher-records.js";
+import { type Action, chooseNonce, nextStep, type Situation, type Timing } from "./publisher-step.js";
+
+/** What a tick needs; `report` receives every transition (once durable) and every error. */
+export interface TickPorts {
+  readonly records: AnchorRecords;
+  readonly ledger: EvmLedger;
+  readonly clock: Clock;
+  readonly timing: Timing;
+  report(e: PublisherEvent): void;
+}
 
 function fieldsOf(item: ItemRow): AnchorFields {
   return anchorFields({
@@ -17,223 +31,197 @@ function fieldsOf(item: ItemRow): AnchorFields {
 }
 
 export class PublisherTicks {
-  readonly #p: Publisher;
+  readonly #p: TickPorts;
   #isReconciled = false;
 
-  constructor(p: Publisher) {
-    this.#p = p;
+  constructor(ports: TickPorts) {
+    this.#p = ports;
   }
 
+  /** One pass over every open item, oldest stage first; rejects on a ledger failure (caller retries). */
   async run(): Promise<void> {
     if (!this.#isReconciled) {
       await this.#reconcile();
       this.#isReconciled = true;
     }
-    const s = this.#p.store;
-    for (const item of s.inState("mined")) await this.#checkMined(item);
-    for (const item of s.inState("reorged")) await this.#checkReorged(item);
-    for (const item of s.inState("sent")) await this.#checkSent(item);
-    await this.#sendQueued();
-    this.#p.clearError();
+    const { records } = this.#p;
+    for (const item of records.inState("mined")) await this.#checkMined(item);
+    for (const item of records.inState("reorged")) await this.#checkReorged(item);
+    for (const item of records.inState("sent")) await this.#checkSent(item);
+    await this.#act(
+      this.#decide({
+        kind: "queued",
+        queued: records.inState("queued")[0],
+        sent: records.inState("sent")[0],
+        isMinedOrReorged: records.inState("mined").length > 0 || records.inState("reorged").length > 0,
+        lastSentAtMs: records.lastSentAtMs(),
+        nowMs: this.#p.clock.now(),
+        timing: this.#p.timing,
+      }),
+    );
   }
 
-  /** Start-up: rebroadcast every SENT transaction (a crash may have hit between persist and send). */
-  async #reconcile(): Promise<void> {
-    for (const item of this.#p.store.inState("sent")) {
-      const tx = this.#p.latestTx(item);
-      if (tx !== undefined && (await this.#p.ledger.receipt(tx.txHash as Hex)) === undefined) {
-        await this.#p.ledger.broadcast(tx.raw as Hex);
-        this.#p.store.touchTx(tx.txHash, this.#p.clock.now());
+  /** Applies the next step of `s` (writes, then announcements) and returns its action. */
+  #decide(s: Situation): Action {
+    const next = nextStep(s);
+    if (next.writes.length > 0) this.#p.records.apply(next.writes);
+    for (const c of next.changes) this.#p.report({ type: "state", ...c });
+    for (const e of next.errors) this.#p.report({ type: "error", ...e });
+    return next.action;
+  }
+
+  /** Carries out an action, and the actions its outcome leads to. */
+  async #act(first: Action): Promise<void> {
+    const { ledger, records, clock } = this.#p;
+    let action = first;
+    for (;;) {
+      switch (action.kind) {
+        case "fetch_evidence": {
+          const ev = await ledger.evidence(action.item.txHash as Hex, fieldsOf(action.item));
+          action = this.#decide({
+            kind: "evidence",
+            item: action.item,
+            evidenceBlockHash: ev.blockHash,
+            evidence: JSON.stringify(ev),
+            nowMs: clock.now(),
+          });
+          break;
+        }
+        case "price_bump": {
+          const { fees, isCapped } = await this.#feesFor(action.item.nonce!);
+          action = this.#decide({
+            kind: "fees",
+            item: action.item,
+            latestTx: action.latestTx,
+            fees,
+            isCapped,
+            nowMs: clock.now(),
+            timing: this.#p.timing,
+          });
+          break;
+        }
+        case "rebroadcast": {
+          const outcome = await ledger.broadcast(action.tx.raw as Hex);
+          records.apply([{ op: "touch_tx", txHash: action.tx.txHash, atMs: clock.now() }]);
+          action = this.#decide({ kind: "broadcast", outcome, isRebroadcast: true });
+          break;
+        }
+        case "simulate":
+          action = this.#decide({
+            kind: "simulated",
+            item: action.item,
+            refusal: await this.#refusal(action.item),
+            nowMs: clock.now(),
+          });
+          break;
+        case "sign": {
+          const nonce =
+            action.nonce ?? chooseNonce(null, (await ledger.nonces()).pending, records.maxNonce());
+          const fees = action.fees ?? (await this.#feesFor(nonce)).fees;
+          const signed = await ledger.sign(fieldsOf(action.item), nonce, fees);
+          action = this.#decide({
+            kind: "signed",
+            item: action.item,
+            tx: { txHash: signed.hash, itemId: action.item.id, nonce, raw: signed.raw, ...fees },
+            supersedes: action.supersedes,
+            nowMs: clock.now(),
+          });
+          break;
+        }
+        case "broadcast": {
+          const outcome = await ledger.broadcast(action.raw as Hex);
+          action = this.#decide({ kind: "broadcast", outcome, isRebroadcast: false });
+          break;
+        }
+        default:
+          return;
       }
     }
   }
 
-  #transition(item: ItemRow, write: () => void, state: ItemRow["state"], txHash?: string): void {
-    this.#p.store.db.transaction(write)();
-    this.#p.emit({ type: "state", treeSize: item.treeSize, state, ...(txHash ? { txHash } : {}) });
+  /** Start-up: a crash may have hit between persisting a SENT transaction and broadcasting it. */
+  async #reconcile(): Promise<void> {
+    const { records, ledger, clock } = this.#p;
+    for (const item of records.inState("sent")) {
+      const latestTx = records.txsOfItem(item.id)[0];
+      const hasReceipt =
+        latestTx !== undefined && (await ledger.receipt(latestTx.txHash as Hex)) !== undefined;
+      await this.#act(this.#decide({ kind: "restart", item, latestTx, hasReceipt, nowMs: clock.now() }));
+    }
   }
 
-  /** [§6.4] re-check the receipt and canonical hash on every head; promote under the finality point. */
   async #checkMined(item: ItemRow): Promise<void> {
-    const { ledger, store, clock } = this.#p;
-    const r = await ledger.receipt(item.txHash as Hex);
-    const canonical = await ledger.blockHashAt(item.blockNumber!);
-    if (r !== undefined && r.blockHash === canonical && r.blockHash !== item.blockHash) {
-      // Re-included in another block at once: still mined, new position.
-      this.#transition(
-        item,
-        () => store.setMined(item.id, item.nonce!, item.txHash!, r.blockNumber, r.blockHash, clock.now()),
-        "mined",
-        item.txHash!,
-      );
-      return;
-    }
-    if (r === undefined || canonical !== item.blockHash || r.blockHash !== item.blockHash) {
-      this.#transition(
-        item,
-        () => store.setState(item.id, "reorged", "anchor block left the canonical chain", clock.now()),
-        "reorged",
-      );
-      return;
-    }
-    if (item.blockNumber! > (await ledger.finalizedNumber())) return;
-    const evidence = await ledger.evidence(item.txHash as Hex, fieldsOf(item));
-    if (evidence.blockHash !== item.blockHash) return; // moved meanwhile; next tick decides
-    this.#transition(
-      item,
-      () => store.setFinal(item.id, JSON.stringify(evidence), clock.now()),
-      "final",
-      item.txHash!,
+    const { ledger, clock } = this.#p;
+    const receipt = await ledger.receipt(item.txHash as Hex);
+    const canonicalHash = await ledger.blockHashAt(item.blockNumber!);
+    const finalizedNumber = await ledger.finalizedNumber();
+    await this.#act(
+      this.#decide({ kind: "mined", item, receipt, canonicalHash, finalizedNumber, nowMs: clock.now() }),
     );
   }
 
-  /** Finds which of our transactions at `nonce` is mined on the canonical chain, if any. */
+  /** Settles a nonce whose fate is known (our receipt, or consumed by another transaction). */
+  async #isNonceSettled(item: ItemRow): Promise<boolean> {
+    const nonce = item.nonce!;
+    let hit = await this.#minedAtNonce(nonce);
+    const latestNonce = (await this.#p.ledger.nonces()).latest;
+    if (hit === undefined && latestNonce > nonce) hit = await this.#minedAtNonce(nonce); // mined meanwhile
+    const action = this.#decide({ kind: "nonce", item, hit, latestNonce, nowMs: this.#p.clock.now() });
+    return action.kind !== "unresolved";
+  }
+
+  /** Our transaction at `nonce` that has a receipt on the canonical chain, if any. */
   async #minedAtNonce(nonce: number) {
-    for (const tx of this.#p.store.txsAtNonce(nonce)) {
-      const r = await this.#p.ledger.receipt(tx.txHash as Hex);
-      if (r !== undefined) return { tx, r };
+    const { records, ledger } = this.#p;
+    for (const tx of records.txsAtNonce(nonce)) {
+      const r = await ledger.receipt(tx.txHash as Hex);
+      if (r !== undefined) {
+        const owner = records.byId(tx.itemId)!;
+        return { tx, owner, isSuccess: r.isSuccess, blockNumber: r.blockNumber, blockHash: r.blockHash };
+      }
     }
     return undefined;
   }
 
-  /** Resolves a nonce whose fate is known: a receipt (ours) or consumed by a foreign transaction. */
-  async #resolveNonce(item: ItemRow): Promise<boolean> {
-    const { ledger, store, clock } = this.#p;
-    const nonce = item.nonce!;
-    let hit = await this.#minedAtNonce(nonce);
-    if (hit === undefined && (await ledger.nonces()).latest > nonce) hit = await this.#minedAtNonce(nonce); // race with mining
-    if (hit === undefined) {
-      if ((await ledger.nonces()).latest <= nonce) return false;
-      this.#transition(
-        item,
-        () => store.setQueued(item.id, null, "nonce consumed by a foreign transaction", clock.now()),
-        "queued",
-      );
-      return true;
-    }
-    const { tx, r } = hit;
-    const owner = store.byId(tx.itemId)!;
-    const now = clock.now();
-    this.#transition(
-      owner,
-      () => {
-        if (r.isSuccess) store.setMined(owner.id, nonce, tx.txHash, r.blockNumber, r.blockHash, now);
-        else store.setState(owner.id, "rejected", "anchor transaction reverted", now);
-        // The loser at this nonce (a newer checkpoint that replaced too late) goes back to the queue.
-        if (owner.id !== item.id) store.setQueued(item.id, null, null, now);
-      },
-      r.isSuccess ? "mined" : "rejected",
-      tx.txHash,
-    );
-    return true;
-  }
-
   async #checkReorged(item: ItemRow): Promise<void> {
-    if (await this.#resolveNonce(item)) return;
-    // The nonce is free again: re-anchor at the SAME nonce, so the old transaction can never land too.
-    const { store, clock } = this.#p;
-    const newer = store.inState("queued").find((q) => q.treeSize > item.treeSize);
-    this.#transition(
-      item,
-      () => {
-        if (newer === undefined) {
-          store.setQueued(item.id, item.nonce, "re-anchoring after reorg", clock.now());
-        } else {
-          store.setState(item.id, "superseded", null, clock.now());
-          store.setQueued(newer.id, item.nonce, null, clock.now());
-        }
-      },
-      "queued",
-    );
+    if (await this.#isNonceSettled(item)) return;
+    const newer = this.#p.records.inState("queued")[0];
+    await this.#act(this.#decide({ kind: "reorged", item, newer, nowMs: this.#p.clock.now() }));
   }
 
-  /** Stuck-transaction escalation (§6.3): rebroadcast after T1, same-nonce fee bump after T2, cap. */
   async #checkSent(item: ItemRow): Promise<void> {
-    if (await this.#resolveNonce(item)) return;
-    const { ledger, store, clock, config } = this.#p;
-    const tx = this.#p.latestTx(item);
-    if (tx === undefined) return;
-    const now = clock.now();
-    if (now - tx.firstSentAtMs >= config.bumpAfterMs) {
-      const fees = await this.#p.feesFor(item.nonce!);
-      if (!fees.isCapped) {
-        await this.#send(item, item.nonce!, fees, () => undefined);
-        return;
-      }
-      this.#p.noteError("fee_cap_reached", "stuck anchor transaction at the fee cap");
-    }
-    if (now - tx.lastSentAtMs >= config.rebroadcastMs) {
-      const outcome = await ledger.broadcast(tx.raw as Hex);
-      store.touchTx(tx.txHash, clock.now());
-      if (outcome === "underpriced") this.#p.noteError("underpriced", "rebroadcast refused as underpriced");
-    }
-  }
-
-  async #sendQueued(): Promise<void> {
-    const { store, ledger, clock } = this.#p;
-    const q = store.inState("queued")[0];
-    if (q === undefined) return;
-    const last = store.lastSentAtMs();
-    const isDue = q.nonce !== null || last === null || clock.now() - last >= this.#p.config.anchorIntervalMs;
-    if (!isDue) return;
-    const sent = store.inState("sent")[0];
-    if (sent !== undefined) {
-      if (q.treeSize <= sent.treeSize) return;
-      // [§6.3] aggregate: the newer checkpoint replaces the pending transaction at the same nonce.
-      const fees = await this.#p.feesFor(sent.nonce!);
-      await this.#send(q, sent.nonce!, fees, () => store.setState(sent.id, "superseded", null, clock.now()));
-      return;
-    }
-    if (store.inState("mined").length > 0 || store.inState("reorged").length > 0) return; // one in flight
-    try {
-      await ledger.simulate(fieldsOf(q));
-    } catch (err) {
-      if ((err as { retryable?: boolean }).retryable === false) {
-        const reason = (err as { reason?: string }).reason ?? "rejected";
-        this.#transition(q, () => store.setState(q.id, "rejected", reason, clock.now()), "rejected");
-        this.#p.noteError(reason, "ledger refuses this checkpoint");
-        return;
-      }
-      throw err;
-    }
-    let nonce = q.nonce;
-    if (nonce === null) {
-      const { pending } = await ledger.nonces();
-      const local = store.maxNonce();
-      nonce = local !== null && local + 1 > pending ? local + 1 : pending;
-    }
-    await this.#send(q, nonce, await this.#p.feesFor(nonce), () => undefined);
-  }
-
-  /** Signs, persists (item → SENT, tx row) in one transaction, THEN broadcasts. */
-  async #send(
-    item: ItemRow,
-    nonce: number,
-    fees: { maxFeePerGas: bigint; maxPriorityFeePerGas: bigint },
-    alsoWrite: () => void,
-  ) {
-    const { ledger, store, clock } = this.#p;
-    const signed = await ledger.sign(fieldsOf(item), nonce, fees);
-    const now = clock.now();
-    this.#transition(
-      item,
-      () => {
-        store.insertTx({
-          txHash: signed.hash,
-          itemId: item.id,
-          nonce,
-          raw: signed.raw,
-          ...fees,
-          firstSentAtMs: now,
-          lastSentAtMs: now,
-        });
-        store.setSent(item.id, nonce, now);
-        alsoWrite();
-      },
-      "sent",
-      signed.hash,
+    if (await this.#isNonceSettled(item)) return;
+    const latestTx = this.#p.records.txsOfItem(item.id)[0];
+    await this.#act(
+      this.#decide({ kind: "sent", item, latestTx, nowMs: this.#p.clock.now(), timing: this.#p.timing }),
     );
-    const outcome = await ledger.broadcast(signed.raw);
-    if (outcome === "underpriced") this.#p.noteError("underpriced", "replacement refused as underpriced");
+  }
+
+  /** Why the ledger refuses `item` for good, or undefined; a transient failure rejects. */
+  async #refusal(item: ItemRow): Promise<string | undefined> {
+    try {
+      await this.#p.ledger.simulate(fieldsOf(item));
+      return undefined;
+    } catch (err) {
+      if ((err as { retryable?: boolean }).retryable !== false) throw err;
+      return (err as { reason?: string }).reason ?? "rejected";
+    }
+  }
+
+  /** [§6.3] fees for a (re)send at `nonce`: fresh, and ≥ 10 % above anything we sent at that nonce. */
+  async #feesFor(nonce: number): Promise<{ fees: Fees; isCapped: boolean }> {
+    const { ledger, records } = this.#p;
+    const fresh = await ledger.suggestFees();
+    const prior = records.txsAtNonce(nonce);
+    if (prior.length === 0) return { fees: fresh, isCapped: false };
+    const top = prior.reduce((a, t) => (t.maxFeePerGas > a.maxFeePerGas ? t : a));
+    const bumped = ledger.bumpFees(top);
+    return {
+      fees: {
+        maxFeePerGas: maxBig(bumped.maxFeePerGas, fresh.maxFeePerGas),
+        maxPriorityFeePerGas: maxBig(bumped.maxPriorityFeePerGas, fresh.maxPriorityFeePerGas),
+      },
+      isCapped: bumped.isCapped,
+    };
   }
 }

@@ -1,82 +1,54 @@
 /**
- * The gateway's durable anchor publisher (reference §6.3–6.4): a reorg-safe state machine persisted
- * in SQLite, with one serialized sender per ledger account.
+ * The gateway's anchor publisher over one EVM ledger account (reference §6.3–6.4): the
+ * `AnchorPublisher` contract (anchor-publisher.ts) on a reorg-safe state machine persisted in SQLite,
+ * with one serialized sender. The decisions are the pure `nextStep` (publisher-step.ts), carried out
+ * tick by tick (publisher-ticks.ts) over the `AnchorRecords` store (publisher-records.ts).
  *
- *   QUEUED → SENT(nonce, txs) → MINED(block) → FINAL(evidence)
- *     ↑        │ rebroadcast / fee bump / newer checkpoint replaces the tx (same nonce)
- *     └────────┴──── REORGED (receipt gone or block no longer canonical) ────┘
- *
- * Contract:
- * - `offer` MUST NOT block, await or throw: ingest and alerts never wait for the ledger.
- * - At most one anchor is in flight (SENT, MINED or REORGED) and at most one checkpoint is QUEUED:
- *   a newer offer supersedes the queued one, and replaces a SENT transaction at the same nonce, so an
- *   outage of any length ends with ONE transaction carrying the newest checkpoint.
+ * How this implementation keeps the contract:
+ * - `offer` is one synchronous IMMEDIATE transaction (compare, then insert); the ledger is contacted
+ *   only by the loop. A lock held by the commit thread is retried here after BUSY_RETRY_MS.
  * - A signed transaction is persisted before it is broadcast, and any re-send of a checkpoint reuses
- *   its nonce until that nonce is provably consumed: restart at any state neither anchors a
- *   checkpoint twice nor loses one.
- * - Evidence is fetched and stored only at FINAL; FINAL is terminal.
+ *   its nonce until that nonce is provably consumed; a newer checkpoint replaces a pending one at the
+ *   same nonce. So an outage of any length ends with ONE transaction carrying the newest checkpoint,
+ *   and a restart at any state neither anchors a checkpoint twice nor loses one.
+ * - `stop` waits for the running tick, whose ledger calls are bounded by the RPC timeout.
  */
 import type { Database } from "better-sqlite3";
-import { bytesToHex, type Hex } from "viem";
 import { type Clock, systemClock } from "../clock.js";
 import { isSqliteBusy } from "../db.js";
 import { AnchorError, anchorFields, type CheckpointInput } from "./anchor.js";
+import {
+  ANCHOR_STATES,
+  type AnchorPublisher,
+  type AnchorState,
+  notifyListeners,
+  type PublisherEvent,
+  type PublisherStatus,
+} from "./anchor-publisher.js";
 import type { EvmAnchorEvidence } from "./evidence.js";
-import { type EvmLedger, type Fees, maxBig } from "./evm-ledger.js";
-import { type AnchorState, type ItemRow, PublisherStore } from "./publisher-store.js";
-
-export { ANCHOR_MIGRATION } from "./publisher-store.js";
-
+import type { EvmLedger } from "./evm-ledger.js";
+import type { AnchorRecords, NewItem } from "./publisher-records.js";
+import { nextStep, type PublisherConfig, type Timing } from "./publisher-step.js";
+import { PublisherStore } from "./publisher-store.js";
 import { PublisherTicks } from "./publisher-ticks.js";
+
+export type { PublisherEvent, PublisherStatus } from "./anchor-publisher.js";
+export type { PublisherConfig } from "./publisher-step.js";
+export { ANCHOR_MIGRATION } from "./publisher-store.js";
 
 /** Delay before offering again a checkpoint whose offer met the commit thread's write lock. */
 const BUSY_RETRY_MS = 50;
 
-/** Timing policy; all durations in milliseconds. */
-export interface PublisherConfig {
-  /**
-   * At most one new checkpoint is sent per interval, however often `offer` is called; newer offers
-   * wait in the single queued slot. Re-sends after a reorg and fee bumps are not delayed. Default 300 000.
-   */
-  anchorIntervalMs?: number;
-  /** Head polling period while something is in flight. Default 5 000. */
-  pollIntervalMs?: number;
-  /** Retry period while the ledger is unreachable. Default 15 000. */
-  outageRetryMs?: number;
-  /** Identical raw transaction re-sent after this long without a receipt. Default 60 000. */
-  rebroadcastMs?: number;
-  /** Same-nonce replacement with fees raised ≥ 10 % after this long without a receipt. Default 180 000. */
-  bumpAfterMs?: number;
-}
-
-/** Plain snapshot for `vitalog status` and metrics; JSON-serialisable; keys are wire names. */
-export interface PublisherStatus {
-  ledger: string;
-  counts: Record<AnchorState, number>;
-  pending: { state: AnchorState; tree_size: string; nonce: number | null; tx_hash: string | null } | null;
-  pending_since_ms: number | null;
-  last_final: {
-    tree_size: string;
-    tx_hash: string;
-    block_number: string;
-    block_timestamp: number;
-    final_at_ms: number;
-  } | null;
-  last_error: { reason: string; message: string; at_ms: number } | null;
-}
-
-export type PublisherEvent =
-  | { type: "state"; treeSize: bigint; state: AnchorState; txHash?: string }
-  | { type: "error"; reason: string; message: string };
-
 /** Durable, non-blocking anchor publisher over one EVM ledger account. */
-export class Publisher {
-  readonly store: PublisherStore;
+export class Publisher implements AnchorPublisher {
+  /** Read access for status, proofs and tests; the publisher alone writes through it. */
+  readonly store: AnchorRecords;
   readonly ledger: EvmLedger;
   readonly clock: Clock;
-  readonly config: Required<PublisherConfig>;
+  readonly config: Timing;
   readonly #ticks: PublisherTicks;
   #lastError: PublisherStatus["last_error"] = null;
+  #lastStatus: PublisherStatus | undefined;
   #timer: unknown;
   #isRunning = false;
   /** A checkpoint whose offer met a lock, offered again after BUSY_RETRY_MS. */
@@ -85,8 +57,14 @@ export class Publisher {
   #chain: Promise<void> = Promise.resolve();
   #listeners = new Set<(e: PublisherEvent) => void>();
 
-  constructor(db: Database, ledger: EvmLedger, config: PublisherConfig = {}, clock: Clock = systemClock) {
-    this.store = new PublisherStore(db);
+  /** `store`: the gateway database (ANCHOR_MIGRATION applied), or any AnchorRecords over it. */
+  constructor(
+    store: Database | AnchorRecords,
+    ledger: EvmLedger,
+    config: PublisherConfig = {},
+    clock: Clock = systemClock,
+  ) {
+    this.store = "decideAndApply" in store ? store : new PublisherStore(store);
     this.ledger = ledger;
     this.clock = clock;
     this.config = {
@@ -96,7 +74,17 @@ export class Publisher {
       rebroadcastMs: config.rebroadcastMs ?? 60_000,
       bumpAfterMs: config.bumpAfterMs ?? 180_000,
     };
-    this.#ticks = new PublisherTicks(this);
+    this.#ticks = new PublisherTicks({
+      records: this.store,
+      ledger,
+      clock,
+      timing: this.config,
+      report: (e) => (e.type === "error" ? this.noteError(e.reason, e.message) : this.#emit(e)),
+    });
+  }
+
+  get ledgerName(): string {
+    return this.ledger.name;
   }
 
   /** Starts the periodic loop; the first tick reconciles nonces and rebroadcasts SENT transactions. */
@@ -111,12 +99,12 @@ export class Publisher {
     this.#isRunning = false;
     if (this.#busyTimer !== undefined) this.clock.clearTimeout(this.#busyTimer);
     this.#busyTimer = undefined;
+    this.#busyOffer = undefined;
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#chain;
   }
 
-  /** Subscribes to state changes and errors (for logging); returns the unsubscribe function. */
   on(listener: (e: PublisherEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
@@ -129,33 +117,33 @@ export class Publisher {
    * BUSY_RETRY_MS (unless a newer one came meanwhile).
    */
   offer(cp: CheckpointInput): boolean {
+    let item: NewItem;
     try {
-      const fields = anchorFields(cp);
+      const { checkpointHash } = anchorFields(cp);
       if (cp.treeSize >= 1n << 63n) throw new RangeError("treeSize beyond SQLite INTEGER");
-      const now = this.clock.now();
-      const accept = this.store.db.transaction(() => {
-        if (this.store.byHash(fields.checkpointHash) !== undefined) return true;
-        if (cp.treeSize <= this.store.maxCommittedSize()) return false;
-        const queued = this.store.inState("queued");
-        if (queued.some((q) => q.treeSize >= cp.treeSize)) return false;
-        for (const q of queued) {
-          if (q.nonce === null) this.store.setState(q.id, "superseded", null, now);
-        }
-        this.store.insert(this.ledger.name, cp, fields.checkpointHash, now);
-        // A queued item holding a reserved nonce (after a reorg) hands it to the newer checkpoint.
-        const reserved = queued.find((q) => q.nonce !== null);
-        if (reserved !== undefined) {
-          this.store.setState(reserved.id, "superseded", null, now);
-          this.store.setQueued(this.store.byHash(fields.checkpointHash)!.id, reserved.nonce, null, now);
-        }
-        return true;
+      const { origin, treeSize, rootHash, noteText } = cp;
+      item = { ledger: this.ledger.name, origin, treeSize, rootHash, noteText, checkpointHash };
+    } catch (err) {
+      this.noteError("invalid_checkpoint", err instanceof Error ? err.message : String(err));
+      return false;
+    }
+    try {
+      const nowMs = this.clock.now();
+      const next = this.store.decideAndApply(() => {
+        const s = nextStep({
+          kind: "offer",
+          item,
+          known: this.store.byHash(item.checkpointHash) !== undefined,
+          maxCommittedSize: this.store.maxCommittedSize(),
+          queued: this.store.inState("queued"),
+          nowMs,
+        });
+        return { result: s, writes: s.writes };
       });
-      // IMMEDIATE: take the write lock first, so the gateway's commit thread committing between this
-      // transaction's reads and its writes cannot fail it (SQLITE_BUSY_SNAPSHOT)
-      const accepted = accept.immediate();
-      if (!accepted) this.noteError("stale_checkpoint", "checkpoint not newer than one already anchored");
-      else if (this.#isRunning) this.#schedule(0);
-      return accepted;
+      for (const e of next.errors) this.noteError(e.reason, e.message);
+      const isAccepted = next.action.kind === "accept";
+      if (isAccepted && this.#isRunning) this.#schedule(0);
+      return isAccepted;
     } catch (err) {
       if (isSqliteBusy(err) && this.#isRunning) {
         // the commit thread holds the write lock: offer again shortly (a newer offer replaces this one)
@@ -168,7 +156,7 @@ export class Publisher {
         }, BUSY_RETRY_MS);
         return false;
       }
-      this.noteError("invalid_checkpoint", err instanceof Error ? err.message : String(err));
+      this.noteError("store_unavailable", err instanceof Error ? err.message : String(err));
       return false;
     }
   }
@@ -179,6 +167,7 @@ export class Publisher {
       let delay = this.config.pollIntervalMs;
       try {
         await this.#ticks.run();
+        this.#lastError = null;
       } catch (err) {
         const e = err instanceof AnchorError ? err : null;
         this.noteError(e?.reason ?? "internal", err instanceof Error ? err.message : String(err));
@@ -189,8 +178,44 @@ export class Publisher {
     return this.#chain;
   }
 
-  /** Snapshot for `vitalog status` and metrics. */
+  /** Resolves once the tick under way, if any, has finished (for a caller driving a fake clock). */
+  settled(): Promise<void> {
+    return this.#chain;
+  }
+
+  /** Snapshot for `vitalog status` and metrics; never throws (see AnchorPublisher). */
   status(): PublisherStatus {
+    try {
+      this.#lastStatus = this.#snapshot();
+      return this.#lastStatus;
+    } catch (err) {
+      const last_error = {
+        reason: "store_unavailable",
+        message: err instanceof Error ? err.message : String(err),
+        at_ms: this.clock.now(),
+      };
+      return { ...(this.#lastStatus ?? emptyStatus(this.ledger.name)), last_error };
+    }
+  }
+
+  /** Archived evidence of a FINAL checkpoint (by SHA-256 of its note text), if any. */
+  evidenceFor(checkpointHash: Uint8Array): EvmAnchorEvidence | undefined {
+    const item = this.store.byHash(checkpointHash);
+    return item?.state === "final" && item.evidence
+      ? (JSON.parse(item.evidence) as EvmAnchorEvidence)
+      : undefined;
+  }
+
+  noteError(reason: string, message: string): void {
+    this.#lastError = { reason, message, at_ms: this.clock.now() };
+    this.#emit({ type: "error", reason, message });
+  }
+
+  #emit(e: PublisherEvent): void {
+    notifyListeners(this.#listeners, e);
+  }
+
+  #snapshot(): PublisherStatus {
     const open = (["sent", "mined", "reorged", "queued"] as const)
       .map((s) => this.store.inState(s)[0])
       .find((i) => i !== undefined);
@@ -204,7 +229,7 @@ export class Publisher {
             state: open.state,
             tree_size: open.treeSize.toString(),
             nonce: open.nonce,
-            tx_hash: open.txHash ?? this.latestTx(open)?.txHash ?? null,
+            tx_hash: open.txHash ?? this.store.txsOfItem(open.id)[0]?.txHash ?? null,
           }
         : null,
       pending_since_ms: this.store.oldestOpenMs(),
@@ -222,54 +247,6 @@ export class Publisher {
     };
   }
 
-  /** Archived evidence of a FINAL checkpoint (by SHA-256 of its note text), if any. */
-  evidenceFor(checkpointHash: Uint8Array): EvmAnchorEvidence | undefined {
-    const item = this.store.byHash(checkpointHash);
-    return item?.state === "final" && item.evidence
-      ? (JSON.parse(item.evidence) as EvmAnchorEvidence)
-      : undefined;
-  }
-
-  /** @internal used by PublisherTicks. */
-  latestTx(item: ItemRow) {
-    return this.store.txsOfItem(item.id)[0];
-  }
-
-  /** @internal records a transition and notifies listeners. */
-  emit(e: PublisherEvent): void {
-    for (const l of this.#listeners) l(e);
-  }
-
-  /** @internal */
-  noteError(reason: string, message: string): void {
-    this.#lastError = { reason, message, at_ms: this.clock.now() };
-    this.emit({ type: "error", reason, message });
-  }
-
-  /** @internal */
-  clearError(): void {
-    this.#lastError = null;
-  }
-
-  /** @internal fees for a (re)send at `nonce`: fresh, and ≥ 10 % above anything sent at that nonce. */
-  async feesFor(nonce: number): Promise<Fees & { isCapped: boolean }> {
-    const fresh = await this.ledger.suggestFees();
-    const prior = this.store.txsAtNonce(nonce);
-    if (prior.length === 0) return { ...fresh, isCapped: false };
-    const top = prior.reduce((a, t) => (t.maxFeePerGas > a.maxFeePerGas ? t : a));
-    const bumped = this.ledger.bumpFees(top);
-    return {
-      maxFeePerGas: maxBig(bumped.maxFeePerGas, fresh.maxFeePerGas),
-      maxPriorityFeePerGas: maxBig(bumped.maxPriorityFeePerGas, fresh.maxPriorityFeePerGas),
-      isCapped: bumped.isCapped,
-    };
-  }
-
-  /** @internal */
-  hex(b: Uint8Array): Hex {
-    return bytesToHex(b);
-  }
-
   #schedule(delayMs: number): void {
     if (this.#timer !== undefined) this.clock.clearTimeout(this.#timer);
     this.#timer = this.clock.setTimeout(() => {
@@ -277,4 +254,10 @@ export class Publisher {
       void this.tick();
     }, delayMs);
   }
+}
+
+/** The status of a publisher that has stored nothing (or whose store could never be read). */
+export function emptyStatus(ledger: string): PublisherStatus {
+  const counts = Object.fromEntries(ANCHOR_STATES.map((s) => [s, 0])) as Record<AnchorState, number>;
+  return { ledger, counts, pending: null, pending_since_ms: null, last_final: null, last_error: null };
 }

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import type { Hex } from "viem";
+import { bytesToHex, decodeEventLog, type Hex } from "viem";
 import { anchorFields } from "../../src/anchor/anchor.js";
 import { Publisher } from "../../src/anchor/publisher.js";
+import { REGISTRY_ABI } from "../../src/anchor/registry.js";
 import { verifyEvidence } from "../../src/anchor/verify-evidence.js";
 import { checkpoint } from "./helpers.js";
 import { closeOpenFixtures, driveTo, fixture } from "./publisher-fixture.js";
@@ -40,6 +41,54 @@ describe("Publisher on anvil", () => {
     const result = verifyEvidence(JSON.parse(JSON.stringify(evidence)), cp, { chainId, contract: registry });
     assert.equal(result.ok, true);
     if (result.ok) assert.match(result.statement, /^existed no later than \d{4}-/);
+  });
+
+  it("emits an Anchored event that decodes to the checkpoint, and the registry keeps it as the log's latest", async () => {
+    const f = await fixture();
+    const cp = checkpoint(7, "decode");
+    f.p.offer(cp);
+    await driveTo(f, cp, "final");
+    const item = f.p.store.byHash(anchorFields(cp).checkpointHash)!;
+    const receipt = await f.env.ledger.client.getTransactionReceipt({ hash: item.txHash as Hex });
+    const log = receipt.logs.find((l) => l.address.toLowerCase() === f.env.node.registry!.toLowerCase())!;
+    const ev = decodeEventLog({ abi: REGISTRY_ABI, data: log.data, topics: log.topics });
+    const fields = anchorFields(cp);
+    assert.equal(ev.eventName, "Anchored");
+    assert.deepEqual(ev.args, {
+      logId: bytesToHex(fields.logId),
+      treeSize: 7n,
+      rootHash: bytesToHex(fields.rootHash),
+      checkpointHash: bytesToHex(fields.checkpointHash),
+    });
+    const latest = await f.env.ledger.latestOnChain(fields.logId);
+    assert.equal(latest.treeSize, 7n);
+    assert.equal(latest.checkpointHashPrefix, bytesToHex(fields.checkpointHash.subarray(0, 24)));
+    assert.equal(f.p.evidenceFor(fields.checkpointHash)?.blockHash, receipt.blockHash);
+    await f.close();
+  });
+
+  it("rejects for good a checkpoint the registry refuses as not growing, and anchors nothing", async () => {
+    const f = await fixture();
+    // the same log already anchored further on this ledger (e.g. a restored backup of the gateway)
+    const ahead = anchorFields(checkpoint(30, "ahead"));
+    const signed = await f.env.ledger.sign(
+      ahead,
+      (await f.env.ledger.nonces()).pending,
+      await f.env.ledger.suggestFees(),
+    );
+    assert.equal(await f.env.ledger.broadcast(signed.raw), "accepted");
+    await f.env.ledger.client.waitForTransactionReceipt({ hash: signed.hash, pollingInterval: 20 });
+    const errors: string[] = [];
+    f.p.on((e) => e.type === "error" && errors.push(e.reason));
+    const cp = checkpoint(25, "behind");
+    assert.equal(f.p.offer(cp), true, "not stale locally: this store never saw size 30");
+    await f.p.tick();
+    assert.equal(f.stateOf(cp), "rejected");
+    assert.deepEqual(errors, ["not_growing"]);
+    assert.deepEqual(await f.anchoredEvents(cp), []);
+    await f.p.tick();
+    assert.equal(f.stateOf(cp), "rejected", "rejected is terminal");
+    await f.close();
   });
 
   it("detects a reorg that removes the anchor block and re-anchors at the same nonce", async () => {

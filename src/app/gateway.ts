@@ -32,7 +32,6 @@ import { type CommitBatch, Ingest } from "../drivers/ingest.js";
 import { aedesPublisher } from "../drivers/mqtt/local-publisher.js";
 import { MqttTransport } from "../drivers/mqtt/mqtt-transport.js";
 import { GatewayError } from "../errors.js";
-import { registerGatewayMetrics } from "../gateway-metrics.js";
 import { errorText, Health } from "../health.js";
 import { DEVICE_ID_PATTERN } from "../identifiers.js";
 import { UlidFactory } from "../ids.js";
@@ -44,6 +43,7 @@ import { createRules, type RulesHandle } from "../rules/create-rules.js";
 import { createUserDirectory } from "../users/create-users.js";
 import { USER_ID_PATTERN } from "../users/roles.js";
 import { type CommitPath, createCommitPath } from "./commit-path.js";
+import { registerGatewayMetrics } from "./gateway-metrics.js";
 
 /** How often every live MQTT session is checked against its device's current binding and credential. */
 const SESSION_SWEEP_MS = 5000;

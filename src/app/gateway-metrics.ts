@@ -7,10 +7,10 @@
  * Device ids are not patient data; subject ids never appear in a label.
  */
 import { statfsSync } from "node:fs";
-import type { Clock } from "./clock.js";
-import type { DeviceRegistry } from "./drivers/device-registry.js";
-import type { Ingest } from "./drivers/ingest.js";
-import type { Metrics, Sample } from "./metrics.js";
+import type { Clock } from "../clock.js";
+import type { DeviceRegistry } from "../drivers/device-registry.js";
+import type { Ingest } from "../drivers/ingest.js";
+import type { Metrics, Sample } from "../metrics.js";
 
 /** Devices with a last-seen series of their own; the others share one. */
 export const MAX_DEVICE_SERIES = 500;

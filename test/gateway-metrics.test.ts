@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { tmpdir } from "node:os";
 import { describe, it } from "node:test";
+import { MAX_DEVICE_SERIES, OTHER_DEVICES, registerGatewayMetrics } from "../src/app/gateway-metrics.js";
 import { ManualClock } from "../src/clock.js";
 import type { Device } from "../src/drivers/device-registry.js";
 import type { IngestListener } from "../src/drivers/ingest.js";
-import { MAX_DEVICE_SERIES, OTHER_DEVICES, registerGatewayMetrics } from "../src/app/gateway-metrics.js";
 import { Metrics } from "../src/metrics.js";
 import type { Reading } from "../src/reading.js";
 

@@ -21,7 +21,13 @@ import { assertCurrentLogFormat } from "../batcher/tlog-schema.js";
 import type { Clock } from "../clock.js";
 import { type Config, readSecretFile } from "../config.js";
 import { ControlServer } from "../control/control-socket.js";
-import { type AuditEvent, ControlRefusal, type DeviceDirectory, type EventRecorder } from "../core/ports.js";
+import {
+  type AuditEvent,
+  ControlRefusal,
+  type DeviceDirectory,
+  type EventRecorder,
+  type WriteCommands,
+} from "../core/ports.js";
 import { Lifecycle, type Service } from "../core/service.js";
 import { type Db, openDatabase } from "../db.js";
 import { Admission } from "../drivers/admission.js";
@@ -76,6 +82,8 @@ export class Gateway {
   readonly clock: Clock;
   /** The audit-event port every part records through (into the group commit). */
   readonly events: EventRecorder;
+  /** The write-command port: every write of a part other than readings and events (the commit thread's). */
+  readonly writes: WriteCommands;
   /** The device-directory port (the registry, with the change listeners the parts registered). */
   readonly devices: DeviceDirectory;
   /** Alerting: the rule engine, the alert store and sinks, the command processor. */
@@ -127,6 +135,14 @@ export class Gateway {
     this.events = {
       record: (event, done) => this.recordEvent(event, done),
       barrier: () => this.commitBarrier(),
+    };
+    this.writes = {
+      submit: (writer, command, done = () => {}) =>
+        this.#committer.submit({
+          payload: { readings: [], rejections: [], commands: [{ writer, command }] },
+          weight: 1,
+          done,
+        }),
     };
     this.devices = {
       list: () => this.registry.list(),
@@ -251,6 +267,7 @@ export class Gateway {
       config: { rules: config.rules, alerts: config.alerts, gatewayId: config.gateway.id },
       newAlertId: deps.newAlertId,
       events: this.events,
+      writes: this.writes,
       publisher: aedesPublisher(() => this.mqtt.broker),
       devices: this.devices,
       control: this.#control,

@@ -112,6 +112,7 @@ const pass = db.transaction((entries: readonly Entry[], nowMs: number, prepared:
   const out: Pass = { duplicates: [], results: [], storedCount: 0, isolated: [], failed: [] };
   const stored: Reading[] = [];
   const events: AuditEvent[] = [];
+  const commands: { writer: string; command: unknown }[] = [];
   const numbering = writers.find((w) => w.writer.nextLeaf !== undefined)?.writer;
   // with the log attached, stored readings take consecutive log positions from its current size
   let leaf = numbering?.nextLeaf?.() ?? null;
@@ -142,6 +143,12 @@ const pass = db.transaction((entries: readonly Entry[], nowMs: number, prepared:
     for (const d of rows.duplicates) out.duplicates.push(d);
     if (leaf !== null) leaf += rows.stored.length;
     if (batch.events) for (const e of batch.events) events.push(e);
+    for (const c of batch.commands ?? []) {
+      // a command no loaded writer applies would be lost silently: the batch fails alone instead
+      if (!writers.some((w) => w.name === c.writer))
+        throw new TypeError(`no commit writer named ${c.writer}`);
+      commands.push(c);
+    }
     if (refusal !== undefined) out.isolated.push({ index, reason: STORAGE_REFUSED, detail: refusal });
   }
   // Several frames refused and none stored is not one device's content but the store refusing everyone
@@ -158,8 +165,12 @@ const pass = db.transaction((entries: readonly Entry[], nowMs: number, prepared:
   if (numbering !== undefined) for (const e of evidence.events(nowMs)) events.push(e);
   else evidence.discard();
   out.storedCount = stored.length;
-  out.results = writers.map(({ writer }, i) =>
-    write(writer, stored, events, { nowMs, prepared: prepared[i] }),
+  out.results = writers.map(({ name, writer }, i) =>
+    write(writer, stored, events, {
+      nowMs,
+      prepared: prepared[i],
+      commands: commands.filter((c) => c.writer === name).map((c) => c.command),
+    }),
   );
   return out;
 });

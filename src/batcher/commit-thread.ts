@@ -7,8 +7,10 @@
  * One commit runs at a time (GroupCommitter sends the next when this one answers). Writers registered after
  * the thread started are loaded before the next commit. If the thread dies, the commits it held fail (their
  * readings are not acknowledged, so devices re-send) and the next commit starts a new thread.
- * Other writes of the gateway (registry, checkpoints, outbox marks) stay on the main connection; SQLite
- * serialises them with the thread's commits (WAL, one writer at a time).
+ * Other writes reach the thread as typed write commands in the same commits (`CommitBatch.commands`, applied
+ * by the writer each one names: the outbox marks so far). Those not moved yet (registry, checkpoints, anchor
+ * state, limits) stay on the main connection; SQLite serialises them with the thread's commits (WAL, one
+ * writer at a time).
  */
 
 import { Worker } from "node:worker_threads";

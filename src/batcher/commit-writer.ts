@@ -25,6 +25,12 @@ export interface CommitContext {
   readonly nowMs: number;
   /** What this writer's `prepare` returned on the main thread for this commit (undefined without one). */
   readonly prepared: unknown;
+  /**
+   * The write commands addressed to this writer (by its spec's name) in this transaction, in submission order,
+   * after the readings and events: every other write of the gateway reaches the database this way, so the
+   * commit thread is its one writer. A writer MUST apply them inside `write`, after its rows for `events`.
+   */
+  readonly commands: readonly unknown[];
 }
 
 /** The commit-thread half of a writer. */

@@ -49,6 +49,19 @@ export interface LocalPublisher {
   ): void;
 }
 
+/**
+ * Typed write commands for the database's one writer, the commit thread: each goes, in submission order, into
+ * the next group commit's transaction, to the commit writer named `writer`, which applies it after that
+ * commit's readings and events.
+ *
+ * - `submit` MUST NOT block or throw. `done` is called once, after the commit that holds the command (with an
+ *   error when it failed), never before.
+ * - A command is a structured-cloneable value whose shape the named writer defines.
+ */
+export interface WriteCommands {
+  submit(writer: string, command: unknown, done?: (err?: Error) => void): void;
+}
+
 /** A signed checkpoint as the feed hands it on (sizes come from signed checkpoints only). */
 export interface CheckpointHead {
   readonly size: number;

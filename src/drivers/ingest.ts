@@ -21,6 +21,8 @@ export interface CommitBatch {
   readings: Reading[];
   rejections: RejectionRecord[];
   events?: AuditEvent[];
+  /** Typed write commands, each for the commit writer it names (batcher/commit-writer.ts `CommitContext`). */
+  commands?: { writer: string; command: unknown }[];
 }
 
 /** The device a frame came from, as authenticated by its transport. */

@@ -20,6 +20,7 @@ import type {
   HealthCheck,
   LocalPublisher,
   PrincipalResolver,
+  WriteCommands,
 } from "../core/ports.js";
 import type { Service } from "../core/service.js";
 import type { Db } from "../db.js";
@@ -94,6 +95,8 @@ export interface RulesDeps {
   /** Makes the ids of new alerts (tests inject predictable ones, as they inject the clock); default random UUIDs. */
   readonly newAlertId?: (() => string) | undefined;
   readonly events: EventRecorder;
+  /** Write commands for the commit thread, the database's one writer (the outbox marks). */
+  readonly writes: WriteCommands;
   readonly publisher: LocalPublisher;
   readonly devices: DeviceDirectory;
   readonly control: ControlOps;
@@ -229,7 +232,14 @@ export function createRules(gw: RulesDeps): RulesParts {
       }),
     );
   }
-  sinks.push(...createDurableSinks({ clock: gw.clock, metrics: gw.metrics, gatewayId }, alerts, store, log));
+  sinks.push(
+    ...createDurableSinks(
+      { clock: gw.clock, metrics: gw.metrics, gatewayId, writes: gw.writes },
+      alerts,
+      store,
+      log,
+    ),
+  );
   sinks.push(listening.router);
 
   const { users } = gw;

@@ -1,8 +1,9 @@
 /**
- * The alert tables' commit writer across the commit thread: a durable sink's delivery that ends while the
- * commit of its transition runs (after `prepare` took its snapshot, before the outbox row exists) is still
- * recorded, so the message is not sent again after a restart; a write that fails part-way leaves none of its
- * rows, and the commit's readings are kept. Real SQLite file, real worker thread.
+ * The alert tables' commit writer across the commit thread: a durable sink's delivery outcome, submitted as a
+ * write command after its transition, is recorded whether it lands in the transition's commit or a later one,
+ * so the message is not sent again after a restart; a command no writer applies fails alone; a write that
+ * fails part-way leaves none of its rows, and the commit's readings are kept. Real SQLite file, real worker
+ * thread.
  */
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
@@ -11,12 +12,17 @@ import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { CommitThread } from "../../src/batcher/commit-thread.js";
 import { openDatabase } from "../../src/db.js";
+import type { CommitBatch } from "../../src/drivers/ingest.js";
 import { createLogger } from "../../src/log.js";
 import { MIGRATIONS } from "../../src/migrations.js";
 import type { Reading } from "../../src/reading.js";
-import { alertCommitWriter } from "../../src/rules/sinks/alert-commit-writer.js";
+import {
+  ALERTS_WRITER,
+  alertCommitWriter,
+  type OutboxMarks,
+} from "../../src/rules/sinks/alert-commit-writer.js";
 import { type AlertMessage, toAuditEvent } from "../../src/rules/sinks/alert-message.js";
-import { AlertStore, type OutboxOutcome } from "../../src/rules/sinks/alert-store.js";
+import { AlertStore } from "../../src/rules/sinks/alert-store.js";
 import { tempDir } from "../helpers/gateway.js";
 import { restorableAlert } from "./helpers.js";
 
@@ -39,47 +45,54 @@ describe("alert commit writer", () => {
   const dir = tempDir("vitalog-alert-writer-");
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("marks a delivery that finished while its transition's commit ran", async () => {
+  it("applies delivery outcomes submitted as write commands, in the transition's commit or a later one", async () => {
     const path = join(dir, "alerts.db");
     const db = openDatabase(path, MIGRATIONS);
     const store = new AlertStore(db);
-    const outcomes = new Map<string, OutboxOutcome>();
-    store.addParticipant({
-      name: "webhook",
-      outcomeOf: (id) => {
-        const known = outcomes.get(id);
-        // "e-during" is delivered right after the commit's snapshot looked it up (before its row exists)
-        if (id === "e-during") outcomes.set(id, { delivered: true, atMs: T0 + 2, attempts: 1 });
-        return known;
-      },
-    });
+    store.addParticipant({ name: "webhook" });
     const failures: string[] = [];
     const thread = new CommitThread(
       { dbPath: path, synchronous: "full", busyTimeoutMs: 25 },
       createLogger("silent"),
     );
     thread.addWriter(alertCommitWriter(store, (m) => failures.push(m)));
+    const delivered = (eventId: string, atMs: number): CommitBatch => {
+      const command: OutboxMarks = {
+        type: "outbox_marks",
+        marks: [{ sink: "webhook", eventId, outcome: { delivered: true, atMs, attempts: 1 } }],
+      };
+      return { readings: [], rejections: [], commands: [{ writer: ALERTS_WRITER, command }] };
+    };
+    const raised = (eventId: string): CommitBatch => ({
+      readings: [],
+      rejections: [],
+      events: [toAuditEvent(transition(eventId))],
+    });
     try {
-      // delivered before its commit started: written with the row
-      outcomes.set("e-before", { delivered: true, atMs: T0 + 1, attempts: 1 });
-      await thread.commit(
-        [{ readings: [], rejections: [], events: [toAuditEvent(transition("e-before"))] }],
-        T0,
-      );
-      // delivered while the commit runs: after prepare's snapshot, before the row exists
-      await thread.commit(
-        [{ readings: [], rejections: [], events: [toAuditEvent(transition("e-during"))] }],
-        T0,
-      );
-      // not delivered at all: stays pending
-      await thread.commit(
-        [{ readings: [], rejections: [], events: [toAuditEvent(transition("e-never"))] }],
-        T0,
-      );
+      // delivered before its commit ran: the mark was submitted after the transition, in the same commit
+      await thread.commit([raised("e-same"), delivered("e-same", T0 + 1)], T0);
+      // delivered after its commit: the mark comes with a later one
+      await thread.commit([raised("e-later"), raised("e-never")], T0);
+      await thread.commit([delivered("e-later", T0 + 2)], T0);
       assert.deepEqual(
         store.pending("webhook").map((r) => r.eventId),
         ["e-never"],
         "only the undelivered message is sent again after a restart",
+      );
+      const row = db
+        .prepare("SELECT delivered_at_ms, attempts FROM alert_outbox WHERE event_id = 'e-later'")
+        .get();
+      assert.deepEqual(row, { delivered_at_ms: T0 + 2, attempts: 1 });
+      // a command for a writer that is not loaded is never dropped silently: its batch fails alone
+      const out = await thread.commit(
+        [raised("e-beside"), { readings: [], rejections: [], commands: [{ writer: "nobody", command: {} }] }],
+        T0,
+      );
+      assert.deepEqual([...out.failed.keys()], [1]);
+      assert.match(out.failed.get(1)!.message, /no commit writer named nobody/);
+      assert.ok(
+        store.pending("webhook").some((r) => r.eventId === "e-beside"),
+        "the other batch committed",
       );
       assert.deepEqual(failures, []);
     } finally {
@@ -96,7 +109,7 @@ describe("alert commit writer", () => {
     db.exec(`CREATE TRIGGER refuse_outbox BEFORE INSERT ON alert_outbox WHEN NEW.event_id = 'e-2'
       BEGIN SELECT RAISE(ABORT, 'outbox refused'); END`);
     const store = new AlertStore(db);
-    store.addParticipant({ name: "webhook", outcomeOf: () => undefined });
+    store.addParticipant({ name: "webhook" });
     const failures: string[] = [];
     const thread = new CommitThread(
       { dbPath: path, synchronous: "full", busyTimeoutMs: 25 },

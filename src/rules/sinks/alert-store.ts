@@ -90,11 +90,9 @@ export type OutboxOutcome =
   | { delivered: true; atMs: number; attempts: number }
   | { dead: true; atMs: number; attempts: number; error: string };
 
-/** A durable sink's view of its outbox. */
+/** A durable sink, as its outbox rows name it. */
 export interface OutboxParticipant {
   readonly name: string;
-  /** The in-memory outcome of a message whose row is being written, if it already finished. */
-  outcomeOf(eventId: string): OutboxOutcome | undefined;
 }
 
 /** A persisted, undelivered outbox message. */
@@ -160,17 +158,15 @@ export class AlertStore {
     );
     // inside the caller's transaction better-sqlite3 runs this in a SAVEPOINT: a throw rolls back its rows only
     this.#write = db.transaction(
-      (events: readonly AuditEvent[], participants: readonly OutboxParticipant[]): [string, string][] => {
-        const open: [string, string][] = [];
+      (events: readonly AuditEvent[], participants: readonly OutboxParticipant[]): void => {
         for (const e of events) {
           const m = alertMessageOf(e);
           if (m) {
-            this.#writeTransition(m, participants, open);
+            this.#writeTransition(m, participants);
             continue;
           }
           if (e.type === OBSERVATION_EVENT_TYPE) this.#writeObservation(e.data as unknown as ObservationData);
         }
-        return open;
       },
     );
   }
@@ -195,15 +191,14 @@ export class AlertStore {
    * The group-commit writer: persists the alert transitions and clinician observations among `events`.
    * Runs inside the commit transaction, all or nothing: in a savepoint, so a throw (which the caller may
    * catch, keeping the commit) leaves none of this call's rows. MUST NOT throw for duplicates (INSERT OR
-   * IGNORE). `participants`: the durable sinks to write outbox rows for (default: the registered ones).
-   * @returns the outbox rows written without an outcome, as [sink, event id] (a delivery that ends later is
-   *   marked by its sink, and by the commit thread's alert writer once the commit is done).
+   * IGNORE). `participants`: the durable sinks to write outbox rows for (default: the registered ones); their
+   * rows start undelivered, and each sink's outcome arrives as a later write command (`markOutcomes`).
    */
   write(
     events: readonly AuditEvent[],
     participants: readonly OutboxParticipant[] = this.#participants,
-  ): [string, string][] {
-    return this.#write(events, participants);
+  ): void {
+    this.#write(events, participants);
   }
 
   #writeObservation(o: ObservationData): void {
@@ -219,11 +214,7 @@ export class AlertStore {
     );
   }
 
-  #writeTransition(
-    m: AlertMessage,
-    participants: readonly OutboxParticipant[],
-    open: [string, string][],
-  ): void {
+  #writeTransition(m: AlertMessage, participants: readonly OutboxParticipant[]): void {
     const body = JSON.stringify(m);
     this.#insertEvent.run(
       m.event_id,
@@ -241,20 +232,9 @@ export class AlertStore {
       body,
     );
     this.#upsertAlert.run(m.alert_id, m.state, m.priority, m.subject_id, m.raised_at_ms, m.at_ms, body);
-    for (const p of participants) {
-      const o = p.outcomeOf(m.event_id);
-      if (o === undefined) open.push([p.name, m.event_id]);
-      this.#insertOutbox.run(
-        p.name,
-        m.event_id,
-        body,
-        m.at_ms,
-        o?.attempts ?? 0,
-        o && "delivered" in o ? o.atMs : null,
-        o && "dead" in o ? o.atMs : null,
-        o && "dead" in o ? o.error : null,
-      );
-    }
+    // the delivery's outcome comes later, as its sink's write command (alert-commit-writer.ts)
+    for (const p of participants)
+      this.#insertOutbox.run(p.name, m.event_id, body, m.at_ms, 0, null, null, null);
   }
 
   /** Applies delivery outcomes in one transaction. Throws when the store is unavailable. */

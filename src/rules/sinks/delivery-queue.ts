@@ -2,12 +2,14 @@
  * The durable-sink engine shared by the webhook and the MLLP sinks: an in-memory FIFO fed synchronously by
  * `deliver`, one message in flight at a time (order preserved), retries with capped exponential backoff and
  * jitter, dead-lettering after a permanent refusal or `maxAgeSec`, and outbox bookkeeping (rows are written
- * by the group commit through `AlertStore`; outcomes are flushed here, off the alert path).
+ * by the group commit through `AlertStore`; each outcome is submitted as a write command to the same commit
+ * path, off the alert path: alert-commit-writer.ts).
  */
 import type { Clock } from "../../clock.js";
-import { isSqliteBusy } from "../../db.js";
+import type { WriteCommands } from "../../core/ports.js";
 import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
+import { ALERTS_WRITER, type OutboxMarks } from "./alert-commit-writer.js";
 import type { AlertMessage } from "./alert-message.js";
 import type { AlertSink, SinkHealth } from "./alert-sink.js";
 import type { AlertStore, OutboxOutcome, OutboxParticipant } from "./alert-store.js";
@@ -28,7 +30,6 @@ interface Entry {
   notBeforeMs: number;
 }
 
-const FLUSH_DELAY_MS = 50;
 const MAX_REMEMBERED_OUTCOMES = 10_000;
 
 export class DeliveryQueue implements AlertSink, OutboxParticipant {
@@ -44,8 +45,7 @@ export class DeliveryQueue implements AlertSink, OutboxParticipant {
   readonly #queue: Entry[] = [];
   readonly #queued = new Set<string>();
   readonly #outcomes = new Map<string, OutboxOutcome>();
-  #marks: { sink: string; eventId: string; outcome: OutboxOutcome }[] = [];
-  #flushTimer: unknown = null;
+  readonly #writes: WriteCommands | undefined;
   #retryTimer: unknown = null;
   #inFlight: { abort: AbortController; done: Promise<void> } | null = null;
   /** Subjects purged (erased): a message of theirs in flight when purged is never retried. */
@@ -65,8 +65,11 @@ export class DeliveryQueue implements AlertSink, OutboxParticipant {
     metrics: Metrics;
     retry: RetryPolicy;
     maxQueued: number;
-    /** The outbox; without it the queue is memory-only. */
-    store?: AlertStore | undefined;
+    /**
+     * The outbox (its backlog is read from `store`; outcomes are written through `writes`, to the alert
+     * writer); without it the queue is memory-only.
+     */
+    outbox?: { store: AlertStore; writes: WriteCommands } | undefined;
     random?: () => number;
   }) {
     this.name = deps.name;
@@ -75,14 +78,15 @@ export class DeliveryQueue implements AlertSink, OutboxParticipant {
     this.#log = deps.log;
     this.#retry = deps.retry;
     this.#maxQueued = deps.maxQueued;
-    this.#store = deps.store;
-    this.isDurable = deps.store !== undefined;
+    this.#store = deps.outbox?.store;
+    this.#writes = deps.outbox?.writes;
+    this.isDurable = deps.outbox !== undefined;
     this.#random = deps.random ?? Math.random;
     this.#count = deps.metrics.counter(
       "vitalog_alert_deliveries_total",
       "Alert deliveries, per sink and outcome",
     );
-    deps.store?.addParticipant(this);
+    deps.outbox?.store.addParticipant(this);
   }
 
   deliver(message: AlertMessage): void {
@@ -131,9 +135,6 @@ export class DeliveryQueue implements AlertSink, OutboxParticipant {
       await inFlight.done;
     }
     await this.#transport.close().catch(() => {});
-    this.#flush();
-    if (this.#flushTimer !== null) this.#clock.clearTimeout(this.#flushTimer);
-    this.#flushTimer = null;
   }
 
   /**
@@ -272,38 +273,12 @@ export class DeliveryQueue implements AlertSink, OutboxParticipant {
         "alert message dead-lettered",
       );
     }
-    if (!this.#store) return;
-    this.#marks.push({ sink: this.name, eventId: id, outcome });
-    this.#scheduleFlush();
-  }
-
-  /** Writes the pending outcome marks in FLUSH_DELAY_MS (once, however many arrive meanwhile). */
-  #scheduleFlush(): void {
-    this.#flushTimer ??= this.#clock.setTimeout(() => {
-      this.#flushTimer = null;
-      this.#flush();
-    }, FLUSH_DELAY_MS);
-  }
-
-  #flush(): void {
-    if (!this.#store || this.#marks.length === 0) return;
-    const marks = this.#marks;
-    this.#marks = [];
-    try {
-      this.#store.markOutcomes(marks);
-    } catch (err) {
-      if (this.#running && isSqliteBusy(err)) {
-        // the commit thread holds the write lock: keep the marks for the next flush
-        this.#marks = marks.concat(this.#marks);
-        this.#scheduleFlush();
-        return;
-      }
+    if (!this.#writes) return;
+    const command: OutboxMarks = { type: "outbox_marks", marks: [{ sink: this.name, eventId: id, outcome }] };
+    this.#writes.submit(ALERTS_WRITER, command, (err) => {
       // at-least-once: a lost mark means a re-delivery after restart, which receivers de-duplicate
-      this.#log.warn(
-        { sink: this.name, err: (err as Error).message, marks: marks.length },
-        "outbox mark failed",
-      );
-    }
+      if (err) this.#log.warn({ sink: this.name, err: err.message }, "outbox mark failed");
+    });
   }
 }
 

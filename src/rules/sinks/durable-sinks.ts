@@ -2,6 +2,7 @@
 
 import type { Clock } from "../../clock.js";
 import { readSecretFile } from "../../config.js";
+import type { WriteCommands } from "../../core/ports.js";
 import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
 import type { AlertSink } from "./alert-sink.js";
@@ -12,14 +13,19 @@ import type { AlertsConfig } from "./sinks-config.js";
 import { WebhookTransport } from "./webhook.js";
 
 export function createDurableSinks(
-  gw: { readonly clock: Clock; readonly metrics: Metrics; readonly gatewayId: string },
+  gw: {
+    readonly clock: Clock;
+    readonly metrics: Metrics;
+    readonly gatewayId: string;
+    readonly writes: WriteCommands;
+  },
   alerts: AlertsConfig,
   store: AlertStore,
   log: Logger,
 ): AlertSink[] {
   const now = () => gw.clock.now();
   const sinks: AlertSink[] = [];
-  const common = { clock: gw.clock, metrics: gw.metrics, store };
+  const common = { clock: gw.clock, metrics: gw.metrics, outbox: { store, writes: gw.writes } };
   if (alerts.webhook) {
     const w = alerts.webhook;
     sinks.push(

@@ -38,7 +38,14 @@ export async function startTestGateway(
     },
     dir,
   );
-  const gw = await Gateway.start(config, { log: createLogger("silent"), clock });
+  let gw: Gateway;
+  try {
+    gw = await Gateway.start(config, { log: createLogger("silent"), clock });
+  } catch (err) {
+    // a start retried on another port (test/helpers/ports.ts) leaves no state directory behind
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const url = `mqtt://127.0.0.1:${gw.mqtt.port}`;
   const clients: MqttClient[] = [];
   return {

@@ -46,6 +46,18 @@ export interface Service {
 /** How often every live MQTT session is checked against its device's current binding and credential. */
 const SESSION_SWEEP_MS = 5000;
 
+/** What `Gateway.start` is given besides the config. */
+export interface GatewayDeps {
+  log: Logger;
+  clock: Clock;
+  newAlertId?: () => string;
+  /**
+   * How long a batch that meets another connection's write lock is kept and retried before it fails
+   * (GroupCommitter `busyGiveUpMs`; its default when absent). Tests set it so they do not depend on the default.
+   */
+  busyGiveUpMs?: number;
+}
+
 /**
  * The running gateway: owns start-up and shutdown order. Start: instance lock → database → control socket →
  * store → registry → ingest → commit writers → commit thread → MQTT → services → admin HTTP. Stop: services
@@ -83,11 +95,7 @@ export class Gateway {
   #adminPort = 0;
   #stopped = false;
 
-  private constructor(
-    config: Readonly<Config>,
-    deps: { log: Logger; clock: Clock; newAlertId?: () => string },
-    lock: InstanceLock,
-  ) {
+  private constructor(config: Readonly<Config>, deps: GatewayDeps, lock: InstanceLock) {
     this.config = config;
     this.#lock = lock;
     this.log = deps.log;
@@ -126,6 +134,7 @@ export class Gateway {
       clock: deps.clock,
       maxReadings: config.storage.batchMaxReadings,
       maxDelayMs: config.storage.batchMaxDelayMs,
+      busyGiveUpMs: deps.busyGiveUpMs,
       commit: async (batches) => {
         this.#commitHealth.begin();
         const outcome = await this.#thread.commit(batches, deps.clock.now());
@@ -228,10 +237,7 @@ export class Gateway {
     });
   }
 
-  static async start(
-    config: Readonly<Config>,
-    deps: { log: Logger; clock: Clock; newAlertId?: () => string },
-  ): Promise<Gateway> {
+  static async start(config: Readonly<Config>, deps: GatewayDeps): Promise<Gateway> {
     // before the database is opened (and migrated): a second gateway on this database or this state
     // directory stops here, having written nothing (ALREADY_RUNNING, naming the first)
     const lock = InstanceLock.acquire(

@@ -71,7 +71,9 @@ describe("alert delivery independent of storage and log", () => {
   });
 
   it("delivers on MQTT while another connection holds an exclusive lock on the database", async () => {
-    const t = await startAlertGateway();
+    // the batch is kept while the lock lasts: a give-up far beyond how long this test holds the lock, set
+    // here rather than left to the default
+    const t = await startAlertGateway({}, { busyGiveUpMs: 60_000 });
     const other = new Database(t.gw.config.storage.path!);
     try {
       // the gateway waits at most 25 ms for a lock and then retries the batch off the event loop's back

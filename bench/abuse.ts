@@ -20,13 +20,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import mqtt, { type MqttClient } from "mqtt";
+import { readyPorts } from "../test/helpers/child-gateway.js";
+import { withFreshPort } from "../test/helpers/ports.js";
 import { unitProcess } from "./unit-env.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -43,17 +44,6 @@ const { values } = parseArgs({
 });
 const seconds = Number(values.seconds);
 const LOAD_DEVICES = 50;
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 
 function pct(sorted: number[], p: number): number | null {
   if (sorted.length === 0) return null;
@@ -99,14 +89,13 @@ async function main(): Promise<void> {
     writeFileSync(f, `${content}\n`, { mode: 0o600 });
     return f;
   };
-  const port = await freePort();
-  const adminPort = await freePort();
   const loadIds = Array.from({ length: LOAD_DEVICES }, (_, i) => `load-${String(i).padStart(3, "0")}`);
   const device = (id: string, model?: string) =>
     `  - { id: ${id}, subject: pt-${id}, passwordFile: ${secret(`${id}.pw`, `pw-${id}`)}${model ? `, model: ${model}` : ""} }`;
-  const lines = [
+  // MQTT on port 0, named in the "ready" line; the admin HTTP (port 0 = off) on a fresh port, retried if taken
+  const lines = (adminPort: number) => [
     `gateway: { id: bench-gw, stateDir: ${state} }`,
-    `mqtt: { host: 127.0.0.1, port: ${port} }`,
+    "mqtt: { host: 127.0.0.1, port: 0 }",
     `admin: { port: ${adminPort} }`,
     "log: { level: info }",
     "ingest:",
@@ -124,7 +113,6 @@ async function main(): Promise<void> {
     `  consumers: [{ id: bench-screen, passwordFile: ${secret("screen.pw", "pw-screen")} }]`,
   ];
   const configFile = join(dir, "vitalog.yaml");
-  writeFileSync(configFile, lines.join("\n"));
   const credsOf = (ids: string[]) => {
     const f = join(dir, `creds-${ids[0]}.json`);
     writeFileSync(f, JSON.stringify(ids.map((id) => ({ id, password: `pw-${id}` }))));
@@ -133,29 +121,44 @@ async function main(): Promise<void> {
 
   // as the systemd unit runs it (glibc and V8 memory settings)
   const unit = unitProcess();
-  const gw = spawn(process.execPath, [...unit.nodeArgs, MAIN, "run", "--config", configFile], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...unit.env },
-  });
   let gwExit: number | null | undefined;
-  gw.once("exit", (code) => {
-    gwExit = code;
-  });
-  let out = "";
-  await new Promise<void>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`gateway not ready:\n${out}`)), 30_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('"msg":"ready"')) {
+  const startGateway = (adminPort: number) => {
+    writeFileSync(configFile, lines(adminPort).join("\n"));
+    const gw = spawn(process.execPath, [...unit.nodeArgs, MAIN, "run", "--config", configFile], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...unit.env },
+    });
+    gwExit = undefined;
+    gw.once("exit", (code) => {
+      gwExit = code;
+    });
+    let out = "";
+    let stdout = "";
+    let isReady = false;
+    return new Promise<{ gw: ChildProcess; port: number }>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`gateway not ready:\n${out}`)), 30_000);
+      const onData = (d: Buffer) => {
+        out += d.toString();
+        if (out.length > 1_000_000) out = out.slice(-100_000);
+      };
+      gw.stdout!.on("data", (d: Buffer) => {
+        onData(d);
+        if (isReady) return;
+        stdout += d.toString();
+        const ports = readyPorts(stdout.slice(0, stdout.lastIndexOf("\n") + 1));
+        if (!ports) return;
+        isReady = true;
         clearTimeout(timer);
-        res();
-      }
-      if (out.length > 1_000_000) out = out.slice(-100_000);
-    };
-    gw.stdout!.on("data", onData);
-    gw.stderr!.on("data", onData);
-    gw.once("exit", (code) => rej(new Error(`gateway exited ${code}:\n${out}`)));
-  });
+        res({ gw, port: ports.mqttPort });
+      });
+      gw.stderr!.on("data", onData);
+      gw.once("exit", (code) => rej(new Error(`gateway exited ${code}:\n${out}`)));
+    });
+  };
+  const { gw, port, adminPort } = await withFreshPort(async (adminPort) => ({
+    ...(await startGateway(adminPort)),
+    adminPort,
+  }));
   const mqttUrl = `mqtt://127.0.0.1:${port}`;
   const connect = (id: string, password: string) =>
     mqtt.connectAsync(mqttUrl, {

@@ -11,27 +11,16 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
+import { readyPorts } from "../test/helpers/child-gateway.js";
 import { unitProcess } from "./unit-env.js";
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), "../src/main.js");
 const RECORDS_PER_PACK = 4;
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -66,11 +55,11 @@ async function main(): Promise<void> {
     writeFileSync(f, `${content}\n`, { mode: 0o600 });
     return f;
   };
-  const port = await freePort();
   const devices = Array.from({ length: deviceCount }, (_, i) => `load-${String(i).padStart(3, "0")}`);
   const lines = [
     `gateway: { id: bench-gw, stateDir: ${dir}/state }`,
-    `mqtt: { host: 127.0.0.1, port: ${port} }`,
+    // port 0: the gateway names the port it bound in its "ready" line
+    "mqtt: { host: 127.0.0.1, port: 0 }",
     "admin: { port: 0 }",
     "log: { level: info }",
     // 100 readings/s per load device: over the default budget, so their model is allowed it
@@ -101,14 +90,19 @@ async function main(): Promise<void> {
     env: { ...process.env, ...unit.env },
   });
   let out = "";
-  await new Promise<void>((res, rej) => {
+  let stdout = "";
+  let isReady = false;
+  const port = await new Promise<number>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`gateway not ready:\n${out}`)), 30_000);
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
-      if (out.includes(`"msg":"ready"`)) {
-        clearTimeout(timer);
-        res();
-      }
+      if (isReady) return;
+      stdout += d.toString();
+      const ports = readyPorts(stdout.slice(0, stdout.lastIndexOf("\n") + 1));
+      if (!ports) return;
+      isReady = true;
+      clearTimeout(timer);
+      res(ports.mqttPort);
     });
     child.stderr!.on("data", (d: Buffer) => {
       out += d.toString();

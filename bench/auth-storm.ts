@@ -22,11 +22,11 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { withFreshPort } from "../test/helpers/ports.js";
 import { ConnectStorm, connectOnce } from "../test/security/connect-storm.js";
 import { unitProcess } from "./unit-env.js";
 
@@ -42,17 +42,6 @@ const { values } = parseArgs({
 const STORM = Number(values.storm);
 const TIMING = Number(values.timing);
 const CONCURRENCY = 48;
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
 
 const round = (x: number) => Math.round(x * 10) / 10;
 function stats(xs: number[]) {
@@ -71,41 +60,62 @@ async function main(): Promise<void> {
     writeFileSync(f, `pw-${id}\n`, { mode: 0o600 });
     return f;
   };
-  const port = await freePort();
-  const adminPort = await freePort();
   const known = Array.from({ length: Math.ceil(TIMING / 4) }, (_, i) => `known-${i}`);
   const devices = ["wear-good", "wear-target", ...known];
   const configFile = join(dir, "vitalog.yaml");
-  writeFileSync(
-    configFile,
-    [
-      `gateway: { id: bench-gw, stateDir: ${state} }`,
-      `mqtt: { host: 127.0.0.1, port: ${port} }`,
-      `admin: { port: ${adminPort} }`,
-      "log: { level: warn }",
-      "devices:",
-      ...devices.map((id) => `  - { id: ${id}, subject: pt-${id}, passwordFile: ${secret(id)} }`),
-    ].join("\n"),
-  );
   const unit = unitProcess();
-  const gw: ChildProcess = spawn(process.execPath, [...unit.nodeArgs, MAIN, "run", "--config", configFile], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...unit.env },
-  });
-  try {
-    await new Promise<void>((res, rej) => {
-      const timer = setTimeout(() => rej(new Error("gateway not ready in 30 s")), 30_000);
-      const poll = setInterval(() => {
-        fetch(`http://127.0.0.1:${adminPort}/healthz`)
-          .then(() => {
-            clearInterval(poll);
-            clearTimeout(timer);
-            res();
-          })
-          .catch(() => {});
-      }, 100);
-      gw.once("exit", (code) => rej(new Error(`gateway exited ${code}`)));
+  /**
+   * Starts the gateway on these ports (it logs at warn, so without a "ready" line: the ports are chosen
+   * here, and a start that meets a taken port is retried with fresh ones); resolves once /healthz answers.
+   */
+  const startGateway = async (port: number, adminPort: number): Promise<ChildProcess> => {
+    writeFileSync(
+      configFile,
+      [
+        `gateway: { id: bench-gw, stateDir: ${state} }`,
+        `mqtt: { host: 127.0.0.1, port: ${port} }`,
+        `admin: { port: ${adminPort} }`,
+        "log: { level: warn }",
+        "devices:",
+        ...devices.map((id) => `  - { id: ${id}, subject: pt-${id}, passwordFile: ${secret(id)} }`),
+      ].join("\n"),
+    );
+    const gw = spawn(process.execPath, [...unit.nodeArgs, MAIN, "run", "--config", configFile], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...unit.env },
     });
+    let stderr = "";
+    gw.stderr!.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    try {
+      await new Promise<void>((res, rej) => {
+        const timer = setTimeout(() => rej(new Error("gateway not ready in 30 s")), 30_000);
+        const poll = setInterval(() => {
+          fetch(`http://127.0.0.1:${adminPort}/healthz`)
+            .then(() => {
+              clearInterval(poll);
+              clearTimeout(timer);
+              res();
+            })
+            .catch(() => {});
+        }, 100);
+        gw.once("exit", (code) => {
+          clearInterval(poll);
+          clearTimeout(timer);
+          rej(new Error(`gateway exited ${code}: ${stderr}`));
+        });
+      });
+      return gw;
+    } catch (err) {
+      if (gw.exitCode === null && gw.signalCode === null) gw.kill("SIGKILL");
+      throw err;
+    }
+  };
+  const { gw, port, adminPort } = await withFreshPort((port) =>
+    withFreshPort(async (adminPort) => ({ gw: await startGateway(port, adminPort), port, adminPort })),
+  );
+  try {
     /** A device provisioned by the CLI (another process): the gateway has never verified its password. */
     const provisionCold = (id: string): string => {
       const out = execFileSync(

@@ -16,8 +16,8 @@ import type { ConfigInput } from "../src/config.js";
 import { COMMIT_FAILURE_WINDOW_MS, Health } from "../src/health.js";
 import { createLogger } from "../src/log.js";
 import { Metrics } from "../src/metrics.js";
-import { freePort } from "./helpers/child-gateway.js";
 import { startTestGateway, type TestGateway, waitFor } from "./helpers/gateway.js";
+import { withFreshPort } from "./helpers/ports.js";
 
 /** The system clock, moved forward on demand (timers still run in real time). */
 function skewableClock(): { clock: Clock; skip(ms: number): void } {
@@ -31,7 +31,7 @@ function skewableClock(): { clock: Clock; skip(ms: number): void } {
 }
 
 async function startWithAdmin(overrides: Partial<ConfigInput> = {}, clock?: Clock): Promise<TestGateway> {
-  return startTestGateway({ ...overrides, admin: { port: await freePort() } }, clock);
+  return withFreshPort((port) => startTestGateway({ ...overrides, admin: { port } }, clock));
 }
 
 async function get(

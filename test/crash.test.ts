@@ -4,8 +4,9 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import mqtt, { type MqttClient } from "mqtt";
-import { freePort, spawnGateway, waitExit } from "./helpers/child-gateway.js";
+import { spawnGateway, waitExit } from "./helpers/child-gateway.js";
 import { tempDir, writeSecret } from "./helpers/gateway.js";
+import { seededIntegers, testSeed } from "./helpers/seed.js";
 
 const DEVICES = ["crash-a", "crash-b", "crash-c"];
 const BASE_SEC = 1_763_700_000;
@@ -14,8 +15,7 @@ describe("crash safety: SIGKILL of a child-process gateway", () => {
   const dir = tempDir("vitalog-crash-");
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("keeps every PUBACKed reading exactly once across 12 SIGKILLs at random points", async () => {
-    const port = await freePort();
+  it("keeps every PUBACKed reading exactly once across 12 SIGKILLs at random points", async (t) => {
     const devices = DEVICES.map((id) => ({
       id,
       subject: `pt-${id}`,
@@ -26,7 +26,8 @@ describe("crash safety: SIGKILL of a child-process gateway", () => {
       configFile,
       [
         "gateway: { id: crash-gw, stateDir: state }",
-        `mqtt: { host: 127.0.0.1, port: ${port} }`,
+        // port 0: each life binds a port of its own and names it in its "ready" line
+        "mqtt: { host: 127.0.0.1, port: 0 }",
         "admin: { port: 0 }",
         "log: { level: info }",
         "storage: { synchronous: normal, batchMaxDelayMs: 3 }",
@@ -39,12 +40,13 @@ describe("crash safety: SIGKILL of a child-process gateway", () => {
     const unacked = new Map<string, Set<number>>(DEVICES.map((d) => [d, new Set()]));
     let next = 0;
     const kills = 12;
+    const killAfterMs = seededIntegers(testSeed(t), kills, 40, 440);
     for (let round = 0; round < kills; round++) {
-      const { child } = await spawnGateway(configFile);
+      const { child, mqttPort } = await spawnGateway(configFile);
       const clients: MqttClient[] = [];
       let running = true;
       for (const id of DEVICES) {
-        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
           clientId: id,
           username: id,
           password: `secret-${id}`,
@@ -68,7 +70,7 @@ describe("crash safety: SIGKILL of a child-process gateway", () => {
         for (const n of [...unacked.get(id)!]) send(n);
         for (let w = 0; w < 16; w++) send(next++);
       }
-      await new Promise((r) => setTimeout(r, 40 + Math.random() * 400));
+      await new Promise((r) => setTimeout(r, killAfterMs[round]));
       child.kill("SIGKILL");
       const exit = await waitExit(child);
       running = false;

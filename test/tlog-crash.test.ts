@@ -9,8 +9,9 @@ import { verifyConsistency } from "../src/batcher/merkle-verify.js";
 import { parseVkey } from "../src/batcher/signer.js";
 import { TileStore } from "../src/batcher/tile-store.js";
 import { cli } from "./batcher/tlog-fixture.js";
-import { freePort, spawnGateway, waitExit } from "./helpers/child-gateway.js";
+import { spawnGateway, waitExit } from "./helpers/child-gateway.js";
 import { tempDir, writeSecret } from "./helpers/gateway.js";
+import { seededIntegers, testSeed } from "./helpers/seed.js";
 
 const DEVICES = ["tc-a", "tc-b"];
 const BASE_SEC = 1_763_900_000;
@@ -20,14 +21,14 @@ describe("tlog crash safety: SIGKILL during group commits and checkpoint signing
   const dir = tempDir("vitalog-tlog-crash-");
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("after every restart the tree is consistent with every checkpoint ever signed, and audit passes", async () => {
-    const port = await freePort();
+  it("after every restart the tree is consistent with every checkpoint ever signed, and audit passes", async (t) => {
     const configFile = join(dir, "vitalog.yaml");
     writeFileSync(
       configFile,
       [
         `gateway: { id: tlog-crash, origin: ${ORIGIN}, stateDir: state }`,
-        `mqtt: { host: 127.0.0.1, port: ${port} }`,
+        // port 0: each life binds a port of its own and names it in its "ready" line
+        "mqtt: { host: 127.0.0.1, port: 0 }",
         "admin: { port: 0 }",
         "log: { level: info }",
         "storage: { synchronous: normal, batchMaxDelayMs: 2 }",
@@ -44,12 +45,13 @@ describe("tlog crash safety: SIGKILL during group commits and checkpoint signing
     const acked = new Set<string>();
     let next = 0;
     const rounds = 6;
+    const killAfterMs = seededIntegers(testSeed(t), rounds, 60, 360);
     for (let round = 0; round < rounds; round++) {
-      const { child, output } = await spawnGateway(configFile);
+      const { child, output, mqttPort } = await spawnGateway(configFile);
       let running = true;
       const clients: MqttClient[] = [];
       for (const id of DEVICES) {
-        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
           clientId: id,
           username: id,
           password: `s-${id}`,
@@ -68,7 +70,7 @@ describe("tlog crash safety: SIGKILL during group commits and checkpoint signing
         };
         for (let w = 0; w < 8; w++) send(next++);
       }
-      await new Promise((r) => setTimeout(r, 60 + Math.random() * 300));
+      await new Promise((r) => setTimeout(r, killAfterMs[round]));
       child.kill("SIGKILL");
       assert.equal((await waitExit(child)).signal, "SIGKILL");
       running = false;

@@ -29,6 +29,11 @@ export interface AnvilOptions {
   isRegistryDeployed?: boolean;
   /** Reuse a port (restart after an outage). Default: a free one chosen by the OS. */
   port?: number;
+  /**
+   * With `port`: how long to keep trying while another process holds it (it may have been taken during the
+   * outage), before failing with a message that says so. Default 10 000 ms.
+   */
+  portWaitMs?: number;
   /** Load chain state from this file at start and dump it there on stop (outage tests). */
   statePath?: string;
   /** Start timeout. Default 15 000 ms. */
@@ -60,6 +65,11 @@ function waitForPort(child: ChildProcess, timeoutMs: number): Promise<number> {
   return new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`anvil did not start: ${out.slice(-500)}`)), timeoutMs);
+    // anvil reports a failed bind on stderr ("Address already in use"): kept for the error, and passed on
+    child.stderr?.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      process.stderr.write(chunk);
+    });
     const onData = (chunk: Buffer) => {
       out += chunk.toString();
       const m = /Listening on 127\.0\.0\.1:(\d+)/.exec(out);
@@ -78,6 +88,49 @@ function waitForPort(child: ChildProcess, timeoutMs: number): Promise<number> {
   });
 }
 
+/** Spawns anvil and resolves once it listens; the child is killed when it does not. */
+async function launch(
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<{ child: ChildProcess; port: number; killOnExit: () => void }> {
+  const child = spawn(anvilBinary(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  // never leave an orphaned node behind when the parent exits without stop() (a crash, process.exit)
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  const port = await waitForPort(child, timeoutMs).catch((err: unknown) => {
+    process.off("exit", killOnExit);
+    child.kill("SIGKILL");
+    throw err;
+  });
+  return { child, port, killOnExit };
+}
+
+/**
+ * Launches anvil on `port`, again every 200 ms while another process holds the port, for at most
+ * `waitMs`: a node restarted after an outage must come back where its clients were told it is.
+ */
+async function launchOnPort(
+  args: readonly string[],
+  port: number,
+  timeoutMs: number,
+  waitMs: number,
+): Promise<{ child: ChildProcess; port: number; killOnExit: () => void }> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      return await launch(args, timeoutMs);
+    } catch (err) {
+      if (!(err instanceof Error && /Address already in use/i.test(err.message))) throw err;
+      if (Date.now() >= deadline)
+        throw new Error(
+          `anvil cannot listen on 127.0.0.1:${port} again: another process still held the port after ${waitMs} ms`,
+          { cause: err },
+        );
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 /** Starts anvil on 127.0.0.1 and (by default) deploys the registry. */
 export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilNode> {
   const chainId = options.chainId ?? 31337;
@@ -86,15 +139,11 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilNode>
   if (options.blockTimeSec !== undefined) args.push("--block-time", String(options.blockTimeSec));
   if (options.isNoMining) args.push("--no-mining");
   if (options.statePath !== undefined) args.push("--state", options.statePath);
-  const child = spawn(anvilBinary(), args, { stdio: ["ignore", "pipe", "inherit"] });
-  // never leave an orphaned node behind when the parent exits without stop() (a crash, process.exit)
-  const killOnExit = () => child.kill("SIGKILL");
-  process.once("exit", killOnExit);
-  const port = await waitForPort(child, options.startTimeoutMs ?? 15_000).catch((err: unknown) => {
-    process.off("exit", killOnExit);
-    child.kill("SIGKILL");
-    throw err;
-  });
+  const timeoutMs = options.startTimeoutMs ?? 15_000;
+  const { child, port, killOnExit } =
+    options.port === undefined || options.port === 0
+      ? await launch(args, timeoutMs)
+      : await launchOnPort(args, options.port, timeoutMs, options.portWaitMs ?? 10_000);
   const rpcUrl = `http://127.0.0.1:${port}`;
   let id = 0;
   const rpc = async <T>(method: string, params: unknown[] = []): Promise<T> => {

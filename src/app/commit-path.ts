@@ -27,6 +27,8 @@ export interface CommitPath {
  */
 export function createCommitPath(deps: {
   readonly storage: Readonly<Config["storage"]>;
+  /** GroupCommitter `busyGiveUpMs` (its default when undefined). */
+  readonly busyGiveUpMs?: number | undefined;
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -55,6 +57,7 @@ export function createCommitPath(deps: {
     clock,
     maxReadings: storage.batchMaxReadings,
     maxDelayMs: storage.batchMaxDelayMs,
+    busyGiveUpMs: deps.busyGiveUpMs,
     commit: async (batches) => {
       health.begin();
       const outcome = await thread.commit(batches, clock.now());

@@ -62,6 +62,11 @@ export interface GatewayDeps {
   readonly newAlertId?: () => string;
   /** The vendor definitions `loadGatewayConfig` loaded with the config (loaded at start when absent). */
   readonly definitions?: readonly LoadedDefinition[];
+  /**
+   * How long a batch that meets another connection's write lock is kept and retried before it fails
+   * (GroupCommitter `busyGiveUpMs`; its default when absent). Tests set it so they do not depend on the default.
+   */
+  readonly busyGiveUpMs?: number;
 }
 
 /** The running gateway, as the composition root built it. */
@@ -123,6 +128,7 @@ export class Gateway {
     this.store = new ReadingStore(this.db);
     this.#commitPath = createCommitPath({
       storage: config.storage,
+      busyGiveUpMs: deps.busyGiveUpMs,
       clock: deps.clock,
       log: deps.log,
       metrics: this.metrics,

@@ -20,8 +20,8 @@ import {
   storedDeviceTimes,
   unmount,
 } from "../helpers/adversary.js";
-import { freePort } from "../helpers/child-gateway.js";
 import { tempDir, waitFor } from "../helpers/gateway.js";
+import { withFreshPort } from "../helpers/ports.js";
 import { type AlertTestGateway, type Station, startAlertGateway } from "../rules/alert-helpers.js";
 
 const MIB = 1024 * 1024;
@@ -42,15 +42,17 @@ describe("storage under its watermark on a real 64 MiB tmpfs (real broker, real 
   before(async () => {
     mkdirSync(mnt);
     mountTmpfs(mnt, 64 * MIB);
-    adminPort = await freePort();
-    t = await startAlertGateway({
-      admin: { port: adminPort },
-      storage: { path: join(mnt, "vitalog.db") },
-      ingest: {
-        ...IN_PROCESS_INGEST,
-        disk: { minFreeBytes: MIN_FREE, resumeMarginBytes: 4 * MIB, checkIntervalMs: 200 },
-      },
-    });
+    t = await withFreshPort((port) =>
+      startAlertGateway({
+        admin: { port },
+        storage: { path: join(mnt, "vitalog.db") },
+        ingest: {
+          ...IN_PROCESS_INGEST,
+          disk: { minFreeBytes: MIN_FREE, resumeMarginBytes: 4 * MIB, checkIntervalMs: 200 },
+        },
+      }),
+    );
+    adminPort = t.gw.adminPort;
   });
   after(async () => {
     await by?.end();

@@ -10,8 +10,8 @@ import { type AddressInfo, createServer, connect as netConnect, type Server, typ
 import { after, before, describe, it } from "node:test";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";
 import { Bystander, httpGet, IN_PROCESS_INGEST, storedDeviceTimes } from "../helpers/adversary.js";
-import { freePort } from "../helpers/child-gateway.js";
 import { tempDir, waitFor, writeSecret } from "../helpers/gateway.js";
+import { listenAgain, withFreshPort } from "../helpers/ports.js";
 import { type AlertTestGateway, type Station, startAlertGateway } from "../rules/alert-helpers.js";
 import { hl7Field, startMllpReceiver, startWebhookReceiver } from "../rules/receivers.js";
 
@@ -61,12 +61,8 @@ class HostileFront {
       for (const s of this.#sockets) s.destroy();
       await closed;
     }
-    if (this.#mode === "refuse") {
-      await new Promise<void>((r, reject) => {
-        this.#server.once("error", reject);
-        this.#server.listen(this.port, "127.0.0.1", () => r());
-      });
-    }
+    // back on its port (the gateway is configured with it), which another process may have taken meanwhile
+    if (this.#mode === "refuse") await listenAgain(this.#server, this.port, "hostile receiver front");
     this.#mode = mode;
   }
 
@@ -141,31 +137,33 @@ describe("hostile alert receivers while devices publish (real broker, real SQLit
         ]),
       Buffer.concat([Buffer.from("\u000b"), Buffer.alloc(64 * 1024, "A")]),
     );
-    adminPort = await freePort();
     const dir = tempDir("vitalog-adv-sinks-");
     const retry = { initialDelayMs: 20, maxDelayMs: 200, jitter: 0.5 };
-    t = await startAlertGateway({
-      admin: { port: adminPort },
-      ingest: IN_PROCESS_INGEST,
-      alerts: {
-        webhook: {
-          url: `http://127.0.0.1:${webFront.port}/alerts`,
-          secretFile: writeSecret(dir, "webhook.key", SECRET),
-          timeoutMs: 300,
-          retry,
+    t = await withFreshPort((port) =>
+      startAlertGateway({
+        admin: { port },
+        ingest: IN_PROCESS_INGEST,
+        alerts: {
+          webhook: {
+            url: `http://127.0.0.1:${webFront.port}/alerts`,
+            secretFile: writeSecret(dir, "webhook.key", SECRET),
+            timeoutMs: 300,
+            retry,
+          },
+          mllp: {
+            host: "127.0.0.1",
+            port: amFront.port,
+            sendingFacility: "WARD7",
+            pointOfCare: "WARD7",
+            ackTimeoutMs: 300,
+            connectTimeoutMs: 300,
+            retry,
+          },
+          sinkDownAlarmSec: 0.5,
         },
-        mllp: {
-          host: "127.0.0.1",
-          port: amFront.port,
-          sendingFacility: "WARD7",
-          pointOfCare: "WARD7",
-          ackTimeoutMs: 300,
-          connectTimeoutMs: 300,
-          retry,
-        },
-        sinkDownAlarmSec: 0.5,
-      },
-    });
+      }),
+    );
+    adminPort = t.gw.adminPort;
   });
   after(async () => {
     await by?.end();

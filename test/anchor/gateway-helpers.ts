@@ -7,8 +7,9 @@ import mqtt from "mqtt";
 import { bytesToHex, type Hex, hexToBigInt, sha256 } from "viem";
 import type { AnvilNode } from "../../src/anchor/anvil.js";
 import { ANCHORED_TOPIC } from "../../src/anchor/evidence.js";
-import { MAIN } from "../helpers/child-gateway.js";
+import { MAIN, type SpawnedGateway, spawnGateway } from "../helpers/child-gateway.js";
 import { writeSecret } from "../helpers/gateway.js";
+import { withFreshPort } from "../helpers/ports.js";
 
 export const GW_ORIGIN = "test.vitalog.invalid/gw/anchor-gw";
 export const DEVICE = "anchor-dev";
@@ -60,6 +61,21 @@ export function writeAnchorConfig(
     ].join("\n"),
   );
   return { configFile, dbPath: join(dir, "state", "vitalog.db") };
+}
+
+/**
+ * Writes the config and starts `vitalog run` with the ports it bound: MQTT on port 0 (named in its "ready"
+ * line), the admin HTTP (where port 0 means off, and whose port `vitalog status` reads from the config) on a
+ * fresh port, retried if another process takes it first. Call it again for each life of the gateway.
+ */
+export function startAnchorGateway(
+  dir: string,
+  args: Omit<Parameters<typeof writeAnchorConfig>[1], "mqttPort" | "adminPort">,
+): Promise<SpawnedGateway & { files: AnchorGatewayFiles }> {
+  return withFreshPort(async (adminPort) => {
+    const files = writeAnchorConfig(dir, { ...args, mqttPort: 0, adminPort });
+    return { ...(await spawnGateway(files.configFile)), files };
+  });
 }
 
 /** Publishes `count` heart-rate readings with QoS 1 and resolves once every one was acknowledged. */

@@ -7,8 +7,9 @@ import type { ChildProcess } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { freePort, spawnGateway, waitExit } from "./child-gateway.js";
+import { spawnGateway, waitExit } from "./child-gateway.js";
 import { tempDir, writeSecret } from "./gateway.js";
+import { withFreshPort } from "./ports.js";
 
 /** One Prometheus sample. */
 export interface Sample {
@@ -73,7 +74,7 @@ export interface ChildGateway {
 }
 
 /**
- * Starts `vitalog run` in a child process on free loopback ports with the given devices (password files
+ * Starts `vitalog run` in a child process on loopback ports it binds itself (port 0) with the given devices (password files
  * written for each) and config slices merged over a small base config (the child writes JSON, which YAML
  * reads unchanged).
  */
@@ -82,27 +83,29 @@ export async function startChildGateway(opts: {
   config?: Record<string, unknown>;
 }): Promise<ChildGateway> {
   const dir = tempDir("vitalog-adv-child-");
-  const mqttPort = await freePort();
-  const adminPort = await freePort();
   const password = (id: string) => `pw-${id}-secret`;
-  const config = {
+  const config = (adminPort: number) => ({
     gateway: { id: "adv-gw", origin: "test.vitalog.invalid/gw/adv-gw", stateDir: join(dir, "state") },
-    mqtt: { host: "127.0.0.1", port: mqttPort },
+    // MQTT on port 0, named in the "ready" line; the admin HTTP (port 0 = off) on a fresh port, retried if taken
+    mqtt: { host: "127.0.0.1", port: 0 },
     admin: { host: "127.0.0.1", port: adminPort },
     // info: the start-up is detected by the "ready" line
     log: { level: "info" },
     storage: { synchronous: "normal" },
-    devices: opts.devices.map((d) => ({
-      id: d.id,
-      subject: `pt-${d.id}`,
-      passwordFile: writeSecret(dir, `${d.id}.pw`, password(d.id)),
-      ...(d.model ? { model: d.model } : {}),
-    })),
+    devices,
     ...opts.config,
-  };
+  });
+  const devices = opts.devices.map((d) => ({
+    id: d.id,
+    subject: `pt-${d.id}`,
+    passwordFile: writeSecret(dir, `${d.id}.pw`, password(d.id)),
+    ...(d.model ? { model: d.model } : {}),
+  }));
   const configFile = join(dir, "vitalog.yaml");
-  writeFileSync(configFile, JSON.stringify(config, null, 2));
-  const { child, output } = await spawnGateway(configFile);
+  const { child, output, mqttPort, adminPort } = await withFreshPort((port) => {
+    writeFileSync(configFile, JSON.stringify(config(port), null, 2));
+    return spawnGateway(configFile);
+  });
   const dbPath = join(dir, "state", "vitalog.db");
   const isAlive = () => child.exitCode === null && child.signalCode === null;
   return {

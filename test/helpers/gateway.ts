@@ -22,10 +22,14 @@ export function tempDir(prefix = "vitalog-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** A real gateway on an ephemeral loopback port with a real SQLite file in a temp dir. */
+/**
+ * A real gateway on an ephemeral loopback port with a real SQLite file in a temp dir. `busyGiveUpMs`: how
+ * long a batch that meets another connection's lock is retried before it fails (a test about locks sets it).
+ */
 export async function startTestGateway(
   overrides: Partial<ConfigInput> = {},
   clock: Clock = systemClock,
+  { busyGiveUpMs }: { busyGiveUpMs?: number } = {},
 ): Promise<TestGateway> {
   const dir = tempDir();
   const config = parseConfig(
@@ -38,7 +42,14 @@ export async function startTestGateway(
     },
     dir,
   );
-  const gw = await Gateway.start(config, { log: createLogger("silent"), clock });
+  let gw: Gateway;
+  try {
+    gw = await Gateway.start(config, { log: createLogger("silent"), clock, busyGiveUpMs });
+  } catch (err) {
+    // a start retried on another port (test/helpers/ports.ts) leaves no state directory behind
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const url = `mqtt://127.0.0.1:${gw.mqtt.port}`;
   const clients: MqttClient[] = [];
   return {

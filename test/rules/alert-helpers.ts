@@ -1,6 +1,7 @@
 /** Helpers for the alerting integration tests: a gateway with nurse-station consumers, stations, devices. */
 import { rmSync } from "node:fs";
 import mqtt, { type MqttClient } from "mqtt";
+import { systemClock } from "../../src/clock.js";
 import type { ConfigInput } from "../../src/config.js";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";
 import { startTestGateway, type TestGateway, tempDir, waitFor, writeSecret } from "../helpers/gateway.js";
@@ -40,7 +41,10 @@ export interface Station {
   command(verb: string, body: Record<string, unknown>): Promise<Record<string, unknown>>;
 }
 
-export async function startAlertGateway(overrides: Partial<ConfigInput> = {}): Promise<AlertTestGateway> {
+export async function startAlertGateway(
+  overrides: Partial<ConfigInput> = {},
+  options: { busyGiveUpMs?: number } = {},
+): Promise<AlertTestGateway> {
   const secrets = tempDir("vitalog-alert-secrets-");
   const stationPassword = "station-pw-1";
   const consumers = [
@@ -53,7 +57,7 @@ export async function startAlertGateway(overrides: Partial<ConfigInput> = {}): P
     { id: WALL, passwordFile: writeSecret(secrets, "wall.pw", "wall-pw") },
   ];
   const alerts = (overrides.alerts ?? {}) as Record<string, unknown>;
-  const t = await startTestGateway({ ...overrides, alerts: { consumers, ...alerts } });
+  const t = await startTestGateway({ ...overrides, alerts: { consumers, ...alerts } }, systemClock, options);
   await addUsers(t.gw.config, TEST_USERS);
   let reqs = 0;
   return {

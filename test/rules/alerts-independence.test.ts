@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { ANVIL_KEYS, writeKeyFile } from "../../src/anchor/anvil.js";
-import { freePort } from "../helpers/child-gateway.js";
 import { tempDir, waitFor } from "../helpers/gateway.js";
 import { type AlertTestGateway, startAlertGateway } from "./alert-helpers.js";
 
@@ -71,7 +71,9 @@ describe("alert delivery independent of storage and log", () => {
   });
 
   it("delivers on MQTT while another connection holds an exclusive lock on the database", async () => {
-    const t = await startAlertGateway();
+    // the batch is kept while the lock lasts: a give-up far beyond how long this test holds the lock, set
+    // here rather than left to the default
+    const t = await startAlertGateway({}, { busyGiveUpMs: 60_000 });
     const other = new Database(t.gw.config.storage.path!);
     try {
       // the gateway waits at most 25 ms for a lock and then retries the batch off the event loop's back
@@ -106,7 +108,11 @@ describe("alert delivery independent of storage and log", () => {
   });
 
   it("delivers on MQTT with anchoring on and the ledger unreachable", async () => {
-    const port = await freePort(); // bound then released: nothing listens there
+    // a ledger that is down: its port stays held by this test (a released one could be taken by another
+    // test's server) and every connection is dropped unanswered
+    const ledger = createServer((socket) => socket.resetAndDestroy());
+    await new Promise<void>((r) => ledger.listen(0, "127.0.0.1", () => r()));
+    const port = (ledger.address() as AddressInfo).port;
     const keyDir = tempDir("vitalog-ledger-key-");
     const t = await startAlertGateway({
       tlog: { checkpointIntervalSec: 0.2 },
@@ -131,6 +137,7 @@ describe("alert delivery independent of storage and log", () => {
       assert.equal(anchor.connected, false, "the ledger really was down");
     } finally {
       await t.close();
+      await new Promise((r) => ledger.close(r));
       rmSync(keyDir, { recursive: true, force: true });
     }
   });

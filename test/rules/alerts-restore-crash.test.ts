@@ -12,7 +12,7 @@ import mqtt, { type MqttClient } from "mqtt";
 import { loadConfig } from "../../src/config.js";
 import type { AlertSnapshot } from "../../src/rules/alert-event.js";
 import type { AlertMessage } from "../../src/rules/sinks/alert-message.js";
-import { freePort, MAIN, spawnGateway, waitExit } from "../helpers/child-gateway.js";
+import { MAIN, spawnGateway, waitExit } from "../helpers/child-gateway.js";
 import { tempDir, waitFor, writeSecret } from "../helpers/gateway.js";
 import { addUsers } from "../helpers/users.js";
 
@@ -48,30 +48,35 @@ describe("active alerts across SIGKILL (child-process gateway)", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("restores a HIGH alert with the same id: retained active set, CLI list, acknowledge after restart", async () => {
-    const port = await freePort();
     const configFile = join(dir, "vitalog.yaml");
-    writeFileSync(
-      configFile,
-      [
-        "gateway: { id: restore-gw, stateDir: state }",
-        `mqtt: { host: 127.0.0.1, port: ${port} }`,
-        "admin: { port: 0 }",
-        "log: { level: info }",
-        "devices:",
-        `  - { id: cuff-r, subject: pt-r, passwordFile: ${writeSecret(dir, "cuff.pw", "cuff-secret")} }`,
-        "alerts:",
-        "  consumers:",
-        `    - { id: ${STATION}, passwordFile: ${writeSecret(dir, "station.pw", STATION_PW)}, canAcknowledge: true }`,
-      ].join("\n"),
-    );
+    const cuffPasswordFile = writeSecret(dir, "cuff.pw", "cuff-secret");
+    const stationPasswordFile = writeSecret(dir, "station.pw", STATION_PW);
+    // each life binds MQTT port 0; the CLI (which reaches the gateway over MQTT) then gets the port the
+    // running gateway bound written into its config, as an operator's config names it
+    const writeConfig = (mqttPort: number) =>
+      writeFileSync(
+        configFile,
+        [
+          "gateway: { id: restore-gw, stateDir: state }",
+          `mqtt: { host: 127.0.0.1, port: ${mqttPort} }`,
+          "admin: { port: 0 }",
+          "log: { level: info }",
+          "devices:",
+          `  - { id: cuff-r, subject: pt-r, passwordFile: ${cuffPasswordFile} }`,
+          "alerts:",
+          "  consumers:",
+          `    - { id: ${STATION}, passwordFile: ${stationPasswordFile}, canAcknowledge: true }`,
+        ].join("\n"),
+      );
+    writeConfig(0);
 
     // the nurse who acknowledges after the restart is a user the gateway knows
     await addUsers(loadConfig(configFile), [{ id: "nurse1", role: "nurse" }]);
     const first = await spawnGateway(configFile);
     let alertId: string;
     try {
-      const before = await station(port, "before");
-      const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      const before = await station(first.mqttPort, "before");
+      const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${first.mqttPort}`, {
         clientId: "cuff-r",
         username: "cuff-r",
         password: "cuff-secret",
@@ -97,10 +102,11 @@ describe("active alerts across SIGKILL (child-process gateway)", () => {
     }
 
     const second = await spawnGateway(configFile);
+    writeConfig(second.mqttPort);
     try {
       assert.match(second.output(), /"restored":1,"skipped":0,"msg":"active alerts restored"/);
       // a fresh subscriber gets the retained active set (and the alert's retained topic) at once
-      const after = await station(port, "after");
+      const after = await station(second.mqttPort, "after");
       await waitFor(() => after.sets.length > 0 && after.perAlert.has(alertId), 10_000, "retained messages");
       const restored = after.sets[0]!.alerts.find((a) => a.alert_id === alertId);
       assert.ok(restored, `alert ${alertId} in ${JSON.stringify(after.sets[0])}`);

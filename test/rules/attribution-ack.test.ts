@@ -35,6 +35,8 @@ describe("acknowledgements and silences by users the gateway knows", () => {
     return station.next((m) => m.transition === "raise" && m.device_id === deviceId, `${deviceId}'s alarm`);
   };
   const stateOf = (alertId: string) => t.gw.rules.engine.alarms.get(alertId)?.state;
+  /** Refusals counted by the gateway so far (tests share it: each asserts what it added). */
+  const refused = (command: string, reason: string) => t.gw.metrics.value(REFUSED, { command, reason });
 
   before(async () => {
     t = await startAttributionGateway();
@@ -53,6 +55,7 @@ describe("acknowledgements and silences by users the gateway knows", () => {
   after(() => t.close());
 
   it("refuses an acknowledgement or a silence by a user the gateway does not know, and counts each", async () => {
+    const before = [refused("ack", "unknown_user"), refused("silence", "unknown_user")];
     const raise = await raiseOn("cuff-unknown");
     const ack = await station.command("ack", { alert_id: raise.alert_id, by: "nurse.ghost" });
     assert.deepEqual([ack.ok, ack.error], [false, "unknown_user"]);
@@ -60,11 +63,14 @@ describe("acknowledgements and silences by users the gateway knows", () => {
     const silence = await station.command("silence", { alert_id: raise.alert_id, by: "nurse.ghost" });
     assert.equal(silence.error, "unknown_user");
     assert.equal(stateOf(raise.alert_id), "raised");
-    assert.equal(t.gw.metrics.value(REFUSED, { command: "ack", reason: "unknown_user" }), 1);
-    assert.equal(t.gw.metrics.value(REFUSED, { command: "silence", reason: "unknown_user" }), 1);
+    assert.deepEqual(
+      [refused("ack", "unknown_user"), refused("silence", "unknown_user")],
+      [before[0]! + 1, before[1]! + 1],
+    );
   });
 
   it("refuses a user from the next command after `vitalog users disable`", async () => {
+    const disabledBefore = refused("ack", "user_disabled");
     const raise = await raiseOn("cuff-disabled");
     const silenced = await station.command("silence", { alert_id: raise.alert_id, by: "nurse.eve" });
     assert.equal(silenced.ok, true, JSON.stringify(silenced));
@@ -74,7 +80,7 @@ describe("acknowledgements and silences by users the gateway knows", () => {
     const ack = await station.command("ack", { alert_id: raise.alert_id, by: "nurse.eve" });
     assert.deepEqual([ack.ok, ack.error, ack.detail], [false, "user_disabled", "user nurse.eve is disabled"]);
     assert.equal(stateOf(raise.alert_id), "silenced");
-    assert.equal(t.gw.metrics.value(REFUSED, { command: "ack", reason: "user_disabled" }), 1);
+    assert.equal(refused("ack", "user_disabled"), disabledBefore + 1);
   });
 
   it("refuses roles that do not answer a patient's alarm: an auditor and a clinical engineer", async () => {
@@ -182,6 +188,7 @@ describe("acknowledgements and silences by users the gateway knows", () => {
   });
 
   it("refuses an ambiguous prefix, naming only how many alerts it matches", async () => {
+    const ambiguousBefore = refused("ack", "ambiguous_alert");
     t.nextAlertIds.push("5eed0001-0000-4000-8000-00000000000c", "5eed0001-0000-4000-8000-00000000000d");
     const c = await raiseOn("cuff-ambiguous-c");
     const d = await raiseOn("cuff-ambiguous-d");
@@ -201,7 +208,7 @@ describe("acknowledgements and silences by users the gateway knows", () => {
       t.configFile,
     ]);
     assert.deepEqual([cli.code, JSON.parse(cli.text).error], [1, "ambiguous_alert"]);
-    assert.equal(t.gw.metrics.value(REFUSED, { command: "ack", reason: "ambiguous_alert" }), 2);
+    assert.equal(refused("ack", "ambiguous_alert"), ambiguousBefore + 2);
     // a prefix too short to be one is no alert's id
     const short = await station.command("ack", { alert_id: "5eed0", by: "nurse.jane" });
     assert.equal(short.error, "unknown_alert");

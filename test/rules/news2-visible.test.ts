@@ -13,8 +13,8 @@ import mqtt, { type MqttClient } from "mqtt";
 import { news2Command } from "../../src/cli/news2.js";
 import { GatewayError } from "../../src/errors.js";
 import type { News2Message, News2View } from "../../src/rules/news2-view.js";
-import { freePort } from "../helpers/child-gateway.js";
 import { tempDir, waitFor } from "../helpers/gateway.js";
+import { withFreshPort } from "../helpers/ports.js";
 import { type AlertTestGateway, type Station, startAlertGateway, WALL } from "./alert-helpers.js";
 
 function capture() {
@@ -48,10 +48,12 @@ describe("NEWS2 visible on a running gateway", () => {
   let config: string;
   let adminPort: number;
   before(async () => {
-    adminPort = await freePort();
     // every device value scored as it comes (the persistence window would hold them 10 s of real time; what a
     // pending value looks like on the wire is in news2-persistence.test.ts)
-    t = await startAlertGateway({ admin: { port: adminPort }, rules: { news2: { persistSec: 0 } } });
+    t = await withFreshPort((port) =>
+      startAlertGateway({ admin: { port }, rules: { news2: { persistSec: 0 } } }),
+    );
+    adminPort = t.gw.adminPort;
     station = await t.station();
     config = join(t.dir, "cli.yaml");
     writeFileSync(config, `gateway: { id: test-gw, stateDir: ${t.dir} }\n`);

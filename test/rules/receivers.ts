@@ -4,6 +4,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from "node:n
 import { Hl7Message } from "@medplum/core";
 import { frameMllp, MllpDeframer } from "../../src/rules/sinks/mllp.js";
 import { verifyWebhook } from "../../src/rules/sinks/webhook.js";
+import { listenAgain } from "../helpers/ports.js";
 
 export interface WebhookHit {
   body: string;
@@ -11,7 +12,10 @@ export interface WebhookHit {
   isSignatureValid: boolean;
 }
 
-/** An HTTP receiver on 127.0.0.1 that checks signatures; `status()` picks each response code. */
+/**
+ * An HTTP receiver on 127.0.0.1 that checks signatures; `status()` picks each response code. `port`: 0, or
+ * the port of a receiver that was closed to simulate an outage (waited for while another process holds it).
+ */
 export async function startWebhookReceiver(secret: string, port = 0) {
   const hits: WebhookHit[] = [];
   let status: (hit: WebhookHit) => number = () => 204;
@@ -37,7 +41,7 @@ export async function startWebhookReceiver(secret: string, port = 0) {
       res.writeHead(status(hit)).end();
     });
   });
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+  await listenAgain(server, port, "webhook receiver");
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/alerts`,
     hits,
@@ -62,7 +66,8 @@ export interface MllpHit {
 
 /**
  * A small HL7 alert manager on 127.0.0.1: deframes ORU^R40 messages, reads MSH-10 with @medplum/core's parser,
- * and answers ACK^R40 with the code `respond` picks (null = no answer, to test the ACK timeout).
+ * and answers ACK^R40 with the code `respond` picks (null = no answer, to test the ACK timeout). `port`: 0, or
+ * the port of a receiver that was closed to simulate an outage (waited for while another process holds it).
  */
 export async function startMllpReceiver(port = 0) {
   const hits: MllpHit[] = [];
@@ -91,7 +96,7 @@ export async function startMllpReceiver(port = 0) {
       }
     });
   });
-  await new Promise<void>((r) => server.listen(port, "127.0.0.1", () => r()));
+  await listenAgain(server, port, "MLLP receiver");
   return {
     port: (server.address() as AddressInfo).port,
     hits,

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import mqtt from "mqtt";
-import { freePort, spawnGateway, waitExit } from "../helpers/child-gateway.js";
+import { spawnGateway, waitExit } from "../helpers/child-gateway.js";
 import { tempDir, waitFor, writeSecret } from "../helpers/gateway.js";
 import { startWebhookReceiver } from "./receivers.js";
 
@@ -16,13 +16,17 @@ describe("webhook outbox across SIGKILL (child-process gateway)", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("delivers, after a SIGKILL and restart, the alert that was committed but not yet delivered", async () => {
-    const [port, webPort] = [await freePort(), await freePort()];
+    // the receiver is down while the first life raises the alert, and comes back on its port after the
+    // restart (startWebhookReceiver waits a bounded time should another process hold the port meanwhile)
+    const down = await startWebhookReceiver(SECRET);
+    const webPort = Number(new URL(down.url).port);
+    await down.close();
     const configFile = join(dir, "vitalog.yaml");
     writeFileSync(
       configFile,
       [
         "gateway: { id: crash-gw, stateDir: state }",
-        `mqtt: { host: 127.0.0.1, port: ${port} }`,
+        "mqtt: { host: 127.0.0.1, port: 0 }",
         "admin: { port: 0 }",
         "log: { level: info }",
         "devices:",
@@ -35,7 +39,7 @@ describe("webhook outbox across SIGKILL (child-process gateway)", () => {
       ].join("\n"),
     );
     const first = await spawnGateway(configFile);
-    const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${first.mqttPort}`, {
       clientId: "cuff-k",
       username: "cuff-k",
       password: "cuff-secret",

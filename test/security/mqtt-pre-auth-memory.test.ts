@@ -9,8 +9,9 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parsePrometheus, sampleSum } from "../helpers/adversary-child.js";
-import { freePort, spawnGateway, waitExit } from "../helpers/child-gateway.js";
+import { spawnGateway, waitExit } from "../helpers/child-gateway.js";
 import { tempDir, writeSecret } from "../helpers/gateway.js";
+import { withFreshPort } from "../helpers/ports.js";
 import { closed, connectOnce, rawSocket, remainingLength } from "./connect-storm.js";
 
 const MIB = 1024 * 1024;
@@ -48,22 +49,22 @@ describe("pre-authentication memory (child-process gateway, raw sockets)", () =>
 
   before(async () => {
     dir = tempDir("vitalog-preauth-mem-");
-    mqttPort = await freePort();
-    adminPort = await freePort();
     mkdirSync(join(dir, "state"), { mode: 0o700 });
-    const config = {
-      gateway: { id: "mem-gw", origin: "test.vitalog.invalid/gw/mem-gw", stateDir: join(dir, "state") },
-      mqtt: { host: "127.0.0.1", port: mqttPort },
-      admin: { host: "127.0.0.1", port: adminPort },
-      log: { level: "info" },
-      storage: { synchronous: "normal" },
-      devices: [
-        { id: "wear-mem", subject: "pt-mem", passwordFile: writeSecret(dir, "wear-mem.pw", "pw-wear-mem") },
-      ],
-    };
+    const passwordFile = writeSecret(dir, "wear-mem.pw", "pw-wear-mem");
     const file = join(dir, "vitalog.yaml");
-    writeFileSync(file, JSON.stringify(config));
-    ({ child } = await spawnGateway(file));
+    // MQTT on port 0, named in the "ready" line; the admin HTTP (port 0 = off) on a fresh port, retried if taken
+    ({ child, mqttPort, adminPort } = await withFreshPort((port) => {
+      const config = {
+        gateway: { id: "mem-gw", origin: "test.vitalog.invalid/gw/mem-gw", stateDir: join(dir, "state") },
+        mqtt: { host: "127.0.0.1", port: 0 },
+        admin: { host: "127.0.0.1", port },
+        log: { level: "info" },
+        storage: { synchronous: "normal" },
+        devices: [{ id: "wear-mem", subject: "pt-mem", passwordFile }],
+      };
+      writeFileSync(file, JSON.stringify(config));
+      return spawnGateway(file);
+    }));
   });
   after(async () => {
     if (child.exitCode === null) child.kill("SIGTERM");

@@ -18,8 +18,9 @@ import { GatewayError } from "../../src/errors.js";
 import { Health } from "../../src/health.js";
 import { createLogger } from "../../src/log.js";
 import { Metrics } from "../../src/metrics.js";
-import { freePort, MAIN } from "../helpers/child-gateway.js";
+import { MAIN } from "../helpers/child-gateway.js";
 import { tempDir, writeSecret } from "../helpers/gateway.js";
+import { withFreshPort } from "../helpers/ports.js";
 
 const TOKEN = "4f9c1d7e2b8a6c3f0e5d9a1b7c2e8f4a6d0b3c9e1f7a2d5c8b4e0f6a3d9c1b7e";
 
@@ -113,7 +114,8 @@ describe("admin HTTP access (real gateway, real CLI)", () => {
       const file = join(dir, "open-admin.yaml");
       writeFileSync(
         file,
-        `gateway: { id: admin-gw, stateDir: ${stateDir()} }\nmqtt: { port: 0 }\nadmin: { host: 0.0.0.0, port: ${await freePort()} }\n`,
+        // the default admin port: refused before anything is bound
+        `gateway: { id: admin-gw, stateDir: ${stateDir()} }\nmqtt: { port: 0 }\nadmin: { host: 0.0.0.0 }\n`,
       );
       const run = spawnSync(process.execPath, [MAIN, "run", "--config", file], {
         encoding: "utf8",
@@ -160,9 +162,15 @@ describe("admin HTTP access (real gateway, real CLI)", () => {
     const refusals = (reason: string) => gw.metrics.value("vitalog_admin_refusals_total", { reason });
 
     before(async () => {
-      gw = await Gateway.start(
-        parseConfig(base({ admin: { port: await freePort(), allowedHosts: ["gw01.ward7.example"] } }), dir),
-        { log: createLogger("silent"), clock: systemClock },
+      // the admin HTTP cannot be asked for port 0 (that is "off"): a fresh port, retried if taken
+      gw = await withFreshPort((adminPort) =>
+        Gateway.start(
+          parseConfig(base({ admin: { port: adminPort, allowedHosts: ["gw01.ward7.example"] } }), dir),
+          {
+            log: createLogger("silent"),
+            clock: systemClock,
+          },
+        ),
       );
       gateways.push(gw);
       port = gw.adminPort;
@@ -210,19 +218,23 @@ describe("admin HTTP access (real gateway, real CLI)", () => {
     const refusals = (reason: string) => gw.metrics.value("vitalog_admin_refusals_total", { reason });
 
     before(async () => {
-      port = await freePort();
       configFile = join(dir, "token-admin.yaml");
-      writeFileSync(
-        configFile,
-        [
-          `gateway: { id: admin-gw, stateDir: ${stateDir()} }`,
-          "mqtt: { port: 0 }",
-          `admin: { host: 0.0.0.0, port: ${port}, tokenFile: ${tokenFile} }`,
-          "log: { level: silent }",
-          "",
-        ].join("\n"),
-      );
-      gw = await Gateway.start(loadConfig(configFile), { log: createLogger("silent"), clock: systemClock });
+      const state = stateDir();
+      // the CLI reads the admin port from this file: a fresh port written before the start, retried if taken
+      gw = await withFreshPort((adminPort) => {
+        writeFileSync(
+          configFile,
+          [
+            `gateway: { id: admin-gw, stateDir: ${state} }`,
+            "mqtt: { port: 0 }",
+            `admin: { host: 0.0.0.0, port: ${adminPort}, tokenFile: ${tokenFile} }`,
+            "log: { level: silent }",
+            "",
+          ].join("\n"),
+        );
+        return Gateway.start(loadConfig(configFile), { log: createLogger("silent"), clock: systemClock });
+      });
+      port = gw.adminPort;
       gateways.push(gw);
     });
 

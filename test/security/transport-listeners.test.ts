@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { connect as netConnect } from "node:net";
+import { type AddressInfo, createServer, connect as netConnect, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createServer as createTlsServer } from "node:tls";
@@ -15,8 +15,8 @@ import { systemClock } from "../../src/clock.js";
 import { type Config, type ConfigInput, parseConfig } from "../../src/config.js";
 import { GatewayError } from "../../src/errors.js";
 import { createLogger } from "../../src/log.js";
-import { freePort } from "../helpers/child-gateway.js";
-import { tempDir, writeSecret } from "../helpers/gateway.js";
+import { tempDir, waitFor, writeSecret } from "../helpers/gateway.js";
+import { withFreshPort } from "../helpers/ports.js";
 import { makeCa, makeCert, type TestCa, type TestCert } from "./transport-certs.js";
 
 const READING = JSON.stringify({ readings: [{ kind: "spo2", value: 97, unit: "%" }] });
@@ -108,16 +108,21 @@ describe("listeners: loopback by default, plain MQTT can be off (real gateway, k
   });
 
   it("binds the plain, TLS and admin listeners to loopback when no host is given", async () => {
-    const config = parseConfig(
-      {
-        ...base(stateDir()),
-        mqtt: { port: 0, tls: { port: 0, certFile: server.certFile, keyFile: server.keyFile } },
-        admin: { port: await freePort() },
-      },
-      dir,
+    const state = stateDir();
+    const configWith = (adminPort: number) =>
+      parseConfig(
+        {
+          ...base(state),
+          mqtt: { port: 0, tls: { port: 0, certFile: server.certFile, keyFile: server.keyFile } },
+          admin: { port: adminPort },
+        },
+        dir,
+      );
+    assert.equal(configWith(1).mqtt.tls?.host, "127.0.0.1");
+    // the admin HTTP cannot be asked for port 0 (that is "off"): a fresh port, retried if taken
+    const gw = await withFreshPort((port) =>
+      Gateway.start(configWith(port), { log: createLogger("silent"), clock: systemClock }),
     );
-    assert.equal(config.mqtt.tls?.host, "127.0.0.1");
-    const gw = await Gateway.start(config, { log: createLogger("silent"), clock: systemClock });
     started.push(gw);
     assert.deepEqual(listeningAddresses(gw.mqtt.port), ["127.0.0.1"]);
     assert.deepEqual(listeningAddresses(gw.mqtt.tlsPort!), ["127.0.0.1"]);
@@ -141,37 +146,45 @@ describe("listeners: loopback by default, plain MQTT can be off (real gateway, k
     let config: Readonly<Config>;
     let plainPort: number;
     let devicePw: string;
+    // mqtt.port names a port this test holds on loopback throughout: a gateway listening for plain MQTT
+    // there could not start (EADDRINUSE), and no other test file can take the port meanwhile
+    let holder: Server;
+    let holderConnections = 0;
 
     before(async () => {
-      plainPort = await freePort();
-      config = parseConfig(
-        {
-          ...base(stateDir()),
-          mqtt: {
-            plain: false,
-            port: plainPort,
-            tls: {
-              port: await freePort(),
-              certFile: server.certFile,
-              keyFile: server.keyFile,
-              caFile: ca.certFile,
-            },
-          },
-          admin: { port: 0 },
-          alerts: { consumers: [{ id: "station-1", passwordFile: stationPw, canAcknowledge: true }] },
-        },
-        dir,
-      );
-      gw = await Gateway.start(config, { log: createLogger("silent"), clock: systemClock });
+      holder = createServer((s) => {
+        holderConnections++;
+        s.destroy();
+      });
+      await new Promise<void>((r) => holder.listen(0, "127.0.0.1", () => r()));
+      plainPort = (holder.address() as AddressInfo).port;
+      const tls = { certFile: server.certFile, keyFile: server.keyFile, caFile: ca.certFile };
+      const state = stateDir();
+      const input = (tlsPort: number): ConfigInput => ({
+        ...base(state),
+        mqtt: { plain: false, port: plainPort, tls: { port: tlsPort, ...tls } },
+        admin: { port: 0 },
+        alerts: { consumers: [{ id: "station-1", passwordFile: stationPw, canAcknowledge: true }] },
+      });
+      gw = await Gateway.start(parseConfig(input(0), dir), {
+        log: createLogger("silent"),
+        clock: systemClock,
+      });
       started.push(gw);
+      // the CLI's config names the TLS port the gateway bound, as an operator's would
+      config = parseConfig(input(gw.mqtt.tlsPort!), dir);
       devicePw = "pw-wear-tls";
       await gw.registry.add({ id: "wear-tls", subjectId: "pt-tls", password: devicePw }, Date.now());
     });
 
+    after(() => new Promise<void>((r) => holder.close(() => r())));
+
     it("listens for plain MQTT nowhere", async () => {
       assert.equal(gw.mqtt.port, 0);
-      assert.deepEqual(listeningAddresses(plainPort), []);
-      assert.equal(await refusedConnect(plainPort), "ECONNREFUSED");
+      assert.deepEqual(listeningAddresses(plainPort), ["127.0.0.1"], "on mqtt.port only the test's holder");
+      assert.equal(await refusedConnect(plainPort), "connected");
+      // a connection to mqtt.port reaches the holder, not the gateway
+      await waitFor(() => holderConnections === 1, 5000, "the holder to see the connection");
     });
 
     it("lets a device connect and publish over TLS", async () => {

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import mqtt from "mqtt";
 import { createSigningKey, createStorageKey } from "../../src/batcher/key-files.js";
-import { freePort, waitExit } from "../helpers/child-gateway.js";
+import { readyPorts, waitExit } from "../helpers/child-gateway.js";
 import { tempDir } from "../helpers/gateway.js";
 import {
   type CredentialAccess,
@@ -87,13 +87,14 @@ describe("the systemd unit run as its unprivileged user", {
   }
 
   /** The config file (root-owned 0644, as in /etc/vitalog); `secret(name)` is how it names each secret. */
-  function writeConfig(name: string, state: string, port: number, secret: (file: string) => string): string {
+  function writeConfig(name: string, state: string, secret: (file: string) => string): string {
     const file = join(root, "etc", `${name}.yaml`);
     writeFileSync(
       file,
       [
         `gateway: { id: unit-gw, origin: ${ORIGIN}, stateDir: ${state} }`,
-        `mqtt: { port: ${port} }`,
+        // port 0: the gateway's "ready" line names the port it bound
+        "mqtt: { port: 0 }",
         "admin: { port: 0 }",
         "log: { level: info }",
         `tlog: { signingKeyFile: "${secret("signing.key")}", storageKeyFile: "${secret("storage.key")}" }`,
@@ -113,19 +114,23 @@ describe("the systemd unit run as its unprivileged user", {
     const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], env: unitEnvironment(env) });
     children.push(child);
     let out = "";
+    let stdout = "";
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
     });
     child.stderr!.on("data", (d: Buffer) => {
       out += d.toString();
     });
-    return new Promise<{ child: ChildProcess; isReady: boolean; output: () => string }>((res) => {
-      const onData = () => {
-        if (out.includes('"msg":"ready"')) res({ child, isReady: true, output: () => out });
-      };
-      child.stdout!.on("data", onData);
-      child.once("exit", () => res({ child, isReady: false, output: () => out }));
-    });
+    return new Promise<{ child: ChildProcess; isReady: boolean; mqttPort: number; output: () => string }>(
+      (res) => {
+        child.stdout!.on("data", (d: Buffer) => {
+          stdout += d.toString();
+          const ports = readyPorts(stdout.slice(0, stdout.lastIndexOf("\n") + 1));
+          if (ports) res({ child, isReady: true, mqttPort: ports.mqttPort, output: () => out });
+        });
+        child.once("exit", () => res({ child, isReady: false, mqttPort: 0, output: () => out }));
+      },
+    );
   }
 
   for (const access of ["acl", "ownership"] as CredentialAccess[]) {
@@ -146,13 +151,12 @@ describe("the systemd unit run as its unprivileged user", {
         assert.deepEqual([copy.uid, copy.mode & 0o777], [0, 0o440], "root-owned, ACL mask");
       else assert.deepEqual([copy.uid, copy.mode & 0o777], [uid, 0o400], "owned by the service user");
 
-      const port = await freePort();
       const state = stateDir(access);
-      const config = writeConfig(access, state, port, (f) => `credential:secrets_${f}`);
+      const config = writeConfig(access, state, (f) => `credential:secrets_${f}`);
       const run = await start(config, { CREDENTIALS_DIRECTORY: credentials, STATE_DIRECTORY: state });
       assert.ok(run.isReady, `the gateway did not start:\n${run.output()}`);
 
-      const url = `mqtt://127.0.0.1:${port}`;
+      const url = `mqtt://127.0.0.1:${run.mqttPort}`;
       const options = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 10_000 };
       await assert.rejects(
         mqtt.connectAsync(url, {
@@ -190,9 +194,8 @@ describe("the systemd unit run as its unprivileged user", {
   }
 
   it("without LoadCredential=, cannot read the root-owned originals and exits 78 naming them", async () => {
-    const port = await freePort();
     const state = stateDir("originals");
-    const config = writeConfig("originals", state, port, (f) => join(secrets, f));
+    const config = writeConfig("originals", state, (f) => join(secrets, f));
     const run = await start(config, { STATE_DIRECTORY: state });
     assert.equal(run.isReady, false, "the gateway must not start");
     assert.deepEqual(await waitExit(run.child), { code: 78, signal: null }, run.output());
@@ -203,9 +206,8 @@ describe("the systemd unit run as its unprivileged user", {
   });
 
   it("refuses a credential reference when systemd set no $CREDENTIALS_DIRECTORY (exit 78)", async () => {
-    const port = await freePort();
     const state = stateDir("no-credentials");
-    const config = writeConfig("no-credentials", state, port, (f) => `credential:secrets_${f}`);
+    const config = writeConfig("no-credentials", state, (f) => `credential:secrets_${f}`);
     const run = await start(config, { STATE_DIRECTORY: state });
     assert.equal(run.isReady, false, "the gateway must not start");
     assert.deepEqual(await waitExit(run.child), { code: 78, signal: null }, run.output());

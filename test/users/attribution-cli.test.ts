@@ -32,6 +32,8 @@ describe("attribution of CLI commands on the gateway host", () => {
     return station.next((m) => m.transition === "raise" && m.device_id === deviceId, `${deviceId}'s alarm`);
   };
   const refusal = (r: { code: number; text: string }) => [r.code, JSON.parse(r.text).error];
+  /** Refusals counted by the daemon so far (tests share it: each asserts what it added). */
+  const refused = (command: string, reason: string) => t.gw.metrics.value(REFUSED, { command, reason });
 
   before(async () => {
     t = await startAttributionGateway();
@@ -49,6 +51,7 @@ describe("attribution of CLI commands on the gateway host", () => {
   after(() => t.close());
 
   it("records a CLI acknowledgement via cli, not as the nurse station, and one sent --as a consumer as that consumer", async () => {
+    const ghostBefore = refused("ack", "unknown_user");
     const raise = await raiseOn("cuff-cli");
     const r = await cli(alertsCommand, "ack", raise.alert_id.slice(0, 8), "--by", "nurse.jane");
     assert.equal(r.code, 0, r.text);
@@ -73,10 +76,17 @@ describe("attribution of CLI commands on the gateway host", () => {
       [77, "unknown_user"],
       "EX_NOPERM, as users does",
     );
-    assert.equal(t.gw.metrics.value(REFUSED, { command: "ack", reason: "unknown_user" }), 1);
+    assert.equal(refused("ack", "unknown_user"), ghostBefore + 1);
   });
 
   it("refuses user management by anyone but an enabled admin, a change of one's own role, and disabling the last admin", async () => {
+    const reasons = [
+      ["users_disable", "unknown_user"],
+      ["users_role", "user_not_permitted"],
+      ["users_role", "self_role_change"],
+      ["users_disable", "last_admin"],
+    ] as const;
+    const before = reasons.map(([command, reason]) => refused(command, reason));
     assert.deepEqual(
       refusal(await cli(usersCommand, "disable", "--id", "nurse.jane", "--by", "nobody.at.all")),
       [77, "unknown_user"],
@@ -105,10 +115,11 @@ describe("attribution of CLI commands on the gateway host", () => {
     assert.deepEqual(refusal(adminSelf), [77, "self_role_change"]);
     const lastAdmin = await cli(usersCommand, "disable", "--id", "ward.admin", "--by", "ward.admin");
     assert.deepEqual(refusal(lastAdmin), [77, "last_admin"]);
-    assert.equal(t.gw.metrics.value(REFUSED, { command: "users_disable", reason: "unknown_user" }), 1);
-    assert.equal(t.gw.metrics.value(REFUSED, { command: "users_role", reason: "user_not_permitted" }), 1);
-    assert.equal(t.gw.metrics.value(REFUSED, { command: "users_role", reason: "self_role_change" }), 1);
-    assert.equal(t.gw.metrics.value(REFUSED, { command: "users_disable", reason: "last_admin" }), 1);
+    assert.deepEqual(
+      reasons.map(([command, reason]) => refused(command, reason)),
+      before.map((n) => n + 1),
+      "each refusal counted once",
+    );
     const listed = (await cli(usersCommand, "list")).text
       .trim()
       .split("\n")
@@ -120,18 +131,22 @@ describe("attribution of CLI commands on the gateway host", () => {
   });
 
   it("refuses device changes and erasure by users whose role does not permit them", async () => {
+    // a device and subject of its own: nothing here depends on what an earlier test provisioned
+    await t.device("cuff-roles");
+    const addBefore = refused("devices_add", "user_not_permitted");
+    const eraseBefore = refused("subjects_erase", "unknown_user");
     const dev = await cli(devicesCommand, "add", "--id", "wear-x", "--subject", "pt-x", "--by", "nurse.jane");
     assert.deepEqual(refusal(dev), [77, "user_not_permitted"]);
-    const ghost = await cli(devicesCommand, "remove", "--id", "cuff-cli", "--by", "anyone");
+    const ghost = await cli(devicesCommand, "remove", "--id", "cuff-roles", "--by", "anyone");
     assert.deepEqual(refusal(ghost), [77, "unknown_user"]);
-    const erase = await cli(subjectsCommand, "erase", "pt-cuff-cli", "--yes", "--by", "nobody.at.all");
+    const erase = await cli(subjectsCommand, "erase", "pt-cuff-roles", "--yes", "--by", "nobody.at.all");
     assert.deepEqual(refusal(erase), [77, "unknown_user"]);
-    const engineerErases = await cli(subjectsCommand, "erase", "pt-cuff-cli", "--yes", "--by", "eng.eli");
+    const engineerErases = await cli(subjectsCommand, "erase", "pt-cuff-roles", "--yes", "--by", "eng.eli");
     assert.deepEqual(refusal(engineerErases), [77, "user_not_permitted"]);
-    assert.equal(t.gw.metrics.value(REFUSED, { command: "devices_add", reason: "user_not_permitted" }), 1);
-    assert.equal(t.gw.metrics.value(REFUSED, { command: "subjects_erase", reason: "unknown_user" }), 1);
+    assert.equal(refused("devices_add", "user_not_permitted"), addBefore + 1);
+    assert.equal(refused("subjects_erase", "unknown_user"), eraseBefore + 1);
     // nothing changed: the device is still bound, the subject's record still there
-    assert.equal(t.gw.registry.get("cuff-cli")?.subjectId, "pt-cuff-cli");
+    assert.equal(t.gw.registry.get("cuff-roles")?.subjectId, "pt-cuff-roles");
     assert.equal(t.gw.registry.get("wear-x"), undefined);
     const engineerAdds = await cli(
       devicesCommand,

@@ -143,9 +143,9 @@ export class Gateway {
       barrier: () => this.commitBarrier(),
     };
     this.writes = {
-      submit: (writer, command, done = () => {}) =>
+      submit: (writer, command, done = () => {}, options = {}) =>
         this.#committer.submit({
-          payload: { readings: [], rejections: [], commands: [{ writer, command }] },
+          payload: { readings: [], rejections: [], commands: [{ writer, command, ...options }] },
           weight: 1,
           done,
         }),
@@ -243,7 +243,7 @@ export class Gateway {
     await this.#control.start();
     const shared = { db, clock, log, metrics };
 
-    const tlogParts = createTlog({ ...shared, config });
+    const tlogParts = createTlog({ ...shared, config, writes: this.writes });
     this.tlog = tlogParts?.tlog;
     if (tlogParts) {
       const { records } = tlogParts.tlog;

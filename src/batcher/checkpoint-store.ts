@@ -110,62 +110,73 @@ export function signNextCheckpoint(args: {
   signers: readonly Signer[];
   nowMs: number;
 }): StoredCheckpoint | undefined {
-  const { db, tiles, store, origin, signers } = args;
-  const sign = db.transaction((): StoredCheckpoint | undefined => {
-    const last = store.latest();
-    const size = tiles.size();
-    if (size === 0 || (last !== undefined && size <= last.size)) {
-      if (last !== undefined && size < last.size) {
-        throw new GatewayError(
-          "INTEGRITY_FAILURE",
-          `tree size ${size} is smaller than the last signed checkpoint (${last.size}): the log was truncated`,
-        );
-      }
-      return undefined;
-    }
-    const root = tiles.root();
-    if (last !== undefined) {
-      const head = signedHead(last);
-      if (head.origin !== origin) {
-        throw new GatewayError(
-          "INTEGRITY_FAILURE",
-          `last checkpoint has origin ${head.origin}, not ${origin}`,
-        );
-      }
-      const proof = tiles.consistencyProof(head.size, size);
-      // [RFC 9162 §2.1.4.2] verify before signing: never sign a head inconsistent with a signed one
-      if (!verifyConsistency(head.size, size, proof, head.root, root)) {
-        throw new GatewayError(
-          "INTEGRITY_FAILURE",
-          `tree of size ${size} is not consistent with the checkpoint signed at size ${head.size}; refusing to sign`,
-        );
-      }
-    }
-    let note: string;
-    try {
-      note = signCheckpoint({ origin, size, root, extensions: [] }, signers);
-    } catch (cause) {
-      throw new GatewayError("SIGNER_FAILURE", "checkpoint signing failed", { cause });
-    }
-    const cp: StoredCheckpoint = {
-      size,
-      root,
-      note,
-      keyId: keyIdHex(signers[0]!.keyId),
-      signedAtMs: args.nowMs,
-    };
-    store.insert(cp);
-    return cp;
-  });
   // A published checkpoint must never be lost to a power cut (a restarted log could otherwise re-grow
   // differently under it): this commit fsyncs the WAL, which makes every earlier commit durable too.
+  const { db } = args;
   const previous = db.pragma("synchronous", { simple: true }) as number;
   db.pragma("synchronous = FULL");
   try {
-    return sign.immediate();
+    return db.transaction(() => signNextCheckpointIn(args)).immediate();
   } finally {
     db.pragma(`synchronous = ${previous}`);
   }
+}
+
+/**
+ * {@link signNextCheckpoint} inside the caller's transaction (the commit thread's group commit, which commits
+ * it with a full sync). MUST run inside `db.transaction`.
+ */
+export function signNextCheckpointIn(args: {
+  db: Database;
+  tiles: TileStore;
+  store: CheckpointStore;
+  origin: string;
+  signers: readonly Signer[];
+  nowMs: number;
+}): StoredCheckpoint | undefined {
+  const { db, tiles, store, origin, signers } = args;
+  if (!db.inTransaction) throw new TypeError("signNextCheckpointIn runs inside a transaction");
+  const last = store.latest();
+  const size = tiles.size();
+  if (size === 0 || (last !== undefined && size <= last.size)) {
+    if (last !== undefined && size < last.size) {
+      throw new GatewayError(
+        "INTEGRITY_FAILURE",
+        `tree size ${size} is smaller than the last signed checkpoint (${last.size}): the log was truncated`,
+      );
+    }
+    return undefined;
+  }
+  const root = tiles.root();
+  if (last !== undefined) {
+    const head = signedHead(last);
+    if (head.origin !== origin) {
+      throw new GatewayError("INTEGRITY_FAILURE", `last checkpoint has origin ${head.origin}, not ${origin}`);
+    }
+    const proof = tiles.consistencyProof(head.size, size);
+    // [RFC 9162 §2.1.4.2] verify before signing: never sign a head inconsistent with a signed one
+    if (!verifyConsistency(head.size, size, proof, head.root, root)) {
+      throw new GatewayError(
+        "INTEGRITY_FAILURE",
+        `tree of size ${size} is not consistent with the checkpoint signed at size ${head.size}; refusing to sign`,
+      );
+    }
+  }
+  let note: string;
+  try {
+    note = signCheckpoint({ origin, size, root, extensions: [] }, signers);
+  } catch (cause) {
+    throw new GatewayError("SIGNER_FAILURE", "checkpoint signing failed", { cause });
+  }
+  const cp: StoredCheckpoint = {
+    size,
+    root,
+    note,
+    keyId: keyIdHex(signers[0]!.keyId),
+    signedAtMs: args.nowMs,
+  };
+  store.insert(cp);
+  return cp;
 }
 
 /** True when `a` and `b` state the same tree head. */

@@ -1,39 +1,35 @@
 /**
- * The checkpointer service: every `intervalMs`, if the tree grew, signs a C2SP checkpoint through
- * `signNextCheckpoint` (consistency-checked compare-and-swap). A signed checkpoint is announced to the
- * listeners (e.g. the anchor publisher's `offer`) and logged, with its public note, only after commit.
+ * The checkpointer service: every `intervalMs`, if the tree grew past the last signed checkpoint, it asks the
+ * commit thread (the database's one writer) to sign a C2SP checkpoint: a `sign_checkpoint` write command to
+ * the log's writer (tlog-commit-writer.ts), which runs `signNextCheckpoint` (consistency-checked
+ * compare-and-swap) inside the next group commit, after that commit's log entries. A signed checkpoint is
+ * announced to the listeners (e.g. the anchor publisher's `offer`) and logged, with its public note, only after
+ * its commit.
  *
- * Failure policy (STYLE: fail hard on integrity): an INTEGRITY_FAILURE or SIGNER_FAILURE stops signing
- * for good (status `halted`, logged at error); ingest and alerts keep running. A storage error is retried
- * at the next tick; a lock held by the commit thread (SQLITE_BUSY: the gateway's group commits run on a
- * connection of their own) is retried after {@link BUSY_RETRY_MS}, without a warning for the first ones.
+ * Failure policy (STYLE: fail hard on integrity): an INTEGRITY_FAILURE or SIGNER_FAILURE stops signing for good
+ * (status `halted`, logged at error); ingest and alerts keep running. A commit that fails (storage) is retried
+ * at the next interval; a lock held by another process is the commit path's to wait for (its one busy policy).
  */
-
-import type { Database } from "better-sqlite3";
 import type { Clock } from "../clock.js";
+import type { WriteCommands } from "../core/ports.js";
 import type { Service } from "../core/service.js";
-import { isSqliteBusy } from "../db.js";
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { base64Encode } from "./base64.js";
-import { type CheckpointStore, type StoredCheckpoint, signNextCheckpoint } from "./checkpoint-store.js";
-import type { Signer } from "./signer.js";
+import type { CheckpointStore, StoredCheckpoint } from "./checkpoint-store.js";
+import { errorFromWire } from "./commit-thread-protocol.js";
 import type { TileStore } from "./tile-store.js";
-
-/** Delay before signing again when the database was locked by another connection. */
-export const BUSY_RETRY_MS = 50;
-/** Locked attempts in a row before the checkpointer logs a warning and waits for the next interval. */
-const BUSY_RETRIES = 20;
+import { type SignCheckpoint, TLOG_WRITER, type TlogWriteResult } from "./tlog-commit-writer.js";
 
 /** Called after a checkpoint was durably stored. MUST NOT throw (a throw is logged and ignored). */
 export type CheckpointListener = (cp: StoredCheckpoint) => void;
 
 export interface CheckpointerOptions {
-  db: Database;
+  /** The log's tiles and checkpoints, read on the main connection (whether the tree grew; status). */
   tiles: TileStore;
   store: CheckpointStore;
-  origin: string;
-  signer: Signer;
+  /** Where the signing command goes (the commit thread). */
+  writes: WriteCommands;
   clock: Clock;
   intervalMs: number;
   log: Logger;
@@ -44,9 +40,8 @@ export class Checkpointer implements Service {
   readonly #o: CheckpointerOptions;
   readonly #listeners: CheckpointListener[] = [];
   #timer: unknown = null;
-  #busyTimer: unknown = null;
-  #busyAttempts = 0;
-  #running = false;
+  #isRunning = false;
+  #isSigning = false;
   #halted: string | null = null;
   #signed = 0;
   #lastError: string | null = null;
@@ -60,17 +55,15 @@ export class Checkpointer implements Service {
   }
 
   async start(): Promise<void> {
-    this.#running = true;
+    this.#isRunning = true;
     this.tick();
     this.#schedule();
   }
 
   async stop(): Promise<void> {
-    this.#running = false;
+    this.#isRunning = false;
     if (this.#timer !== null) this.#o.clock.clearTimeout(this.#timer);
-    if (this.#busyTimer !== null) this.#o.clock.clearTimeout(this.#busyTimer);
     this.#timer = null;
-    this.#busyTimer = null;
   }
 
   #schedule(): void {
@@ -80,47 +73,60 @@ export class Checkpointer implements Service {
     }, this.#o.intervalMs);
   }
 
-  /** One attempt to sign; returns the new checkpoint if one was signed. */
-  tick(): StoredCheckpoint | undefined {
-    if (this.#halted !== null) return undefined;
-    const { log } = this.#o;
-    let cp: StoredCheckpoint | undefined;
+  /** Asks for a checkpoint when the tree grew past the last signed one and none is being signed. */
+  tick(): void {
+    if (this.#halted !== null || this.#isSigning || !this.#isRunning) return;
     try {
-      cp = signNextCheckpoint({ ...this.#o, signers: [this.#o.signer], nowMs: this.#o.clock.now() });
+      if (this.#o.tiles.size() <= (this.#o.store.latest()?.size ?? 0)) return;
     } catch (err) {
-      if (isSqliteBusy(err) && this.#running && this.#busyAttempts < BUSY_RETRIES) {
-        this.#busyAttempts++;
-        this.#busyTimer ??= this.#o.clock.setTimeout(() => {
-          this.#busyTimer = null;
-          this.tick();
-        }, BUSY_RETRY_MS);
-        return undefined;
-      }
-      this.#busyAttempts = 0;
-      this.#lastError = (err as Error).message;
-      if (
-        err instanceof GatewayError &&
-        (err.code === "INTEGRITY_FAILURE" || err.code === "SIGNER_FAILURE")
-      ) {
-        this.#halted = err.message;
-        log.error({ err, code: err.code }, "tlog integrity failure: checkpoint signing halted");
-      } else {
-        log.warn({ err }, "checkpoint signing failed; retrying at the next interval");
-      }
-      return undefined;
+      this.#fail(err);
+      return;
     }
-    this.#busyAttempts = 0;
-    if (cp === undefined) return undefined;
+    this.#isSigning = true;
+    const command: SignCheckpoint = { type: "sign_checkpoint" };
+    this.#o.writes.submit(
+      TLOG_WRITER,
+      command,
+      (err) => {
+        this.#isSigning = false;
+        if (err) this.#fail(err);
+      },
+      { fullSync: true },
+    );
+  }
+
+  /** What the log's writer did with a commit's `sign_checkpoint` (its `onResult`, after the commit). */
+  onWriteResult(result: TlogWriteResult | undefined): void {
+    if (result?.signError !== undefined) {
+      this.#fail(errorFromWire(result.signError));
+      return;
+    }
+    const cp = result?.signed;
+    if (!cp) return;
+    this.#lastError = null;
     this.#signed++;
-    log.info({ size: cp.size, root: base64Encode(cp.root), note: cp.note }, "checkpoint signed");
+    this.#o.log.info({ size: cp.size, root: base64Encode(cp.root), note: cp.note }, "checkpoint signed");
     for (const l of this.#listeners) {
       try {
         l(cp);
       } catch (err) {
-        log.error({ err }, "checkpoint listener failed");
+        this.#o.log.error({ err }, "checkpoint listener failed");
       }
     }
-    return cp;
+  }
+
+  #fail(err: unknown): void {
+    this.#lastError = (err as Error).message;
+    const code = (err as { code?: unknown }).code;
+    if (
+      (err instanceof GatewayError || err instanceof Error) &&
+      (code === "INTEGRITY_FAILURE" || code === "SIGNER_FAILURE")
+    ) {
+      this.#halted = (err as Error).message;
+      this.#o.log.error({ err, code }, "tlog integrity failure: checkpoint signing halted");
+    } else {
+      this.#o.log.warn({ err }, "checkpoint signing failed; retrying at the next interval");
+    }
   }
 
   status(): Record<string, unknown> {

@@ -433,11 +433,18 @@ async function handle(m: ToThread): Promise<void> {
       }
       let outcome: Outcome;
       last = { nowMs: m.nowMs, prepared: m.prepared };
+      // a command published once committed (a signed checkpoint) must survive a power cut: that commit
+      // fsyncs the WAL, which makes every earlier commit durable too
+      const isFullSync = m.batches.some((b) => b.commands?.some((c) => c.fullSync === true));
+      const previous = isFullSync ? (db.pragma("synchronous", { simple: true }) as number) : undefined;
+      if (isFullSync) db.pragma("synchronous = FULL");
       try {
         outcome = commitIsolating(m.batches, m.nowMs, m.prepared);
       } catch (err) {
         send({ type: "failed", id: m.id, error: wireError(err) });
         return;
+      } finally {
+        if (previous !== undefined) db.pragma(`synchronous = ${previous}`);
       }
       // committed: a failure to report it must not be reported as a failed commit
       try {

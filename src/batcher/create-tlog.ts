@@ -13,7 +13,7 @@
  */
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
-import type { CheckpointFeed } from "../core/ports.js";
+import type { CheckpointFeed, WriteCommands } from "../core/ports.js";
 import type { Service } from "../core/service.js";
 import type { Db } from "../db.js";
 import { errorText } from "../health.js";
@@ -37,6 +37,8 @@ export interface TlogDeps {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Where the checkpointer's signing commands go (the commit thread, the database's one writer). */
+  readonly writes: WriteCommands;
 }
 
 /** The log's parts for the composition root. */
@@ -67,14 +69,17 @@ export function createTlog(deps: TlogDeps): TlogParts | undefined {
       "readings without a log leaf found; they stay out of the log (vitalog audit names them)",
     );
   const checkpointer = new Checkpointer({
-    db,
     tiles: tlog.records.tiles,
     store: tlog.checkpoints,
-    origin: tlog.origin,
-    signer: tlog.signer,
+    writes: deps.writes,
     clock,
     intervalMs: config.tlog.checkpointIntervalSec * 1000,
     log,
+  });
+  const writer = tlogCommitWriter(tlog.storageKey, {
+    skey: tlog.signer.toSkey(),
+    origin: tlog.origin,
+    onResult: (result) => checkpointer.onWriteResult(result),
   });
   observeTlog(deps.metrics, clock, tlog);
   log.info(
@@ -88,7 +93,7 @@ export function createTlog(deps: TlogDeps): TlogParts | undefined {
       latest: () => tlog.checkpoints.latest(),
     },
     services: [checkpointer],
-    commitWriters: [tlogCommitWriter(tlog.storageKey)],
+    commitWriters: [writer],
     healthChecks: { tlog: () => tlogProblem(checkpointer) },
   };
 }

@@ -59,7 +59,16 @@ export interface LocalPublisher {
  * - A command is a structured-cloneable value whose shape the named writer defines.
  */
 export interface WriteCommands {
-  submit(writer: string, command: unknown, done?: (err?: Error) => void): void;
+  submit(writer: string, command: unknown, done?: (err?: Error) => void, options?: WriteOptions): void;
+}
+
+/** How a write command is committed. */
+export interface WriteOptions {
+  /**
+   * Commit it with a full sync of the log (SQLite `synchronous = FULL`) whatever the configured policy: for
+   * what is published once committed (a signed checkpoint) and must survive a power cut.
+   */
+  readonly fullSync?: boolean;
 }
 
 /** A signed checkpoint as the feed hands it on (sizes come from signed checkpoints only). */

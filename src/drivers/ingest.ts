@@ -22,7 +22,7 @@ export interface CommitBatch {
   rejections: RejectionRecord[];
   events?: AuditEvent[];
   /** Typed write commands, each for the commit writer it names (batcher/commit-writer.ts `CommitContext`). */
-  commands?: { writer: string; command: unknown }[];
+  commands?: { writer: string; command: unknown; fullSync?: boolean }[];
 }
 
 /** The device a frame came from, as authenticated by its transport. */

@@ -1,7 +1,8 @@
 /**
- * The checkpointer beside the commit thread: the gateway's group commits hold the write lock on a
- * connection of their own, so signing can meet SQLITE_BUSY. A short lock is retried after BUSY_RETRY_MS
- * (no warning, no waiting for the next interval); a long one is reported and left to the next interval.
+ * The checkpointer and the commit thread, the database's one writer: a checkpoint is signed by the log's
+ * writer in the commit thread, after the commit's entries, and announced only after its commit; a lock held
+ * by another process is waited for by the commit path (its one busy policy), without a warning; an integrity
+ * failure found by the writer halts signing while commits go on. Real SQLite file, real worker thread.
  */
 import assert from "node:assert/strict";
 import { mkdirSync, rmSync } from "node:fs";
@@ -9,12 +10,19 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { BUSY_RETRY_MS, Checkpointer } from "../../src/batcher/checkpointer.js";
+import { signCheckpoint } from "../../src/batcher/checkpoint.js";
+import type { StoredCheckpoint } from "../../src/batcher/checkpoint-store.js";
+import { Checkpointer } from "../../src/batcher/checkpointer.js";
+import { CommitThread } from "../../src/batcher/commit-thread.js";
+import { GroupCommitter } from "../../src/batcher/group-commit.js";
 import { openTlogForCli } from "../../src/batcher/open-tlog.js";
-import { ManualClock } from "../../src/clock.js";
+import { tlogCommitWriter } from "../../src/batcher/tlog-commit-writer.js";
+import { ManualClock, systemClock } from "../../src/clock.js";
 import { loadConfig } from "../../src/config.js";
+import type { WriteCommands } from "../../src/core/ports.js";
+import type { CommitBatch } from "../../src/drivers/ingest.js";
 import { createLogger } from "../../src/log.js";
-import { tempDir } from "../helpers/gateway.js";
+import { tempDir, waitFor } from "../helpers/gateway.js";
 import { fillLog, writeConfig } from "./tlog-fixture.js";
 
 const root = tempDir("vitalog-checkpointer-");
@@ -25,8 +33,8 @@ async function grownLog(name: string) {
   mkdirSync(dir);
   const cfg = writeConfig(dir);
   await fillLog(cfg, ["pt-k"], 2);
-  const tlog = openTlogForCli(loadConfig(cfg));
-  tlog.db.pragma("busy_timeout = 0");
+  const config = loadConfig(cfg);
+  const tlog = openTlogForCli(config);
   // the tree grows past the last signed checkpoint
   tlog.db.transaction(() =>
     tlog.records.append([], [{ type: "test.event", atMs: 1, subjectId: null, deviceId: null, data: {} }]),
@@ -36,90 +44,131 @@ async function grownLog(name: string) {
   out.on("data", (d: Buffer) => {
     for (const l of d.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(l));
   });
+  const log = createLogger("info", out);
+  const thread = new CommitThread(
+    { dbPath: config.storage.path!, synchronous: "normal", busyTimeoutMs: 25 },
+    log,
+  );
+  const committer = new GroupCommitter<CommitBatch>({
+    clock: systemClock,
+    maxReadings: 100,
+    maxDelayMs: 5,
+    busyGiveUpMs: 60_000,
+    commit: (batches) => thread.commit(batches, systemClock.now()),
+  });
+  let commits = 0;
+  const writes: WriteCommands = {
+    submit: (writer, command, done = () => {}) => {
+      commits++;
+      committer.submit({
+        payload: { readings: [], rejections: [], commands: [{ writer, command }] },
+        weight: 1,
+        done,
+      });
+    },
+  };
   const clock = new ManualClock();
   const cp = new Checkpointer({
-    db: tlog.db,
     tiles: tlog.records.tiles,
     store: tlog.checkpoints,
-    origin: tlog.origin,
-    signer: tlog.signer,
+    writes,
     clock,
     intervalMs: 5000,
-    log: createLogger("info", out),
+    log,
   });
-  const other = new Database(loadConfig(cfg).storage.path!);
-  return { tlog, cp, clock, lines, other };
+  const announced: StoredCheckpoint[] = [];
+  cp.addListener((c) => announced.push(c));
+  thread.addWriter(
+    tlogCommitWriter(tlog.storageKey, {
+      skey: tlog.signer.toSkey(),
+      origin: tlog.origin,
+      onResult: (r) => cp.onWriteResult(r),
+    }),
+  );
+  await thread.start();
+  const close = async () => {
+    await cp.stop();
+    await committer.close();
+    await thread.close();
+    tlog.close();
+  };
+  return { tlog, cp, clock, lines, announced, close, commits: () => commits, dbPath: config.storage.path! };
 }
 
-describe("checkpointer and the commit thread's lock", () => {
-  it("retries a locked signing after BUSY_RETRY_MS, without a warning", async () => {
-    const { tlog, cp, clock, lines, other } = await grownLog("short");
+describe("checkpointer and the commit thread", () => {
+  it("has the commit thread sign once the tree grew, and announces the checkpoint after its commit", async () => {
+    const f = await grownLog("signs");
     try {
-      const before = tlog.checkpoints.latest()!.size;
-      other.exec("BEGIN IMMEDIATE");
-      await cp.start();
-      assert.equal(tlog.checkpoints.latest()!.size, before, "not signed while locked");
-      other.exec("COMMIT");
-      clock.advance(BUSY_RETRY_MS - 1);
-      assert.equal(tlog.checkpoints.latest()!.size, before, "not before the retry delay");
-      clock.advance(1);
-      assert.equal(tlog.checkpoints.latest()!.size, tlog.records.tiles.size(), "signed at the retry");
-      await new Promise((r) => setImmediate(r));
-      assert.deepEqual(
-        lines.filter((l) => l.level >= 40),
-        [],
-      );
-      assert.equal((cp.status() as { last_error: unknown }).last_error, null);
+      const before = f.tlog.checkpoints.latest()!.size;
+      await f.cp.start();
+      await waitFor(() => f.announced.length === 1, 5000, "checkpoint announced");
+      const latest = f.tlog.checkpoints.latest()!;
+      assert.equal(latest.size, f.tlog.records.tiles.size());
+      assert.ok(latest.size > before);
+      assert.deepEqual(f.announced[0]!.note, latest.note, "the announced checkpoint is the stored one");
+      // nothing grew: no command is sent, and no checkpoint
+      f.clock.advance(5000);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(f.commits(), 1);
+      assert.equal(f.announced.length, 1);
+      assert.equal((f.cp.status() as { checkpoints_signed: number }).checkpoints_signed, 1);
     } finally {
-      await cp.stop();
-      other.close();
-      tlog.close();
+      await f.close();
     }
   });
 
-  it("cancels a pending lock retry when stopped", async () => {
-    const { tlog, cp, clock, other } = await grownLog("stopped");
+  it("waits for a lock another process holds, then signs without a warning", async () => {
+    const f = await grownLog("locked");
+    const other = new Database(f.dbPath);
     try {
-      const before = tlog.checkpoints.latest()!.size;
+      const before = f.tlog.checkpoints.latest()!.size;
       other.exec("BEGIN IMMEDIATE");
-      await cp.start();
+      await f.cp.start();
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(f.tlog.checkpoints.latest()!.size, before, "not signed while locked");
       other.exec("COMMIT");
-      await cp.stop();
-      clock.advance(10 * BUSY_RETRY_MS);
-      assert.equal(tlog.checkpoints.latest()!.size, before, "nothing signed after stop");
+      await waitFor(() => f.announced.length === 1, 5000, "signed once the lock is released");
+      assert.equal(f.tlog.checkpoints.latest()!.size, f.tlog.records.tiles.size());
+      assert.deepEqual(
+        f.lines.filter((l) => l.level >= 40),
+        [],
+      );
+      assert.equal((f.cp.status() as { last_error: unknown }).last_error, null);
     } finally {
       other.close();
-      tlog.close();
+      await f.close();
     }
   });
 
-  it("reports a lock that outlasts the retries and signs at the next interval", async () => {
-    const { tlog, cp, clock, lines, other } = await grownLog("long");
+  it("halts on an integrity failure found in the commit thread, and signs nothing after it", async () => {
+    const f = await grownLog("forked");
     try {
-      const before = tlog.checkpoints.latest()!.size;
-      other.exec("BEGIN IMMEDIATE");
-      await cp.start();
-      clock.advance(BUSY_RETRY_MS);
-      await new Promise((r) => setImmediate(r));
-      assert.deepEqual(
-        lines.filter((l) => l.level >= 40),
-        [],
-        "no warning while retrying",
-      );
-      for (let i = 0; i < 40; i++) clock.advance(BUSY_RETRY_MS);
-      await new Promise((r) => setImmediate(r));
-      assert.ok(
-        lines.some((l) => l.level === 40 && /checkpoint signing failed/.test(l.msg)),
-        "warned once the retries ran out",
-      );
-      assert.equal(tlog.checkpoints.latest()!.size, before);
-      other.exec("COMMIT");
-      clock.advance(5000);
-      assert.equal(tlog.checkpoints.latest()!.size, tlog.records.tiles.size(), "signed at the next interval");
+      // someone signed a head over a different tree at a larger size (a fork): signing must refuse
+      const { db, origin, signer, records } = f.tlog;
+      const size = records.tiles.size() + 1;
+      const forged = new Uint8Array(32).fill(7);
+      const note = signCheckpoint({ origin, size, root: forged, extensions: [] }, [signer]);
+      db.prepare(
+        "INSERT INTO tlog_checkpoints (size, root, note, key_id, signed_at_ms) VALUES (?,?,?,?,?)",
+      ).run(size, forged, note, "x", 0);
+      db.transaction(() =>
+        records.append([], [{ type: "test", atMs: 2, subjectId: null, deviceId: null, data: {} }]),
+      )();
+      db.transaction(() =>
+        records.append([], [{ type: "test", atMs: 3, subjectId: null, deviceId: null, data: {} }]),
+      )();
+      const stored = f.tlog.checkpoints.all().length;
+      await f.cp.start();
+      await waitFor(() => (f.cp.status() as { halted: unknown }).halted !== null, 5000, "halted");
+      assert.match(String((f.cp.status() as { halted: unknown }).halted), /not consistent/);
+      assert.ok(f.lines.some((l) => l.level === 50 && /checkpoint signing halted/.test(l.msg)));
+      f.clock.advance(5000);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(f.commits(), 1, "no signing asked for after the halt");
+      assert.equal(f.tlog.checkpoints.all().length, stored, "nothing signed");
+      assert.equal(f.announced.length, 0);
     } finally {
-      await cp.stop();
-      other.close();
-      tlog.close();
+      await f.close();
     }
   });
 });

@@ -2,7 +2,8 @@ import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
-import { anchorConfigSchema } from "./anchor/anchor-config.js";
+import { anchorConfigSchema, ledgerKeyProblems } from "./anchor/anchor-config.js";
+import { gatewayKeyProblems } from "./batcher/key-files.js";
 import { type Config, configSchema } from "./config-schema.js";
 import {
   type ConfigProblem,
@@ -14,7 +15,7 @@ import {
 import { controlSocketPathProblem } from "./control/control-socket.js";
 import { isCredentialRef, resolveCredentialPaths, secretModeProblem } from "./credentials.js";
 import type { LoadedDefinition } from "./drivers/definition-loader.js";
-import { GatewayError } from "./errors.js";
+import type { GatewayError } from "./errors.js";
 import { directoryProblem } from "./private-paths.js";
 import { rulesConfigSchema } from "./rules/config.js";
 import { alertSinksConfigSchema, resolveAlertsConfig } from "./rules/sinks/sinks-config.js";
@@ -33,14 +34,27 @@ export type { ConfigProblem } from "./config-sections.js";
  * cross-field checks run on every section that parsed even when others did not, so one run lists them all.
  */
 export function parseConfig(raw: unknown, baseDir: string, source = "config"): Readonly<Config> {
+  const { config, problems } = checkConfig(raw, baseDir);
+  if (config === undefined) throw configError(source, problems);
+  return config;
+}
+
+/** What `checkConfig` found: the config when it has no problem, else the sections that parsed, paths resolved. */
+interface CheckedConfig {
+  readonly config: Readonly<Config> | undefined;
+  readonly parts: Partial<Config>;
+  readonly problems: ConfigProblem[];
+}
+
+/** `parseConfig` without the throw: every problem, and the parts a further check may still read. */
+function checkConfig(raw: unknown, baseDir: string): CheckedConfig {
   const result = configSchema.safeParse(raw);
   const problems: ConfigProblem[] = result.success ? [] : issueProblems(result.error.issues);
   const parts: Partial<Config> = result.success ? result.data : parsedParts(configSchema, raw);
   checkSections(parts, raw, baseDir, problems);
-  if (!result.success || problems.length > 0) throw configError(source, problems);
-  const config = result.data;
-  config.gateway.origin ??= `vitalog.invalid/gw/${config.gateway.id}`;
-  return deepFreeze(config);
+  if (parts.gateway) parts.gateway.origin ??= `vitalog.invalid/gw/${parts.gateway.id}`;
+  if (!result.success || problems.length > 0) return { config: undefined, parts, problems };
+  return { config: deepFreeze(result.data), parts, problems };
 }
 
 /**
@@ -200,22 +214,22 @@ export interface GatewayConfig {
 
 /**
  * `loadConfig` and the checks only a gateway about to run needs, in the same one list: each package of
- * `drivers.packages` imported and its definitions validated, and every `ble`/`serial` device's definition
- * resolved among them and the built-ins. Nothing is opened. The imports are asynchronous (a package may be an
- * ES module), hence a second entry point; the CLI commands that only read the config use `loadConfig`.
+ * `drivers.packages` imported and its definitions validated, every `ble`/`serial` device's definition
+ * resolved among them and the built-ins, and the keys it will load: the tlog key files (as
+ * `loadGatewayKeys` will read them; default ones that are both absent are created at start) and, with
+ * anchoring on, the ledger key. The secret files of the other sections (device and consumer passwords, admin
+ * token, webhook secret, TLS key) are checked by `parseConfig` for every command. Nothing is opened or
+ * created. The imports are asynchronous (a package may be an ES module), hence a second entry point; the CLI
+ * commands that only read the config use `loadConfig`, and `vitalog keys init` creates the key files.
  * @throws GatewayError CONFIG_INVALID listing every problem of the file.
  */
 export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
   const raw = readYaml(file);
-  const problems: ConfigProblem[] = [];
-  let config: Readonly<Config> | undefined;
-  try {
-    config = parseConfig(raw, dirname(resolve(file)), file);
-  } catch (err) {
-    if (!(err instanceof GatewayError) || err.code !== "CONFIG_INVALID") throw err;
-    problems.push(...(err.details as ConfigProblem[]));
-  }
-  const parts: Partial<Config> = config ?? parsedParts(configSchema, raw);
+  const { config, parts, problems } = checkConfig(raw, dirname(resolve(file)));
+  if (parts.tlog && parts.gateway)
+    problems.push(...gatewayKeyProblems({ tlog: parts.tlog, gateway: parts.gateway }));
+  if (parts.anchor && parts.gateway)
+    problems.push(...(await ledgerKeyProblems(parts.anchor, parts.gateway.stateDir)));
   // the drivers' code is loaded only here: the CLI commands that read the config never need it
   const loader = await import("./drivers/definition-loader.js");
   const { loaded, problems: packageProblems } = parts.drivers

@@ -1,7 +1,9 @@
 import { isAbsolute, resolve } from "node:path";
 import type { Hex } from "viem";
 import { z } from "zod";
-import { onceParsed } from "../config-sections.js";
+import { type ConfigProblem, onceParsed } from "../config-sections.js";
+import { isCredentialRef } from "../credentials.js";
+import { GatewayError } from "../errors.js";
 import type { EvmLedgerConfig, FinalityPolicy } from "./evm-ledger.js";
 import type { PublisherConfig } from "./publisher.js";
 
@@ -170,6 +172,33 @@ export function evmLedgerConfig(a: Readonly<AnchorConfig>, stateDir: string): Ev
     minPriorityFeePerGas: gwei(a.minPriorityFeePerGasGwei),
     rpcTimeoutMs: a.rpcTimeoutMs,
   };
+}
+
+/**
+ * The problems of the ledger key an enabled slice names, as `EvmLedger.connect` would meet them (missing,
+ * readable by group or others, not a 32-byte hex key), each with its error code; none when anchoring is
+ * off or no key file is given (the schema reports that). The ledger module, with viem, is loaded only here.
+ */
+export async function ledgerKeyProblems(
+  a: Readonly<Partial<AnchorConfig>>,
+  stateDir: string,
+): Promise<ConfigProblem[]> {
+  // a credential reference that names nothing was reported when it was resolved
+  if (a.enabled !== true || a.keyFile === undefined || isCredentialRef(a.keyFile)) return [];
+  const file = isAbsolute(a.keyFile) ? a.keyFile : resolve(stateDir, a.keyFile);
+  const { readKeyFile } = await import("./evm-ledger.js");
+  try {
+    readKeyFile(file);
+    return [];
+  } catch (err) {
+    if (!(err instanceof GatewayError)) {
+      const message = `ledger key file ${file} cannot be read: ${(err as Error).message}`;
+      return [{ path: "anchor.keyFile", message, code: "CONFIG_SECRET_UNREADABLE" }];
+    }
+    const mode = (err.details as { mode?: string } | undefined)?.mode;
+    const how = mode === undefined ? "" : ` (mode ${mode}; chmod 600 it)`;
+    return [{ path: "anchor.keyFile", message: `${err.message}: ${file}${how}`, code: err.code }];
+  }
 }
 
 /** The publisher's timing policy from the slice (seconds → milliseconds). */

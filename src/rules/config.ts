@@ -203,7 +203,7 @@ const wardThresholds = overrideSet
     description:
       "The ward's limits per vital, merged per vital and per field over the built-in adult table " +
       "(docs/alerting.md): a vital or field left out keeps its default. A vital without a built-in entry gives " +
-      "its own `hysteresis` and `clearSec`. Example values are a clinical decision.",
+      "its own `hysteresis` and `clearSec`. A ward's limits are a clinical decision.",
   })
   .prefault({})
   .transform((own, ctx): ThresholdSet => {

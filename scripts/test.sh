@@ -30,6 +30,7 @@ npm ci --no-audit --no-fund
 node scripts/sbom.mjs dist/sbom.cdx.json
 npx biome check .
 node scripts/check-pack.mjs # what `npm pack` publishes: production files only, imports resolvable, within budget
+node scripts/config-reference.mjs --check # docs/configuration.md is what the config schema gives now
 # every compiled test file; node:test prints the closing "# pass N / # fail N" counts
 mapfile -t files < <(find dist/test -name '*.test.js' | sort)
 node --test --test-concurrency=2 "${files[@]}"

@@ -5,7 +5,7 @@
  * checks run on the parts that did parse, beside the schema's own problems.
  */
 import type { z } from "zod";
-import { GatewayError } from "./errors.js";
+import { type ErrorCode, GatewayError } from "./errors.js";
 
 /**
  * One problem in a config file: where (the dotted key path, e.g. `alerts.consumers.0.passwordFile`, or a
@@ -15,6 +15,11 @@ import { GatewayError } from "./errors.js";
 export interface ConfigProblem {
   path: string;
   message: string;
+  /**
+   * The catalog code of the error this problem raises when it is met only as the file is opened (e.g.
+   * `KEY_FILE_INSECURE` for a key file), kept when it is found with the config; absent for a schema problem.
+   */
+  code?: ErrorCode;
 }
 
 /** zod's issues as problems; `at` prefixes each path (the section the schema was applied to). */
@@ -28,9 +33,9 @@ export function issueProblems(
   }));
 }
 
-/** The one text form of a problem list: one `  - path: message` line each. */
+/** The one text form of a problem list: one `  - path: message` line each, `  - path: CODE: message` with a code. */
 export function formatProblems(problems: readonly ConfigProblem[]): string {
-  return problems.map((p) => `  - ${p.path}: ${p.message}`).join("\n");
+  return problems.map((p) => `  - ${p.path}: ${p.code ? `${p.code}: ` : ""}${p.message}`).join("\n");
 }
 
 /**

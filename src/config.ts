@@ -2,169 +2,30 @@ import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
-import { z } from "zod";
-import { anchorConfigSchema } from "./anchor/anchor-config.js";
-import { tlogConfigSchema } from "./batcher/tlog-config.js";
+import { anchorConfigSchema, ledgerKeyProblems } from "./anchor/anchor-config.js";
+import { gatewayKeyProblems } from "./batcher/key-files.js";
+import { type Config, configSchema } from "./config-schema.js";
 import {
   type ConfigProblem,
   configProblemsError,
   issueProblems,
-  onceParsed,
   parsedParts,
   unparsedKeys,
 } from "./config-sections.js";
 import { controlSocketPathProblem } from "./control/control-socket.js";
 import { isCredentialRef, resolveCredentialPaths, secretModeProblem } from "./credentials.js";
-import { bleConfigSchema } from "./drivers/ble/ble-config.js";
 import type { LoadedDefinition } from "./drivers/definition-loader.js";
-import { driversConfigSchema } from "./drivers/drivers-config.js";
-import { ingestConfigSchema } from "./drivers/ingest-config.js";
-import { serialConfigSchema } from "./drivers/serial/serial-config.js";
-import { GatewayError } from "./errors.js";
-import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "./identifiers.js";
-import { LOG_LEVELS } from "./log.js";
+import type { GatewayError } from "./errors.js";
 import { directoryProblem } from "./private-paths.js";
 import { rulesConfigSchema } from "./rules/config.js";
 import { alertSinksConfigSchema, resolveAlertsConfig } from "./rules/sinks/sinks-config.js";
 
 export { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "./identifiers.js";
 
-const port = z.number().int().min(0).max(65535);
-const filePath = z.string().min(1);
-/** A DNS name, an IPv4 literal or an IPv6 literal (bare or in brackets); never a port. */
-const HOST_NAME =
-  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?|\[?[0-9A-Fa-f:.]+\]?)$/;
 /** Shortest admin token accepted: 32 characters (e.g. `openssl rand -hex 32` gives 64), about 128 bits at least. */
 const MIN_ADMIN_TOKEN_CHARS = 32;
 
-/**
- * The one schema of the config file: it yields the validator and (through z.infer) the type.
- * Every path below is a config key documented in the README.
- */
-export const configSchema = z.strictObject({
-  gateway: z.strictObject({
-    id: z.string().regex(DEVICE_ID_PATTERN, "must be 1–64 of A-Z a-z 0-9 . _ -"),
-    /** Log origin and signing-key name, e.g. ward7.example-hospital.org/vitalog/gw-01 */
-    origin: z
-      .string()
-      .regex(/^[a-z0-9.-]+(\/[A-Za-z0-9._-]+)*$/, "must look like host/path (C2SP checkpoint origin)")
-      .optional(),
-    stateDir: filePath,
-  }),
-  mqtt: z
-    .strictObject({
-      /** Address of the plain (unencrypted) listener; loopback unless the operator binds another. */
-      host: z.string().min(1).default("127.0.0.1"),
-      port: port.default(1883),
-      /** false: no plain listener at all (devices and consumers connect over `tls` only). */
-      plain: z.boolean().default(true),
-      /** Largest accepted PUBLISH payload; larger ones are refused with reason payload_too_large. */
-      maxPayloadBytes: z.number().int().min(64).max(1_048_576).default(16_384),
-      /**
-       * Largest MQTT packet after CONNECT, fixed header included; a packet announced larger ends the connection
-       * as soon as its header arrives (packet_too_large). Default 2 × maxPayloadBytes + 1 KiB: payloads a
-       * little over their limit are still refused with an explanation (payload_too_large, acknowledged).
-       */
-      maxPacketBytes: z.number().int().min(1024).max(4_194_304).optional(),
-      /** Largest CONNECT packet (a client that has not authenticated gets no more). */
-      maxConnectBytes: z.number().int().min(128).max(65_536).default(2048),
-      /** Time a new connection has to deliver its CONNECT (connect_timeout). */
-      connectTimeoutMs: z.number().int().min(100).max(120_000).default(5000),
-      /** Time one packet may take to arrive once its first byte has, while the gateway reads (packet_timeout). */
-      packetTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
-      /** Connections not yet authenticated, in total; over it the oldest of the busiest address is closed. */
-      maxUnauthenticated: z.number().int().min(1).max(100_000).default(512),
-      /** Connections not yet authenticated from one source address (IPv6: one /64). */
-      maxUnauthenticatedPerAddress: z.number().int().min(1).max(100_000).default(32),
-      /** Failed authentications a source address, or a client id, may have before it is backed off. */
-      authFreeFailures: z.number().int().min(0).max(1000).default(5),
-      /** Longest backoff (doubling from 1 s per further failure) of a source address or client id. */
-      authBackoffMaxMs: z.number().int().min(0).max(3_600_000).default(60_000),
-      topicPrefix: z
-        .string()
-        .regex(/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*$/)
-        .default("vitalog/dev"),
-      tls: z
-        .strictObject({
-          /** Address of the TLS listener; loopback unless the operator binds the ward LAN deliberately. */
-          host: z.string().min(1).default("127.0.0.1"),
-          port: port.default(8883),
-          certFile: filePath,
-          keyFile: filePath,
-          /** CA that client certificates must chain to (never the public roots); required by requireClientCert. */
-          caFile: filePath.optional(),
-          /**
-           * Every client presents a certificate from caFile whose subject CN equals its MQTT username (the
-           * device id, or the alert consumer id); else CONNACK 5, `certificate_identity_mismatch`.
-           */
-          requireClientCert: z.boolean().default(false),
-        })
-        .optional(),
-    })
-    .superRefine(
-      (m, ctx) => {
-        if (m.maxPacketBytes !== undefined && m.maxPacketBytes < m.maxPayloadBytes + 1024) {
-          ctx.addIssue({
-            code: "custom",
-            path: ["maxPacketBytes"],
-            message: "must be at least maxPayloadBytes + 1024 (topic and headers)",
-          });
-        }
-      },
-      onceParsed("maxPacketBytes", "maxPayloadBytes"),
-    )
-    .prefault({}),
-  storage: z
-    .strictObject({
-      /** Database file; default <stateDir>/vitalog.db */
-      path: filePath.optional(),
-      /** full: fsync every group commit (survives power loss); normal: survives process crash only. */
-      synchronous: z.enum(["full", "normal"]).default("full"),
-      batchMaxReadings: z.number().int().min(1).max(100_000).default(1024),
-      batchMaxDelayMs: z.number().min(0).max(1000).default(4),
-    })
-    .prefault({}),
-  devices: z
-    .array(
-      z.strictObject({
-        id: z.string().regex(DEVICE_ID_PATTERN, "must be 1–64 of A-Z a-z 0-9 . _ -"),
-        subject: z.string().regex(SUBJECT_ID_PATTERN, "must be 1–128 of A-Z a-z 0-9 . _ : -"),
-        /** File holding the device's MQTT password (never inline). */
-        passwordFile: filePath,
-        model: z.string().optional(),
-      }),
-    )
-    .default([]),
-  admin: z
-    .strictObject({
-      /** Loopback by default; any other address requires tokenFile. */
-      host: z.string().min(1).default("127.0.0.1"),
-      /** Operator HTTP for /metrics, /status, /healthz; 0 disables it. */
-      port: port.default(9464),
-      /** File holding the bearer token every request must carry (`Authorization: Bearer …`), when set. */
-      tokenFile: filePath.optional(),
-      /** Host names (or IP literals) besides loopback and admin.host that requests may name in `Host`. */
-      allowedHosts: z
-        .array(z.string().regex(HOST_NAME, "must be a host name or an IP address, without a port"))
-        .max(64)
-        .default([]),
-    })
-    .prefault({}),
-  log: z.strictObject({ level: z.enum(LOG_LEVELS).default("info") }).prefault({}),
-  // each slice below is owned by its module, which defines and documents its schema
-  ingest: ingestConfigSchema,
-  tlog: tlogConfigSchema,
-  rules: rulesConfigSchema.prefault({}),
-  alerts: alertSinksConfigSchema,
-  ble: bleConfigSchema,
-  drivers: driversConfigSchema,
-  serial: serialConfigSchema,
-  anchor: anchorConfigSchema,
-});
-
-export type Config = z.infer<typeof configSchema>;
-export type ConfigInput = z.input<typeof configSchema>;
-
+export { type Config, type ConfigInput, configSchema } from "./config-schema.js";
 export type { ConfigProblem } from "./config-sections.js";
 
 /**
@@ -173,14 +34,27 @@ export type { ConfigProblem } from "./config-sections.js";
  * cross-field checks run on every section that parsed even when others did not, so one run lists them all.
  */
 export function parseConfig(raw: unknown, baseDir: string, source = "config"): Readonly<Config> {
+  const { config, problems } = checkConfig(raw, baseDir);
+  if (config === undefined) throw configError(source, problems);
+  return config;
+}
+
+/** What `checkConfig` found: the config when it has no problem, else the sections that parsed, paths resolved. */
+interface CheckedConfig {
+  readonly config: Readonly<Config> | undefined;
+  readonly parts: Partial<Config>;
+  readonly problems: ConfigProblem[];
+}
+
+/** `parseConfig` without the throw: every problem, and the parts a further check may still read. */
+function checkConfig(raw: unknown, baseDir: string): CheckedConfig {
   const result = configSchema.safeParse(raw);
   const problems: ConfigProblem[] = result.success ? [] : issueProblems(result.error.issues);
   const parts: Partial<Config> = result.success ? result.data : parsedParts(configSchema, raw);
   checkSections(parts, raw, baseDir, problems);
-  if (!result.success || problems.length > 0) throw configError(source, problems);
-  const config = result.data;
-  config.gateway.origin ??= `vitalog.invalid/gw/${config.gateway.id}`;
-  return deepFreeze(config);
+  if (parts.gateway) parts.gateway.origin ??= `vitalog.invalid/gw/${parts.gateway.id}`;
+  if (!result.success || problems.length > 0) return { config: undefined, parts, problems };
+  return { config: deepFreeze(result.data), parts, problems };
 }
 
 /**
@@ -340,22 +214,22 @@ export interface GatewayConfig {
 
 /**
  * `loadConfig` and the checks only a gateway about to run needs, in the same one list: each package of
- * `drivers.packages` imported and its definitions validated, and every `ble`/`serial` device's definition
- * resolved among them and the built-ins. Nothing is opened. The imports are asynchronous (a package may be an
- * ES module), hence a second entry point; the CLI commands that only read the config use `loadConfig`.
+ * `drivers.packages` imported and its definitions validated, every `ble`/`serial` device's definition
+ * resolved among them and the built-ins, and the keys it will load: the tlog key files (as
+ * `loadGatewayKeys` will read them; default ones that are both absent are created at start) and, with
+ * anchoring on, the ledger key. The secret files of the other sections (device and consumer passwords, admin
+ * token, webhook secret, TLS key) are checked by `parseConfig` for every command. Nothing is opened or
+ * created. The imports are asynchronous (a package may be an ES module), hence a second entry point; the CLI
+ * commands that only read the config use `loadConfig`, and `vitalog keys init` creates the key files.
  * @throws GatewayError CONFIG_INVALID listing every problem of the file.
  */
 export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
   const raw = readYaml(file);
-  const problems: ConfigProblem[] = [];
-  let config: Readonly<Config> | undefined;
-  try {
-    config = parseConfig(raw, dirname(resolve(file)), file);
-  } catch (err) {
-    if (!(err instanceof GatewayError) || err.code !== "CONFIG_INVALID") throw err;
-    problems.push(...(err.details as ConfigProblem[]));
-  }
-  const parts: Partial<Config> = config ?? parsedParts(configSchema, raw);
+  const { config, parts, problems } = checkConfig(raw, dirname(resolve(file)));
+  if (parts.tlog && parts.gateway)
+    problems.push(...gatewayKeyProblems({ tlog: parts.tlog, gateway: parts.gateway }));
+  if (parts.anchor && parts.gateway)
+    problems.push(...(await ledgerKeyProblems(parts.anchor, parts.gateway.stateDir)));
   // the drivers' code is loaded only here: the CLI commands that read the config never need it
   const loader = await import("./drivers/definition-loader.js");
   const { loaded, problems: packageProblems } = parts.drivers

@@ -1,14 +1,16 @@
 import { isAbsolute, resolve } from "node:path";
 import type { Hex } from "viem";
 import { z } from "zod";
-import { onceParsed } from "../config-sections.js";
+import { type ConfigProblem, onceParsed } from "../config-sections.js";
+import { isCredentialRef } from "../credentials.js";
+import { GatewayError } from "../errors.js";
 import type { EvmLedgerConfig, FinalityPolicy } from "./evm-ledger.js";
 import type { PublisherConfig } from "./publisher-step.js";
 
 const GWEI = 1_000_000_000;
 
 /**
- * The `anchor` config slice: anchoring signed checkpoints on an EVM ledger (issue #4). Off by default
+ * The `anchor` config slice: anchoring signed checkpoints on an EVM ledger. Off by default
  * for `vitalog run`; `vitalog demo` turns it on against an embedded anvil. The ledger key is a file
  * path (mode 0600, systemd credential in production), never an inline value; a relative path is
  * resolved against `gateway.stateDir`, like the tlog key files.
@@ -27,49 +29,110 @@ const GWEI = 1_000_000_000;
  */
 export const anchorConfigSchema = z
   .strictObject({
-    /** Anchor checkpoints on the ledger. Requires `tlog.enabled`. */
-    enabled: z.boolean().default(false),
-    /** JSON-RPC endpoint (http/https). */
-    rpcUrl: z.url({ protocol: /^https?$/ }).optional(),
-    /** Expected chain id; the gateway refuses to send to another chain. */
-    chainId: z.number().int().positive().optional(),
-    /** AnchorRegistry contract address (src/anchor/contracts/AnchorRegistry.sol). */
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe("Anchor signed checkpoints on the ledger. Requires `tlog.enabled`."),
+    rpcUrl: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        "JSON-RPC endpoint (http/https) of any EVM node: Besu, geth, an L2, anvil. Required when enabled.",
+      ),
+    chainId: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        "Expected chain id, checked against the node (`eth_chainId`): the gateway refuses to send to another chain. Required when enabled.",
+      ),
     contract: z
       .string()
       .regex(/^0x[0-9a-fA-F]{40}$/, "must be a 0x-prefixed 20-byte address")
-      .optional(),
-    /** File with the sender's hex private key; MUST NOT be readable by group or others. */
-    keyFile: z.string().min(1).optional(),
-    /**
-     * When an anchor counts as FINAL. `finalized`: its block is at or below the node's `finalized`
-     * block (Ethereum, L2s). `confirmations`: `confirmations` blocks deep (Besu QBFT: 0, it never
-     * forks; it also answers -39001 to the `finalized` tag).
-     */
-    finality: z.enum(["finalized", "confirmations"]).default("finalized"),
-    /** Blocks on top of the anchor block before FINAL, with `finality: confirmations`. */
-    confirmations: z.number().int().min(0).max(10_000).default(2),
-    /** At most one new checkpoint is sent per interval; newer checkpoints replace the queued one. */
+      .optional()
+      .describe(
+        "Address of the AnchorRegistry contract (src/anchor/contracts/AnchorRegistry.sol). Required when enabled.",
+      ),
+    keyFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Secret file with the sender's hex private key (32 bytes); MUST NOT be readable by group or others. " +
+          "Relative to `gateway.stateDir`. Required when enabled.",
+      ),
+    finality: z
+      .enum(["finalized", "confirmations"])
+      .default("finalized")
+      .describe(
+        "When an anchor counts as FINAL. `finalized`: its block is at or below the node's `finalized` block " +
+          "(Ethereum, L2s). `confirmations`: `confirmations` blocks deep (Besu QBFT: 0, it never forks; it also " +
+          "answers -39001 to the `finalized` tag).",
+      ),
+    confirmations: z
+      .number()
+      .int()
+      .min(0)
+      .max(10_000)
+      .default(2)
+      .describe("Blocks on top of the anchor block before FINAL, with `finality: confirmations`."),
     anchorIntervalSec: z
       .number()
       .min(0)
       .max(86_400 * 7)
-      .default(300),
-    /** Head polling period while an anchor is in flight. */
-    pollIntervalSec: z.number().positive().max(3600).default(5),
-    /** Retry period while the ledger is unreachable. */
-    outageRetrySec: z.number().positive().max(3600).default(15),
-    /** Re-send the identical signed transaction after this long without a receipt. */
-    rebroadcastSec: z.number().positive().max(86_400).default(60),
-    /** Replace a stuck transaction at the same nonce with fees raised ≥ 10 % after this long. */
-    feeBumpAfterSec: z.number().positive().max(86_400).default(180),
-    /** Cap for maxFeePerGas, fee bumps included (gwei). */
-    maxFeePerGasGwei: z.number().min(0).max(1_000_000).default(200),
-    /** Floor for the priority fee (gwei); 0 on free-gas networks (Besu with zeroBaseFee). */
-    minPriorityFeePerGasGwei: z.number().min(0).max(1_000_000).default(1),
-    /** Gas limit per anchor transaction (the first anchor of a log uses ≈ 48k). */
-    gasLimit: z.number().int().min(30_000).max(10_000_000).default(100_000),
-    /** Per-request JSON-RPC timeout. */
-    rpcTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+      .default(300)
+      .describe("At most one new checkpoint is sent per interval; newer checkpoints replace the queued one."),
+    pollIntervalSec: z
+      .number()
+      .positive()
+      .max(3600)
+      .default(5)
+      .describe("Head polling period while an anchor is in flight."),
+    outageRetrySec: z
+      .number()
+      .positive()
+      .max(3600)
+      .default(15)
+      .describe("Retry period while the ledger is unreachable."),
+    rebroadcastSec: z
+      .number()
+      .positive()
+      .max(86_400)
+      .default(60)
+      .describe("Re-send the identical signed transaction after this long without a receipt."),
+    feeBumpAfterSec: z
+      .number()
+      .positive()
+      .max(86_400)
+      .default(180)
+      .describe("Replace a stuck transaction at the same nonce with fees raised ≥ 10 % after this long."),
+    maxFeePerGasGwei: z
+      .number()
+      .min(0)
+      .max(1_000_000)
+      .default(200)
+      .describe("Cap of maxFeePerGas, fee bumps included (gwei)."),
+    minPriorityFeePerGasGwei: z
+      .number()
+      .min(0)
+      .max(1_000_000)
+      .default(1)
+      .describe("Floor of the priority fee (gwei); 0 on free-gas networks (Besu with zeroBaseFee)."),
+    gasLimit: z
+      .number()
+      .int()
+      .min(30_000)
+      .max(10_000_000)
+      .default(100_000)
+      .describe("Gas limit per anchor transaction (the first anchor of a log uses about 48k)."),
+    rpcTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(120_000)
+      .default(10_000)
+      .describe("Per-request JSON-RPC timeout."),
   })
   .superRefine(
     (a, ctx) => {
@@ -82,7 +145,8 @@ export const anchorConfigSchema = z
     },
     onceParsed("enabled", "rpcUrl", "chainId", "contract", "keyFile"),
   )
-  .prefault({});
+  .prefault({})
+  .describe("Anchoring signed checkpoints on an EVM ledger (docs/anchoring.md). Off by default.");
 
 export type AnchorConfig = z.infer<typeof anchorConfigSchema>;
 
@@ -108,6 +172,33 @@ export function evmLedgerConfig(a: Readonly<AnchorConfig>, stateDir: string): Ev
     minPriorityFeePerGas: gwei(a.minPriorityFeePerGasGwei),
     rpcTimeoutMs: a.rpcTimeoutMs,
   };
+}
+
+/**
+ * The problems of the ledger key an enabled slice names, as `EvmLedger.connect` would meet them (missing,
+ * readable by group or others, not a 32-byte hex key), each with its error code; none when anchoring is
+ * off or no key file is given (the schema reports that). The ledger module, with viem, is loaded only here.
+ */
+export async function ledgerKeyProblems(
+  a: Readonly<Partial<AnchorConfig>>,
+  stateDir: string,
+): Promise<ConfigProblem[]> {
+  // a credential reference that names nothing was reported when it was resolved
+  if (a.enabled !== true || a.keyFile === undefined || isCredentialRef(a.keyFile)) return [];
+  const file = isAbsolute(a.keyFile) ? a.keyFile : resolve(stateDir, a.keyFile);
+  const { readKeyFile } = await import("./evm-ledger.js");
+  try {
+    readKeyFile(file);
+    return [];
+  } catch (err) {
+    if (!(err instanceof GatewayError)) {
+      const message = `ledger key file ${file} cannot be read: ${(err as Error).message}`;
+      return [{ path: "anchor.keyFile", message, code: "CONFIG_SECRET_UNREADABLE" }];
+    }
+    const mode = (err.details as { mode?: string } | undefined)?.mode;
+    const how = mode === undefined ? "" : ` (mode ${mode}; chmod 600 it)`;
+    return [{ path: "anchor.keyFile", message: `${err.message}: ${file}${how}`, code: err.code }];
+  }
 }
 
 /** The publisher's timing policy from the slice (seconds → milliseconds). */

@@ -24,9 +24,16 @@ import {
   writeSync,
 } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import type { Config } from "../config.js";
+import type { Config } from "../config-schema.js";
+import type { ConfigProblem } from "../config-sections.js";
+import { isCredentialRef } from "../credentials.js";
 import { GatewayError } from "../errors.js";
-import { assertPrivateDirectory, makePrivateDirectory, PRIVATE_FILE_MODE } from "../private-paths.js";
+import {
+  assertPrivateDirectory,
+  directoryProblem,
+  makePrivateDirectory,
+  PRIVATE_FILE_MODE,
+} from "../private-paths.js";
 import { base64Decode, base64Encode } from "./base64.js";
 import { Ed25519Signer, parseSkey } from "./signer.js";
 
@@ -144,9 +151,12 @@ export function loadSigningKey(file: string, origin: string): Ed25519Signer {
 /** Loads the 32-byte storage key. */
 export function loadStorageKey(file: string): Buffer {
   const text = readKeyText(file);
-  const bytes = text.startsWith(STORAGE_KEY_PREFIX)
-    ? base64Decode(text.slice(STORAGE_KEY_PREFIX.length))
-    : null;
+  let bytes: Uint8Array | null = null;
+  try {
+    if (text.startsWith(STORAGE_KEY_PREFIX)) bytes = base64Decode(text.slice(STORAGE_KEY_PREFIX.length));
+  } catch {
+    // not base64 (RFC 4648): malformed like any other wrong text, never a raw SyntaxError at start
+  }
   if (bytes === null || bytes.length !== 32) {
     throw new GatewayError(
       "CONFIG_INVALID",
@@ -203,6 +213,67 @@ export function loadGatewayKeys(
     storageKey: loadStorageKey(paths.storageKeyFile),
     created,
   };
+}
+
+/**
+ * Every problem `loadGatewayKeys(config, { createMissing: true })` would meet, as config problems with their
+ * error codes, found without creating or changing anything, so a gateway about to run lists them with the
+ * rest of its config (config.ts `loadGatewayConfig`): a keys directory others may write
+ * (DIRECTORY_INSECURE), a key file that is missing where it would not be created (KEY_FILE_MISSING), that
+ * others may read (KEY_FILE_INSECURE), that cannot be read (CONFIG_SECRET_UNREADABLE) or parsed, or a
+ * signing key named for another origin (CONFIG_INVALID). Default key files that are both absent are no
+ * problem: the first start creates them. A path still naming a credential was reported when it was resolved.
+ */
+export function gatewayKeyProblems(config: Readonly<Pick<Config, "tlog" | "gateway">>): ConfigProblem[] {
+  if (!config.tlog.enabled) return [];
+  const paths = resolveKeyPaths(config);
+  const { signingKeyFile, storageKeyFile } = config.tlog;
+  const keys = [
+    {
+      path: "tlog.signingKeyFile",
+      configured: signingKeyFile,
+      file: paths.signingKeyFile,
+      load: (f: string) => loadSigningKey(f, logOrigin(config)),
+    },
+    {
+      path: "tlog.storageKeyFile",
+      configured: storageKeyFile,
+      file: paths.storageKeyFile,
+      load: loadStorageKey,
+    },
+  ].filter((k) => k.configured === undefined || !isCredentialRef(k.configured));
+  const problems: ConfigProblem[] = [];
+  const checkedDirs = new Map<string, boolean>();
+  const anyExists = keys.some((k) => exists(k.file));
+  for (const { path, file, load } of keys) {
+    const dir = dirname(file);
+    if (!checkedDirs.has(dir)) {
+      const problem = directoryProblem(dir, "keys directory");
+      if (problem !== undefined) problems.push({ path, message: problem, code: "DIRECTORY_INSECURE" });
+      checkedDirs.set(dir, problem === undefined);
+    }
+    // as loadGatewayKeys: nothing in a directory others may write is read
+    if (!checkedDirs.get(dir)) continue;
+    if (!exists(file)) {
+      if (paths.isExplicit || anyExists)
+        problems.push({
+          path,
+          message: `key file ${file} does not exist (create the key files with \`vitalog keys init\`)`,
+          code: "KEY_FILE_MISSING",
+        });
+      continue;
+    }
+    try {
+      load(file);
+    } catch (err) {
+      problems.push(
+        err instanceof GatewayError
+          ? { path, message: err.message, code: err.code }
+          : { path, message: `cannot read key file ${file}`, code: "CONFIG_SECRET_UNREADABLE" },
+      );
+    }
+  }
+  return problems;
 }
 
 /** Removes a retired private key file (after rotation, the old private key must not linger). */

@@ -11,15 +11,21 @@ export const NPM_PACKAGE_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-
  */
 export const driversConfigSchema = z
   .strictObject({
-    /** Packages to load, e.g. ["@acme/vitalog-oximeter"]; each must export `definitions`. */
     packages: z
       .array(z.string().regex(NPM_PACKAGE_NAME, "must be an npm package name, e.g. @acme/vitalog-oximeter"))
-      .default([]),
-    /**
-     * Directory of the npm project the packages are installed in (its node_modules is searched), e.g.
-     * /opt/vitalog. Absent: resolved like Vitalog's own dependencies.
-     */
-    packagesFrom: z.string().refine(isAbsolute, "must be an absolute path").optional(),
+      .default([])
+      .describe(
+        'Vendor definition packages to load, by npm name, e.g. `["@acme/vitalog-oximeter"]`; each must export ' +
+          "`definitions`, checked when the config is loaded.",
+      ),
+    packagesFrom: z
+      .string()
+      .refine(isAbsolute, "must be an absolute path")
+      .optional()
+      .describe(
+        "Absolute path of the npm project the packages are installed in (its node_modules is searched), e.g. " +
+          "`/opt/vitalog`. Absent: resolved like Vitalog's own dependencies.",
+      ),
   })
   .superRefine((c, ctx) => {
     c.packages.forEach((p, i) => {
@@ -27,7 +33,11 @@ export const driversConfigSchema = z
         ctx.addIssue({ code: "custom", path: ["packages", i], message: `duplicate package ${p}` });
     });
   }, onceParsed("packages"))
-  .prefault({});
+  .prefault({})
+  .describe(
+    "Vendor definition packages, enabled by npm package name and loaded once at start-up; nothing is loaded " +
+      "from a data directory or over the network (docs/drivers.md).",
+  );
 
 export type DriversConfig = z.infer<typeof driversConfigSchema>;
 

@@ -63,17 +63,49 @@ export const MAX_CLEAR_SEC = 600;
 export const MAX_HYSTERESIS_FRACTION = 0.1;
 
 const tier = z.strictObject({
-  limit: z.number().finite(),
-  priority,
-  persistenceSec: seconds.max(MAX_PERSISTENCE_SEC, `at most ${MAX_PERSISTENCE_SEC} s`),
+  limit: z
+    .number()
+    .finite()
+    .describe(
+      "Strict limit in the vital's canonical UCUM unit: a low tier is violated when value < limit, a high tier " +
+        "when value > limit. Strictly inside the vital's physiologic range; every low limit below every high limit.",
+    ),
+  priority: priority.describe("Priority of the alert while this tier is the worst one violated."),
+  persistenceSec: seconds
+    .max(MAX_PERSISTENCE_SEC, `at most ${MAX_PERSISTENCE_SEC} s`)
+    .describe(
+      "Alarm-condition delay: the violation must hold this long before it is raised [clinical.md §5.2].",
+    ),
 });
+const tiers = (direction: string) =>
+  z
+    .array(tier)
+    .optional()
+    .describe(
+      `The ${direction} limits; the tiers of a direction share one alert whose priority is the worst active tier. ` +
+        "`[]` (in the ward only) means no limit in this direction.",
+    );
 /** One vital in an override: every field optional, absent fields come from the level beneath. */
 export const vitalOverride = z.strictObject({
-  enabled: z.boolean().optional(),
-  low: z.array(tier).optional(),
-  high: z.array(tier).optional(),
-  hysteresis: z.number().finite().nonnegative().optional(),
-  clearSec: seconds.max(MAX_CLEAR_SEC, `at most ${MAX_CLEAR_SEC} s`).optional(),
+  enabled: z
+    .boolean()
+    .optional()
+    .describe("`false` turns the vital's threshold alarms off; the only switch that does. Absent: on."),
+  low: tiers("low"),
+  high: tiers("high"),
+  hysteresis: z
+    .number()
+    .finite()
+    .nonnegative()
+    .optional()
+    .describe(
+      "Clear only once the value is back inside the limit by this margin (canonical unit); at most a tenth of " +
+        "the vital's plausible range.",
+    ),
+  clearSec: seconds
+    .max(MAX_CLEAR_SEC, `at most ${MAX_CLEAR_SEC} s`)
+    .optional()
+    .describe("… and has stayed there this long."),
 });
 const overrideSet = z.partialRecord(z.enum(VITAL_KINDS), vitalOverride);
 
@@ -165,26 +197,47 @@ export function checkComplete(
   }
 }
 
-const wardThresholds = overrideSet.prefault({}).transform((own, ctx): ThresholdSet => {
-  const issue: Issue = (path, message) => ctx.issues.push({ code: "custom", path, message, input: own });
-  const base = DEFAULT_THRESHOLDS_CONFIG.ward;
-  for (const [kind, o] of Object.entries(own) as [VitalKind, Partial<VitalLimits>][]) {
-    checkComplete(base[kind], o, [kind], "built-in default for this vital", issue);
-  }
-  const merged = mergeThresholdSet(base, own);
-  for (const kind of Object.keys(own) as VitalKind[]) {
-    checkLimitOrder(merged[kind], [kind], issue);
-    checkLimitBounds(kind, merged[kind], [kind], issue);
-  }
-  return merged;
-});
+const wardThresholds = overrideSet
+  .meta({
+    keyName: "vital",
+    description:
+      "The ward's limits per vital, merged per vital and per field over the built-in adult table " +
+      "(docs/alerting.md): a vital or field left out keeps its default. A vital without a built-in entry gives " +
+      "its own `hysteresis` and `clearSec`. A ward's limits are a clinical decision.",
+  })
+  .prefault({})
+  .transform((own, ctx): ThresholdSet => {
+    const issue: Issue = (path, message) => ctx.issues.push({ code: "custom", path, message, input: own });
+    const base = DEFAULT_THRESHOLDS_CONFIG.ward;
+    for (const [kind, o] of Object.entries(own) as [VitalKind, Partial<VitalLimits>][]) {
+      checkComplete(base[kind], o, [kind], "built-in default for this vital", issue);
+    }
+    const merged = mergeThresholdSet(base, own);
+    for (const kind of Object.keys(own) as VitalKind[]) {
+      checkLimitOrder(merged[kind], [kind], issue);
+      checkLimitBounds(kind, merged[kind], [kind], issue);
+    }
+    return merged;
+  });
 
 const thresholds = z
   .strictObject({
     ward: wardThresholds,
-    subjects: z.record(z.string().regex(SUBJECT_ID_PATTERN, "must be a subject id"), overrideSet).default({}),
+    subjects: z
+      .record(
+        z.string().regex(SUBJECT_ID_PATTERN, "must be a subject id"),
+        overrideSet.meta({
+          keyName: "vital",
+          description:
+            "One subject's limits per vital, merged over the ward's, without emptying a direction the ward defines " +
+            "(use `enabled: false`); `vitalog rules show --subject ID` prints the result.",
+        }),
+      )
+      .default({})
+      .meta({ keyName: "subject", description: "Limits of one subject (patient), by subject id." }),
   })
   .prefault({})
+  .describe("Threshold limits: built-in defaults → ward → subject, merged per vital and per field.")
   .superRefine(
     (t, ctx) => {
       const issue: Issue = (path, message) => ctx.addIssue({ code: "custom", path, message });
@@ -223,14 +276,19 @@ const thresholds = z
 const RATE_FIELDS = ["kind", "direction", "delta", "withinSec", "priority", "persistenceSec"] as const;
 /** One rate-of-change rule as written: a built-in one (by `id`) needs only the fields it changes. */
 const rateOverride = z.strictObject({
-  id: z.string().regex(/^[a-z0-9_]+$/, "snake_case id"),
-  enabled: z.boolean().optional(),
-  kind: z.enum(VITAL_KINDS).optional(),
-  direction: z.enum(["drop", "rise"]).optional(),
-  delta: z.number().finite().positive().optional(),
-  withinSec: positiveSeconds.optional(),
-  priority: priority.optional(),
-  persistenceSec: seconds.optional(),
+  id: z
+    .string()
+    .regex(/^[a-z0-9_]+$/, "snake_case id")
+    .describe(
+      "The rule's id: a built-in one (`spo2_drop`) to change it, or a new one (then every field is required).",
+    ),
+  enabled: z.boolean().optional().describe("`false` removes the rule."),
+  kind: z.enum(VITAL_KINDS).optional().describe("The vital watched."),
+  direction: z.enum(["drop", "rise"]).optional().describe("Which change alarms."),
+  delta: z.number().finite().positive().optional().describe("Change (canonical unit) that alarms …"),
+  withinSec: positiveSeconds.optional().describe("… when it happens within this long."),
+  priority: priority.optional().describe("Priority of the alert."),
+  persistenceSec: seconds.optional().describe("Alarm-condition delay."),
 });
 
 /**
@@ -272,6 +330,10 @@ const rateOfChange = z
     { when: (p) => Array.isArray(p.value) },
   )
   .prefault([])
+  .describe(
+    "Rate-of-change rules, merged by `id` field by field over the built-in ones (`spo2_drop`); new ones follow in " +
+      "the order given.",
+  )
   .transform((list): RateOfChangeRuleConfig[] => {
     const rules = new Map<string, RateOfChangeRuleConfig>(
       DEFAULT_RATE_OF_CHANGE_CONFIG.map((r) => [r.id, r]),
@@ -305,67 +367,133 @@ function mergedOver<S extends Record<string, z.ZodType>>(
 }
 
 /** A NEWS2 band's alert priority; null: no alert in that band (the NEWS2 low band by default). */
-const bandPriority = z
-  .enum(["high", "medium", "low"], {
-    error: 'expected one of "high"|"medium"|"low", or null (no alert in this band)',
-  })
-  .nullable();
+const bandPriority = (band: string) =>
+  z
+    .enum(["high", "medium", "low"], {
+      error: 'expected one of "high"|"medium"|"low", or null (no alert in this band)',
+    })
+    .nullable()
+    .describe(`Alert priority in the NEWS2 ${band} band; \`null\`: no alert in it.`);
+const maxAge = (parameter: string) =>
+  positiveSeconds.describe(
+    `A ${parameter} value older than this (by its observation time) counts as missing.`,
+  );
 
 const n2 = DEFAULT_NEWS2_CONFIG;
 const news2 = z.strictObject({
-  enabled: z.boolean().default(n2.enabled),
+  enabled: z.boolean().default(n2.enabled).describe("Score NEWS2 and alert on its bands."),
   maxAgeSec: mergedOver(
     {
-      respiratory_rate: positiveSeconds,
-      spo2: positiveSeconds,
-      supplemental_oxygen: positiveSeconds,
-      systolic_bp: positiveSeconds,
-      pulse: positiveSeconds,
-      consciousness: positiveSeconds,
-      temperature: positiveSeconds,
+      respiratory_rate: maxAge("respiratory rate"),
+      spo2: maxAge("SpO2"),
+      supplemental_oxygen: maxAge("supplemental oxygen (air/oxygen)"),
+      systolic_bp: maxAge("systolic blood pressure"),
+      pulse: maxAge("pulse"),
+      consciousness: maxAge("consciousness (ACVPU)"),
+      temperature: maxAge("temperature"),
     },
     n2.maxAgeSec,
-  ),
+  ).describe("Per parameter, merged per key over the built-in values."),
   bandPriority: mergedOver(
-    { low: bandPriority, low_medium: bandPriority, medium: bandPriority, high: bandPriority },
+    {
+      low: bandPriority("low"),
+      low_medium: bandPriority("low-medium (a single red score)"),
+      medium: bandPriority("medium"),
+      high: bandPriority("high"),
+    },
     n2.bandPriority,
-  ),
-  redScoreAsMedium: z.boolean().default(n2.redScoreAsMedium),
-  realarmOnRise: z.number().int().min(1).default(n2.realarmOnRise),
-  persistSec: seconds.default(n2.persistSec),
+  ).describe("Per band, merged per key over the built-in values."),
+  redScoreAsMedium: z
+    .boolean()
+    .default(n2.redScoreAsMedium)
+    .describe("Local policy: treat a single-parameter 3 like an aggregate 5–6 [clinical.md §2.2]."),
+  realarmOnRise: z
+    .number()
+    .int()
+    .min(1)
+    .default(n2.realarmOnRise)
+    .describe(
+      "An acknowledged or silenced NEWS2 alert re-alarms when the total rises this much above the total at the " +
+        "acknowledgement or silence, at the same priority [clinical.md §5.2] (local engineering choice, to be reviewed).",
+    ),
+  persistSec: seconds
+    .default(n2.persistSec)
+    .describe(
+      "A device value enters NEWS2 once it has persisted this long: each device parameter scores its least " +
+        "abnormal value of the last `persistSec` seconds, so a shorter artefact never reaches the score; 0 scores " +
+        "every value at once (local engineering choice, to be reviewed).",
+    ),
 });
 
 const t = DEFAULT_TECHNICAL_CONFIG;
-const condition = { priority, persistenceSec: seconds };
-const window = { count: z.number().int().min(1), windowSec: positiveSeconds, priority };
+const condition = {
+  priority: priority.describe("Priority of the alarm."),
+  persistenceSec: seconds.describe("The condition must hold this long before the alarm is raised."),
+};
+const window = {
+  count: z.number().int().min(1).describe("This many events …"),
+  windowSec: positiveSeconds.describe("… within this long raise the alarm."),
+  priority: priority.describe("Priority of the alarm."),
+};
 const technical = z
   .strictObject({
     silentDevice: mergedOver(
       {
-        enabled: z.boolean(),
-        defaultExpectedIntervalSec: positiveSeconds,
-        missedIntervals: z.number().finite().min(1),
-        priority,
+        enabled: z.boolean().describe("Raise `technical.device_silent` for a device that stops sending."),
+        defaultExpectedIntervalSec: positiveSeconds.describe(
+          "Expected interval between frames of a device not listed in `technical.devices`.",
+        ),
+        missedIntervals: z
+          .number()
+          .finite()
+          .min(1)
+          .describe("Silent once nothing was heard for expected interval × this."),
+        priority: priority.describe("Priority of the alarm."),
       },
       t.silentDevice,
+    ).describe("A device that stops sending."),
+    devices: z
+      .record(
+        z.string(),
+        z.strictObject({
+          expectedIntervalSec: positiveSeconds.describe("Expected interval between the device's frames."),
+        }),
+      )
+      .default({})
+      .meta({
+        keyName: "deviceId",
+        description:
+          "Per device, by device id: its own expected interval (e.g. a BP cuff measuring every 15 min).",
+      }),
+    sensorContact: mergedOver(condition, t.sensorContact).describe(
+      "`technical.sensor_contact`: the device reports lost sensor contact (probe off).",
     ),
-    devices: z.record(z.string(), z.strictObject({ expectedIntervalSec: positiveSeconds })).default({}),
-    sensorContact: mergedOver(condition, t.sensorContact),
-    signalQuality: mergedOver(condition, t.signalQuality),
-    dataNotLive: mergedOver(condition, t.dataNotLive),
-    noValidData: mergedOver(condition, t.noValidData),
+    signalQuality: mergedOver(condition, t.signalQuality).describe(
+      "Values the device itself flags `signal_unreliable` (physiological rules ignore them).",
+    ),
+    dataNotLive: mergedOver(condition, t.dataNotLive).describe(
+      "Readings keep arriving outside the staleness horizon (or timed before one already judged) without a live one.",
+    ),
+    noValidData: mergedOver(condition, t.noValidData).describe(
+      "`technical.no_valid_data`: frames keep arriving whose vitals carry no usable value (IEEE 11073 NaN, NRes, " +
+        "±INF, measurement unavailable) (local engineering choice, to be reviewed).",
+    ),
     battery: mergedOver(
       {
-        lowPct: percent,
-        criticalPct: percent,
-        hysteresisPct: percent,
-        lowPriority: priority,
-        criticalPriority: priority,
+        lowPct: percent.describe("Battery level (%) that raises the low alarm."),
+        criticalPct: percent.describe("Battery level (%) that raises the critical alarm; below `lowPct`."),
+        hysteresisPct: percent.describe(
+          "Clears only once the level is this far above the limit (a battery hovering at the limit stays one alert).",
+        ),
+        lowPriority: priority.describe("Priority of the low alarm."),
+        criticalPriority: priority.describe("Priority of the critical alarm."),
       },
       t.battery,
+    ).describe("The device's battery level."),
+    rejectBurst: mergedOver(window, t.rejectBurst).describe("Rejected frames of one device in a burst."),
+    impossibleValues: mergedOver(window, t.impossibleValues).describe(
+      "Values outside the physiologic range (clinical.md §6) from one device.",
     ),
-    rejectBurst: mergedOver(window, t.rejectBurst),
-    impossibleValues: mergedOver(window, t.impossibleValues),
   })
   .superRefine((c, ctx) => {
     if (c.battery.criticalPct >= c.battery.lowPct)
@@ -374,19 +502,49 @@ const technical = z
 
 const a = DEFAULT_ALARM_CONFIG;
 const step = z.strictObject({
-  afterSec: positiveSeconds,
-  recipient: z.string().min(1),
-  raisePriority: z.boolean(),
+  afterSec: positiveSeconds.describe(
+    "Time after the alert was raised (and not acknowledged) when this step is taken.",
+  ),
+  recipient: z.string().min(1).describe("The recipient group paged (`alerts.recipients`)."),
+  raisePriority: z.boolean().describe("Raise the alert's priority one level at this step."),
 });
+const ladder = (p: string) => z.array(step).describe(`The ladder of \`${p}\` alerts; \`[]\`: no escalation.`);
 const alarms = z
   .strictObject({
-    clearHoldSec: seconds.default(a.clearHoldSec),
-    latchingPriorities: z.array(priority).default(a.latchingPriorities),
-    silence: mergedOver({ defaultSec: positiveSeconds, maxSec: positiveSeconds }, a.silence),
-    primaryRecipient: z.string().min(1).default(a.primaryRecipient),
-    restoreConfirmSec: positiveSeconds.default(a.restoreConfirmSec),
+    clearHoldSec: seconds
+      .default(a.clearHoldSec)
+      .describe("A condition must stay cleared this long before its alert resolves (or latches)."),
+    latchingPriorities: z
+      .array(priority)
+      .default(a.latchingPriorities)
+      .describe(
+        "Priorities whose alerts latch when their condition ends, until acknowledged [IEC 60601-1-8].",
+      ),
+    silence: mergedOver(
+      {
+        defaultSec: positiveSeconds.describe("Silence length when a command gives none; at most `maxSec`."),
+        maxSec: positiveSeconds.describe("Longest silence a command may ask for."),
+      },
+      a.silence,
+    ).describe("Silencing an alert (audio paused), merged per field over the built-in values."),
+    primaryRecipient: z
+      .string()
+      .min(1)
+      .default(a.primaryRecipient)
+      .describe("The recipient group every alert goes to when raised."),
+    restoreConfirmSec: positiveSeconds
+      .default(a.restoreConfirmSec)
+      .describe(
+        "After a restart, a restored active alert must be reported active again by its rule within this long, " +
+          "else its condition counts as cleared.",
+      ),
     // one ladder per priority: a priority left out keeps its built-in ladder, `[]` means none
-    escalation: mergedOver({ high: z.array(step), medium: z.array(step), low: z.array(step) }, a.escalation),
+    escalation: mergedOver(
+      { high: ladder("high"), medium: ladder("medium"), low: ladder("low") },
+      a.escalation,
+    ).describe(
+      "One escalation ladder per priority; a priority left out keeps its built-in ladder (docs/alerting.md).",
+    ),
   })
   .superRefine((c, ctx) => {
     if (c.silence.defaultSec > c.silence.maxSec)
@@ -396,32 +554,75 @@ const alarms = z
 const st = DEFAULT_STALENESS_CONFIG;
 /** Which observation times may raise a live physiological alarm (staleness.ts). */
 const staleness = z.strictObject({
-  maxAgeSec: positiveSeconds.default(st.maxAgeSec),
-  maxFutureSec: seconds.default(st.maxFutureSec),
+  maxAgeSec: positiveSeconds
+    .default(st.maxAgeSec)
+    .describe(
+      "A reading measured longer ago than this (device time) is stored and proved but raises no live " +
+        "physiological alarm (local engineering choice, to be reviewed).",
+    ),
+  maxFutureSec: seconds
+    .default(st.maxFutureSec)
+    .describe(
+      "A reading timed further ahead of the gateway clock than this likewise raises no live alarm and does not " +
+        "enter NEWS2 (clinical.md §6's drift flag, an engineering choice).",
+    ),
 });
 
 const ck = DEFAULT_CLOCK_HEALTH_CONFIG;
 /** When the gateway clock raises a technical alarm (clock-health-rule.ts). */
 const clock = z.strictObject({
-  jumpToleranceSec: positiveSeconds.default(ck.jumpToleranceSec),
-  jumpHoldSec: seconds.default(ck.jumpHoldSec),
-  jumpPriority: priority.default(ck.jumpPriority),
-  syncSource: z.enum(["auto", "timedatectl", "timesyncd", "none"]).default(ck.syncSource),
-  syncCheckIntervalSec: positiveSeconds.default(ck.syncCheckIntervalSec),
-  unsyncedAlarmAfterSec: seconds.default(ck.unsyncedAlarmAfterSec),
-  unsyncedPriority: priority.default(ck.unsyncedPriority),
+  jumpToleranceSec: positiveSeconds
+    .default(ck.jumpToleranceSec)
+    .describe(
+      "The wall clock moving more than this against the monotonic clock between two ticks raises " +
+        "`technical.clock_jump`, with its size and direction (local engineering choice, to be reviewed).",
+    ),
+  jumpHoldSec: seconds
+    .default(ck.jumpHoldSec)
+    .describe("`technical.clock_jump` clears this long after the last jump."),
+  jumpPriority: priority.default(ck.jumpPriority).describe("Priority of `technical.clock_jump`."),
+  syncSource: z
+    .enum(["auto", "timedatectl", "timesyncd", "none"])
+    .default(ck.syncSource)
+    .describe(
+      "How to know the clock is synchronised: `timedatectl` (the kernel's NTP-synchronised state, whichever NTP " +
+        "client), `timesyncd` (systemd-timesyncd's marker file), `none`; `auto` is `timedatectl` on a machine " +
+        'booted with systemd, else `none`. An answer of "cannot tell" raises nothing.',
+    ),
+  syncCheckIntervalSec: positiveSeconds
+    .default(ck.syncCheckIntervalSec)
+    .describe("How often the synchronisation state is read."),
+  unsyncedAlarmAfterSec: seconds
+    .default(ck.unsyncedAlarmAfterSec)
+    .describe(
+      "The clock known unsynchronised this long raises `technical.clock_unsynchronised` (local engineering choice, to be reviewed).",
+    ),
+  unsyncedPriority: priority
+    .default(ck.unsyncedPriority)
+    .describe("Priority of `technical.clock_unsynchronised`."),
 });
 
 /** Schema of the `rules` slice; every section is optional and defaults to the built-in configuration. */
-export const rulesConfigSchema = z.strictObject({
-  thresholds,
-  rateOfChange,
-  news2: news2.default(DEFAULT_NEWS2_CONFIG),
-  technical: technical.default(DEFAULT_TECHNICAL_CONFIG),
-  alarms: alarms.default(DEFAULT_ALARM_CONFIG),
-  staleness: staleness.default(DEFAULT_STALENESS_CONFIG),
-  clock: clock.default(DEFAULT_CLOCK_HEALTH_CONFIG),
-});
+export const rulesConfigSchema = z
+  .strictObject({
+    thresholds,
+    rateOfChange,
+    news2: news2.default(DEFAULT_NEWS2_CONFIG).describe("The NEWS2 early-warning score (docs/alerting.md)."),
+    technical: technical.default(DEFAULT_TECHNICAL_CONFIG).describe("Technical alarms about the devices."),
+    alarms: alarms
+      .default(DEFAULT_ALARM_CONFIG)
+      .describe("The alarm lifecycle: clearing, latching, silence, escalation."),
+    staleness: staleness
+      .default(DEFAULT_STALENESS_CONFIG)
+      .describe("Which observation times may raise a live physiological alarm."),
+    clock: clock
+      .default(DEFAULT_CLOCK_HEALTH_CONFIG)
+      .describe("When the gateway clock raises a technical alarm."),
+  })
+  .describe(
+    "The alarm rules (docs/alerting.md): thresholds, rate of change, NEWS2, technical alarms and the alarm " +
+      "lifecycle; every section defaults to the built-in configuration.",
+  );
 
 /** The `rules` slice as the rule engine receives it: inferred from the schema, defaults applied. */
 export type RulesConfig = z.output<typeof rulesConfigSchema>;

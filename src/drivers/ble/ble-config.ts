@@ -12,11 +12,28 @@ export const BLE_ADDRESS_PATTERN = /^[0-9A-F]{2}(:[0-9A-F]{2}){5}$/;
 /** Reconnect backoff shared by the BLE and serial drivers: exponential with jitter, capped. */
 export const backoffSchema = z
   .strictObject({
-    initialDelayMs: z.number().int().min(10).max(600_000).default(1000),
-    maxDelayMs: z.number().int().min(10).max(3_600_000).default(60_000),
-    multiplier: z.number().min(1).max(10).default(2),
-    /** Fraction of each delay drawn at random (0 = none): spreads reconnects after a ward-wide outage. */
-    jitter: z.number().min(0).max(1).default(0.2),
+    initialDelayMs: z
+      .number()
+      .int()
+      .min(10)
+      .max(600_000)
+      .default(1000)
+      .describe("Delay before the first retry; at most `maxDelayMs`."),
+    maxDelayMs: z.number().int().min(10).max(3_600_000).default(60_000).describe("Cap of the growing delay."),
+    multiplier: z
+      .number()
+      .min(1)
+      .max(10)
+      .default(2)
+      .describe("Each further delay is the previous one times this."),
+    jitter: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.2)
+      .describe(
+        "Fraction of each delay drawn at random (0 = none): spreads reconnects after a ward-wide outage.",
+      ),
   })
   .refine((b) => b.initialDelayMs <= b.maxDelayMs, {
     message: "initialDelayMs must not exceed maxDelayMs",
@@ -32,41 +49,74 @@ export type BackoffConfig = z.infer<typeof backoffSchema>;
  * also exist in the device registry (with its subject binding) when the device connects.
  */
 export const bleDeviceSchema = z.strictObject({
-  /** The peripheral's address, e.g. "AA:BB:CC:DD:EE:01" (case-insensitive). */
   address: z
     .string()
     .transform((a) => a.toUpperCase())
-    .pipe(z.string().regex(BLE_ADDRESS_PATTERN, "must be a BLE address like AA:BB:CC:DD:EE:01")),
-  /** The provisioned device (registry id) its readings are attributed to. */
-  deviceId: z.string().regex(DRIVER_DEVICE_ID_PATTERN, "must be 1–64 of A-Z a-z 0-9 . _ -"),
-  /**
-   * The definition to use, as "vendor/model" or just "model" (unique). Absent: the first definition whose
-   * service UUIDs (and name prefix) the device offers.
-   */
-  definition: z.string().min(1).optional(),
-  /** Overrides `ble.pairedOnly` for this device. */
-  pairedOnly: z.boolean().optional(),
+    .pipe(z.string().regex(BLE_ADDRESS_PATTERN, "must be a BLE address like AA:BB:CC:DD:EE:01"))
+    .describe(
+      "The peripheral's address, six colon-separated hex octets, e.g. `AA:BB:CC:DD:EE:01` (case-insensitive).",
+    ),
+  deviceId: z
+    .string()
+    .regex(DRIVER_DEVICE_ID_PATTERN, "must be 1–64 of A-Z a-z 0-9 . _ -")
+    .describe("The provisioned device (registry id) its readings are attributed to."),
+  definition: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "The definition to use, as `vendor/model` or just `model` (unique), checked when the config is loaded. " +
+        "Absent: the first definition whose service UUIDs (and name prefix) the device offers.",
+    ),
+  pairedOnly: z.boolean().optional().describe("Overrides `ble.pairedOnly` for this device."),
 });
 
 /** The `ble` config slice (docs/drivers.md): the node-ble (BlueZ over D-Bus) driver. Absent = BLE off. */
 export const bleConfigSchema = z
   .strictObject({
-    enabled: z.boolean().default(false),
-    /** BlueZ adapter name, e.g. "hci0"; absent: the first adapter. */
+    enabled: z.boolean().default(false).describe("Run the BLE driver."),
     adapter: z
       .string()
       .regex(/^hci[0-9]+$/, "must look like hci0")
-      .optional(),
-    /** Connect only to devices that are paired/bonded in BlueZ (operator pairs them with bluetoothctl). */
-    pairedOnly: z.boolean().default(false),
-    /** How often the discovered-device list is scanned for allow-listed devices. */
-    scanIntervalMs: z.number().int().min(50).max(60_000).default(2000),
-    /** How often the adapter's Powered state is checked (power loss is not signalled through node-ble). */
-    adapterCheckIntervalMs: z.number().int().min(50).max(60_000).default(2000),
-    /** Give up one connection attempt (connect, services, subscriptions) after this long. */
-    connectTimeoutMs: z.number().int().min(100).max(120_000).default(20_000),
-    reconnect: backoffSchema.prefault({}),
-    devices: z.array(bleDeviceSchema).default([]),
+      .optional()
+      .describe("BlueZ adapter name, e.g. `hci0`. Absent: the first adapter."),
+    pairedOnly: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Connect only to devices that are paired (bonded) in BlueZ; the operator pairs them with bluetoothctl.",
+      ),
+    scanIntervalMs: z
+      .number()
+      .int()
+      .min(50)
+      .max(60_000)
+      .default(2000)
+      .describe("How often the discovered-device list is scanned for listed devices."),
+    adapterCheckIntervalMs: z
+      .number()
+      .int()
+      .min(50)
+      .max(60_000)
+      .default(2000)
+      .describe("How often the adapter's Powered state is checked (node-ble does not signal power loss)."),
+    connectTimeoutMs: z
+      .number()
+      .int()
+      .min(100)
+      .max(120_000)
+      .default(20_000)
+      .describe("Give up one connection attempt (connect, services, subscriptions) after this long."),
+    reconnect: backoffSchema
+      .prefault({})
+      .describe("Reconnect backoff after a device disconnects or fails to connect."),
+    devices: z
+      .array(bleDeviceSchema)
+      .default([])
+      .describe(
+        "The only devices ever connected: a peripheral that advertises a health service but is not listed is " +
+          "refused and counted. Each `deviceId` must exist in the device registry when the device connects.",
+      ),
   })
   .superRefine((c, ctx) => {
     const seen = new Set<string>();
@@ -80,7 +130,8 @@ export const bleConfigSchema = z
       seen.add(d.address);
     });
   }, onceParsed("devices"))
-  .prefault({});
+  .prefault({})
+  .describe("The BLE driver (BlueZ over D-Bus, docs/drivers.md). Off by default.");
 
 export type BleConfig = z.infer<typeof bleConfigSchema>;
 export type BleDeviceConfig = z.infer<typeof bleDeviceSchema>;

@@ -1,5 +1,5 @@
 /**
- * The `alerts` config slice (issue #5): where alert transitions are delivered and who may consume them.
+ * The `alerts` config slice: where alert transitions are delivered and who may consume them.
  * Secrets (webhook HMAC key, consumer passwords) are file paths, never inline values [STYLE.md Config].
  */
 import { accessSync, constants, statSync } from "node:fs";
@@ -16,18 +16,34 @@ const hl7Text = z.string().regex(/^[^|^~\\&\r\n]*$/, "must not contain HL7 delim
 /** Retry policy of a durable sink: exponential backoff with jitter, capped, dead-lettered after maxAgeSec. */
 const retry = z
   .strictObject({
-    /** Delay before the first retry. */
-    initialDelayMs: z.number().int().min(1).max(3_600_000).default(1000),
-    /** Cap of the exponential backoff. */
-    maxDelayMs: z.number().int().min(1).max(3_600_000).default(60_000),
-    /** Fraction of each delay that is randomised (0 = none, 1 = full jitter). */
-    jitter: z.number().min(0).max(1).default(0.5),
-    /** A message still undelivered this long after it was raised is dead-lettered (logged, counted, kept). */
+    initialDelayMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(3_600_000)
+      .default(1000)
+      .describe("Delay before the first retry; at most `maxDelayMs`."),
+    maxDelayMs: z
+      .number()
+      .int()
+      .min(1)
+      .max(3_600_000)
+      .default(60_000)
+      .describe("Cap of the exponential backoff."),
+    jitter: z
+      .number()
+      .min(0)
+      .max(1)
+      .default(0.5)
+      .describe("Fraction of each delay that is randomised (0 = none, 1 = full jitter)."),
     maxAgeSec: z
       .number()
       .positive()
       .max(30 * 86_400)
-      .default(86_400),
+      .default(86_400)
+      .describe(
+        "A message still undelivered this long after it was raised is dead-lettered (logged, counted, kept).",
+      ),
   })
   .superRefine(
     (r, ctx) => {
@@ -36,7 +52,8 @@ const retry = z
     },
     onceParsed("initialDelayMs", "maxDelayMs"),
   )
-  .prefault({});
+  .prefault({})
+  .describe("Retry policy: exponential backoff with jitter, capped, dead-lettered after `maxAgeSec`.");
 
 /** A recipient group name: one MQTT topic level, so it can name its default page topic. */
 export const RECIPIENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -52,13 +69,23 @@ export const RECIPIENT_NAME = /^[A-Za-z0-9_-]{1,64}$/;
  *   `escalate` (OBX facet .3) and its own rules pick who is called.
  */
 const destination = z.discriminatedUnion("sink", [
-  z.strictObject({ sink: z.literal("mqtt"), topic: topicPrefix.optional() }),
+  z.strictObject({
+    sink: z.literal("mqtt").describe("Where the page goes: `mqtt`, `webhook` or `mllp`."),
+    topic: topicPrefix
+      .optional()
+      .describe(
+        "`mqtt` only: the page topic under `<alerts.mqtt.topicPrefix>/page/`. Absent: the recipient's name.",
+      ),
+  }),
   z.strictObject({
     sink: z.literal("webhook"),
     address: z
       .string()
       .regex(/^[^\r\n]{1,200}$/, "must be 1–200 characters on one line")
-      .optional(),
+      .optional()
+      .describe(
+        "`webhook` only: carried with the recipient in the signed body (`page`), e.g. a pager group id. Absent: the recipient's name.",
+      ),
   }),
   z.strictObject({ sink: z.literal("mllp") }),
 ]);
@@ -66,94 +93,168 @@ export type RecipientDestinationConfig = z.infer<typeof destination>;
 
 const durable = {
   retry,
-  /** Most messages held in memory per sink; beyond, the oldest is dead-lettered. */
-  maxQueued: z.number().int().min(10).max(1_000_000).default(10_000),
+  maxQueued: z
+    .number()
+    .int()
+    .min(10)
+    .max(1_000_000)
+    .default(10_000)
+    .describe("Most messages held in memory per sink; beyond, the oldest is dead-lettered."),
 };
 
 const alertsSectionsSchema = z
   .strictObject({
     mqtt: z
       .strictObject({
-        enabled: z.boolean().default(true),
-        /** Alert topics on the embedded broker: <topicPrefix>/events, /active (retained), /alert/<id> (retained). */
-        topicPrefix: topicPrefix.default("vitalog/alerts"),
-        /** Commands from consumers: <commandPrefix>/ack, /silence, /observe; replies on /<consumer>/result. */
-        commandPrefix: topicPrefix.default("vitalog/cmd"),
+        enabled: z.boolean().default(true).describe("Publish alerts on the embedded broker."),
+        topicPrefix: topicPrefix
+          .default("vitalog/alerts")
+          .describe(
+            "Alert topics: `<topicPrefix>/events`, `…/active` (retained), `…/alert/<id>` (retained), `…/page/<recipient>`.",
+          ),
+        commandPrefix: topicPrefix
+          .default("vitalog/cmd")
+          .describe(
+            "Commands from consumers: `<commandPrefix>/ack`, `…/silence`, `…/observe`; replies on `…/<consumer>/result`. Must differ from `topicPrefix`.",
+          ),
       })
-      .prefault({}),
-    /** Non-device MQTT clients: nurse-station screens, integration engines, the CLI. */
+      .prefault({})
+      .describe("Alerts on the embedded MQTT broker."),
     consumers: z
       .array(
         z.strictObject({
-          /** MQTT username = client id; checked before device ids. */
-          id: z.string().regex(DEVICE_LIKE_ID, "must be 1–64 of A-Z a-z 0-9 . _ -"),
-          passwordFile: filePath,
-          /** May acknowledge and silence alerts (always attributed to the named user). */
-          canAcknowledge: z.boolean().default(false),
-          /** May enter clinician observations (NEWS2 air/oxygen, ACVPU, SpO2 scale). */
-          canObserve: z.boolean().default(false),
+          id: z
+            .string()
+            .regex(DEVICE_LIKE_ID, "must be 1–64 of A-Z a-z 0-9 . _ -")
+            .describe("MQTT username and client id; checked before device ids."),
+          passwordFile: filePath.describe("Secret file holding the consumer's MQTT password."),
+          canAcknowledge: z
+            .boolean()
+            .default(false)
+            .describe("May acknowledge and silence alerts (always attributed to the named user)."),
+          canObserve: z
+            .boolean()
+            .default(false)
+            .describe("May enter clinician observations (NEWS2 air/oxygen, ACVPU, SpO2 scale)."),
         }),
       )
-      .default([]),
+      .default([])
+      .describe(
+        "Non-device MQTT clients that read the alerts: nurse-station screens, integration engines, the CLI.",
+      ),
     webhook: z
       .strictObject({
-        url: z.url({ protocol: /^https?$/ }),
-        /** HMAC-SHA256 key (the file's bytes, one trailing newline trimmed). */
-        secretFile: filePath,
-        timeoutMs: z.number().int().min(100).max(60_000).default(5000),
+        url: z
+          .url({ protocol: /^https?$/ })
+          .describe("Where each alert transition and page is POSTed (http/https)."),
+        secretFile: filePath.describe(
+          "Secret file with the HMAC-SHA256 key that signs each body (the file's bytes, one trailing newline trimmed).",
+        ),
+        timeoutMs: z.number().int().min(100).max(60_000).default(5000).describe("Per-request timeout."),
         ...durable,
       })
-      .optional(),
+      .optional()
+      .describe("A durable HTTP sink (docs/alerting.md). Absent: none."),
     mllp: z
       .strictObject({
-        host: z.string().min(1),
-        port: z.number().int().min(1).max(65535),
-        /** MSH-3/4/5/6. */
-        sendingApplication: hl7Text.default("VITALOG"),
-        sendingFacility: hl7Text.default(""),
-        receivingApplication: hl7Text.default(""),
-        receivingFacility: hl7Text.default(""),
-        /** MSH-11: P production, T training, D debugging. */
-        processingId: z.enum(["P", "T", "D"]).default("P"),
-        /** PID-3 assigning authority of the subject id (e.g. the hospital MRN namespace). */
-        patientIdAuthority: hl7Text.default(""),
-        /** PV1-3 point of care (ward); essential when the patient is unknown [IHE PCD ACM]. */
-        pointOfCare: hl7Text.default(""),
-        /** Wait this long for the ACK^R40 before closing the connection and retrying (Dräger AR: 5 s). */
-        ackTimeoutMs: z.number().int().min(100).max(120_000).default(5000),
-        connectTimeoutMs: z.number().int().min(100).max(120_000).default(5000),
+        host: z.string().min(1).describe("Host of the IHE PCD Alert Manager (MLLP)."),
+        port: z.number().int().min(1).max(65535).describe("Its port."),
+        sendingApplication: hl7Text.default("VITALOG").describe("MSH-3, sending application."),
+        sendingFacility: hl7Text.default("").describe("MSH-4, sending facility."),
+        receivingApplication: hl7Text.default("").describe("MSH-5, receiving application."),
+        receivingFacility: hl7Text.default("").describe("MSH-6, receiving facility."),
+        processingId: z
+          .enum(["P", "T", "D"])
+          .default("P")
+          .describe("MSH-11: `P` production, `T` training, `D` debugging."),
+        patientIdAuthority: hl7Text
+          .default("")
+          .describe("PID-3 assigning authority of the subject id (e.g. the hospital MRN namespace)."),
+        pointOfCare: hl7Text
+          .default("")
+          .describe("PV1-3 point of care (ward); essential when the patient is unknown [IHE PCD ACM]."),
+        ackTimeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(120_000)
+          .default(5000)
+          .describe(
+            "Wait this long for the ACK^R40 before closing the connection and retrying (Dräger AR: 5 s).",
+          ),
+        connectTimeoutMs: z
+          .number()
+          .int()
+          .min(100)
+          .max(120_000)
+          .default(5000)
+          .describe("TCP connect timeout."),
         ...durable,
       })
-      .optional(),
-    /** A sink failing this long raises a technical alarm (DAS communication failure, IEC 60601-1-8 §6.11). */
-    sinkDownAlarmSec: z.number().positive().max(3600).default(30),
-    /**
-     * Where each recipient group of the escalation ladder (and, when listed, the primary recipient) is paged.
-     * Absent: an MQTT page topic `<topicPrefix>/page/<recipient>` for every ladder recipient. Present: the
-     * complete map; a ladder recipient missing from it is a config error (recipients.ts).
-     */
+      .optional()
+      .describe("A durable IHE PCD-04 sink over MLLP, to an Alert Manager (docs/alerting.md). Absent: none."),
+    sinkDownAlarmSec: z
+      .number()
+      .positive()
+      .max(3600)
+      .default(30)
+      .describe(
+        "A sink failing this long raises `technical.alert_sink_down` (DAS communication failure, IEC 60601-1-8 §6.11).",
+      ),
     recipients: z
       .record(
         z.string().regex(RECIPIENT_NAME, "must be 1–64 of A-Z a-z 0-9 _ -"),
-        z.array(destination).min(1),
+        z
+          .array(destination)
+          .min(1)
+          .describe(
+            "The recipient group's destinations, each `{ sink: mqtt | webhook | mllp, … }`; at least one.",
+          ),
       )
-      .optional(),
-    /**
-     * A page sent to the webhook or the MLLP Alert Manager counts as not delivered when its receiver has not
-     * confirmed it within this time (the Dräger PCD-04 watchdog confirms within 5 s [clinical.md §5.1, S]).
-     */
-    pageConfirmSec: z.number().positive().max(600).default(5),
-    /** `technical.no_alert_consumer` [IEC 60601-1-8 §6.11]: raised when nobody listens to the alerts. */
+      .optional()
+      .meta({
+        keyName: "recipient",
+        description:
+          "Where each recipient group of the escalation ladder (and, when listed, the primary recipient) is paged. " +
+          "Absent: an MQTT page topic `<topicPrefix>/page/<recipient>` for every ladder recipient. Present: the " +
+          'complete map; it must list every `rules.alarms.escalation` recipient (docs/alerting.md "Recipients").',
+      }),
+    pageConfirmSec: z
+      .number()
+      .positive()
+      .max(600)
+      .default(5)
+      .describe(
+        "A page to the webhook or the MLLP Alert Manager not confirmed within this time counts as undelivered " +
+          "(`technical.escalation_undeliverable`); 5 s like the Dräger PCD-04 watchdog [clinical.md §5.1].",
+      ),
     noConsumer: z
       .strictObject({
-        /** Time without any listener, after start-up or the last one leaving, before the alarm (local engineering choice, to be reviewed). */
-        graceSec: z.number().min(0).max(3600).default(30),
-        /** Like `technical.alert_sink_down` (local engineering choice, to be reviewed). */
-        priority: z.enum(["high", "medium", "low"]).default("medium"),
-        /** A webhook or MLLP sink that is up counts as a listener (for a receiver that itself guarantees dissemination). */
-        countDurableSinks: z.boolean().default(false),
+        graceSec: z
+          .number()
+          .min(0)
+          .max(3600)
+          .default(30)
+          .describe(
+            "Time without any listener, from start-up or the last one leaving, before the alarm (local engineering choice, to be reviewed).",
+          ),
+        priority: z
+          .enum(["high", "medium", "low"])
+          .default("medium")
+          .describe(
+            "Its priority, like `technical.alert_sink_down` (local engineering choice, to be reviewed).",
+          ),
+        countDurableSinks: z
+          .boolean()
+          .default(false)
+          .describe(
+            "A webhook or MLLP sink that is up counts as a listener (for a receiver that itself guarantees dissemination).",
+          ),
       })
-      .prefault({}),
+      .prefault({})
+      .describe(
+        "`technical.no_alert_consumer` [IEC 60601-1-8 §6.11]: raised when nobody listens to the alerts.",
+      ),
   })
   // each check runs once the keys it reads parsed, so its problems are listed with every other one
   .superRefine((c, ctx) => {
@@ -174,7 +275,9 @@ const alertsSectionsSchema = z
   }, onceParsed("mqtt"));
 
 /** The `alerts` slice; absent, every default. */
-export const alertSinksConfigSchema = alertsSectionsSchema.prefault({});
+export const alertSinksConfigSchema = alertsSectionsSchema
+  .prefault({})
+  .describe("Where alert transitions are delivered and who may read them (docs/alerting.md).");
 
 export type AlertsConfig = z.infer<typeof alertSinksConfigSchema>;
 

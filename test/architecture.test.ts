@@ -7,7 +7,7 @@
  *   itself;
  * - roots, the only modules that may know several subsystems: the composition root (app/), the CLI commands
  *   (cli/, main.ts), and the two lists that name every subsystem's part by design: the config schema
- *   (config.ts) and the database migrations (migrations.ts).
+ *   (config-schema.ts, config.ts) and the database migrations (migrations.ts).
  * The browser-portable verifier (the import closure of batcher/bundle-verify.ts) imports no Node API.
  */
 import assert from "node:assert/strict";
@@ -18,7 +18,13 @@ import { closure, cycles, type FileImports, importGraph, specifiers } from "./he
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const SUBSYSTEMS = new Set(["anchor", "batcher", "drivers", "rules", "users", "control"]);
-const ROOTS = [/^src\/app\//, /^src\/cli\//, /^src\/main\.ts$/, /^src\/config\.ts$/, /^src\/migrations\.ts$/];
+const ROOTS = [
+  /^src\/app\//,
+  /^src\/cli\//,
+  /^src\/main\.ts$/,
+  /^src\/config(-schema)?\.ts$/,
+  /^src\/migrations\.ts$/,
+];
 const VERIFIER_ENTRY = "src/batcher/bundle-verify.ts";
 /** Packages the verifier may use: isomorphic, audited, no Node API. */
 const VERIFIER_PACKAGES = /^@noble\/(hashes|ed25519)(\/|$)|^@scure\/base$/;

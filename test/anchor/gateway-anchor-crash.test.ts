@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import type { Hex } from "viem";
 import { ANVIL_KEYS, type AnvilNode, startAnvil, writeKeyFile } from "../../src/anchor/anvil.js";
-import { freePort, spawnGateway, waitExit } from "../helpers/child-gateway.js";
+import { waitExit } from "../helpers/child-gateway.js";
 import { tempDir } from "../helpers/gateway.js";
 import {
   anchoredEvents,
@@ -13,8 +13,8 @@ import {
   gatewayStatus,
   publishReadings,
   query,
+  startAnchorGateway,
   storedCheckpoints,
-  writeAnchorConfig,
 } from "./gateway-helpers.js";
 
 /**
@@ -34,14 +34,13 @@ describe("anchoring survives SIGKILL of the gateway in every state", () => {
     node = await startAnvil({ isNoMining: true, statePath });
     const { port, registry } = node;
     await node.stop(); // the gateway's first life sees no ledger: its anchor stays QUEUED
-    const [mqttPort, adminPort] = [await freePort(), await freePort()];
-    const files = writeAnchorConfig(dir, {
-      mqttPort,
-      adminPort,
+    const args = {
       rpcUrl: `http://127.0.0.1:${port}`,
       contract: registry!,
       keyFile: writeKeyFile(dir, ANVIL_KEYS[1]!),
-    });
+    };
+    // each life binds MQTT on port 0 and a fresh admin port, read back from its "ready" line
+    let adminPort = 0;
     const status = () => gatewayStatus(adminPort);
     const isTreeCheckpointed = (s: GatewayStatus) =>
       s.tlog.checkpoint_size > 0 && s.tlog.checkpoint_size === s.tlog.tree_size;
@@ -49,10 +48,15 @@ describe("anchoring survives SIGKILL of the gateway in every state", () => {
       isTreeCheckpointed(s) && s.anchor.pending?.state === state;
     const mine = (n = 1) => node!.rpc("anvil_mine", [`0x${n.toString(16)}`]);
     /** Runs one gateway life until `until` holds, then SIGKILLs it. */
-    const life = async (what: string, until: (s: GatewayStatus) => boolean, act = async () => {}) => {
-      const { child } = await spawnGateway(files.configFile);
+    const life = async (
+      what: string,
+      until: (s: GatewayStatus) => boolean,
+      act = async (_mqttPort: number) => {},
+    ) => {
+      const { child, mqttPort, adminPort: bound } = await startAnchorGateway(dir, args);
+      adminPort = bound;
       try {
-        await act();
+        await act(mqttPort);
         return await eventually(status, until, what);
       } finally {
         child.kill("SIGKILL");
@@ -61,7 +65,7 @@ describe("anchoring survives SIGKILL of the gateway in every state", () => {
     };
 
     // 1. QUEUED: ledger unreachable; readings and checkpoints go on
-    const queued = await life("QUEUED", inState("queued"), () => publishReadings(mqttPort, 0, 10));
+    const queued = await life("QUEUED", inState("queued"), (mqttPort) => publishReadings(mqttPort, 0, 10));
     const firstSize = Number(queued.anchor.pending!.tree_size);
     assert.equal(queued.readings_accepted, 10);
 
@@ -91,7 +95,8 @@ describe("anchoring survives SIGKILL of the gateway in every state", () => {
     assert.equal(final.anchor.last_final!.tree_size, String(firstSize));
 
     // 5. after the kill in FINAL: new readings are anchored as usual
-    const { child } = await spawnGateway(files.configFile);
+    const { child, mqttPort, adminPort: bound, files } = await startAnchorGateway(dir, args);
+    adminPort = bound;
     await publishReadings(mqttPort, 10, 5);
     const settled = await eventually(
       async () => {

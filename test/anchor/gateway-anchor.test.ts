@@ -6,9 +6,10 @@ import { after, before, describe, it } from "node:test";
 import type { Hex } from "viem";
 import { ANVIL_KEYS, type AnvilNode, startAnvil, writeKeyFile } from "../../src/anchor/anvil.js";
 import type { AnchorSection } from "../../src/anchor/bundle-anchor.js";
-import { freePort, spawnGateway, waitExit } from "../helpers/child-gateway.js";
+import { waitExit } from "../helpers/child-gateway.js";
 import { tempDir } from "../helpers/gateway.js";
 import {
+  type AnchorGatewayFiles,
   anchoredEvents,
   cli,
   eventually,
@@ -16,8 +17,8 @@ import {
   gatewayStatus,
   publishReadings,
   query,
+  startAnchorGateway,
   storedCheckpoints,
-  writeAnchorConfig,
 } from "./gateway-helpers.js";
 
 const BLOCK_TIME_SEC = 0.5;
@@ -31,7 +32,7 @@ describe("gateway anchoring end to end (vitalog run + anvil)", () => {
   let gateway: ChildProcess;
   let mqttPort: number;
   let adminPort: number;
-  let files: ReturnType<typeof writeAnchorConfig>;
+  let files: AnchorGatewayFiles;
   let account: Hex;
   let outageFirstReading = "";
 
@@ -46,15 +47,16 @@ describe("gateway anchoring end to end (vitalog run + anvil)", () => {
   before(async () => {
     node = await startAnvil({ blockTimeSec: BLOCK_TIME_SEC, statePath });
     registry = node.registry!;
-    [mqttPort, adminPort] = [await freePort(), await freePort()];
-    files = writeAnchorConfig(dir, {
+    ({
+      child: gateway,
       mqttPort,
       adminPort,
+      files,
+    } = await startAnchorGateway(dir, {
       rpcUrl: node.rpcUrl,
       contract: registry,
       keyFile: writeKeyFile(dir, ANVIL_KEYS[1]!),
-    });
-    ({ child: gateway } = await spawnGateway(files.configFile));
+    }));
   });
 
   after(async () => {

@@ -9,9 +9,9 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { leafHash } from "../src/batcher/merkle.js";
-import { verifyInclusion } from "../src/batcher/merkle-verify.js";
-import { TILE_STORE_MIGRATION, TileStore } from "../src/batcher/tile-store.js";
+import { TILE_STORE_MIGRATION, TileStore } from "../src/batcher/tlog/tile-store.js";
+import { leafHash } from "../src/batcher/verifier/merkle.js";
+import { verifyInclusion } from "../src/batcher/verifier/merkle-verify.js";
 
 const total = Number(process.argv[2] ?? 1_000_000);
 const batch = Number(process.argv[3] ?? 1000);

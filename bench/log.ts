@@ -17,11 +17,11 @@ import { SimpleMerkleTree } from "@openzeppelin/merkle-tree";
 import Database from "better-sqlite3";
 import { MerkleTree } from "merkletreejs";
 import { Gateway } from "../src/app/gateway.js";
-import { verifyProofBundle } from "../src/batcher/bundle-verify.js";
-import { signNextCheckpoint } from "../src/batcher/checkpoint-store.js";
-import { buildProofBundle } from "../src/batcher/proof-bundle.js";
-import { nodeHashFast } from "../src/batcher/record-crypto.js";
-import { TILE_STORE_MIGRATION, TileStore } from "../src/batcher/tile-store.js";
+import { signNextCheckpoint } from "../src/batcher/tlog/checkpoint-store.js";
+import { buildProofBundle } from "../src/batcher/tlog/proof-bundle.js";
+import { nodeHashFast } from "../src/batcher/tlog/record-crypto.js";
+import { TILE_STORE_MIGRATION, TileStore } from "../src/batcher/tlog/tile-store.js";
+import { verifyProofBundle } from "../src/batcher/verifier/bundle-verify.js";
 import { systemClock } from "../src/clock.js";
 import { parseConfig } from "../src/config.js";
 import { createLogger } from "../src/log.js";
@@ -244,7 +244,7 @@ function bundles(dir: string) {
     dir,
   );
   const db = new Database(config.storage.path!);
-  return import("../src/batcher/open-tlog.js").then(({ openTlog }) => {
+  return import("../src/batcher/tlog/open-tlog.js").then(({ openTlog }) => {
     const tlog = openTlog(db, config, { createMissing: false });
     signNextCheckpoint({
       db,

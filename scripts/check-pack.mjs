@@ -43,7 +43,7 @@ const DENIED = [
   [/(^|\/)\./, "dot file"],
 ];
 /** Loaded by URL rather than by an import, so the import walk cannot find them. */
-const REQUIRED = ["package.json", "README.md", "dist/src/batcher/commit-thread-worker.js"];
+const REQUIRED = ["package.json", "README.md", "dist/src/batcher/commit/commit-thread-worker.js"];
 /** Parts a production install lacks; only a lazy import() may name them. */
 const LAZY = { paths: ["firmware-sim/"], packages: ["@foundry-rs/anvil"] };
 /** Development-only packages that must never become production dependencies. anvil (a 43 MB binary) serves

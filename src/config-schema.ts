@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { anchorConfigSchema } from "./anchor/anchor-config.js";
-import { tlogConfigSchema } from "./batcher/tlog-config.js";
+import { tlogConfigSchema } from "./batcher/tlog/tlog-config.js";
 import { onceParsed } from "./config-sections.js";
 import { bleConfigSchema } from "./drivers/ble/ble-config.js";
 import { driversConfigSchema } from "./drivers/drivers-config.js";

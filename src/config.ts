@@ -3,7 +3,7 @@ import { BlockList, isIP } from "node:net";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { anchorConfigSchema, ledgerKeyProblems } from "./anchor/anchor-config.js";
-import { gatewayKeyProblems } from "./batcher/key-files.js";
+import { gatewayKeyProblems } from "./batcher/tlog/key-files.js";
 import { type Config, configSchema } from "./config-schema.js";
 import {
   type ConfigProblem,

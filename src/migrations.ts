@@ -1,8 +1,11 @@
 import { ANCHOR_MIGRATION } from "./anchor/publisher-store.js";
-import { READING_STORE_SQL, REJECTION_BOUNDS_MIGRATION } from "./batcher/reading-store.js";
-import { REJECTION_EVIDENCE_MIGRATION, REJECTION_JOURNAL_MIGRATION } from "./batcher/rejection-evidence.js";
-import { TILE_STORE_MIGRATION } from "./batcher/tile-store.js";
-import { TLOG_RECORDS_MIGRATION } from "./batcher/tlog-schema.js";
+import { READING_STORE_SQL, REJECTION_BOUNDS_MIGRATION } from "./batcher/commit/reading-store.js";
+import {
+  REJECTION_EVIDENCE_MIGRATION,
+  REJECTION_JOURNAL_MIGRATION,
+} from "./batcher/commit/rejection-evidence.js";
+import { TILE_STORE_MIGRATION } from "./batcher/tlog/tile-store.js";
+import { TLOG_RECORDS_MIGRATION } from "./batcher/tlog/tlog-schema.js";
 import type { Migration } from "./db.js";
 import { DEVICE_REGISTRY_SQL } from "./drivers/device-registry.js";
 import { RULES_IN_FORCE_SQL } from "./rules/rules-in-force-writer.js";

@@ -8,7 +8,7 @@
  * - roots, the only modules that may know several subsystems: the composition root (app/), the CLI commands
  *   (cli/, main.ts), and the two lists that name every subsystem's part by design: the config schema
  *   (config-schema.ts, config.ts) and the database migrations (migrations.ts).
- * The browser-portable verifier (the import closure of batcher/bundle-verify.ts) imports no Node API.
+ * The browser-portable verifier (batcher/verifier/) imports only itself, @noble and @scure/base: no Node API.
  */
 import assert from "node:assert/strict";
 import { dirname, resolve } from "node:path";
@@ -25,7 +25,8 @@ const ROOTS = [
   /^src\/config(-schema)?\.ts$/,
   /^src\/migrations\.ts$/,
 ];
-const VERIFIER_ENTRY = "src/batcher/bundle-verify.ts";
+const VERIFIER = "src/batcher/verifier/";
+const VERIFIER_ENTRY = `${VERIFIER}bundle-verify.ts`;
 /** Packages the verifier may use: isomorphic, audited, no Node API. */
 const VERIFIER_PACKAGES = /^@noble\/(hashes|ed25519)(\/|$)|^@scure\/base$/;
 
@@ -38,18 +39,18 @@ const VERIFIER_PACKAGES = /^@noble\/(hashes|ed25519)(\/|$)|^@scure\/base$/;
 const KNOWN_CROSSINGS: Readonly<Record<string, readonly string[]>> = {
   "src/anchor/anchor-proof.ts": ["batcher"],
   "src/anchor/bundle-anchor.ts": ["batcher"],
-  "src/batcher/adopt-devices.ts": ["drivers"],
-  "src/batcher/audit-adoptions.ts": ["drivers"],
-  "src/batcher/audit-alerts.ts": ["rules"],
-  "src/batcher/audit-devices.ts": ["drivers"],
-  "src/batcher/audit-observations.ts": ["rules"],
-  "src/batcher/audit-outbox.ts": ["rules"],
-  "src/batcher/audit-rules.ts": ["rules"],
-  "src/batcher/audit-users.ts": ["users"],
-  "src/batcher/commit-thread-protocol.ts": ["drivers"],
-  "src/batcher/commit-thread-worker.ts": ["drivers"],
-  "src/batcher/commit-thread.ts": ["drivers"],
-  "src/batcher/erasure.ts": ["rules"],
+  "src/batcher/tlog/adopt-devices.ts": ["drivers"],
+  "src/batcher/tlog/audit-adoptions.ts": ["drivers"],
+  "src/batcher/tlog/audit-alerts.ts": ["rules"],
+  "src/batcher/tlog/audit-devices.ts": ["drivers"],
+  "src/batcher/tlog/audit-observations.ts": ["rules"],
+  "src/batcher/tlog/audit-outbox.ts": ["rules"],
+  "src/batcher/tlog/audit-rules.ts": ["rules"],
+  "src/batcher/tlog/audit-users.ts": ["users"],
+  "src/batcher/commit/commit-thread-protocol.ts": ["drivers"],
+  "src/batcher/commit/commit-thread-worker.ts": ["drivers"],
+  "src/batcher/commit/commit-thread.ts": ["drivers"],
+  "src/batcher/tlog/erasure.ts": ["rules"],
   "src/drivers/ingest.ts": ["batcher"],
   "src/rules/commands.ts": ["users"],
   "src/rules/create-rules.ts": ["batcher", "drivers", "users"],
@@ -89,13 +90,21 @@ describe("the import graph of src/", () => {
     assert.deepEqual(bad, []);
   });
 
-  it("keeps the verifier free of Node APIs and of packages other than @noble and @scure/base", () => {
-    const reached = closure(graph, VERIFIER_ENTRY);
-    assert.ok(reached.size > 5, `the verifier entry ${VERIFIER_ENTRY} was found with its imports`);
+  it("keeps the verifier in its folder, free of Node APIs and of packages other than @noble and @scure/base", () => {
+    const files = [...graph.keys()].filter((f) => f.startsWith(VERIFIER));
+    assert.ok(files.includes(VERIFIER_ENTRY), `the verifier entry ${VERIFIER_ENTRY} exists`);
     const bad: string[] = [];
-    for (const file of reached)
-      for (const b of graph.get(file)!.bare) if (!VERIFIER_PACKAGES.test(b)) bad.push(`${file} → ${b}`);
+    for (const file of files) {
+      const { local, bare } = graph.get(file)!;
+      for (const l of local) if (!l.startsWith(VERIFIER)) bad.push(`${file} → ${l}`);
+      for (const b of bare) if (!VERIFIER_PACKAGES.test(b)) bad.push(`${file} → ${b}`);
+    }
     assert.deepEqual(bad, []);
+    // everything the bundle verifier runs is in the folder
+    assert.deepEqual(
+      [...closure(graph, VERIFIER_ENTRY)].filter((f) => !f.startsWith(VERIFIER)),
+      [],
+    );
   });
 
   it("lets only the roots import more than one subsystem (known crossings only shrink)", () => {

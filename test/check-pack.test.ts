@@ -30,12 +30,12 @@ const MANIFEST = {
 const CLEAN: Files = {
   "README.md": "# pkg\n",
   "src/main.ts": "",
-  "src/batcher/commit-thread-worker.ts": "",
+  "src/batcher/commit/commit-thread-worker.ts": "",
   "src/cli/demo.ts": "",
   "dist/src/main.js":
     '#!/usr/bin/env node\nimport { parse } from "yaml";\nimport "node:fs";\nconst demo = () => import("./cli/demo.js");\n',
   "dist/src/main.js.map": "{}",
-  "dist/src/batcher/commit-thread-worker.js": 'import { readFileSync } from "node:fs";\n',
+  "dist/src/batcher/commit/commit-thread-worker.js": 'import { readFileSync } from "node:fs";\n',
   "dist/src/cli/demo.js":
     'export const sims = () => import("../../firmware-sim/scenarios.js");\nexport const anvil = () => import("@foundry-rs/anvil");\n',
 };
@@ -104,11 +104,11 @@ describe("the npm pack check", () => {
   });
 
   it("fails stale build output, a missing worker and a bin without its shebang", async () => {
-    const { "dist/src/batcher/commit-thread-worker.js": _worker, ...rest } = CLEAN;
+    const { "dist/src/batcher/commit/commit-thread-worker.js": _worker, ...rest } = CLEAN;
     const r = await check({ ...rest, "dist/src/gone.js": "", "dist/src/main.js": 'import "node:fs";\n' });
     assert.equal(r.code, 1, r.out);
     assert.match(r.out, /dist\/src\/gone\.js: no source for it/);
-    assert.match(r.out, /dist\/src\/batcher\/commit-thread-worker\.js: required but not packed/);
+    assert.match(r.out, /dist\/src\/batcher\/commit\/commit-thread-worker\.js: required but not packed/);
     assert.match(r.out, /dist\/src\/main\.js: a bin needs the line #!\/usr\/bin\/env node first/);
   });
 

@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { openTlogForCli } from "../src/batcher/open-tlog.js";
+import { openTlogForCli } from "../src/batcher/tlog/open-tlog.js";
 import { loadConfig } from "../src/config.js";
 import { cli, fillLog, writeConfig } from "./batcher/tlog-fixture.js";
 import { tempDir } from "./helpers/gateway.js";

@@ -3,9 +3,9 @@ import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { base64Decode, base64Encode } from "../src/batcher/base64.js";
-import { EMPTY_ROOT } from "../src/batcher/merkle.js";
-import { TileStore } from "../src/batcher/tile-store.js";
+import { TileStore } from "../src/batcher/tlog/tile-store.js";
+import { base64Decode, base64Encode } from "../src/batcher/verifier/base64.js";
+import { EMPTY_ROOT } from "../src/batcher/verifier/merkle.js";
 import { cli, fillLog, writeConfig } from "./batcher/tlog-fixture.js";
 import { tempDir } from "./helpers/gateway.js";
 

@@ -8,7 +8,7 @@ import {
   type CommitOutcome,
   type GroupCommitOptions,
   GroupCommitter,
-} from "../src/batcher/group-commit.js";
+} from "../src/batcher/commit/group-commit.js";
 import { ManualClock } from "../src/clock.js";
 import { GatewayError } from "../src/errors.js";
 import { tempDir } from "./helpers/gateway.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
-import { ReadingStore } from "../src/batcher/reading-store.js";
+import { ReadingStore } from "../src/batcher/commit/reading-store.js";
 import { type Db, openDatabase } from "../src/db.js";
 import { MIGRATIONS } from "../src/migrations.js";
 import {

@@ -4,8 +4,9 @@
  * between the two and the archived ledger evidence (format: bundle-anchor.ts). Reads only the local
  * database: no ledger access, so it works while the ledger is down.
  */
-import { base64Encode } from "../batcher/base64.js";
-import { buildProofBundle, type ProofBundle, type ProofSources } from "../batcher/proof-bundle.js";
+
+import { buildProofBundle, type ProofBundle, type ProofSources } from "../batcher/tlog/proof-bundle.js";
+import { base64Encode } from "../batcher/verifier/base64.js";
 import { GatewayError } from "../errors.js";
 import { ANCHOR_SECTION_FORMAT, type AnchorSection } from "./bundle-anchor.js";
 import type { EvmAnchorEvidence } from "./evidence.js";

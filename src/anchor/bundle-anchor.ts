@@ -18,12 +18,12 @@
  *   then declared_log_id, declared_tree_size, declared_root_hash, declared_checkpoint_hash).
  */
 import type { Hex } from "viem";
-import { base64Decode } from "../batcher/base64.js";
-import type { AnchorChecker } from "../batcher/bundle-verify.js";
-import { parseCheckpoint, verifyCheckpoint } from "../batcher/checkpoint.js";
-import { verifyConsistency } from "../batcher/merkle-verify.js";
-import { parseNote } from "../batcher/note.js";
-import type { Verifier } from "../batcher/signer.js";
+import { base64Decode } from "../batcher/verifier/base64.js";
+import type { AnchorChecker } from "../batcher/verifier/bundle-verify.js";
+import { parseCheckpoint, verifyCheckpoint } from "../batcher/verifier/checkpoint.js";
+import { verifyConsistency } from "../batcher/verifier/merkle-verify.js";
+import { parseNote } from "../batcher/verifier/note.js";
+import type { Verifier } from "../batcher/verifier/signer.js";
 import type { EvmAnchorEvidence } from "./evidence.js";
 import { type EvidenceExpectations, verifyEvidence } from "./verify-evidence.js";
 

@@ -1,11 +1,11 @@
 /**
  * The commit path of the gateway: the group committer on the main thread and the commit thread behind it
- * (batcher/commit-thread.ts: its own connection, where every group commit is written), with the commit
+ * (batcher/commit/commit-thread.ts: its own connection, where every group commit is written), with the commit
  * metrics and health. Part of the composition root: it knows the batcher and the ingest batch shape.
  */
-import { CommitThread } from "../batcher/commit-thread.js";
-import { BINDING_CHANGED } from "../batcher/commit-thread-protocol.js";
-import { GroupCommitter } from "../batcher/group-commit.js";
+import { CommitThread } from "../batcher/commit/commit-thread.js";
+import { BINDING_CHANGED } from "../batcher/commit/commit-thread-protocol.js";
+import { GroupCommitter } from "../batcher/commit/group-commit.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import type { CommitBatch } from "../drivers/ingest.js";

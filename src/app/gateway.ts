@@ -12,12 +12,12 @@
 import { dirname } from "node:path";
 import { AdminServer, adminAccessOf } from "../admin-server.js";
 import { type AnchorParts, createAnchor } from "../anchor/create-anchor.js";
-import type { CommitWriterSpec } from "../batcher/commit-writer.js";
-import { createTlog, type TlogParts } from "../batcher/create-tlog.js";
-import { DiskWatermark } from "../batcher/disk-watermark.js";
-import type { GroupCommitter } from "../batcher/group-commit.js";
-import { ReadingStore } from "../batcher/reading-store.js";
-import { assertCurrentLogFormat } from "../batcher/tlog-schema.js";
+import type { CommitWriterSpec } from "../batcher/commit/commit-writer.js";
+import { DiskWatermark } from "../batcher/commit/disk-watermark.js";
+import type { GroupCommitter } from "../batcher/commit/group-commit.js";
+import { ReadingStore } from "../batcher/commit/reading-store.js";
+import { createTlog, type TlogParts } from "../batcher/tlog/create-tlog.js";
+import { assertCurrentLogFormat } from "../batcher/tlog/tlog-schema.js";
 import type { Clock } from "../clock.js";
 import { type Config, readSecretFile } from "../config.js";
 import { ControlServer } from "../control/control-socket.js";
@@ -356,7 +356,7 @@ export class Gateway {
 
   /**
    * Registers a writer that runs inside every group commit, in the commit thread (e.g. the Merkle log
-   * appender; see batcher/commit-writer.ts). Writers run in registration order; a writer that fails to
+   * appender; see batcher/commit/commit-writer.ts). Writers run in registration order; a writer that fails to
    * load fails every later commit.
    */
   addCommitWriter(spec: CommitWriterSpec): void {

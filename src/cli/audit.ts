@@ -1,6 +1,6 @@
-import { openTlogForCli, signingKeyHistory } from "../batcher/open-tlog.js";
-import { parseVkey, type Verifier } from "../batcher/signer.js";
-import { auditLog } from "../batcher/tlog-audit.js";
+import { openTlogForCli, signingKeyHistory } from "../batcher/tlog/open-tlog.js";
+import { auditLog } from "../batcher/tlog/tlog-audit.js";
+import { parseVkey, type Verifier } from "../batcher/verifier/signer.js";
 import { loadConfig } from "../config.js";
 import { GatewayError } from "../errors.js";
 import { parseFlags, requireFlag } from "./args.js";

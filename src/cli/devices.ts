@@ -6,7 +6,7 @@
  * its control socket to re-check that device's live sessions: a removed, re-bound or re-keyed device's
  * connection is closed at once (and whatever it sent meanwhile is refused at commit).
  */
-import { openTlog } from "../batcher/open-tlog.js";
+import { openTlog } from "../batcher/tlog/open-tlog.js";
 import { type Config, loadConfig } from "../config.js";
 import { controlRequest } from "../control/control-socket.js";
 import { openDatabase } from "../db.js";

@@ -1,6 +1,6 @@
-import { createSigningKey, createStorageKey, logOrigin, resolveKeyPaths } from "../batcher/key-files.js";
-import { rotateSigningKey } from "../batcher/key-rotation.js";
-import { openTlogForCli, signingKeyHistory } from "../batcher/open-tlog.js";
+import { createSigningKey, createStorageKey, logOrigin, resolveKeyPaths } from "../batcher/tlog/key-files.js";
+import { rotateSigningKey } from "../batcher/tlog/key-rotation.js";
+import { openTlogForCli, signingKeyHistory } from "../batcher/tlog/open-tlog.js";
 import { loadConfig } from "../config.js";
 import { GatewayError } from "../errors.js";
 import { parseFlags, requireFlag } from "./args.js";

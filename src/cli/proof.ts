@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { buildAnchoredProofBundle } from "../anchor/anchor-proof.js";
-import { openTlogForCli } from "../batcher/open-tlog.js";
-import { buildConsistencyBundle, type ProofSources } from "../batcher/proof-bundle.js";
+import { openTlogForCli } from "../batcher/tlog/open-tlog.js";
+import { buildConsistencyBundle, type ProofSources } from "../batcher/tlog/proof-bundle.js";
 import { loadConfig } from "../config.js";
 import { GatewayError } from "../errors.js";
 import { parseFlags, requireFlag } from "./args.js";

@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ReadingStore, type StoredReading } from "../batcher/reading-store.js";
+import { ReadingStore, type StoredReading } from "../batcher/commit/reading-store.js";
 import { loadConfig } from "../config.js";
 import { openDatabase } from "../db.js";
 import { GatewayError } from "../errors.js";

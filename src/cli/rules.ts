@@ -26,9 +26,9 @@
  * user is refused (unknown, disabled, role not permitted), as `vitalog users` does, 1 otherwise (reason, limits).
  */
 import { existsSync } from "node:fs";
-import { loadGatewayKeys } from "../batcher/key-files.js";
-import { openTlog } from "../batcher/open-tlog.js";
-import { SubjectKeys } from "../batcher/subject-keys.js";
+import { loadGatewayKeys } from "../batcher/tlog/key-files.js";
+import { openTlog } from "../batcher/tlog/open-tlog.js";
+import { SubjectKeys } from "../batcher/tlog/subject-keys.js";
 import { type Config, loadConfig } from "../config.js";
 import { controlRequest } from "../control/control-socket.js";
 import { type Db, openDatabase } from "../db.js";

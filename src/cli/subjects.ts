@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
-import { eraseSubject } from "../batcher/erasure.js";
-import { openTlogForCli } from "../batcher/open-tlog.js";
+import { eraseSubject } from "../batcher/tlog/erasure.js";
+import { openTlogForCli } from "../batcher/tlog/open-tlog.js";
 import { type Config, loadConfig } from "../config.js";
 import { controlRequest } from "../control/control-socket.js";
 import { openDatabase } from "../db.js";
@@ -26,7 +26,7 @@ const CHECKPOINT_WAIT_MS = 5000;
  * A running daemon is asked first (control op `subject_erase`): it ends every alarm of the subject ("patient
  * record erased"), makes nothing new for it, commits those resolutions and clears the subject's retained MQTT
  * topics. Then this command purges the alert tables, the outbox and the clinician observations, and crypto-shreds
- * the subject's log record (batcher/erasure.ts). Without a daemon it does the same alone. When the daemon's state
+ * the subject's log record (batcher/tlog/erasure.ts). Without a daemon it does the same alone. When the daemon's state
  * is unknown (it cannot be reached, or refuses for a reason of its own) nothing is erased and the command exits 75
  * (EX_TEMPFAIL): erasing under a daemon that still alarms for the patient would leave it escalating.
  */

@@ -1,8 +1,8 @@
-import { adoptUnloggedDevices } from "../batcher/adopt-devices.js";
-import { adoptUnsealedRejections } from "../batcher/adopt-rejections.js";
-import { adoptUnlogged, unloggedReadingCount } from "../batcher/adopt-unlogged.js";
-import { signNextCheckpoint } from "../batcher/checkpoint-store.js";
-import { openTlogForCli } from "../batcher/open-tlog.js";
+import { adoptUnloggedDevices } from "../batcher/tlog/adopt-devices.js";
+import { adoptUnsealedRejections } from "../batcher/tlog/adopt-rejections.js";
+import { adoptUnlogged, unloggedReadingCount } from "../batcher/tlog/adopt-unlogged.js";
+import { signNextCheckpoint } from "../batcher/tlog/checkpoint-store.js";
+import { openTlogForCli } from "../batcher/tlog/open-tlog.js";
 import { loadConfig } from "../config.js";
 import { GatewayError } from "../errors.js";
 import { parseFlags, requireFlag } from "./args.js";

@@ -1,8 +1,12 @@
 import { readFileSync } from "node:fs";
 import type { Hex } from "viem";
 import { anchorChecker } from "../anchor/bundle-anchor.js";
-import { type Verdict, verifyConsistencyBundle, verifyProofBundle } from "../batcher/bundle-verify.js";
-import { parseVkey, type Verifier } from "../batcher/signer.js";
+import {
+  type Verdict,
+  verifyConsistencyBundle,
+  verifyProofBundle,
+} from "../batcher/verifier/bundle-verify.js";
+import { parseVkey, type Verifier } from "../batcher/verifier/signer.js";
 import { parseFlags } from "./args.js";
 
 /**

@@ -1,5 +1,9 @@
-import type { GroupCommitter } from "../batcher/group-commit.js";
-import { boundedDetail, MAX_SAMPLE_PAYLOAD_BYTES, type RejectionRecord } from "../batcher/reading-store.js";
+import type { GroupCommitter } from "../batcher/commit/group-commit.js";
+import {
+  boundedDetail,
+  MAX_SAMPLE_PAYLOAD_BYTES,
+  type RejectionRecord,
+} from "../batcher/commit/reading-store.js";
 import type { Clock } from "../clock.js";
 import type { AuditEvent } from "../core/ports.js";
 import { GatewayError } from "../errors.js";
@@ -21,7 +25,7 @@ export interface CommitBatch {
   readings: Reading[];
   rejections: RejectionRecord[];
   events?: AuditEvent[];
-  /** Typed write commands, each for the commit writer it names (batcher/commit-writer.ts `CommitContext`). */
+  /** Typed write commands, each for the commit writer it names (batcher/commit/commit-writer.ts `CommitContext`). */
   commands?: { writer: string; command: unknown; fullSync?: boolean }[];
 }
 

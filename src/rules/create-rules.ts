@@ -7,9 +7,9 @@
  * delays or stops delivery [DESIGN.md "Alerts do not wait"].
  */
 
-import { ErasedSubjects, scanLoggedEvents } from "../batcher/audit-events.js";
-import type { CommitWriterSpec } from "../batcher/commit-writer.js";
-import type { Tlog } from "../batcher/open-tlog.js";
+import type { CommitWriterSpec } from "../batcher/commit/commit-writer.js";
+import { ErasedSubjects, scanLoggedEvents } from "../batcher/tlog/audit-events.js";
+import type { Tlog } from "../batcher/tlog/open-tlog.js";
 import type { Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import { configProblemsError } from "../config-sections.js";

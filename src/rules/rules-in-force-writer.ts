@@ -5,18 +5,18 @@
  *
  * `rules_in_force` (STRICT), one row per scope:
  * - `scope`: `ward`, or `subject:<tag>` where the tag is the storage-key MAC of the subject id that the log
- *   already keeps for every subject (batcher/subject-keys.ts `tag`): the table never holds a subject id, and
+ *   already keeps for every subject (batcher/tlog/subject-keys.ts `tag`): the table never holds a subject id, and
  *   erasing a subject leaves here only what its tombstone in `tlog_subject_keys` keeps anyway.
  * - `state`: `sha256:<hex>` of what was recorded for that scope.
  *
- * The commit-thread half (batcher/commit-writer.ts): a row is written in the transaction that appends its
+ * The commit-thread half (batcher/commit/commit-writer.ts): a row is written in the transaction that appends its
  * event to the log, so the two never disagree after a crash. The scope and state of each event are known on
  * the main thread (the tag needs the storage key) and reach the thread through `prepare`, keyed by subject
  * and hash, so a commit split to isolate a failing item still finds them. Loaded in the commit thread: this
  * module imports nothing heavy.
  */
 
-import type { CommitWriterSpec, ThreadCommitWriter } from "../batcher/commit-writer.js";
+import type { CommitWriterSpec, ThreadCommitWriter } from "../batcher/commit/commit-writer.js";
 import type { AuditEvent } from "../core/ports.js";
 import type { Db } from "../db.js";
 
@@ -32,7 +32,7 @@ CREATE TABLE rules_in_force (
 `;
 
 /**
- * The durable alert sinks in force (rules/sinks/alert-store.ts, audited by batcher/audit-outbox.ts) share this
+ * The durable alert sinks in force (rules/sinks/alert-store.ts, audited by batcher/tlog/audit-outbox.ts) share this
  * table: the event that names them is logged only when the set differs from the last one logged, under this scope.
  */
 export const OUTBOX_SINKS_EVENT = "alert_outbox_sinks";

@@ -16,15 +16,15 @@
  * Recorded at start-up (`via: "config"`) and after every per-subject limit change on the running gateway
  * (`via: "limit_change"`, subject-limits-control.ts), each only when it differs from the last one recorded
  * for its scope (the `rules_in_force` table, rules-in-force-writer.ts; `vitalog audit` compares the table
- * with the log, batcher/audit-rules.ts). The rules at start-up are the config file's with the stored
+ * with the log, batcher/tlog/audit-rules.ts). The rules at start-up are the config file's with the stored
  * per-subject changes merged over them (subject-limits.ts). Subjects already erased are not recorded (that would
  * give them a new key); their overrides stay in the config file until an operator removes them.
  */
 
 import { createHash } from "node:crypto";
-import { canonicalize } from "../batcher/canonical-record.js";
-import type { CommitWriterSpec } from "../batcher/commit-writer.js";
-import type { SubjectKeys } from "../batcher/subject-keys.js";
+import type { CommitWriterSpec } from "../batcher/commit/commit-writer.js";
+import type { SubjectKeys } from "../batcher/tlog/subject-keys.js";
+import { canonicalize } from "../batcher/verifier/canonical-record.js";
 import type { AuditEvent } from "../core/ports.js";
 import type { Service } from "../core/service.js";
 import type { Db } from "../db.js";

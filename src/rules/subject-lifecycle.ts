@@ -11,7 +11,7 @@
  *   (engine.ts `restoreAlerts`, which reads the registry through `setDeviceBindings`); attributed, via `cli`, to
  *   the user the log's `device_unbound` event names, when the log is on (the registry row is gone).
  * - Erasure: `vitalog subjects erase` asks the daemon first (control op {@link SUBJECT_ERASE_OP}), before it
- *   purges the tables and shreds the key (batcher/erasure.ts). The daemon resolves every alert of the subject
+ *   purges the tables and shreds the key (batcher/tlog/erasure.ts). The daemon resolves every alert of the subject
  *   ("patient record erased"), creates nothing for it from then on, waits until those resolutions are committed
  *   (so the purge that follows finds every row, and no row lands after it), drops the subject's messages still
  *   queued for the durable sinks, and clears its retained MQTT topics (each alert's, its NEWS2, and the active
@@ -20,8 +20,8 @@
  *   registry itself refuses such a binding) is refused `subject_erased` at ingest, counted and recorded like any
  *   refusal, and the subject is recognised as erased after a restart too (the log's tombstone).
  */
-import { scanLoggedEvents } from "../batcher/audit-events.js";
-import type { Tlog } from "../batcher/open-tlog.js";
+import { scanLoggedEvents } from "../batcher/tlog/audit-events.js";
+import type { Tlog } from "../batcher/tlog/open-tlog.js";
 import type { Clock } from "../clock.js";
 import { type ControlOps, ControlRefusal, type DeviceDirectory, type EventRecorder } from "../core/ports.js";
 import type { Service } from "../core/service.js";

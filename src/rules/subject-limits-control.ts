@@ -16,8 +16,8 @@
  * ({@link rulesWithStoredLimits}): a change written by the CLI while the daemon was stopped applies from then.
  */
 
-import type { Tlog } from "../batcher/open-tlog.js";
-import type { SubjectKeys } from "../batcher/subject-keys.js";
+import type { Tlog } from "../batcher/tlog/open-tlog.js";
+import type { SubjectKeys } from "../batcher/tlog/subject-keys.js";
 import type { Clock } from "../clock.js";
 import { type ControlOps, ControlRefusal } from "../core/ports.js";
 import type { Db } from "../db.js";

@@ -31,8 +31,9 @@
  * subject's effective rules after the change (rules-in-force.ts `subjectRulesInForce`) as the writer computed
  * them. Wire names are only ever added to.
  */
-import { canonicalize } from "../batcher/canonical-record.js";
-import type { LogEvent } from "../batcher/record-log.js";
+
+import type { LogEvent } from "../batcher/tlog/record-log.js";
+import { canonicalize } from "../batcher/verifier/canonical-record.js";
 import { type Db, immediateWhenFree } from "../db.js";
 import { VITAL_KINDS, type VitalKind } from "../reading.js";
 import { mayTake, USER_ID_PATTERN } from "../users/roles.js";

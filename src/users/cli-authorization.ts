@@ -10,7 +10,7 @@
  * to check against yet. The first user is an admin who adds themselves (`users add --id A --role admin --by A`,
  * recorded as a bootstrap); from then on every command is checked.
  */
-import { openTlog } from "../batcher/open-tlog.js";
+import { openTlog } from "../batcher/tlog/open-tlog.js";
 import type { Config } from "../config.js";
 import { controlRequest } from "../control/control-socket.js";
 import type { Db } from "../db.js";

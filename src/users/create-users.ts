@@ -11,7 +11,7 @@
  * only the commands and reasons below are counted (a label set bounded whatever a caller sends).
  */
 
-import type { Tlog } from "../batcher/open-tlog.js";
+import type { Tlog } from "../batcher/tlog/open-tlog.js";
 import type { Clock } from "../clock.js";
 import type { ControlOps } from "../core/ports.js";
 import { ControlRefusal } from "../core/ports.js";

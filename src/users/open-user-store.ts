@@ -1,4 +1,4 @@
-import { openTlog } from "../batcher/open-tlog.js";
+import { openTlog } from "../batcher/tlog/open-tlog.js";
 import type { Config } from "../config.js";
 import type { Db } from "../db.js";
 import { UserStore } from "./user-store.js";

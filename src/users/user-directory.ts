@@ -1,6 +1,6 @@
 /**
  * The users the gateway vouches for: the `users` table checked row by row against the user events of the
- * tamper-evident log (users/user-events.ts, replayed as `vitalog audit` does: batcher/audit-users.ts). A row
+ * tamper-evident log (users/user-events.ts, replayed as `vitalog audit` does: batcher/tlog/audit-users.ts). A row
  * whose role, enabled state, display name or credential is not what its logged events make it, or a row the
  * log never added, is not in the directory: whoever it names is refused as `unknown_user`, and the row is
  * logged as tampering. Without the log (`tlog.enabled: false`) nothing can be checked: the rows are taken as
@@ -17,9 +17,14 @@
  *   answer.
  */
 import type { Database } from "better-sqlite3";
-import { scanLoggedEvents } from "../batcher/audit-events.js";
-import { USER_ROW_COLUMNS, UserEventReplay, type UserRow, userRowDiffs } from "../batcher/audit-users.js";
-import type { SubjectKeys } from "../batcher/subject-keys.js";
+import { scanLoggedEvents } from "../batcher/tlog/audit-events.js";
+import {
+  USER_ROW_COLUMNS,
+  UserEventReplay,
+  type UserRow,
+  userRowDiffs,
+} from "../batcher/tlog/audit-users.js";
+import type { SubjectKeys } from "../batcher/tlog/subject-keys.js";
 
 /** A user the directory vouches for (the shape the alarm commands and the limit changes read). */
 export interface DirectoryUser {

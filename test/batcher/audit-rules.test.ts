@@ -5,9 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import type { LoggedEvent } from "../../src/batcher/audit-events.js";
-import type { Finding } from "../../src/batcher/audit-findings.js";
-import { rulesInForceCheck } from "../../src/batcher/audit-rules.js";
+import type { LoggedEvent } from "../../src/batcher/tlog/audit-events.js";
+import type { Finding } from "../../src/batcher/tlog/audit-findings.js";
+import { rulesInForceCheck } from "../../src/batcher/tlog/audit-rules.js";
 import { openDatabase } from "../../src/db.js";
 import { MIGRATIONS } from "../../src/migrations.js";
 import { rulesHash } from "../../src/rules/rules-in-force.js";

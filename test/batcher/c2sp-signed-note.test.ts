@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { formatNote, openNote, parseNote, signNote } from "../../src/batcher/note.js";
+import { formatNote, openNote, parseNote, signNote } from "../../src/batcher/verifier/note.js";
 import {
   computeKeyId,
   Ed25519Signer,
@@ -8,7 +8,7 @@ import {
   keyIdHex,
   parseSkey,
   parseVkey,
-} from "../../src/batcher/signer.js";
+} from "../../src/batcher/verifier/signer.js";
 
 // [C2SP signed-note §Verifier keys, example] and the signed example note, as published.
 const SPEC_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k";

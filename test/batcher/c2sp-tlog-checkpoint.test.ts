@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { base64Decode } from "../../src/batcher/base64.js";
+import { base64Decode } from "../../src/batcher/verifier/base64.js";
 import {
   formatCheckpoint,
   parseCheckpoint,
   signCheckpoint,
   verifyCheckpoint,
-} from "../../src/batcher/checkpoint.js";
-import { EMPTY_ROOT } from "../../src/batcher/merkle.js";
-import { Ed25519Signer, parseVkey } from "../../src/batcher/signer.js";
+} from "../../src/batcher/verifier/checkpoint.js";
+import { EMPTY_ROOT } from "../../src/batcher/verifier/merkle.js";
+import { Ed25519Signer, parseVkey } from "../../src/batcher/verifier/signer.js";
 
 // [C2SP tlog-checkpoint] the spec's example text.
 const SPEC_TEXT = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";

@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { signCheckpoint } from "../../src/batcher/checkpoint.js";
-import { MemoryTree } from "../../src/batcher/memory-tree.js";
-import { leafHash } from "../../src/batcher/merkle.js";
-import { Ed25519Signer } from "../../src/batcher/signer.js";
+import { MemoryTree } from "../../src/batcher/tlog/memory-tree.js";
+import { signCheckpoint } from "../../src/batcher/verifier/checkpoint.js";
+import { leafHash } from "../../src/batcher/verifier/merkle.js";
+import { Ed25519Signer } from "../../src/batcher/verifier/signer.js";
 import {
   formatTlogProof,
   parseTlogProof,
   TLOG_PROOF_HEADER,
   verifyTlogProof,
-} from "../../src/batcher/tlog-proof.js";
+} from "../../src/batcher/verifier/tlog-proof.js";
 
 const ORIGIN = "ward7.example-hospital.org/vitalog/gw-01";
 const signer = Ed25519Signer.generate(ORIGIN);

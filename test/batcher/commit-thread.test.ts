@@ -9,7 +9,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { CommitThread } from "../../src/batcher/commit-thread.js";
+import { CommitThread } from "../../src/batcher/commit/commit-thread.js";
 import { openDatabase } from "../../src/db.js";
 import type { CommitBatch } from "../../src/drivers/ingest.js";
 import { GatewayError } from "../../src/errors.js";

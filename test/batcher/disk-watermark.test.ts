@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { DiskWatermark } from "../../src/batcher/disk-watermark.js";
+import { DiskWatermark } from "../../src/batcher/commit/disk-watermark.js";
 import { ManualClock } from "../../src/clock.js";
 import { createLogger } from "../../src/log.js";
 

@@ -17,12 +17,12 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { base64Decode, base64Encode } from "../../src/batcher/base64.js";
-import { commitEntry } from "../../src/batcher/commitment.js";
-import { leafHash } from "../../src/batcher/merkle.js";
-import { parseNote, signNote } from "../../src/batcher/note.js";
-import type { ConsistencyBundle, ProofBundle } from "../../src/batcher/proof-bundle.js";
-import { Ed25519Signer, parseSkey } from "../../src/batcher/signer.js";
+import type { ConsistencyBundle, ProofBundle } from "../../src/batcher/tlog/proof-bundle.js";
+import { base64Decode, base64Encode } from "../../src/batcher/verifier/base64.js";
+import { commitEntry } from "../../src/batcher/verifier/commitment.js";
+import { leafHash } from "../../src/batcher/verifier/merkle.js";
+import { parseNote, signNote } from "../../src/batcher/verifier/note.js";
+import { Ed25519Signer, parseSkey } from "../../src/batcher/verifier/signer.js";
 import { startTestGateway, type TestGateway, waitFor } from "../helpers/gateway.js";
 import { cli } from "./tlog-fixture.js";
 

@@ -1,7 +1,7 @@
 /** Shared fixtures for the Merkle suites: the standard CT test leaves and a cheap "virtual" huge tree. */
 import { hexToBytes } from "@noble/hashes/utils.js";
-import type { HashReader } from "../../src/batcher/merkle.js";
-import { leafHash, nodeHash, pow2 } from "../../src/batcher/merkle.js";
+import type { HashReader } from "../../src/batcher/verifier/merkle.js";
+import { leafHash, nodeHash, pow2 } from "../../src/batcher/verifier/merkle.js";
 
 /** [RFC 6962 test leaves, reference §1.7] as used by CT, Trillian and transparency-dev/merkle. */
 export const CT_LEAVES: readonly Uint8Array[] = [

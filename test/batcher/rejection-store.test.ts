@@ -13,8 +13,8 @@ import {
   MAX_SAMPLE_PAYLOAD_BYTES,
   ReadingStore,
   type RejectionRecord,
-} from "../../src/batcher/reading-store.js";
-import { RejectionEvidence } from "../../src/batcher/rejection-evidence.js";
+} from "../../src/batcher/commit/reading-store.js";
+import { RejectionEvidence } from "../../src/batcher/commit/rejection-evidence.js";
 import { type Db, openDatabase } from "../../src/db.js";
 import { MIGRATIONS } from "../../src/migrations.js";
 import { tempDir } from "../helpers/gateway.js";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
-import { base64Decode, base64Encode } from "../../src/batcher/base64.js";
+import { base64Decode, base64Encode } from "../../src/batcher/verifier/base64.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import fc from "fast-check";
-import { MemoryTree } from "../../src/batcher/memory-tree.js";
+import { MemoryTree } from "../../src/batcher/tlog/memory-tree.js";
 import {
   consistencyProof,
   EMPTY_ROOT,
@@ -13,13 +13,13 @@ import {
   rootOf,
   splitPoint,
   subtreeHash,
-} from "../../src/batcher/merkle.js";
+} from "../../src/batcher/verifier/merkle.js";
 import {
   runConsistencySteps,
   runInclusionSteps,
   verifyConsistency,
   verifyInclusion,
-} from "../../src/batcher/merkle-verify.js";
+} from "../../src/batcher/verifier/merkle-verify.js";
 import { CT_LEAVES, flipBit, syntheticLeafHashes, threeValueReader } from "./merkle-fixtures.js";
 
 const hex = bytesToHex;

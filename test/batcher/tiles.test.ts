@@ -12,7 +12,7 @@ import {
   tileForLeaf,
   tileLevels,
   tilePath,
-} from "../../src/batcher/tiles.js";
+} from "../../src/batcher/tlog/tiles.js";
 
 describe("C2SP tlog-tiles paths", () => {
   it("encodes indexes in x-prefixed 3-digit groups as the spec's examples", () => {

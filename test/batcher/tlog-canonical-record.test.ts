@@ -3,15 +3,6 @@ import { createCipheriv, randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
-  canonicalize,
-  decodeRecord,
-  eventRecordText,
-  readingRecordObject,
-  readingRecordText,
-} from "../../src/batcher/canonical-record.js";
-import { commitEntry, ENTRY_DOMAIN } from "../../src/batcher/commitment.js";
-import { leafHash, nodeHash } from "../../src/batcher/merkle.js";
-import {
   commitEntryFast,
   leafHashFast,
   leafHashOfReadingInto,
@@ -21,7 +12,16 @@ import {
   sealRecord,
   unwrapKey,
   wrapKey,
-} from "../../src/batcher/record-crypto.js";
+} from "../../src/batcher/tlog/record-crypto.js";
+import {
+  canonicalize,
+  decodeRecord,
+  eventRecordText,
+  readingRecordObject,
+  readingRecordText,
+} from "../../src/batcher/verifier/canonical-record.js";
+import { commitEntry, ENTRY_DOMAIN } from "../../src/batcher/verifier/commitment.js";
+import { leafHash, nodeHash } from "../../src/batcher/verifier/merkle.js";
 
 const reading = {
   id: "01JD0000000000000000000000",

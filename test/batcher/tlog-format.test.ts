@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { assertCurrentLogFormat } from "../../src/batcher/tlog-schema.js";
+import { assertCurrentLogFormat } from "../../src/batcher/tlog/tlog-schema.js";
 import { openDatabase } from "../../src/db.js";
 import { GatewayError } from "../../src/errors.js";
 import { MIGRATIONS } from "../../src/migrations.js";

@@ -3,11 +3,11 @@ import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { Gateway } from "../../src/app/gateway.js";
-import { signCheckpoint } from "../../src/batcher/checkpoint.js";
-import { signNextCheckpoint } from "../../src/batcher/checkpoint-store.js";
-import { parseNote } from "../../src/batcher/note.js";
-import { openTlogForCli } from "../../src/batcher/open-tlog.js";
-import { parseVkey } from "../../src/batcher/signer.js";
+import { signNextCheckpoint } from "../../src/batcher/tlog/checkpoint-store.js";
+import { openTlogForCli } from "../../src/batcher/tlog/open-tlog.js";
+import { signCheckpoint } from "../../src/batcher/verifier/checkpoint.js";
+import { parseNote } from "../../src/batcher/verifier/note.js";
+import { parseVkey } from "../../src/batcher/verifier/signer.js";
 import { systemClock } from "../../src/clock.js";
 import { loadConfig } from "../../src/config.js";
 import { GatewayError } from "../../src/errors.js";
@@ -156,8 +156,8 @@ describe("checkpoint signing (compare-and-swap)", () => {
 
 describe("tlog-tiles read API", () => {
   it("serves the checkpoint, hash tiles and entry bundles that hash to the level-0 tile", async () => {
-    const { TlogReadApi } = await import("../../src/batcher/tlog-read-api.js");
-    const { leafHash } = await import("../../src/batcher/merkle.js");
+    const { TlogReadApi } = await import("../../src/batcher/tlog/tlog-read-api.js");
+    const { leafHash } = await import("../../src/batcher/verifier/merkle.js");
     const { cfg } = fresh(["tlog: { checkpointIntervalSec: 0.05 }"]);
     await fillLog(cfg, ["pt-t"], 10);
     const tlog = openTlogForCli(loadConfig(cfg));

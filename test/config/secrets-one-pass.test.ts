@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { ANVIL_KEYS, writeKeyFile as writeLedgerKey } from "../../src/anchor/anvil.js";
-import { createSigningKey, createStorageKey } from "../../src/batcher/key-files.js";
+import { createSigningKey, createStorageKey } from "../../src/batcher/tlog/key-files.js";
 import { loadConfig, loadGatewayConfig } from "../../src/config.js";
 import type { ConfigProblem } from "../../src/config-sections.js";
 import { GatewayError } from "../../src/errors.js";

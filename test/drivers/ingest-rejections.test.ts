@@ -10,13 +10,13 @@ import { rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { CommitThread } from "../../src/batcher/commit-thread.js";
-import { GroupCommitter } from "../../src/batcher/group-commit.js";
+import { CommitThread } from "../../src/batcher/commit/commit-thread.js";
+import { GroupCommitter } from "../../src/batcher/commit/group-commit.js";
 import {
   MAX_SAMPLE_DETAIL_CHARS,
   MAX_SAMPLE_PAYLOAD_BYTES,
   ReadingStore,
-} from "../../src/batcher/reading-store.js";
+} from "../../src/batcher/commit/reading-store.js";
 import { ManualClock } from "../../src/clock.js";
 import { openDatabase } from "../../src/db.js";
 import { type CommitBatch, Ingest, type InputRejection, type Source } from "../../src/drivers/ingest.js";

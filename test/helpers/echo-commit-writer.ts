@@ -1,8 +1,8 @@
 /**
- * A commit writer (batcher/commit-writer.ts) for tests: numbers stored readings from `init.firstLeaf` and
+ * A commit writer (batcher/commit/commit-writer.ts) for tests: numbers stored readings from `init.firstLeaf` and
  * returns what it saw, so the main thread can check the plumbing (init, prepare, stored, events, onResult).
  */
-import type { ThreadCommitWriter } from "../../src/batcher/commit-writer.js";
+import type { ThreadCommitWriter } from "../../src/batcher/commit/commit-writer.js";
 import type { Db } from "../../src/db.js";
 
 export function createCommitWriter(db: Db, init: unknown): ThreadCommitWriter {

@@ -1,5 +1,5 @@
-/** A commit writer (batcher/commit-writer.ts) whose every write throws: every group commit fails. */
-import type { ThreadCommitWriter } from "../../src/batcher/commit-writer.js";
+/** A commit writer (batcher/commit/commit-writer.ts) whose every write throws: every group commit fails. */
+import type { ThreadCommitWriter } from "../../src/batcher/commit/commit-writer.js";
 
 export function createCommitWriter(): ThreadCommitWriter {
   return {

@@ -1,10 +1,10 @@
 /**
- * A commit writer (batcher/commit-writer.ts) that writes one `writer_rows` row per stored reading and event,
+ * A commit writer (batcher/commit/commit-writer.ts) that writes one `writer_rows` row per stored reading and event,
  * then refuses, after those rows were written: in mode `poison`, a commit holding a reading whose id starts
  * with "poison" or an event of type "poison"; in mode `any-reading`, any commit that stored a reading (a
  * writer that cannot log readings at all, whatever they hold).
  */
-import type { ThreadCommitWriter } from "../../src/batcher/commit-writer.js";
+import type { ThreadCommitWriter } from "../../src/batcher/commit/commit-writer.js";
 import type { Db } from "../../src/db.js";
 
 export interface PickyInit {

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { scanLoggedEvents } from "../../src/batcher/audit-events.js";
-import { openTlogForCli } from "../../src/batcher/open-tlog.js";
+import { scanLoggedEvents } from "../../src/batcher/tlog/audit-events.js";
+import { openTlogForCli } from "../../src/batcher/tlog/open-tlog.js";
 import { alertsCommand } from "../../src/cli/alerts.js";
 import { auditCommand } from "../../src/cli/audit.js";
 import { usersCommand } from "../../src/cli/users.js";

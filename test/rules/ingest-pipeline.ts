@@ -7,9 +7,9 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { CommitThread } from "../../src/batcher/commit-thread.js";
-import { GroupCommitter } from "../../src/batcher/group-commit.js";
-import { ReadingStore, type StoredReading } from "../../src/batcher/reading-store.js";
+import { CommitThread } from "../../src/batcher/commit/commit-thread.js";
+import { GroupCommitter } from "../../src/batcher/commit/group-commit.js";
+import { ReadingStore, type StoredReading } from "../../src/batcher/commit/reading-store.js";
 import { ManualClock } from "../../src/clock.js";
 import { openDatabase } from "../../src/db.js";
 import { type CommitBatch, Ingest, type InputRejection, type Source } from "../../src/drivers/ingest.js";

@@ -15,7 +15,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
-import { openTlogForCli } from "../../src/batcher/open-tlog.js";
+import { openTlogForCli } from "../../src/batcher/tlog/open-tlog.js";
 import { loadConfig } from "../../src/config.js";
 import { deviceUnbound } from "../../src/drivers/device-events.js";
 import { tempDir } from "../helpers/gateway.js";

@@ -11,7 +11,7 @@ import { after, afterEach, describe, it } from "node:test";
 import { evmLedgerConfig } from "../../src/anchor/anchor-config.js";
 import { ANVIL_KEYS } from "../../src/anchor/anvil.js";
 import { readKeyFile } from "../../src/anchor/evm-ledger.js";
-import { createSigningKey, createStorageKey, loadGatewayKeys } from "../../src/batcher/key-files.js";
+import { createSigningKey, createStorageKey, loadGatewayKeys } from "../../src/batcher/tlog/key-files.js";
 import { parseConfig } from "../../src/config.js";
 import { isSystemdCredential } from "../../src/credentials.js";
 import { GatewayError } from "../../src/errors.js";

@@ -12,7 +12,7 @@ import { chmodSync, chownSync, mkdirSync, readdirSync, rmSync, statSync, writeFi
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import mqtt from "mqtt";
-import { createSigningKey, createStorageKey } from "../../src/batcher/key-files.js";
+import { createSigningKey, createStorageKey } from "../../src/batcher/tlog/key-files.js";
 import { readyPorts, waitExit } from "../helpers/child-gateway.js";
 import { tempDir } from "../helpers/gateway.js";
 import {

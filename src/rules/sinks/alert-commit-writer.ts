@@ -1,5 +1,5 @@
 /**
- * The alert tables' commit writer (batcher/commit-writer.ts), loaded in the commit thread: writes the alert
+ * The alert tables' commit writer (batcher/commit/commit-writer.ts), loaded in the commit thread: writes the alert
  * transitions and clinician observations of each commit (AlertStore.write), with an outbox row per durable
  * sink (which sinks, known only on the main thread, `prepare` snapshots when the commit starts), then applies
  * the sinks' delivery outcomes ({@link OUTBOX_MARKS} commands). A mark is submitted after its delivery ended,
@@ -11,7 +11,7 @@
  * its rows behind (no transition without its outbox rows, no alert without its event). A lost mark means a
  * re-delivery after a restart (at-least-once; receivers de-duplicate by event id).
  */
-import type { CommitWriterSpec, ThreadCommitWriter } from "../../batcher/commit-writer.js";
+import type { CommitWriterSpec, ThreadCommitWriter } from "../../batcher/commit/commit-writer.js";
 import type { AuditEvent } from "../../core/ports.js";
 import type { Db } from "../../db.js";
 import { AlertStore, type OutboxOutcome, type OutboxParticipant } from "./alert-store.js";

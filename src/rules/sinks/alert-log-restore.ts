@@ -16,7 +16,7 @@
  * restored (its rule raises it again while its condition lasts; `audit` names the deletion).
  * Rows of an erased subject are neither restored nor reported: its events were shredded, its alarms end.
  */
-import { canonicalize } from "../../batcher/canonical-record.js";
+import { canonicalize } from "../../batcher/verifier/canonical-record.js";
 import { type RestorableAlert, unacknowledgedSince } from "../alert-event.js";
 import type { Acvpu, ClinicianObservation } from "../rule.js";
 import { type AlertMessage, AUDIT_EVENT_TYPES, OBSERVATION_EVENT_TYPE } from "./alert-message.js";

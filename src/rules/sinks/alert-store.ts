@@ -74,14 +74,14 @@ CREATE INDEX clinician_observations_by_subject ON clinician_observations (subjec
 
 /**
  * Delivered or dead outbox rows are pruned (at start-up) this long after their mark: until then every logged
- * transition keeps its row for each durable sink, which the audit relies on (batcher/audit-outbox.ts).
+ * transition keeps its row for each durable sink, which the audit relies on (batcher/tlog/audit-outbox.ts).
  */
 export const OUTBOX_RETENTION_MS = 7 * 86_400_000;
 
 /**
  * The log event a gateway records at start-up, before it restores or raises anything, when the set differs from
  * the last one logged (wire string): `data.sinks`, the names of the durable sinks each alert transition gets an
- * outbox row for, so the audit knows which transitions were due for which sink (batcher/audit-outbox.ts).
+ * outbox row for, so the audit knows which transitions were due for which sink (batcher/tlog/audit-outbox.ts).
  */
 export { OUTBOX_SINKS_EVENT };
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import mqtt from "mqtt";
-import { MAX_SAMPLE_PAYLOAD_BYTES } from "../../../src/batcher/reading-store.js";
+import { MAX_SAMPLE_PAYLOAD_BYTES } from "../../../src/batcher/commit/reading-store.js";
 import { startTestGateway, type TestGateway, waitFor } from "../../helpers/gateway.js";
 
 const hrPack = (i: number) =>

@@ -19,7 +19,7 @@ import { MerkleTree } from "merkletreejs";
 import { Gateway } from "../src/app/gateway.js";
 import { signNextCheckpoint } from "../src/batcher/tlog/checkpoint-store.js";
 import { buildProofBundle } from "../src/batcher/tlog/proof-bundle.js";
-import { nodeHashFast } from "../src/batcher/tlog/record-crypto.js";
+import { nodeHashWithNodeCrypto } from "../src/batcher/tlog/record-crypto.js";
 import { TILE_STORE_MIGRATION, TileStore } from "../src/batcher/tlog/tile-store.js";
 import { verifyProofBundle } from "../src/batcher/verifier/bundle-verify.js";
 import { systemClock } from "../src/clock.js";
@@ -60,7 +60,7 @@ function proofsAt(size: number) {
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   db.exec(TILE_STORE_MIGRATION);
-  const store = new TileStore(db, { nodeHash: nodeHashFast });
+  const store = new TileStore(db, { nodeHash: nodeHashWithNodeCrypto });
   const append = db.transaction((l: Buffer[]) => store.append(l));
   const t0 = performance.now();
   for (let done = 0; done < size; done += 10_000) append(leaves(done, Math.min(10_000, size - done)));
@@ -108,7 +108,7 @@ function compare(n: number) {
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   db.exec(TILE_STORE_MIGRATION);
-  const store = new TileStore(db, { nodeHash: nodeHashFast });
+  const store = new TileStore(db, { nodeHash: nodeHashWithNodeCrypto });
   t = performance.now();
   db.transaction(() => store.append(ls))();
   const ourBuild = performance.now() - t;

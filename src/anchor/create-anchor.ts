@@ -117,8 +117,8 @@ interface AnchorServiceOptions {
 /** The `anchor` service: connects in the background, runs the publisher, mirrors it into metrics. */
 export class AnchorService implements Service {
   readonly name = "anchor";
-  readonly #o: AnchorServiceOptions;
-  readonly #m: ReturnType<typeof anchorMetrics>;
+  readonly #opts: AnchorServiceOptions;
+  readonly #metrics: ReturnType<typeof anchorMetrics>;
   #isConnected = false;
   #isStopped = false;
   #halted: string | null = null;
@@ -127,9 +127,9 @@ export class AnchorService implements Service {
   #unsubscribe: () => void = () => {};
 
   constructor(opts: AnchorServiceOptions) {
-    this.#o = opts;
-    this.#m = anchorMetrics(opts.metrics);
-    this.#m.connected(0);
+    this.#opts = opts;
+    this.#metrics = anchorMetrics(opts.metrics);
+    this.#metrics.connected(0);
   }
 
   /** Why anchoring stopped for good (the ledger refused us), or null. */
@@ -139,17 +139,17 @@ export class AnchorService implements Service {
 
   /** Offers a signed checkpoint; synchronous, never throws (checkpointer listener). */
   offer(cp: CheckpointHead): void {
-    const isAccepted = this.#o.publisher.offer(checkpointInput(this.#o.origin, cp));
-    this.#m.offered({ outcome: isAccepted ? "accepted" : "refused" });
-    this.#o.log.debug({ treeSize: cp.size, isAccepted }, "checkpoint offered for anchoring");
+    const isAccepted = this.#opts.publisher.offer(checkpointInput(this.#opts.origin, cp));
+    this.#metrics.offered({ outcome: isAccepted ? "accepted" : "refused" });
+    this.#opts.log.debug({ treeSize: cp.size, isAccepted }, "checkpoint offered for anchoring");
     this.#refresh();
   }
 
   async start(): Promise<void> {
-    this.#unsubscribe = this.#o.publisher.on((e) => this.#onEvent(e));
+    this.#unsubscribe = this.#opts.publisher.on((e) => this.#onEvent(e));
     // A checkpoint signed just before a crash may never have been offered: offer the newest again
     // (idempotent per checkpoint hash).
-    const latest = this.#o.checkpoints.latest();
+    const latest = this.#opts.checkpoints.latest();
     if (latest !== undefined) this.offer(latest);
     this.#refresh();
     void this.#connect();
@@ -157,15 +157,15 @@ export class AnchorService implements Service {
 
   async stop(): Promise<void> {
     this.#isStopped = true;
-    if (this.#timer !== undefined) this.#o.clock.clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#opts.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.#o.publisher.stop();
+    await this.#opts.publisher.stop();
     this.#unsubscribe();
   }
 
   /** Checks the chain id (retrying while unreachable), then starts the publisher's loop. */
   async #connect(): Promise<void> {
-    const { ledger, publisher, log } = this.#o;
+    const { ledger, publisher, log } = this.#opts;
     try {
       await ledger.checkChainId();
     } catch (err) {
@@ -173,34 +173,35 @@ export class AnchorService implements Service {
       const reason = err instanceof AnchorError ? err.reason : "internal";
       if (err instanceof AnchorError && !err.retryable) {
         this.#halted = `${reason}: ${err.message}`;
-        this.#m.errors({ reason });
+        this.#metrics.errors({ reason });
         log.error({ err, reason, details: err.details }, "anchoring halted: ledger refused");
         return;
       }
       publisher.noteError(reason, err instanceof Error ? err.message : String(err));
-      this.#timer = this.#o.clock.setTimeout(() => {
+      this.#timer = this.#opts.clock.setTimeout(() => {
         this.#timer = undefined;
         void this.#connect();
-      }, this.#o.outageRetryMs);
+      }, this.#opts.outageRetryMs);
       return;
     }
     if (this.#isStopped) return;
     this.#isConnected = true;
-    this.#m.connected(1);
+    this.#metrics.connected(1);
     log.info({ ledger: ledger.name }, "ledger connected; anchoring started");
     publisher.start();
   }
 
   #onEvent(e: PublisherEvent): void {
-    const { log } = this.#o;
+    const { log } = this.#opts;
     if (e.type === "state") {
-      if (this.#lastLoggedReason !== null) log.info({ ledger: this.#o.ledger.name }, "anchoring recovered");
+      if (this.#lastLoggedReason !== null)
+        log.info({ ledger: this.#opts.ledger.name }, "anchoring recovered");
       this.#lastLoggedReason = null;
-      this.#m.transitions({ state: e.state });
+      this.#metrics.transitions({ state: e.state });
       log.info({ treeSize: e.treeSize.toString(), state: e.state, txHash: e.txHash }, "anchor state");
-      if (e.state === "final") this.#m.finals();
+      if (e.state === "final") this.#metrics.finals();
     } else {
-      this.#m.errors({ reason: e.reason });
+      this.#metrics.errors({ reason: e.reason });
       // An outage repeats the same error every retry: log it once, then at debug until it changes.
       const level = e.reason === this.#lastLoggedReason ? "debug" : "warn";
       log[level]({ reason: e.reason, detail: e.message }, "anchor error");
@@ -210,13 +211,13 @@ export class AnchorService implements Service {
   }
 
   #refresh(): void {
-    const s = this.#o.publisher.status();
-    for (const state of ANCHOR_STATES) this.#m.state(s.counts[state], { state });
-    this.#m.pendingTreeSize(s.pending ? Number(s.pending.tree_size) : 0);
+    const s = this.#opts.publisher.status();
+    for (const state of ANCHOR_STATES) this.#metrics.state(s.counts[state], { state });
+    this.#metrics.pendingTreeSize(s.pending ? Number(s.pending.tree_size) : 0);
     if (s.last_final) {
-      this.#m.lastFinalTreeSize(Number(s.last_final.tree_size));
-      this.#m.lastFinalBlock(Number(s.last_final.block_number));
-      this.#m.lastFinalTimestamp(s.last_final.block_timestamp);
+      this.#metrics.lastFinalTreeSize(Number(s.last_final.tree_size));
+      this.#metrics.lastFinalBlock(Number(s.last_final.block_number));
+      this.#metrics.lastFinalTimestamp(s.last_final.block_timestamp);
     }
   }
 
@@ -225,8 +226,8 @@ export class AnchorService implements Service {
       enabled: true,
       connected: this.#isConnected,
       halted: this.#halted,
-      account: this.#o.ledger.address,
-      ...this.#o.publisher.status(),
+      account: this.#opts.ledger.address,
+      ...this.#opts.publisher.status(),
     };
   }
 }

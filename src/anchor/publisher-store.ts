@@ -89,12 +89,12 @@ function toTx(r: Raw): TxRow {
 /** Prepared statements over the anchor tables; every method is synchronous. */
 export class PublisherStore implements AnchorRecords {
   readonly db: Database;
-  readonly #s: Record<string, Statement>;
+  readonly #statements: Record<string, Statement>;
 
   constructor(db: Database) {
     this.db = db;
     const p = (sql: string) => db.prepare(sql).safeIntegers(true);
-    this.#s = {
+    this.#statements = {
       byHash: p("SELECT * FROM anchor_items WHERE checkpoint_hash = ?"),
       byId: p("SELECT * FROM anchor_items WHERE id = ?"),
       inState: p("SELECT * FROM anchor_items WHERE state = ? ORDER BY tree_size DESC, id DESC"),
@@ -137,19 +137,19 @@ export class PublisherStore implements AnchorRecords {
   }
 
   byHash(hash: Uint8Array): ItemRow | undefined {
-    const r = this.#s.byHash!.get(hash) as Raw | undefined;
+    const r = this.#statements.byHash!.get(hash) as Raw | undefined;
     return r && toItem(r);
   }
   byId(id: number): ItemRow | undefined {
-    const r = this.#s.byId!.get(id) as Raw | undefined;
+    const r = this.#statements.byId!.get(id) as Raw | undefined;
     return r && toItem(r);
   }
   inState(state: AnchorState): ItemRow[] {
-    return (this.#s.inState!.all(state) as Raw[]).map(toItem);
+    return (this.#statements.inState!.all(state) as Raw[]).map(toItem);
   }
   /** Largest tree size already sent, mined, final or reorged (0 when none). */
   maxCommittedSize(): bigint {
-    return ((this.#s.maxSize!.get() as Raw).m as bigint | null) ?? 0n;
+    return ((this.#statements.maxSize!.get() as Raw).m as bigint | null) ?? 0n;
   }
   apply(writes: readonly AnchorWrite[]): void {
     this.db.transaction(() => {
@@ -169,7 +169,7 @@ export class PublisherStore implements AnchorRecords {
   }
 
   #write(w: AnchorWrite): void {
-    const s = this.#s;
+    const s = this.#statements;
     switch (w.op) {
       case "insert":
         this.#insert(w.item, w.nonce, w.atMs);
@@ -197,7 +197,7 @@ export class PublisherStore implements AnchorRecords {
   }
 
   #insert(item: NewItem, nonce: number | null, nowMs: number): void {
-    this.#s.insert!.run(
+    this.#statements.insert!.run(
       item.ledger,
       item.origin,
       item.treeSize,
@@ -212,23 +212,23 @@ export class PublisherStore implements AnchorRecords {
 
   counts(): Record<AnchorState, number> {
     const out = Object.fromEntries(ANCHOR_STATES.map((s) => [s, 0])) as Record<AnchorState, number>;
-    for (const r of this.#s.counts!.all() as Raw[]) out[r.state as AnchorState] = Number(r.n);
+    for (const r of this.#statements.counts!.all() as Raw[]) out[r.state as AnchorState] = Number(r.n);
     return out;
   }
   lastFinal(): ItemRow | undefined {
-    const r = this.#s.lastFinal!.get() as Raw | undefined;
+    const r = this.#statements.lastFinal!.get() as Raw | undefined;
     return r && toItem(r);
   }
   /** The earliest FINAL anchor of `origin` covering a tree of at least `size` leaves. */
   firstFinalAtLeast(origin: string, size: bigint): ItemRow | undefined {
-    const r = this.#s.firstFinalAtLeast!.get(origin, size) as Raw | undefined;
+    const r = this.#statements.firstFinalAtLeast!.get(origin, size) as Raw | undefined;
     return r && toItem(r);
   }
   oldestOpenMs(): number | null {
-    return num((this.#s.oldestOpen!.get() as Raw).m);
+    return num((this.#statements.oldestOpen!.get() as Raw).m);
   }
   #insertTx(t: TxRow): void {
-    this.#s.insertTx!.run(
+    this.#statements.insertTx!.run(
       t.txHash,
       t.itemId,
       t.nonce,
@@ -240,16 +240,16 @@ export class PublisherStore implements AnchorRecords {
     );
   }
   txsAtNonce(nonce: number): TxRow[] {
-    return (this.#s.txsAtNonce!.all(nonce) as Raw[]).map(toTx);
+    return (this.#statements.txsAtNonce!.all(nonce) as Raw[]).map(toTx);
   }
   txsOfItem(id: number): TxRow[] {
-    return (this.#s.txsOfItem!.all(id) as Raw[]).map(toTx);
+    return (this.#statements.txsOfItem!.all(id) as Raw[]).map(toTx);
   }
   /** When a checkpoint was last sent for the first time (fee bumps and re-sends excluded). */
   lastSentAtMs(): number | null {
-    return num((this.#s.lastSentAt!.get() as Raw).m);
+    return num((this.#statements.lastSentAt!.get() as Raw).m);
   }
   maxNonce(): number | null {
-    return num((this.#s.maxNonce!.get() as Raw).m);
+    return num((this.#statements.maxNonce!.get() as Raw).m);
   }
 }

@@ -31,11 +31,11 @@ function fieldsOf(item: ItemRow): AnchorFields {
 }
 
 export class PublisherTicks {
-  readonly #p: TickPorts;
+  readonly #ports: TickPorts;
   #isReconciled = false;
 
   constructor(ports: TickPorts) {
-    this.#p = ports;
+    this.#ports = ports;
   }
 
   /** One pass over every open item, oldest stage first; rejects on a ledger failure (caller retries). */
@@ -44,7 +44,7 @@ export class PublisherTicks {
       await this.#reconcile();
       this.#isReconciled = true;
     }
-    const { records } = this.#p;
+    const { records } = this.#ports;
     for (const item of records.inState("mined")) await this.#checkMined(item);
     for (const item of records.inState("reorged")) await this.#checkReorged(item);
     for (const item of records.inState("sent")) await this.#checkSent(item);
@@ -55,8 +55,8 @@ export class PublisherTicks {
         sent: records.inState("sent")[0],
         isMinedOrReorged: records.inState("mined").length > 0 || records.inState("reorged").length > 0,
         lastSentAtMs: records.lastSentAtMs(),
-        nowMs: this.#p.clock.now(),
-        timing: this.#p.timing,
+        nowMs: this.#ports.clock.now(),
+        timing: this.#ports.timing,
       }),
     );
   }
@@ -64,15 +64,15 @@ export class PublisherTicks {
   /** Applies the next step of `s` (writes, then announcements) and returns its action. */
   #decide(s: Situation): Action {
     const next = nextStep(s);
-    if (next.writes.length > 0) this.#p.records.apply(next.writes);
-    for (const c of next.changes) this.#p.report({ type: "state", ...c });
-    for (const e of next.errors) this.#p.report({ type: "error", ...e });
+    if (next.writes.length > 0) this.#ports.records.apply(next.writes);
+    for (const c of next.changes) this.#ports.report({ type: "state", ...c });
+    for (const e of next.errors) this.#ports.report({ type: "error", ...e });
     return next.action;
   }
 
   /** Carries out an action, and the actions its outcome leads to. */
   async #act(first: Action): Promise<void> {
-    const { ledger, records, clock } = this.#p;
+    const { ledger, records, clock } = this.#ports;
     let action = first;
     for (;;) {
       switch (action.kind) {
@@ -96,7 +96,7 @@ export class PublisherTicks {
             fees,
             isCapped,
             nowMs: clock.now(),
-            timing: this.#p.timing,
+            timing: this.#ports.timing,
           });
           break;
         }
@@ -141,7 +141,7 @@ export class PublisherTicks {
 
   /** Start-up: a crash may have hit between persisting a SENT transaction and broadcasting it. */
   async #reconcile(): Promise<void> {
-    const { records, ledger, clock } = this.#p;
+    const { records, ledger, clock } = this.#ports;
     for (const item of records.inState("sent")) {
       const latestTx = records.txsOfItem(item.id)[0];
       const hasReceipt =
@@ -151,7 +151,7 @@ export class PublisherTicks {
   }
 
   async #checkMined(item: ItemRow): Promise<void> {
-    const { ledger, clock } = this.#p;
+    const { ledger, clock } = this.#ports;
     const receipt = await ledger.receipt(item.txHash as Hex);
     const canonicalHash = await ledger.blockHashAt(item.blockNumber!);
     const finalizedNumber = await ledger.finalizedNumber();
@@ -164,15 +164,15 @@ export class PublisherTicks {
   async #isNonceSettled(item: ItemRow): Promise<boolean> {
     const nonce = item.nonce!;
     let hit = await this.#minedAtNonce(nonce);
-    const latestNonce = (await this.#p.ledger.nonces()).latest;
+    const latestNonce = (await this.#ports.ledger.nonces()).latest;
     if (hit === undefined && latestNonce > nonce) hit = await this.#minedAtNonce(nonce); // mined meanwhile
-    const action = this.#decide({ kind: "nonce", item, hit, latestNonce, nowMs: this.#p.clock.now() });
+    const action = this.#decide({ kind: "nonce", item, hit, latestNonce, nowMs: this.#ports.clock.now() });
     return action.kind !== "unresolved";
   }
 
   /** Our transaction at `nonce` that has a receipt on the canonical chain, if any. */
   async #minedAtNonce(nonce: number) {
-    const { records, ledger } = this.#p;
+    const { records, ledger } = this.#ports;
     for (const tx of records.txsAtNonce(nonce)) {
       const r = await ledger.receipt(tx.txHash as Hex);
       if (r !== undefined) {
@@ -185,22 +185,28 @@ export class PublisherTicks {
 
   async #checkReorged(item: ItemRow): Promise<void> {
     if (await this.#isNonceSettled(item)) return;
-    const newer = this.#p.records.inState("queued")[0];
-    await this.#act(this.#decide({ kind: "reorged", item, newer, nowMs: this.#p.clock.now() }));
+    const newer = this.#ports.records.inState("queued")[0];
+    await this.#act(this.#decide({ kind: "reorged", item, newer, nowMs: this.#ports.clock.now() }));
   }
 
   async #checkSent(item: ItemRow): Promise<void> {
     if (await this.#isNonceSettled(item)) return;
-    const latestTx = this.#p.records.txsOfItem(item.id)[0];
+    const latestTx = this.#ports.records.txsOfItem(item.id)[0];
     await this.#act(
-      this.#decide({ kind: "sent", item, latestTx, nowMs: this.#p.clock.now(), timing: this.#p.timing }),
+      this.#decide({
+        kind: "sent",
+        item,
+        latestTx,
+        nowMs: this.#ports.clock.now(),
+        timing: this.#ports.timing,
+      }),
     );
   }
 
   /** Why the ledger refuses `item` for good, or undefined; a transient failure rejects. */
   async #refusal(item: ItemRow): Promise<string | undefined> {
     try {
-      await this.#p.ledger.simulate(fieldsOf(item));
+      await this.#ports.ledger.simulate(fieldsOf(item));
       return undefined;
     } catch (err) {
       if ((err as { retryable?: boolean }).retryable !== false) throw err;
@@ -210,7 +216,7 @@ export class PublisherTicks {
 
   /** [§6.3] fees for a (re)send at `nonce`: fresh, and ≥ 10 % above anything we sent at that nonce. */
   async #feesFor(nonce: number): Promise<{ fees: Fees; isCapped: boolean }> {
-    const { ledger, records } = this.#p;
+    const { ledger, records } = this.#ports;
     const fresh = await ledger.suggestFees();
     const prior = records.txsAtNonce(nonce);
     if (prior.length === 0) return { fees: fresh, isCapped: false };

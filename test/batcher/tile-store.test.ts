@@ -7,7 +7,7 @@ import { after, describe, it } from "node:test";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import Database from "better-sqlite3";
 import { MemoryTree } from "../../src/batcher/tlog/memory-tree.js";
-import { nodeHashFast } from "../../src/batcher/tlog/record-crypto.js";
+import { nodeHashWithNodeCrypto } from "../../src/batcher/tlog/record-crypto.js";
 import { FULL_TILE_BYTES, nodePos, tileId } from "../../src/batcher/tlog/tile-math.js";
 import { TILE_STORE_MIGRATION, TileStore } from "../../src/batcher/tlog/tile-store.js";
 import { rightEdgeTiles } from "../../src/batcher/tlog/tiles.js";
@@ -82,7 +82,7 @@ describe("TileStore on a real SQLite file", () => {
 
   for (const [name, opts] of [
     ["@noble node hash", {}],
-    ["the gateway's node:crypto node hash (allocation-free .pairInto)", { nodeHash: nodeHashFast }],
+    ["the gateway's node:crypto node hash (allocation-free .pairInto)", { nodeHash: nodeHashWithNodeCrypto }],
   ] as const) {
     it(`matches the in-memory reference root after every batch, and for every earlier size (${name})`, () => {
       const { db } = openDb();

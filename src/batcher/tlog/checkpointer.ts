@@ -37,7 +37,7 @@ export interface CheckpointerOptions {
 
 export class Checkpointer implements Service {
   readonly name = "tlog";
-  readonly #o: CheckpointerOptions;
+  readonly #opts: CheckpointerOptions;
   readonly #listeners: CheckpointListener[] = [];
   #timer: unknown = null;
   #isRunning = false;
@@ -47,7 +47,7 @@ export class Checkpointer implements Service {
   #lastError: string | null = null;
 
   constructor(opts: CheckpointerOptions) {
-    this.#o = opts;
+    this.#opts = opts;
   }
 
   addListener(fn: CheckpointListener): void {
@@ -62,29 +62,29 @@ export class Checkpointer implements Service {
 
   async stop(): Promise<void> {
     this.#isRunning = false;
-    if (this.#timer !== null) this.#o.clock.clearTimeout(this.#timer);
+    if (this.#timer !== null) this.#opts.clock.clearTimeout(this.#timer);
     this.#timer = null;
   }
 
   #schedule(): void {
-    this.#timer = this.#o.clock.setTimeout(() => {
+    this.#timer = this.#opts.clock.setTimeout(() => {
       this.tick();
       this.#schedule();
-    }, this.#o.intervalMs);
+    }, this.#opts.intervalMs);
   }
 
   /** Asks for a checkpoint when the tree grew past the last signed one and none is being signed. */
   tick(): void {
     if (this.#halted !== null || this.#isSigning || !this.#isRunning) return;
     try {
-      if (this.#o.tiles.size() <= (this.#o.store.latest()?.size ?? 0)) return;
+      if (this.#opts.tiles.size() <= (this.#opts.store.latest()?.size ?? 0)) return;
     } catch (err) {
       this.#fail(err);
       return;
     }
     this.#isSigning = true;
     const command: SignCheckpoint = { type: "sign_checkpoint" };
-    this.#o.writes.submit(
+    this.#opts.writes.submit(
       TLOG_WRITER,
       command,
       (err) => {
@@ -105,12 +105,12 @@ export class Checkpointer implements Service {
     if (!cp) return;
     this.#lastError = null;
     this.#signed++;
-    this.#o.log.info({ size: cp.size, root: base64Encode(cp.root), note: cp.note }, "checkpoint signed");
+    this.#opts.log.info({ size: cp.size, root: base64Encode(cp.root), note: cp.note }, "checkpoint signed");
     for (const l of this.#listeners) {
       try {
         l(cp);
       } catch (err) {
-        this.#o.log.error({ err }, "checkpoint listener failed");
+        this.#opts.log.error({ err }, "checkpoint listener failed");
       }
     }
   }
@@ -123,16 +123,16 @@ export class Checkpointer implements Service {
       (code === "INTEGRITY_FAILURE" || code === "SIGNER_FAILURE")
     ) {
       this.#halted = (err as Error).message;
-      this.#o.log.error({ err, code }, "tlog integrity failure: checkpoint signing halted");
+      this.#opts.log.error({ err, code }, "tlog integrity failure: checkpoint signing halted");
     } else {
-      this.#o.log.warn({ err }, "checkpoint signing failed; retrying at the next interval");
+      this.#opts.log.warn({ err }, "checkpoint signing failed; retrying at the next interval");
     }
   }
 
   status(): Record<string, unknown> {
-    const last = this.#o.store.latest();
+    const last = this.#opts.store.latest();
     return {
-      tree_size: this.#o.tiles.size(),
+      tree_size: this.#opts.tiles.size(),
       checkpoint_size: last?.size ?? 0,
       checkpoint_signed_at: last ? new Date(last.signedAtMs).toISOString() : null,
       checkpoints_signed: this.#signed,

@@ -12,7 +12,7 @@ import { GatewayError } from "../../errors.js";
 import type { ReadingRow } from "../commit/reading-store.js";
 import { readingRecordText } from "../verifier/canonical-record.js";
 import { readingFromRow } from "./reading-record.js";
-import { commitEntryFast, openRecord } from "./record-crypto.js";
+import { commitEntryWithNodeCrypto, openRecord } from "./record-crypto.js";
 import type { SubjectKeys } from "./subject-keys.js";
 
 /** The opening of one leaf: `entry = SHA-256(domain || salt || record)`. */
@@ -53,7 +53,7 @@ export function openEvent(keys: SubjectKeys, row: EventRow): EventOpening {
   if (opened === undefined) return { status: "unauthentic" };
   const salt = Buffer.from(opened.salt);
   const record = Buffer.from(opened.record);
-  const entry = commitEntryFast(salt, record);
+  const entry = commitEntryWithNodeCrypto(salt, record);
   if (!entry.equals(row.entry)) return { status: "entry-mismatch", record };
   return {
     status: "opened",
@@ -75,7 +75,14 @@ export function readingOpening(
   if (key === undefined) return undefined;
   const salt = key.saltAt(leafIndex);
   const record = Buffer.from(readingRecordText(readingFromRow(row)), "utf8");
-  return { type: "reading", ref: row.id, leafIndex, salt, record, entry: commitEntryFast(salt, record) };
+  return {
+    type: "reading",
+    ref: row.id,
+    leafIndex,
+    salt,
+    record,
+    entry: commitEntryWithNodeCrypto(salt, record),
+  };
 }
 
 /** Read access to leaf openings over one connection. */

@@ -24,7 +24,7 @@ import { ENTRY_DOMAIN } from "../verifier/commitment.js";
 import { formatTlogProof } from "../verifier/tlog-proof.js";
 import { type CheckpointStore, type StoredCheckpoint, signedHead } from "./checkpoint-store.js";
 import type { LeafOpenings } from "./leaf-openings.js";
-import { leafHashFast } from "./record-crypto.js";
+import { leafHashWithNodeCrypto } from "./record-crypto.js";
 import type { TileStore } from "./tile-store.js";
 
 export const PROOF_BUNDLE_FORMAT = "vitalog-proof/v1";
@@ -79,7 +79,7 @@ export function buildProofBundle(
   let inclusion: Uint8Array[];
   try {
     const stored = src.tiles.hashAt(0, row.leaf_index);
-    if (!leafHashFast(entry).equals(stored)) {
+    if (!leafHashWithNodeCrypto(entry).equals(stored)) {
       throw new Error(`the stored ${opening.type} was modified: it does not match the tree's leaf hash`);
     }
     inclusion = src.tiles.inclusionProof(row.leaf_index, head.size);

@@ -13,12 +13,12 @@ const RECORD_AAD = Buffer.from("vitalog/record/v1\0");
 const SUBJECT_KEY_AAD = Buffer.from("vitalog/subject-key/v1\0");
 
 /** entry = SHA-256(ENTRY_PREFIX || salt || record), with node:crypto. */
-export function commitEntryFast(salt: Uint8Array, record: Uint8Array): Buffer {
+export function commitEntryWithNodeCrypto(salt: Uint8Array, record: Uint8Array): Buffer {
   return hash("sha256", Buffer.concat([ENTRY_PREFIX, salt, record]), "buffer") as unknown as Buffer;
 }
 
 /** [RFC 9162 §2.1.1] leaf hash SHA-256(0x00 || entry), with node:crypto. */
-export function leafHashFast(entry: Uint8Array): Buffer {
+export function leafHashWithNodeCrypto(entry: Uint8Array): Buffer {
   if (entry.length !== 32) throw new RangeError("entry must be 32 bytes");
   leafInput.set(entry, 1);
   return hash("sha256", leafInput, "buffer") as unknown as Buffer;
@@ -40,7 +40,7 @@ const digestInto = (input: Uint8Array, out: Buffer, offset: number): void => {
 };
 
 /** [RFC 9162 §2.1.1] interior node hash SHA-256(0x01 || left || right), with node:crypto. */
-export function nodeHashFast(left: Uint8Array, right: Uint8Array): Buffer {
+export function nodeHashWithNodeCrypto(left: Uint8Array, right: Uint8Array): Buffer {
   if (left.length !== 32 || right.length !== 32) throw new RangeError("node children must be 32 bytes");
   nodeInput.set(left, 1);
   nodeInput.set(right, 33);
@@ -48,10 +48,10 @@ export function nodeHashFast(left: Uint8Array, right: Uint8Array): Buffer {
 }
 
 /**
- * `nodeHashFast` of two children stored side by side (`buf[childrenAt, childrenAt + 64)`: left then right),
+ * `nodeHashWithNodeCrypto` of two children stored side by side (`buf[childrenAt, childrenAt + 64)`: left then right),
  * written into `out` at `offset`, with no allocation but the digest (TileStore fills tile interiors so).
  */
-nodeHashFast.pairInto = (buf: Buffer, childrenAt: number, out: Buffer, offset: number): void => {
+nodeHashWithNodeCrypto.pairInto = (buf: Buffer, childrenAt: number, out: Buffer, offset: number): void => {
   if (buf.copy(nodeInput, 1, childrenAt, childrenAt + 64) !== 64)
     throw new RangeError("node children must be 64 bytes");
   digestInto(nodeInput, out, offset);
@@ -73,7 +73,9 @@ export function leafHashOfReadingInto(
   if (text.length * 3 > PREIMAGE_SCRATCH_BYTES - RECORD_AT) {
     // a record that might not fit the scratch buffer (only with pathological strings)
     const record = Buffer.from(text, "utf8");
-    leafHashFast(commitEntryFast(salts.subarray(saltAt, saltAt + SALT_BYTES), record)).copy(out, offset);
+    leafHashWithNodeCrypto(
+      commitEntryWithNodeCrypto(salts.subarray(saltAt, saltAt + SALT_BYTES), record),
+    ).copy(out, offset);
     return;
   }
   salts.copy(preimage, SALT_AT, saltAt, saltAt + SALT_BYTES);

@@ -24,10 +24,10 @@ import { eventRecordText, type ReadingRecordFields } from "../verifier/canonical
 import { SALT_BYTES } from "../verifier/commitment.js";
 import { LeafOpenings } from "./leaf-openings.js";
 import {
-  commitEntryFast,
-  leafHashFast,
+  commitEntryWithNodeCrypto,
   leafHashOfReadingInto,
-  nodeHashFast,
+  leafHashWithNodeCrypto,
+  nodeHashWithNodeCrypto,
   sealRecord,
   storageMac,
 } from "./record-crypto.js";
@@ -67,7 +67,7 @@ export class RecordLog {
 
   constructor(db: Database, storageKey: Buffer, opts: { now?: () => number } = {}) {
     this.#db = db;
-    this.tiles = new TileStore(db, { nodeHash: nodeHashFast });
+    this.tiles = new TileStore(db, { nodeHash: nodeHashWithNodeCrypto });
     this.keys = new SubjectKeys(db, storageKey);
     this.openings = new LeafOpenings(db, this.keys);
     this.#now = opts.now ?? Date.now;
@@ -140,7 +140,7 @@ export class RecordLog {
       const off = k * (SALT_BYTES + NONCE_BYTES);
       const salt = random.subarray(off, off + SALT_BYTES);
       const nonce = random.subarray(off + SALT_BYTES, off + SALT_BYTES + NONCE_BYTES);
-      const entry = commitEntryFast(salt, record);
+      const entry = commitEntryWithNodeCrypto(salt, record);
       const { keyId, key } = this.keys.keyFor(e.subjectId ?? GATEWAY_SUBJECT, nowMs);
       const index = firstIndex + readings.length + k;
       this.#insert.run(
@@ -151,7 +151,7 @@ export class RecordLog {
         entry,
         sealRecord(key, index, entry, { salt, record }, nonce),
       );
-      leafHashFast(entry).copy(leaves, (readings.length + k) * 32);
+      leafHashWithNodeCrypto(entry).copy(leaves, (readings.length + k) * 32);
     }
     const { size } = this.tiles.append(leaves);
     return { firstIndex, size, eventIds };

@@ -8,7 +8,7 @@
 import type { Database } from "better-sqlite3";
 import type { ReadingRow } from "../commit/reading-store.js";
 import { type EventRow, readingOpening } from "./leaf-openings.js";
-import { leafHashFast } from "./record-crypto.js";
+import { leafHashWithNodeCrypto } from "./record-crypto.js";
 import type { SubjectKeys } from "./subject-keys.js";
 
 export type MappedLeaf =
@@ -94,7 +94,11 @@ export function resolveMapEdits(
   for (const s of suspects) {
     const row = claimants.get(s.leafIndex);
     const opening = row && readingOpening(keys, row, s.leafIndex);
-    if (row === undefined || opening === undefined || !leafHashFast(opening.entry).equals(s.stored)) {
+    if (
+      row === undefined ||
+      opening === undefined ||
+      !leafHashWithNodeCrypto(opening.entry).equals(s.stored)
+    ) {
       s.fallback();
       continue;
     }

@@ -39,7 +39,7 @@ import type { Finding, FindingKind, TableCoverage } from "./audit-findings.js";
 import { auditTables, type TablesAudit } from "./audit-tables.js";
 import { CheckpointStore } from "./checkpoint-store.js";
 import { type EventOpening, type EventRow, openEvent, readingOpening } from "./leaf-openings.js";
-import { leafHashFast } from "./record-crypto.js";
+import { leafHashWithNodeCrypto } from "./record-crypto.js";
 import { SubjectKeys } from "./subject-keys.js";
 import { TileStore } from "./tile-store.js";
 import { leafMap, type MapSuspect, resolveMapEdits, unmappedReadings } from "./tlog-audit-map.js";
@@ -199,7 +199,7 @@ function auditSnapshot(
     }
     pushStored(stored, i + 1);
     if (item.type === "event") {
-      const leaf = leafHashFast(item.row.entry);
+      const leaf = leafHashWithNodeCrypto(item.row.entry);
       if (!leaf.equals(stored)) mismatches.push({ index: i, ref: item.ref, leaf });
       else if (item.row.sealed === null) shredded.push({ ref: item.ref, index: i, keyId: item.row.key_id });
       else opened += checkEvent(item.row, keys, add, erasedKeys, adoptions) ? 1 : 0;
@@ -227,7 +227,7 @@ function auditSnapshot(
               "reading was deleted from the readings table (the tree still commits to it)",
             ),
         });
-      } else if (!leafHashFast(gone.entry).equals(stored)) {
+      } else if (!leafHashWithNodeCrypto(gone.entry).equals(stored)) {
         add("modified", item.ref, i, "kept entry of an erased reading does not match the tree's leaf hash");
       } else shredded.push({ ref: item.ref, index: i, keyId: gone.key_id });
       continue;
@@ -238,7 +238,7 @@ function auditSnapshot(
       continue;
     }
     opened++;
-    const leaf = leafHashFast(opening.entry);
+    const leaf = leafHashWithNodeCrypto(opening.entry);
     if (row.leaf_index !== i) {
       const claimed = row.leaf_index === null ? "no leaf" : `leaf ${row.leaf_index}`;
       const isReordered =

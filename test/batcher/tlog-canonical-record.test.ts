@@ -4,8 +4,8 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import {
   commitEntryWithNodeCrypto,
-  leafHashWithNodeCrypto,
   leafHashOfReadingInto,
+  leafHashWithNodeCrypto,
   nodeHashWithNodeCrypto,
   openRecord,
   saltDeriver,
@@ -180,13 +180,21 @@ describe("commitments and sealed records", () => {
 
     const [a, b] = [randomBytes(32), randomBytes(32)];
     assert.deepEqual(new Uint8Array(nodeHashWithNodeCrypto(a, b)), nodeHash(a, b));
-    assert.deepEqual(new Uint8Array(nodeHashWithNodeCrypto(b, a)), nodeHash(b, a), "scratch input is rewritten");
+    assert.deepEqual(
+      new Uint8Array(nodeHashWithNodeCrypto(b, a)),
+      nodeHash(b, a),
+      "scratch input is rewritten",
+    );
     const pair = Buffer.concat([randomBytes(8), a, b]);
     const into = Buffer.alloc(96, 0xee);
     nodeHashWithNodeCrypto.pairInto(pair, 8, into, 32);
     assert.deepEqual(new Uint8Array(into.subarray(32, 64)), nodeHash(a, b));
     assert.ok(into.subarray(0, 32).every((x) => x === 0xee) && into.subarray(64).every((x) => x === 0xee));
-    assert.throws(() => nodeHashWithNodeCrypto.pairInto(pair, 16, into, 0), RangeError, "children past the end");
+    assert.throws(
+      () => nodeHashWithNodeCrypto.pairInto(pair, 16, into, 0),
+      RangeError,
+      "children past the end",
+    );
     assert.throws(() => leafHashWithNodeCrypto(randomBytes(31)), RangeError);
   });
 

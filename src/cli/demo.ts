@@ -16,10 +16,11 @@ import { MIGRATIONS } from "../migrations.js";
 import { type RulesHandle, rulesOf } from "../rules/attach-rules.js";
 import { USERS_CHANGED_OP } from "../users/attach-users.js";
 import { openUserStore } from "../users/open-user-store.js";
-import { parseFlags } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
 import { prepareFieldDevices } from "./demo-devices.js";
 import { startDemoLedger } from "./demo-ledger.js";
 import { type DeviceRow, renderAlerts, renderTable } from "./demo-view.js";
+import { parseCommand } from "./options.js";
 
 const SIM = resolve(dirname(fileURLToPath(import.meta.url)), "../../firmware-sim/mqtt-wearable.js");
 
@@ -51,12 +52,7 @@ export async function demoCommand(
   argv: string[],
   out: NodeJS.WriteStream | NodeJS.WritableStream,
 ): Promise<number> {
-  const { values } = parseFlags(argv, {
-    devices: { type: "string", default: "10" },
-    rate: { type: "string", default: "1" },
-    seconds: { type: "string" },
-    keep: { type: "boolean", default: false },
-  });
+  const { values } = parseCommand(COMMAND_SPECS.demo, argv);
   const deviceCount = Number(values.devices);
   const rate = Number(values.rate);
   if (!(Number.isInteger(deviceCount) && deviceCount > 0 && deviceCount <= 500)) {

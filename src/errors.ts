@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   ADDRESS_UNAVAILABLE: { retryable: false, exitCode: 78 },
   /** A command that asks the running gateway found none answering (EX_UNAVAILABLE). */
   GATEWAY_NOT_RUNNING: { retryable: true, exitCode: 69 },
+  /** An optional part a command needs is not installed (the demo's simulators); the message says how to get it. */
+  COMPONENT_MISSING: { retryable: false, exitCode: 69 },
   /** A failure no other code describes (a bug): one line for the operator, the stack in the log at debug. */
   INTERNAL_ERROR: { retryable: false, exitCode: 70 },
 } as const satisfies Record<string, { retryable: boolean; exitCode: number }>;

@@ -119,3 +119,11 @@ export function usageError(spec: CommandSpec, problem?: string): GatewayError {
   const forms = spec.synopsis.map((f) => `vitalog ${spec.name} ${f}`.trimEnd()).join(" | ");
   return new GatewayError("USAGE", `${problem ? `${problem}; ` : ""}usage: ${forms} (see --help)`);
 }
+
+/** The README's command reference: every form of every command, one per line (checked current by a test). */
+export function commandReference(specs: readonly CommandSpec[]): string {
+  const width = Math.max(...specs.map((s) => s.name.length));
+  return specs
+    .flatMap((s) => s.synopsis.map((form) => `vitalog ${s.name.padEnd(width)} ${form}`.trimEnd()))
+    .join("\n");
+}

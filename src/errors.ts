@@ -46,6 +46,8 @@ export const ERROR_CODES = {
   ADDRESS_UNAVAILABLE: { retryable: false, exitCode: 78 },
   /** A command that asks the running gateway found none answering (EX_UNAVAILABLE). */
   GATEWAY_NOT_RUNNING: { retryable: true, exitCode: 69 },
+  /** A file a command was told to read or write cannot be (missing directory, permissions, full disk). */
+  FILE_UNUSABLE: { retryable: false, exitCode: 74 },
   /** An optional part a command needs is not installed (the demo's simulators); the message says how to get it. */
   COMPONENT_MISSING: { retryable: false, exitCode: 69 },
   /** A failure no other code describes (a bug): one line for the operator, the stack in the log at debug. */

@@ -25,12 +25,14 @@ const reason = {
 export const COMMAND_SPECS = {
   run: {
     name: "run",
+    maxPositionals: 0,
     summary: "run the gateway daemon (exits 0 after a graceful SIGTERM/SIGINT)",
     synopsis: ["--config FILE"],
     options: { config },
   },
   demo: {
     name: "demo",
+    maxPositionals: 0,
     summary:
       "a gateway with simulated wearables, BLE and serial devices and a local ledger, live, until Ctrl-C",
     synopsis: ["[--devices N] [--rate HZ] [--seconds S] [--keep]"],
@@ -93,6 +95,7 @@ export const COMMAND_SPECS = {
   },
   readings: {
     name: "readings",
+    maxPositionals: 0,
     summary: "stored readings as JSON lines, oldest first",
     synopsis: ["--config FILE [--device ID] [--subject S] [--since 15m] [--limit N | --tail N] [--follow]"],
     options: {
@@ -119,6 +122,7 @@ export const COMMAND_SPECS = {
   },
   status: {
     name: "status",
+    maxPositionals: 0,
     summary: "state of the running daemon (its admin endpoint), as JSON",
     synopsis: ["--config FILE"],
     options: { config },
@@ -172,6 +176,7 @@ export const COMMAND_SPECS = {
   },
   audit: {
     name: "audit",
+    maxPositionals: 0,
     summary:
       "recompute the tree from storage and check every checkpoint and logged table (exit 70 on findings)",
     synopsis: ["--config FILE [--vkey VKEY …] [--json]"],
@@ -237,6 +242,7 @@ export const COMMAND_SPECS = {
   },
   observe: {
     name: "observe",
+    maxPositionals: 0,
     summary: "a clinician's NEWS2 entry for a subject (running daemon; logged, attributed)",
     synopsis: [
       "--config FILE --subject S --by USER [--air|--oxygen] [--acvpu A|C|V|P|U] [--spo2-scale 1|2] [--observed-at ISO] [--as CONSUMER]",
@@ -259,6 +265,7 @@ export const COMMAND_SPECS = {
   },
   news2: {
     name: "news2",
+    maxPositionals: 0,
     summary: "current NEWS2 per subject, complete or not (running daemon)",
     synopsis: ["--config FILE [--subject S] [--json]"],
     options: {

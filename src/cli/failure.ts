@@ -24,6 +24,8 @@ export function failureOf(err: unknown): Failure {
   if (err instanceof GatewayError) return { code: err.code, message: err.message, exitCode: err.exitCode };
   const listen = listenFailure(err);
   if (listen) return listen;
+  const file = fileFailure(err);
+  if (file) return file;
   const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
   return { code: "INTERNAL_ERROR", message: oneLine(message), exitCode: ERROR_CODES.INTERNAL_ERROR.exitCode };
 }
@@ -48,6 +50,28 @@ export function listenFailure(err: unknown): Failure | null {
     };
   }
   return null;
+}
+
+/** A file the command was told to read or write (`--out`, `--config`'s paths) that the system refuses. */
+function fileFailure(err: unknown): Failure | null {
+  const e = err as NodeJS.ErrnoException | null;
+  if (!e || typeof e !== "object" || typeof e.path !== "string" || typeof e.code !== "string") return null;
+  const why: Record<string, string> = {
+    ENOENT: "no such file or directory",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    EISDIR: "is a directory",
+    ENOTDIR: "a part of the path is not a directory",
+    ENOSPC: "no space left on the device",
+    EROFS: "read-only file system",
+  };
+  const reason = why[e.code];
+  if (reason === undefined) return null;
+  return {
+    code: "FILE_UNUSABLE",
+    message: `${e.path}: ${reason} (${e.syscall ?? "access"})`,
+    exitCode: ERROR_CODES.FILE_UNUSABLE.exitCode,
+  };
 }
 
 /** The first line: the rest of an unexpected error's text is its stack, which belongs to the log. */

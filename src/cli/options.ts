@@ -30,6 +30,8 @@ export interface CommandSpec {
   readonly options: Readonly<Record<string, OptionSpec>>;
   /** Further lines after the option list (exit codes, formats). */
   readonly notes?: readonly string[];
+  /** How many words besides flags the command takes at most (a stray word is a usage error); default any. */
+  readonly maxPositionals?: number;
 }
 
 /** The flag every command takes: prints the usage and exits 0. */
@@ -79,11 +81,15 @@ export function parseCommand<S extends CommandSpec>(
       allowPositionals: true,
       strict: true,
     });
+    if (spec.maxPositionals !== undefined && positionals.length > spec.maxPositionals) {
+      throw usageError(spec, `unexpected ${JSON.stringify(positionals[spec.maxPositionals])}`);
+    }
     return { values: values as ValuesOf<S["options"]>, positionals };
   } catch (cause) {
-    throw new GatewayError("USAGE", `${(cause as Error).message} (see vitalog ${spec.name} --help)`, {
-      cause,
-    });
+    if (cause instanceof GatewayError) throw cause;
+    // parseArgs explains some errors over several lines: the operator gets one
+    const message = (cause as Error).message.replace(/\s*\n\s*/g, " ");
+    throw new GatewayError("USAGE", `${message} (see vitalog ${spec.name} --help)`, { cause });
   }
 }
 

@@ -7,8 +7,10 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { failureOf } from "../../src/cli/failure.js";
 import { ERROR_CODES, type ErrorCode } from "../../src/errors.js";
 import { MAIN, waitExit } from "../helpers/child-gateway.js";
 import { tempDir } from "../helpers/gateway.js";
@@ -47,6 +49,13 @@ describe("a failing command says one line with its catalog code", () => {
     assert.match(r.stderr, /--id "bad id!" is not a device id/);
     const s = vitalog("devices", "add", "--config", config, "--id", "wear-1", "--subject", "pt 1");
     assertOneLineFailure(s, "USAGE");
+  });
+
+  it("refuses a stray word and keeps a multi-line parser error to one line", () => {
+    assertOneLineFailure(vitalog("run", "--config", config, "extra"), "USAGE");
+    const r = vitalog("alerts", "--config", config, "--limit", "-1");
+    assertOneLineFailure(r, "USAGE");
+    assert.match(r.stderr, /--limit=-XYZ/);
   });
 
   it("names an unknown flag and points at --help", () => {
@@ -101,6 +110,30 @@ describe("a failing command says one line with its catalog code", () => {
     assert.equal(r.status, 78);
     assert.match(r.stderr, /^vitalog: CONFIG_INVALID: /);
     assert.match(r.stderr, /"msg":"command failed"/);
+  });
+});
+
+describe("failureOf: any thrown value as one catalog line", () => {
+  it("names a file the system refuses as FILE_UNUSABLE with its path", () => {
+    let thrown: unknown;
+    try {
+      writeFileSync(join(tmpdir(), "vitalog-no-such-dir", "proof.json"), "");
+    } catch (err) {
+      thrown = err;
+    }
+    const f = failureOf(thrown);
+    assert.equal(f.code, "FILE_UNUSABLE");
+    assert.equal(f.exitCode, ERROR_CODES.FILE_UNUSABLE.exitCode);
+    assert.match(f.message, /vitalog-no-such-dir\/proof\.json: no such file or directory \(open\)$/);
+  });
+
+  it("keeps an unexpected error to its first line, without its stack", () => {
+    const f = failureOf(new RangeError("index out of range\nsecond line"));
+    assert.deepEqual(f, {
+      code: "INTERNAL_ERROR",
+      message: "RangeError: index out of range",
+      exitCode: ERROR_CODES.INTERNAL_ERROR.exitCode,
+    });
   });
 });
 

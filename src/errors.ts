@@ -37,6 +37,21 @@ export const ERROR_CODES = {
   CONTROL_TIMEOUT: { retryable: true, exitCode: 75 },
   /** The control socket exists but the exchange with the gateway failed. */
   CONTROL_FAILED: { retryable: true, exitCode: 69 },
+  /**
+   * A listening address of the config (mqtt, admin, …) is taken by another process: a configuration problem
+   * (exit 78, so systemd's RestartPreventExitStatus= does not restart into the same collision).
+   */
+  ADDRESS_IN_USE: { retryable: false, exitCode: 78 },
+  /** A listening address of the config cannot be bound here (not a local address, or a privileged port). */
+  ADDRESS_UNAVAILABLE: { retryable: false, exitCode: 78 },
+  /** A command that asks the running gateway found none answering (EX_UNAVAILABLE). */
+  GATEWAY_NOT_RUNNING: { retryable: true, exitCode: 69 },
+  /** A file a command was told to read or write cannot be (missing directory, permissions, full disk). */
+  FILE_UNUSABLE: { retryable: false, exitCode: 74 },
+  /** An optional part a command needs is not installed (the demo's simulators); the message says how to get it. */
+  COMPONENT_MISSING: { retryable: false, exitCode: 69 },
+  /** A failure no other code describes (a bug): one line for the operator, the stack in the log at debug. */
+  INTERNAL_ERROR: { retryable: false, exitCode: 70 },
 } as const satisfies Record<string, { retryable: boolean; exitCode: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { GatewayError } from "./errors.js";
+import { COMMAND_SPECS, EXIT_CODES_NOTE } from "./cli/command-specs.js";
+import { failureOf } from "./cli/failure.js";
+import { usageOf, wantsHelp } from "./cli/options.js";
 
 type Command = (argv: string[], out: NodeJS.WriteStream) => Promise<number>;
 
@@ -7,7 +9,7 @@ type Command = (argv: string[], out: NodeJS.WriteStream) => Promise<number>;
  * Every sub-command, loaded lazily so `vitalog verify` does not pay for the broker. One line per
  * command; each module exports its handler.
  */
-const COMMANDS: Record<string, () => Promise<Command>> = {
+const COMMANDS: Record<keyof typeof COMMAND_SPECS, () => Promise<Command>> = {
   run: async () => (await import("./cli/run.js")).runCommand,
   demo: async () => (await import("./cli/demo.js")).demoCommand,
   devices: async () => (await import("./cli/devices.js")).devicesCommand,
@@ -26,36 +28,19 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   rules: async () => (await import("./cli/rules.js")).rulesCommand,
 };
 
-const USAGE = `usage: vitalog <command> [flags]
-
-  run      --config FILE                          run the gateway daemon
-  demo     [--devices N] [--rate HZ] [--seconds S] gateway + simulated wearables, live view, until Ctrl-C
-  devices  add --config FILE --id ID --subject S [--model M]   provision; prints credentials once
-  devices  list|remove --config FILE [--id ID]
-  users    add --config FILE --id ID --role ROLE [--name NAME]   a person who may act on alarms (logged)
-  users    list|disable|enable --config FILE [--id ID]; users role --config FILE --id ID --role ROLE
-  readings --config FILE [--device ID] [--subject S] [--since 15m] [--limit N] [--follow]
-  status   --config FILE                          state of the running daemon
-  keys     init|show|list|rotate --config FILE    signing + storage keys; init/show print the vkey
-  proof    <reading-id> --config FILE [--at SIZE] [--out FILE]   self-contained proof bundle
-  proof    --consistency OLD NEW --config FILE    consistency proof between two signed checkpoints
-  verify   <bundle> --vkey VKEY [--json] [--chain-id N --contract 0x… --block-hash 0x…]
-                                                  offline check: exit 0 valid, 1 invalid, 2 unusable
-  audit    --config FILE [--vkey VKEY] [--json]   recompute the tree, check every checkpoint (70 on findings)
-  subjects erase <subject> --config FILE --yes    crypto-shred a subject (irreversible)
-  tlog     adopt-unlogged --config FILE --by USER --reason TEXT [--id DEVICE | --devices-only |
-           --readings-only | --rejections-only] --yes
-                                                  put rows the log does not hold in it, as they stand (logged)
-  alerts   --config FILE [--since 24h] [--limit N]  active alerts and recent transitions
-  alerts   ack|silence ID --config FILE --by USER [--minutes M]   acknowledge/silence as a known USER;
-                                                  ID may be a unique prefix (6+ characters)
-  observe  --config FILE --subject S --by USER [--air|--oxygen] [--acvpu A|C|V|P|U] [--spo2-scale 1|2]
-  news2    --config FILE [--subject S] [--json]  current NEWS2 per subject, complete or not (running daemon)
-  rules    show --config FILE [--subject ID] [--json]   threshold limits in force after merging
-  rules    set|reset --config FILE --subject ID [--vital V] … --by USER --why TEXT   a patient's own limits (logged)
-
-exit codes: 0 ok, 1 failure, 2 unusable input, 64 usage, 69 ledger/sink unavailable, 70 integrity,
-74 storage or output, 75 try again later, 77 user refused (--by), 78 config, 141 output closed by its reader`;
+/** `vitalog --help`: every command with its one-line summary, from the same tables as each command's help. */
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMAND_SPECS).map((n) => n.length)) + 2;
+  const rows = Object.values(COMMAND_SPECS).map((s) => `  ${s.name.padEnd(width)}${s.summary}`);
+  return [
+    "usage: vitalog <command> [flags]   (vitalog <command> --help for its flags)",
+    "",
+    ...rows,
+    "",
+    EXIT_CODES_NOTE,
+    "A failure is one line on stderr: vitalog: CODE: message. VITALOG_LOG_LEVEL=debug adds its stack trace.",
+  ].join("\n");
+}
 
 /** Exit status when the reader of our output went away (`vitalog readings | head`), as a shell reports SIGPIPE. */
 const EXIT_OUTPUT_CLOSED = 141;
@@ -66,24 +51,36 @@ const EXIT_OUTPUT_FAILED = 74;
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === "help" || command === "--help" || command === "-h") {
-    process.stdout.write(`${USAGE}\n`);
+    (command === undefined ? process.stderr : process.stdout).write(`${usage()}\n`);
     return command === undefined ? 64 : 0;
   }
-  const load = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
-  if (!load) {
-    process.stderr.write(`unknown command ${command}\n${USAGE}\n`);
+  if (!Object.hasOwn(COMMANDS, command)) {
+    process.stderr.write(`vitalog: USAGE: unknown command ${JSON.stringify(command)} (see vitalog --help)\n`);
     return 64;
   }
-  try {
-    return await (await load())(rest, process.stdout);
-  } catch (err) {
-    if (err instanceof GatewayError) {
-      process.stderr.write(`vitalog: ${err.code}: ${err.message}\n`);
-      return err.exitCode;
-    }
-    process.stderr.write(`vitalog: ${(err as Error)?.stack ?? String(err)}\n`);
-    return 1;
+  const name = command as keyof typeof COMMANDS;
+  if (wantsHelp(COMMAND_SPECS[name], rest)) {
+    process.stdout.write(usageOf(COMMAND_SPECS[name]));
+    return 0;
   }
+  try {
+    return await (await COMMANDS[name]())(rest, process.stdout);
+  } catch (err) {
+    const failure = failureOf(err);
+    process.stderr.write(`vitalog: ${failure.code}: ${failure.message}\n`);
+    await debugLog(name, err);
+    return failure.exitCode;
+  }
+}
+
+/** The stack of a failure goes to the log at debug, never to the operator's screen by default. */
+async function debugLog(command: string, err: unknown): Promise<void> {
+  const level = process.env.VITALOG_LOG_LEVEL;
+  if (level !== "debug" && level !== "trace") return;
+  const { createLogger } = await import("./log.js");
+  const log = createLogger(level, process.stderr);
+  log.debug({ err, command }, "command failed");
+  await new Promise<void>((resolve) => log.flush(() => resolve()));
 }
 
 /**

@@ -4,8 +4,9 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import mqtt from "mqtt";
-import { freePort, MAIN, spawnGateway, waitExit } from "./helpers/child-gateway.js";
+import { MAIN, spawnGateway, waitExit } from "./helpers/child-gateway.js";
 import { tempDir } from "./helpers/gateway.js";
+import { withFreshPort } from "./helpers/ports.js";
 
 const vitalog = (...args: string[]) =>
   spawnSync(process.execPath, [MAIN, ...args], { encoding: "utf8", timeout: 30_000 });
@@ -15,13 +16,14 @@ describe("vitalog CLI", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("provisions a device, shows its password once, serves its readings and removes it", async () => {
-    const port = await freePort();
-    const adminPort = await freePort();
     const config = join(dir, "vitalog.yaml");
-    writeFileSync(
-      config,
-      `gateway: { id: cli-gw, stateDir: state }\nmqtt: { port: ${port} }\nadmin: { port: ${adminPort} }\n`,
-    );
+    // MQTT on port 0 (the bound port is read from the gateway's ready line); admin 0 means off, so a fresh one
+    const writeConfig = (adminPort: number) =>
+      writeFileSync(
+        config,
+        `gateway: { id: cli-gw, stateDir: state }\nmqtt: { port: 0 }\nadmin: { port: ${adminPort} }\n`,
+      );
+    writeConfig(0);
 
     const added = vitalog(
       "devices",
@@ -59,8 +61,11 @@ describe("vitalog CLI", () => {
     );
     assert.ok(!listed.stdout.includes(creds.mqtt.password), "list never shows the password");
 
-    const { child } = await spawnGateway(config);
-    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+    const { child, mqttPort } = await withFreshPort((adminPort) => {
+      writeConfig(adminPort);
+      return spawnGateway(config);
+    });
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
       clientId: "wear-9",
       username: "wear-9",
       password: creds.mqtt.password,

@@ -5,7 +5,9 @@ import { openAlerts, recentAlertEvents } from "../rules/sinks/alert-store.js";
 import { EXIT_REFUSED } from "../users/cli-authorization.js";
 import { CLI_REFUSAL_REASONS } from "../users/create-users.js";
 import { sendAlertCommand, sendCliAlertAction } from "./alert-command.js";
-import { parseFlags, parseSince, requireFlag } from "./args.js";
+import { parseSince, requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand, usageError } from "./options.js";
 
 /**
  * `vitalog alerts --config FILE [--since 24h] [--limit N]`: active alerts and recent transitions (JSON).
@@ -19,22 +21,12 @@ import { parseFlags, parseSince, requireFlag } from "./args.js";
  * another refusal.
  */
 export async function alertsCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    config: { type: "string", short: "c" },
-    since: { type: "string" },
-    limit: { type: "string" },
-    by: { type: "string" },
-    as: { type: "string" },
-    minutes: { type: "string" },
-  });
+  const { values, positionals } = parseCommand(COMMAND_SPECS.alerts, argv);
   const config = loadConfig(requireFlag(values.config, "config"));
   const [action, alertId] = positionals;
   if (action === "ack" || action === "silence") {
     if (!alertId)
-      throw new GatewayError(
-        "USAGE",
-        `usage: vitalog alerts ${action} <alert-id or unique prefix> --by USER`,
-      );
+      throw usageError(COMMAND_SPECS.alerts, `${action} needs an alert id (or a unique prefix of one)`);
     const by = requireFlag(values.by, "by");
     const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
     if (minutes !== undefined && !(minutes > 0)) throw new GatewayError("USAGE", "--minutes must be > 0");
@@ -48,10 +40,7 @@ export async function alertsCommand(argv: string[], out: NodeJS.WritableStream):
     return typeof reply.error === "string" && CLI_REFUSAL_REASONS.has(reply.error) ? EXIT_REFUSED : 1;
   }
   if (action !== undefined && action !== "list")
-    throw new GatewayError(
-      "USAGE",
-      "usage: vitalog alerts [list] | ack <id> --by USER [--as CONSUMER] | silence <id> --by USER [--as CONSUMER] [--minutes M]",
-    );
+    throw usageError(COMMAND_SPECS.alerts, `unknown action ${JSON.stringify(action)}`);
   const limit = values.limit === undefined ? 100 : Number(values.limit);
   if (!Number.isInteger(limit) || limit <= 0)
     throw new GatewayError("USAGE", "--limit must be a positive integer");

@@ -1,15 +1,22 @@
 import { userInfo } from "node:os";
-import { type ParseArgsConfig, parseArgs } from "node:util";
 import { GatewayError } from "../errors.js";
+import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "../identifiers.js";
 import { USER_ID_PATTERN } from "../users/roles.js";
 
-/** Parses a sub-command's flags; unknown flags are a usage error (exit 64). */
-export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(argv: string[], options: T) {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-  } catch (cause) {
-    throw new GatewayError("USAGE", (cause as Error).message, { cause });
+/**
+ * Checks the shape of an id flag before anything is opened, so a typo is a usage error (exit 64) and not an
+ * assertion deeper down. Returns the value unchanged (undefined stays undefined).
+ */
+export function idFlag(value: string | undefined, name: "id" | "subject"): string | undefined {
+  const pattern = name === "id" ? DEVICE_ID_PATTERN : SUBJECT_ID_PATTERN;
+  if (value !== undefined && !pattern.test(value)) {
+    const shape = name === "id" ? "1–64 of A-Z a-z 0-9 . _ -" : "1–128 of A-Z a-z 0-9 . _ : -";
+    throw new GatewayError(
+      "USAGE",
+      `--${name} ${JSON.stringify(value)} is not a ${name === "id" ? "device" : "subject"} id (${shape}, starting with a letter or digit)`,
+    );
   }
+  return value;
 }
 
 /** "90s", "15m", "2h", "1d" ago, an ISO-8601 instant, or epoch milliseconds → epoch ms. */

@@ -3,7 +3,9 @@ import { auditLog } from "../batcher/tlog/tlog-audit.js";
 import { parseVkey, type Verifier } from "../batcher/verifier/signer.js";
 import { loadConfig } from "../config.js";
 import { GatewayError } from "../errors.js";
-import { parseFlags, requireFlag } from "./args.js";
+import { requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand } from "./options.js";
 
 /**
  * `vitalog audit --config FILE [--vkey VKEY …] [--json]`: recomputes the tree from storage, checks every
@@ -16,11 +18,7 @@ import { parseFlags, requireFlag } from "./args.js";
  * anything was found. Runs on one snapshot, beside a running gateway too.
  */
 export async function auditCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values } = parseFlags(argv, {
-    config: { type: "string", short: "c" },
-    vkey: { type: "string", multiple: true },
-    json: { type: "boolean", default: false },
-  });
+  const { values } = parseCommand(COMMAND_SPECS.audit, argv);
   const config = loadConfig(requireFlag(values.config, "config"));
   const tlog = openTlogForCli(config);
   try {

@@ -3,7 +3,7 @@
  * with the AnchorRegistry deployed, mining a block per second, and the `anchor` config slice that
  * points the demo gateway at it. When anvil cannot start, the demo runs without anchoring and says why.
  */
-import { ANVIL_KEYS, type AnvilNode, startAnvil, writeKeyFile } from "../anchor/anvil.js";
+import type { AnvilNode } from "../anchor/anvil.js";
 import type { Metrics } from "../metrics.js";
 
 export interface DemoLedger {
@@ -16,19 +16,26 @@ export interface DemoLedger {
   stop(): Promise<void>;
 }
 
+/** How to get anvil, when the optional package is missing. */
+const ANVIL_HINT = "npm install @foundry-rs/anvil in vitalog's own directory (a clone's npm install has it)";
 const BLOCK_TIME_SEC = 1;
 const CONFIRMATIONS = 2;
 const ANCHOR_INTERVAL_SEC = 5;
 
 /** Starts anvil and writes the gateway's ledger key file (0600) into `stateDir`. */
 export async function startDemoLedger(stateDir: string): Promise<DemoLedger> {
+  // loaded here, not at start-up: anvil is an optional package the demo alone uses
+  const { ANVIL_KEYS, startAnvil, writeKeyFile } = await import("../anchor/anvil.js");
   let node: AnvilNode;
   try {
     node = await startAnvil({ blockTimeSec: BLOCK_TIME_SEC });
   } catch (err) {
+    const isMissing = (err as NodeJS.ErrnoException).code === "MODULE_NOT_FOUND";
     return {
       config: {},
-      note: `ledger: anvil unavailable (${(err as Error).message.split("\n")[0]}); anchoring off`,
+      note: isMissing
+        ? `ledger: anvil is not installed, anchoring off; to see anchoring: ${ANVIL_HINT}`
+        : `ledger: anvil unavailable (${(err as Error).message.split("\n")[0]}); anchoring off`,
       footer: () => "",
       stop: async () => {},
     };

@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
-import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createWriteStream, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Scenario, scenarioFor } from "../../firmware-sim/scenarios.js";
+import type { Scenario } from "../../firmware-sim/scenarios.js";
 import { Gateway } from "../app/gateway.js";
 import { systemClock } from "../clock.js";
 import { parseConfig } from "../config.js";
@@ -16,12 +16,15 @@ import { MIGRATIONS } from "../migrations.js";
 import type { RulesHandle } from "../rules/create-rules.js";
 import { USERS_CHANGED_OP } from "../users/create-users.js";
 import { openUserStore } from "../users/open-user-store.js";
-import { parseFlags } from "./args.js";
-import { prepareFieldDevices } from "./demo-devices.js";
+import { COMMAND_SPECS } from "./command-specs.js";
 import { startDemoLedger } from "./demo-ledger.js";
+import { DEMO_WORKER_ENV, superviseDemo, sweepGroup } from "./demo-supervisor.js";
 import { type DeviceRow, renderAlerts, renderTable } from "./demo-view.js";
+import { parseCommand } from "./options.js";
 
 const SIM = resolve(dirname(fileURLToPath(import.meta.url)), "../../firmware-sim/mqtt-wearable.js");
+/** How long a worker's stop may take before its process group is killed. */
+const STOP_DEADLINE_MS = 15_000;
 
 /**
  * What a nurse enters at the bedside for each demo patient, so NEWS2 has the two parameters no device supplies
@@ -44,19 +47,44 @@ const NEWS2_NOTE =
   "the NEWS2 column shows each score, or how many parameters are missing";
 
 /**
+ * The device simulators, loaded when the demo starts: firmware-sim/ is not part of the npm package, so a
+ * production install has none and the demo says how to get them.
+ */
+async function loadSimulators() {
+  try {
+    const [{ scenarioFor }, { prepareFieldDevices }] = await Promise.all([
+      import("../../firmware-sim/scenarios.js"),
+      import("./demo-devices.js"),
+    ]);
+    if (!existsSync(SIM))
+      throw Object.assign(new Error(`${SIM} is missing`), { code: "ERR_MODULE_NOT_FOUND" });
+    return { scenarioFor, prepareFieldDevices };
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") throw cause;
+    throw new GatewayError(
+      "COMPONENT_MISSING",
+      "the demo's device simulators (firmware-sim/) are not installed: the npm package does not ship them; run the demo from a clone of the repository (README: Install)",
+      { cause },
+    );
+  }
+}
+
+/** How the printed hints call vitalog: by name when it is on PATH, else as this very process was started. */
+function vitalogInvocation(): string {
+  const onPath = (process.env.PATH ?? "").split(":").some((d) => d !== "" && existsSync(join(d, "vitalog")));
+  return onPath ? "vitalog" : `${process.execPath} ${fileURLToPath(new URL("../main.js", import.meta.url))}`;
+}
+
+/**
  * `vitalog demo`: the gateway on embedded defaults in a temporary state dir, simulated wearables
- * in a separate process, and a live table of what arrives, until Ctrl-C (or --seconds).
+ * in a separate process, and a live table of what arrives, until Ctrl-C (or --seconds). Run from the command
+ * line it supervises a worker process that does all that (demo-supervisor.ts: nothing outlives the demo).
  */
 export async function demoCommand(
   argv: string[],
   out: NodeJS.WriteStream | NodeJS.WritableStream,
 ): Promise<number> {
-  const { values } = parseFlags(argv, {
-    devices: { type: "string", default: "10" },
-    rate: { type: "string", default: "1" },
-    seconds: { type: "string" },
-    keep: { type: "boolean", default: false },
-  });
+  const { values } = parseCommand(COMMAND_SPECS.demo, argv);
   const deviceCount = Number(values.devices);
   const rate = Number(values.rate);
   if (!(Number.isInteger(deviceCount) && deviceCount > 0 && deviceCount <= 500)) {
@@ -64,25 +92,35 @@ export async function demoCommand(
   }
   if (!(rate > 0 && rate <= 100))
     throw new GatewayError("USAGE", "--rate must be in (0, 100] packs/s per device");
+  if (values.seconds !== undefined && !(Number(values.seconds) > 0))
+    throw new GatewayError("USAGE", "--seconds must be a positive number");
+  const isWorker = process.env[DEMO_WORKER_ENV] === "1";
+  if (!isWorker && out === process.stdout) return superviseDemo(argv);
+  const { scenarioFor, prepareFieldDevices } = await loadSimulators();
   const stateDir = mkdtempSync(join(tmpdir(), "vitalog-demo-"));
-  const logFile = join(stateDir, "gateway.log");
+  // the log lives beside the state directory, not in it: it is kept when the state is removed
+  const logFile = `${stateDir}.log`;
   const log = createLogger("info", createWriteStream(logFile));
   // BLE and serial simulated devices, when dbus-daemon and socat are installed (else the demo says why not)
   const field = await prepareFieldDevices(stateDir, deviceCount);
   // a real local EVM node as the embedded ledger: checkpoints are anchored within seconds
   const ledger = await startDemoLedger(stateDir);
-  const config = parseConfig(
-    {
-      gateway: { id: "demo-gw", origin: "demo.vitalog.invalid/gw/demo-gw", stateDir },
-      mqtt: { port: 0 },
-      admin: { port: 0 },
-      ...field.config,
-      ...ledger.config,
-    },
-    stateDir,
-    "demo",
-  );
+  const raw = {
+    gateway: { id: "demo-gw", origin: "demo.vitalog.invalid/gw/demo-gw", stateDir },
+    mqtt: { port: 0 },
+    admin: { port: 0 },
+    ...field.config,
+    ...ledger.config,
+  };
+  const config = parseConfig(raw, stateDir, "demo");
   const gateway = await Gateway.start(config, { log, clock: systemClock });
+  // the config the printed commands name: the running demo gateway's, with the port its broker took
+  const configFile = join(stateDir, "vitalog.yaml");
+  writeFileSync(
+    configFile,
+    `# vitalog demo: the config of the demo gateway while it runs (JSON is YAML)\n${JSON.stringify({ ...raw, mqtt: { port: gateway.mqtt.port } }, null, 2)}\n`,
+    { mode: 0o600 },
+  );
   const rows = new Map<string, DeviceRow>();
   const creds = [];
   for (let i = 0; i < deviceCount; i++) {
@@ -175,9 +213,13 @@ export async function demoCommand(
   });
 
   const isTty = "isTTY" in out && out.isTTY === true;
+  const cli = `${vitalogInvocation()} %s --config ${configFile}`;
+  const hints = ["readings --tail 5", "alerts", "news2", "audit"].map((c) => `  ${cli.replace("%s", c)}`);
   out.write(
     `Vitalog demo: gateway ${config.gateway.id}, MQTT on 127.0.0.1:${gateway.mqtt.port}, state in ${stateDir}\n` +
-      `${deviceCount} simulated wearable(s) in a separate process (${SIM}); gateway log: ${logFile}\n${[...field.notes, ledger.note, NEWS2_NOTE].join("\n")}\nCtrl-C to stop.\n\n`,
+      `${deviceCount} simulated wearable(s) in a separate process (${SIM})\n${[...field.notes, ledger.note, NEWS2_NOTE].join("\n")}\n` +
+      `Kept after it stops: the gateway log ${logFile}. Removed when it stops: ${stateDir}${values.keep ? " (kept: --keep)" : " (--keep keeps it)"}\n` +
+      `While it runs, in another terminal (${configFile} is its config):\n${hints.join("\n")}\nCtrl-C to stop.\n\n`,
   );
   const started = Date.now();
   const draw = () => {
@@ -208,10 +250,14 @@ export async function demoCommand(
   // this screen shows every alert: it is a listener, so the gateway does not report that nobody listens
   const releaseScreen = rules?.listeners.attach("demo screen") ?? (() => {});
 
+  const parent = process.ppid;
   const code = await new Promise<number>((done) => {
     const finish = () => done(0);
-    process.once("SIGINT", finish);
-    process.once("SIGTERM", finish);
+    // every one, not once: a second signal must not kill the demo mid-stop (the parent-death signal comes
+    // once per thread of the dying parent [prctl(2) PR_SET_PDEATHSIG], and a user may press Ctrl-C twice)
+    for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, finish);
+    // a worker whose supervisor died without a word (SIGKILL) and without setpriv's signal: its parent changes
+    if (isWorker) setInterval(() => process.ppid !== parent && finish(), 500).unref();
     sim.once("exit", (c) => {
       if (c !== null && c !== 0) {
         out.write(`simulator exited with ${c}: ${simErr}\n`);
@@ -220,6 +266,8 @@ export async function demoCommand(
     });
     if (values.seconds) setTimeout(finish, Number(values.seconds) * 1000);
   });
+  // a worker that cannot stop in time still leaves nothing behind: its process group is killed
+  if (isWorker) setTimeout(() => sweepGroup(process.pid), STOP_DEADLINE_MS).unref();
   clearInterval(timer);
   unsubscribe();
   releaseScreen();
@@ -230,8 +278,12 @@ export async function demoCommand(
   await gateway.stop();
   await field.stop();
   await ledger.stop();
-  out.write(`\nstopped; ${values.keep ? `state kept in ${stateDir}` : "temporary state removed"}\n`);
   if (!values.keep) rmSync(stateDir, { recursive: true, force: true });
+  out.write(
+    `\nstopped; gateway log kept in ${logFile}; ${values.keep ? `state kept in ${stateDir} (config ${configFile})` : `state removed (${stateDir})`}\n`,
+  );
+  // the supervisor is gone and cannot sweep the group: the worker does, itself last
+  if (isWorker && process.ppid !== parent) sweepGroup(process.pid);
   return code;
 }
 

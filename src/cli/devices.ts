@@ -15,24 +15,18 @@ import { DeviceRegistry, generatePassword } from "../drivers/device-registry.js"
 import { GatewayError } from "../errors.js";
 import { MIGRATIONS } from "../migrations.js";
 import { authorizeCli, loadUserDirectory, printRefusal } from "../users/cli-authorization.js";
-import { cliActor, parseFlags, requireFlag } from "./args.js";
-
-const USAGE =
-  "usage: vitalog devices add|list|bind|passwd|remove --config FILE [--id ID] [--subject S] [--model M] [--by USER] [--reason TEXT]";
+import { cliActor, idFlag, requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand, usageError } from "./options.js";
 
 export async function devicesCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    config: { type: "string", short: "c" },
-    id: { type: "string" },
-    subject: { type: "string" },
-    model: { type: "string" },
-    by: { type: "string" },
-    reason: { type: "string" },
-  });
+  const { values, positionals } = parseCommand(COMMAND_SPECS.devices, argv);
   const verb = positionals[0];
   if (positionals.length !== 1 || !["add", "list", "bind", "passwd", "remove"].includes(verb!)) {
-    throw new GatewayError("USAGE", USAGE);
+    throw usageError(COMMAND_SPECS.devices);
   }
+  idFlag(values.id, "id");
+  idFlag(values.subject, "subject");
   const config = loadConfig(requireFlag(values.config, "config"));
   const actor: DeviceChangeActor = cliActor(values.by, values.reason);
   const db = openDatabase(config.storage.path!, MIGRATIONS, { synchronous: config.storage.synchronous });

@@ -2,10 +2,9 @@ import { createSigningKey, createStorageKey, logOrigin, resolveKeyPaths } from "
 import { rotateSigningKey } from "../batcher/tlog/key-rotation.js";
 import { openTlogForCli, signingKeyHistory } from "../batcher/tlog/open-tlog.js";
 import { loadConfig } from "../config.js";
-import { GatewayError } from "../errors.js";
-import { parseFlags, requireFlag } from "./args.js";
-
-const USAGE = "usage: vitalog keys init|show|list|rotate --config FILE";
+import { requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand, usageError } from "./options.js";
 
 /**
  * `vitalog keys init` creates the signing key and the storage key (0600; refuses to overwrite) and prints
@@ -13,7 +12,7 @@ const USAGE = "usage: vitalog keys init|show|list|rotate --config FILE";
  * ever signed with (JSON lines), `rotate` replaces the signing key (handover checkpoint signed by both).
  */
 export async function keysCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parseFlags(argv, { config: { type: "string", short: "c" } });
+  const { values, positionals } = parseCommand(COMMAND_SPECS.keys, argv);
   const config = loadConfig(requireFlag(values.config, "config"));
   switch (positionals[0]) {
     case "init": {
@@ -51,6 +50,6 @@ export async function keysCommand(argv: string[], out: NodeJS.WritableStream): P
       }
     }
     default:
-      throw new GatewayError("USAGE", USAGE);
+      throw usageError(COMMAND_SPECS.keys);
   }
 }

@@ -4,7 +4,9 @@ import { GatewayError } from "../errors.js";
 import { NEWS2_PARAMETER_LABELS } from "../rules/news2.js";
 import type { News2Parameter } from "../rules/news2-score.js";
 import type { News2View } from "../rules/news2-view.js";
-import { parseFlags, requireFlag } from "./args.js";
+import { requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand } from "./options.js";
 
 /**
  * `vitalog news2 --config FILE [--subject ID] [--json]`: the current NEWS2 of every subject (or one), complete
@@ -15,11 +17,7 @@ import { parseFlags, requireFlag } from "./args.js";
  * (`{ subjects: News2View[] }`).
  */
 export async function news2Command(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values } = parseFlags(argv, {
-    config: { type: "string", short: "c" },
-    subject: { type: "string" },
-    json: { type: "boolean" },
-  });
+  const { values } = parseCommand(COMMAND_SPECS.news2, argv);
   const config = loadConfig(requireFlag(values.config, "config"));
   const args = values.subject === undefined ? {} : { subject_id: values.subject };
   const reply = await controlRequest(config.gateway.stateDir, "news2", args);

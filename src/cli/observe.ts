@@ -3,7 +3,9 @@ import { GatewayError } from "../errors.js";
 import { EXIT_REFUSED } from "../users/cli-authorization.js";
 import { CLI_REFUSAL_REASONS } from "../users/create-users.js";
 import { sendAlertCommand } from "./alert-command.js";
-import { parseFlags, requireFlag } from "./args.js";
+import { requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand } from "./options.js";
 
 /**
  * `vitalog observe --config FILE --subject S --by USER [--air|--oxygen] [--acvpu A|C|V|P|U]
@@ -12,17 +14,7 @@ import { parseFlags, requireFlag } from "./args.js";
  * (unknown, disabled, role not permitted), as `vitalog users` does; 1 on another refusal.
  */
 export async function observeCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values } = parseFlags(argv, {
-    config: { type: "string", short: "c" },
-    subject: { type: "string" },
-    by: { type: "string" },
-    air: { type: "boolean" },
-    oxygen: { type: "boolean" },
-    acvpu: { type: "string" },
-    "spo2-scale": { type: "string" },
-    "observed-at": { type: "string" },
-    as: { type: "string" },
-  });
+  const { values } = parseCommand(COMMAND_SPECS.observe, argv);
   const config = loadConfig(requireFlag(values.config, "config"));
   if (values.air && values.oxygen) throw new GatewayError("USAGE", "--air and --oxygen are exclusive");
   const scale = values["spo2-scale"];

@@ -4,10 +4,9 @@ import { openTlogForCli } from "../batcher/tlog/open-tlog.js";
 import { buildConsistencyBundle, type ProofSources } from "../batcher/tlog/proof-bundle.js";
 import { loadConfig } from "../config.js";
 import { GatewayError } from "../errors.js";
-import { parseFlags, requireFlag } from "./args.js";
-
-const USAGE =
-  "usage: vitalog proof <reading-id> --config FILE [--at SIZE] [--out FILE] | vitalog proof --consistency OLD NEW --config FILE";
+import { requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand, usageError } from "./options.js";
 
 function size(text: string | undefined, what: string): number {
   if (text === undefined || !/^(0|[1-9][0-9]*)$/.test(text) || !Number.isSafeInteger(Number(text))) {
@@ -23,12 +22,7 @@ function size(text: string | undefined, what: string): number {
  * anchored one). The bundle holds the reading: `--out` files are created 0600. `--consistency OLD NEW` writes a `vitalog-consistency/v1` bundle.
  */
 export async function proofCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    config: { type: "string", short: "c" },
-    at: { type: "string" },
-    out: { type: "string", short: "o" },
-    consistency: { type: "boolean", default: false },
-  });
+  const { values, positionals } = parseCommand(COMMAND_SPECS.proof, argv);
   const config = loadConfig(requireFlag(values.config, "config"));
   const tlog = openTlogForCli(config);
   try {
@@ -42,10 +36,10 @@ export async function proofCommand(argv: string[], out: NodeJS.WritableStream): 
     };
     let bundle: unknown;
     if (values.consistency) {
-      if (positionals.length !== 2) throw new GatewayError("USAGE", USAGE);
+      if (positionals.length !== 2) throw usageError(COMMAND_SPECS.proof);
       bundle = buildConsistencyBundle(src, size(positionals[0], "OLD"), size(positionals[1], "NEW"));
     } else {
-      if (positionals.length !== 1) throw new GatewayError("USAGE", USAGE);
+      if (positionals.length !== 1) throw usageError(COMMAND_SPECS.proof);
       const built = buildAnchoredProofBundle(
         src,
         positionals[0]!,

@@ -4,26 +4,32 @@ import { ReadingStore, type StoredReading } from "../batcher/commit/reading-stor
 import { loadConfig } from "../config.js";
 import { openDatabase } from "../db.js";
 import { GatewayError } from "../errors.js";
-import { parseFlags, parseSince, requireFlag } from "./args.js";
+import { parseSince, requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand } from "./options.js";
 
-/** `vitalog readings --config FILE [--device ID] [--subject S] [--since 15m] [--limit N] [--follow]`: JSON lines. */
+/**
+ * `vitalog readings --config FILE [--device ID] [--subject S] [--since 15m] [--limit N | --tail N] [--follow]`:
+ * JSON lines, always oldest first. `--limit N` is the first N from `--since` on (a page); `--tail N` is the
+ * latest N, as `tail -n N` shows a file's end, and with `--follow` it then prints new readings as they come.
+ */
 export async function readingsCommand(
   argv: string[],
   out: NodeJS.WritableStream,
   signal?: AbortSignal,
 ): Promise<number> {
-  const { values } = parseFlags(argv, {
-    config: { type: "string", short: "c" },
-    device: { type: "string" },
-    subject: { type: "string" },
-    since: { type: "string" },
-    limit: { type: "string" },
-    follow: { type: "boolean", short: "f" },
-  });
+  const { values } = parseCommand(COMMAND_SPECS.readings, argv);
   const config = loadConfig(requireFlag(values.config, "config"));
-  const limit = values.limit === undefined ? 1000 : Number(values.limit);
-  if (!Number.isInteger(limit) || limit <= 0)
-    throw new GatewayError("USAGE", "--limit must be a positive integer");
+  const count = (flag: "limit" | "tail", text: string | undefined, dflt: number) => {
+    const n = text === undefined ? dflt : Number(text);
+    if (!Number.isInteger(n) || n <= 0)
+      throw new GatewayError("USAGE", `--${flag} must be a positive integer`);
+    return n;
+  };
+  if (values.limit !== undefined && values.tail !== undefined)
+    throw new GatewayError("USAGE", "--limit and --tail are exclusive: the first N, or the latest N");
+  const limit = count("limit", values.limit, 1000);
+  const tail = values.tail === undefined ? undefined : count("tail", values.tail, 0);
   const db = openDatabase(config.storage.path!, [], { readonly: true });
   try {
     const store = new ReadingStore(db);
@@ -33,6 +39,15 @@ export async function readingsCommand(
       sinceMs: values.since === undefined ? undefined : parseSince(values.since, Date.now()),
     };
     let after: number | undefined;
+    if (tail !== undefined) {
+      // the latest N, printed oldest first as tail(1) prints them; --follow continues after the newest
+      const latest = store.query({ ...base, limit: tail, isNewestFirst: true }).reverse();
+      for (const r of latest) {
+        if (!out.write(`${JSON.stringify(toWire(r))}\n`)) await once(out, "drain");
+      }
+      if (!values.follow) return 0;
+      after = latest.at(-1)?.rowId;
+    }
     for (;;) {
       const rows = store.query({ ...base, afterRowId: after, limit });
       for (const r of rows) {

@@ -58,31 +58,15 @@ import {
 } from "../rules/threshold-config.js";
 import { EXIT_REFUSED, loadUserDirectory } from "../users/cli-authorization.js";
 import { CLI_REFUSAL_REASONS } from "../users/create-users.js";
-import { parseFlags, requireFlag } from "./args.js";
-
-const USAGE =
-  "usage: vitalog rules show --config FILE [--subject ID] [--json]\n" +
-  "       vitalog rules set --config FILE --subject ID --vital V [--low TIERS] [--high TIERS] [--hysteresis N] [--clear-sec N] [--enabled true|false] --by USER --why TEXT\n" +
-  "       vitalog rules reset --config FILE --subject ID [--vital V] --by USER --why TEXT\n" +
-  "       (TIERS: LIMIT:PRIORITY:DELAY_SEC,... e.g. 88:medium:15,85:high:5, or none)";
+import { requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand, usageError } from "./options.js";
 
 export async function rulesCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    config: { type: "string", short: "c" },
-    subject: { type: "string" },
-    json: { type: "boolean", default: false },
-    vital: { type: "string" },
-    low: { type: "string" },
-    high: { type: "string" },
-    hysteresis: { type: "string" },
-    "clear-sec": { type: "string" },
-    enabled: { type: "string" },
-    by: { type: "string" },
-    why: { type: "string" },
-  });
+  const { values, positionals } = parseCommand(COMMAND_SPECS.rules, argv);
   const [action, ...rest] = positionals;
   if (!(action === "show" || action === "set" || action === "reset") || rest.length > 0)
-    throw new GatewayError("USAGE", USAGE);
+    throw usageError(COMMAND_SPECS.rules);
   const subjectId = values.subject ?? null;
   if (subjectId !== null && !SUBJECT_ID_PATTERN.test(subjectId))
     throw new GatewayError("USAGE", "--subject must be a subject id (1–128 of A-Z a-z 0-9 . _ : -)");

@@ -12,9 +12,10 @@ import { MIGRATIONS } from "../migrations.js";
 import { SUBJECT_ERASE_OP } from "../rules/subject-lifecycle.js";
 import { authorizeCli, loadUserDirectory, printRefusal } from "../users/cli-authorization.js";
 import { USER_ID_PATTERN } from "../users/roles.js";
-import { parseFlags, requireFlag } from "./args.js";
+import { requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand, usageError } from "./options.js";
 
-const USAGE = "usage: vitalog subjects erase <subject> --config FILE --yes [--by USER]";
 /** How long the WAL checkpoint that removes the last copies is retried while a running daemon reads. */
 const CHECKPOINT_WAIT_MS = 5000;
 
@@ -31,15 +32,11 @@ const CHECKPOINT_WAIT_MS = 5000;
  * (EX_TEMPFAIL): erasing under a daemon that still alarms for the patient would leave it escalating.
  */
 export async function subjectsCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    config: { type: "string", short: "c" },
-    yes: { type: "boolean", default: false },
-    by: { type: "string" },
-  });
-  if (positionals[0] !== "erase" || positionals.length !== 2) throw new GatewayError("USAGE", USAGE);
+  const { values, positionals } = parseCommand(COMMAND_SPECS.subjects, argv);
+  if (positionals[0] !== "erase" || positionals.length !== 2) throw usageError(COMMAND_SPECS.subjects);
   if (!values.yes) throw new GatewayError("USAGE", "erasure is irreversible: add --yes to confirm");
   const subjectId = positionals[1]!;
-  if (!SUBJECT_ID_PATTERN.test(subjectId)) throw new GatewayError("USAGE", `invalid subject id: ${USAGE}`);
+  if (!SUBJECT_ID_PATTERN.test(subjectId)) throw usageError(COMMAND_SPECS.subjects, "invalid subject id");
   const by = values.by ?? process.env.SUDO_USER ?? userInfo().username;
   if (!USER_ID_PATTERN.test(by)) {
     throw new GatewayError(

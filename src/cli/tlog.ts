@@ -5,11 +5,9 @@ import { signNextCheckpoint } from "../batcher/tlog/checkpoint-store.js";
 import { openTlogForCli } from "../batcher/tlog/open-tlog.js";
 import { loadConfig } from "../config.js";
 import { GatewayError } from "../errors.js";
-import { parseFlags, requireFlag } from "./args.js";
-
-const USAGE =
-  "usage: vitalog tlog adopt-unlogged --config FILE --by USER --reason TEXT " +
-  "[--id DEVICE | --devices-only | --readings-only | --rejections-only] --yes";
+import { requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand, usageError } from "./options.js";
 
 /** The kinds of rows an adoption takes (all of them unless one of the `--…-only` flags, or `--id`, says). */
 interface Kinds {
@@ -32,17 +30,8 @@ interface Kinds {
  * what `vitalog audit` names first. The gateway itself never does this.
  */
 export async function tlogCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    config: { type: "string", short: "c" },
-    by: { type: "string" },
-    reason: { type: "string" },
-    id: { type: "string" },
-    "devices-only": { type: "boolean", default: false },
-    "readings-only": { type: "boolean", default: false },
-    "rejections-only": { type: "boolean", default: false },
-    yes: { type: "boolean", default: false },
-  });
-  if (positionals[0] !== "adopt-unlogged" || positionals.length !== 1) throw new GatewayError("USAGE", USAGE);
+  const { values, positionals } = parseCommand(COMMAND_SPECS.tlog, argv);
+  if (positionals[0] !== "adopt-unlogged" || positionals.length !== 1) throw usageError(COMMAND_SPECS.tlog);
   const kinds = kindsOf(values);
   const config = loadConfig(requireFlag(values.config, "config"));
   if (!config.tlog.enabled)

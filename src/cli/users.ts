@@ -27,23 +27,16 @@ import { openUserStore } from "../users/open-user-store.js";
 import { isDisplayName, isUserRole, USER_ID_PATTERN, USER_ROLES, type UserRole } from "../users/roles.js";
 import type { UserChangeActor } from "../users/user-events.js";
 import type { User } from "../users/user-store.js";
-import { cliActor, parseFlags, requireFlag } from "./args.js";
+import { cliActor, requireFlag } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand, usageError } from "./options.js";
 
 const VERBS = ["add", "list", "disable", "enable", "role"] as const;
-const USAGE =
-  "usage: vitalog users add|list|disable|enable|role --config FILE [--id ID] [--role ROLE] [--name NAME] [--by USER] [--reason TEXT]";
 
 export async function usersCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    config: { type: "string", short: "c" },
-    id: { type: "string" },
-    role: { type: "string" },
-    name: { type: "string" },
-    by: { type: "string" },
-    reason: { type: "string" },
-  });
+  const { values, positionals } = parseCommand(COMMAND_SPECS.users, argv);
   const verb = positionals[0] as (typeof VERBS)[number];
-  if (positionals.length !== 1 || !VERBS.includes(verb)) throw new GatewayError("USAGE", USAGE);
+  if (positionals.length !== 1 || !VERBS.includes(verb)) throw usageError(COMMAND_SPECS.users);
   const config = loadConfigFile(requireFlag(values.config, "config"));
   const actor: UserChangeActor = cliActor(values.by, values.reason);
   const id = verb === "list" ? "" : userId(requireFlag(values.id, "id"));

@@ -7,7 +7,8 @@ import {
   verifyProofBundle,
 } from "../batcher/verifier/bundle-verify.js";
 import { parseVkey, type Verifier } from "../batcher/verifier/signer.js";
-import { parseFlags } from "./args.js";
+import { COMMAND_SPECS } from "./command-specs.js";
+import { parseCommand } from "./options.js";
 
 /**
  * `vitalog verify <bundle> --vkey VKEY [--vkey …] [--origin O] [--json]`: offline verification of a proof
@@ -28,14 +29,7 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream):
   };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseFlags(argv, {
-      vkey: { type: "string", multiple: true },
-      origin: { type: "string" },
-      json: { type: "boolean", default: false },
-      "chain-id": { type: "string" },
-      contract: { type: "string" },
-      "block-hash": { type: "string" },
-    }));
+    ({ values, positionals } = parseCommand(COMMAND_SPECS.verify, argv));
   } catch (err) {
     process.stderr.write(`vitalog verify: ${(err as Error).message}\n`);
     return 2;

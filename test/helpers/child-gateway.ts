@@ -6,22 +6,6 @@ import { fileURLToPath } from "node:url";
 /** Path of the compiled CLI entry (tests run from dist/test). */
 export const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), "../../src/main.js");
 
-/**
- * A loopback port bound then released: racy when test files run at once, as another one may bind it first.
- * @deprecated Configure port 0 and read {@link SpawnedGateway.mqttPort}, or use `withFreshPort` (ports.ts)
- * for the admin HTTP. Kept only for the test files not yet moved off it.
- */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => res(port));
-    });
-  });
-}
-
 /** A `vitalog run` child that has logged "ready", with the ports it bound. */
 export interface SpawnedGateway {
   child: ChildProcess;

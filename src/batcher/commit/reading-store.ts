@@ -147,6 +147,8 @@ export interface ReadingQuery {
   /** Only readings stored after this row (for tailing). */
   afterRowId?: number | undefined;
   limit?: number | undefined;
+  /** The newest rows (highest row id) first: with `limit`, the latest `limit` readings. */
+  isNewestFirst?: boolean | undefined;
 }
 
 export interface StoredReading extends Reading {
@@ -270,7 +272,7 @@ export class ReadingStore {
     if (q.subjectId !== undefined) where.push("subject_id = ?") && args.push(q.subjectId);
     if (q.sinceMs !== undefined) where.push("received_at_ms >= ?") && args.push(q.sinceMs);
     if (q.afterRowId !== undefined) where.push("row_id > ?") && args.push(q.afterRowId);
-    const sql = `SELECT * FROM readings ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY row_id LIMIT ?`;
+    const sql = `SELECT * FROM readings ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY row_id${q.isNewestFirst ? " DESC" : ""} LIMIT ?`;
     args.push(q.limit ?? 1000);
     return (this.#prepared(sql).all(...args) as ReadingRow[]).map(toStored);
   }

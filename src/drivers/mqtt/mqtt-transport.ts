@@ -35,6 +35,12 @@ export const REJECTED_SUFFIX = "rejected";
 
 /** Most authentications (scrypt, ~16 MiB each) running at once; more wait in a queue, in turn per source address. */
 const MAX_CONCURRENT_AUTH = 4;
+/**
+ * How long a stop waits for the broker to close its clients before it cuts their connections: a graceful stop
+ * has nothing left to deliver by then (held frames were withheld, the last commit flushed), and systemd's stop
+ * should take seconds, not whatever the slowest client allows.
+ */
+const STOP_GRACE_MS = 500;
 /** Most authentications waiting; beyond it connections are refused as busy (a reconnect storm or an attack). */
 const MAX_QUEUED_AUTH = 512;
 
@@ -344,7 +350,18 @@ export class MqttTransport {
       this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
     );
     const broker = this.#broker;
-    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
+    if (broker) {
+      // the broker closes its clients one by one and may wait on a client that does not read (a stalled nurse
+      // station): a stop is bounded, so past the grace period whatever is left is cut off below
+      let graceTimer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => broker.close(() => resolve())),
+        new Promise<void>((resolve) => {
+          graceTimer = setTimeout(resolve, STOP_GRACE_MS);
+        }),
+      ]);
+      clearTimeout(graceTimer);
+    }
     for (const socket of this.#sockets) socket.destroy();
     await listenersClosed;
   }

@@ -54,7 +54,7 @@ async function loadSimulators() {
   try {
     const [{ scenarioFor }, { prepareFieldDevices }] = await Promise.all([
       import("../../firmware-sim/scenarios.js"),
-      import("./demo-devices.js"),
+      import("../../firmware-sim/demo-devices.js"),
     ]);
     if (!existsSync(SIM))
       throw Object.assign(new Error(`${SIM} is missing`), { code: "ERR_MODULE_NOT_FOUND" });

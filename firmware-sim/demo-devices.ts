@@ -8,12 +8,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BleProfile } from "../../firmware-sim/ble-profiles.js";
-import { hasDbusDaemon, type PrivateBus, startPrivateBus } from "../../firmware-sim/private-bus.js";
-import { hasSocat, PtyPair } from "../../firmware-sim/pty-pair.js";
-import { type Scenario, scenarioFor } from "../../firmware-sim/scenarios.js";
+import type { BleProfile } from "./ble-profiles.js";
+import { hasDbusDaemon, type PrivateBus, startPrivateBus } from "./private-bus.js";
+import { hasSocat, PtyPair } from "./pty-pair.js";
+import { type Scenario, scenarioFor } from "./scenarios.js";
 
-const SIM_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../../firmware-sim");
+const SIM_DIR = dirname(fileURLToPath(import.meta.url));
 
 export interface FieldDevice {
   deviceId: string;

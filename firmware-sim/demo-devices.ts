@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BleProfile } from "./ble-profiles.js";
 import { hasDbusDaemon, type PrivateBus, startPrivateBus } from "./private-bus.js";

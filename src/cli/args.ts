@@ -7,13 +7,14 @@ import { USER_ID_PATTERN } from "../users/roles.js";
  * Checks the shape of an id flag before anything is opened, so a typo is a usage error (exit 64) and not an
  * assertion deeper down. Returns the value unchanged (undefined stays undefined).
  */
-export function idFlag(value: string | undefined, name: "id" | "subject"): string | undefined {
-  const pattern = name === "id" ? DEVICE_ID_PATTERN : SUBJECT_ID_PATTERN;
+export function idFlag(value: string | undefined, name: "id" | "device" | "subject"): string | undefined {
+  const isSubject = name === "subject";
+  const pattern = isSubject ? SUBJECT_ID_PATTERN : DEVICE_ID_PATTERN;
   if (value !== undefined && !pattern.test(value)) {
-    const shape = name === "id" ? "1–64 of A-Z a-z 0-9 . _ -" : "1–128 of A-Z a-z 0-9 . _ : -";
+    const shape = isSubject ? "1–128 of A-Z a-z 0-9 . _ : -" : "1–64 of A-Z a-z 0-9 . _ -";
     throw new GatewayError(
       "USAGE",
-      `--${name} ${JSON.stringify(value)} is not a ${name === "id" ? "device" : "subject"} id (${shape}, starting with a letter or digit)`,
+      `--${name} ${JSON.stringify(value)} is not a ${isSubject ? "subject" : "device"} id (${shape}, starting with a letter or digit)`,
     );
   }
   return value;

@@ -136,10 +136,20 @@ export const COMMAND_SPECS = {
   },
   proof: {
     name: "proof",
-    summary: "a self-contained proof bundle for one reading, or a consistency proof between two checkpoints",
-    synopsis: ["<reading-id> --config FILE [--at SIZE] [--out FILE]", "--consistency OLD NEW --config FILE"],
+    summary:
+      "a self-contained proof bundle for one reading or logged event (a device's binding: --device), or a consistency proof between two checkpoints",
+    synopsis: [
+      "<reading-id|event-id> --config FILE [--at SIZE] [--out FILE]",
+      "--device ID --config FILE [--at SIZE] [--out FILE]",
+      "--consistency OLD NEW --config FILE",
+    ],
     options: {
       config,
+      device: {
+        type: "string",
+        arg: "ID",
+        help: "prove the device's latest binding event in the log (bound, unbound or credential changed)",
+      },
       at: { type: "string", arg: "SIZE", help: "prove against the signed checkpoint of this tree size" },
       out: {
         type: "string",

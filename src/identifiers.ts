@@ -6,3 +6,6 @@
 /** Device ids double as MQTT client ids, usernames and topic levels. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const SUBJECT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/** A person's user id: recorded as `by` in the audit trail; unique regardless of case. */
+export const USER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;

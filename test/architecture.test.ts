@@ -59,7 +59,7 @@ const KNOWN_CROSSINGS: Readonly<Record<string, readonly string[]>> = {
   "src/rules/sinks/alert-commit-writer.ts": ["batcher"],
   "src/rules/sinks/alert-log-restore.ts": ["batcher"],
   "src/rules/sinks/consumers.ts": ["drivers"],
-  "src/rules/subject-lifecycle.ts": ["batcher", "drivers", "users"],
+  "src/rules/subject-lifecycle.ts": ["batcher", "drivers"],
   "src/rules/subject-limits-control.ts": ["batcher"],
   "src/rules/subject-limits.ts": ["batcher", "users"],
   "src/users/cli-authorization.ts": ["batcher", "control"],

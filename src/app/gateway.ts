@@ -39,7 +39,7 @@ import { aedesPublisher } from "../drivers/mqtt/local-publisher.js";
 import { MqttTransport } from "../drivers/mqtt/mqtt-transport.js";
 import { GatewayError } from "../errors.js";
 import { errorText, Health } from "../health.js";
-import { DEVICE_ID_PATTERN } from "../identifiers.js";
+import { DEVICE_ID_PATTERN, USER_ID_PATTERN } from "../identifiers.js";
 import { UlidFactory } from "../ids.js";
 import { InstanceLock } from "../instance-lock.js";
 import type { Logger } from "../log.js";
@@ -47,7 +47,6 @@ import { Metrics } from "../metrics.js";
 import { MIGRATIONS } from "../migrations.js";
 import { createRules, type RulesHandle } from "../rules/create-rules.js";
 import { createUserDirectory } from "../users/create-users.js";
-import { USER_ID_PATTERN } from "../users/roles.js";
 import { type CommitPath, createCommitPath } from "./commit-path.js";
 import { registerGatewayMetrics } from "./gateway-metrics.js";
 

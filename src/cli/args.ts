@@ -1,7 +1,6 @@
 import { userInfo } from "node:os";
 import { GatewayError } from "../errors.js";
-import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "../identifiers.js";
-import { USER_ID_PATTERN } from "../users/roles.js";
+import { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN, USER_ID_PATTERN } from "../identifiers.js";
 
 /**
  * Checks the shape of an id flag before anything is opened, so a typo is a usage error (exit 64) and not an

@@ -15,16 +15,18 @@
  * never on the table as it finds it. When the daemon cannot be reached, or refuses, the change stands and the
  * command exits 75 (EX_TEMPFAIL): the daemon keeps the users it had until told again or restarted.
  */
+
 import { type Config, loadConfig as loadConfigFile } from "../config.js";
 import { controlRequest } from "../control/control-socket.js";
 import { openDatabase } from "../db.js";
 import { GatewayError } from "../errors.js";
+import { USER_ID_PATTERN } from "../identifiers.js";
 import { MIGRATIONS } from "../migrations.js";
 import { ActorRefusal, assertNotLastAdmin, assertNotOwnRole } from "../users/authorize.js";
 import { authorizeCli, loadUserDirectory, printRefusal, reportRefusal } from "../users/cli-authorization.js";
 import { USERS_CHANGED_OP } from "../users/create-users.js";
 import { openUserStore } from "../users/open-user-store.js";
-import { isDisplayName, isUserRole, USER_ID_PATTERN, USER_ROLES, type UserRole } from "../users/roles.js";
+import { isDisplayName, isUserRole, USER_ROLES, type UserRole } from "../users/roles.js";
 import type { UserChangeActor } from "../users/user-events.js";
 import type { User } from "../users/user-store.js";
 import { cliActor, requireFlag } from "./args.js";

@@ -28,8 +28,8 @@
  */
 
 import { type AuditEvent, type ControlOps, ControlRefusal } from "../core/ports.js";
-import { SUBJECT_ID_PATTERN } from "../identifiers.js";
-import { mayTake, USER_ID_PATTERN, type UserAction } from "../users/roles.js";
+import { SUBJECT_ID_PATTERN, USER_ID_PATTERN } from "../identifiers.js";
+import { mayTake, type UserAction } from "../users/roles.js";
 import type { AlertSnapshot } from "./alert-event.js";
 import type { RuleEngine } from "./engine.js";
 import type { News2Message } from "./news2-view.js";
@@ -37,8 +37,6 @@ import type { Acvpu, ClinicianObservation } from "./rule.js";
 import { OBSERVATION_EVENT_TYPE } from "./sinks/alert-message.js";
 import type { ObservationData } from "./sinks/alert-store.js";
 import type { CommandVerb } from "./sinks/consumers.js";
-
-export { USER_ID_PATTERN } from "../users/roles.js";
 
 /**
  * The shortest alert-id prefix accepted: 6 hex digits of a random UUID (16.7 million values), so that a

@@ -35,8 +35,9 @@
 import type { LogEvent } from "../batcher/tlog/record-log.js";
 import { canonicalize } from "../batcher/verifier/canonical-record.js";
 import { type Db, immediateWhenFree } from "../db.js";
+import { USER_ID_PATTERN } from "../identifiers.js";
 import { VITAL_KINDS, type VitalKind } from "../reading.js";
-import { mayTake, USER_ID_PATTERN } from "../users/roles.js";
+import { mayTake } from "../users/roles.js";
 import {
   checkComplete,
   checkLimitBounds,

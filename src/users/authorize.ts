@@ -5,7 +5,8 @@
  * `unknown_user`, `user_disabled`, `user_not_permitted`, `self_role_change`, `last_admin`,
  * `user_store_unavailable`.
  */
-import { mayTake, USER_ID_PATTERN, type UserAction } from "./roles.js";
+import { USER_ID_PATTERN } from "../identifiers.js";
+import { mayTake, type UserAction } from "./roles.js";
 
 /** A refusal with its reason (`code`) and a sentence for the person refused. */
 export class ActorRefusal extends Error {

@@ -22,9 +22,6 @@
  *   decision taken for the ward's alarm policy), never by a nurse at the bedside on their own.
  */
 
-/** A person's user id: recorded as `by` in the audit trail; unique regardless of case. */
-export const USER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
-
 /** Roles, in the order the ward station lists them. */
 export const USER_ROLES = [
   "nurse",

@@ -17,9 +17,11 @@
  * already, null until then; its digest is logged as `credential`), logins and sessions in tables of their
  * own, and further columns with `ALTER TABLE … ADD COLUMN` migrations.
  */
+
 import { type Db, immediateWhenFree } from "../db.js";
 import { GatewayError } from "../errors.js";
-import { isDisplayName, isUserRole, USER_ID_PATTERN, type UserRole } from "./roles.js";
+import { USER_ID_PATTERN } from "../identifiers.js";
+import { isDisplayName, isUserRole, type UserRole } from "./roles.js";
 import {
   type UserChangeActor,
   type UserLogEvent,

@@ -56,6 +56,7 @@ const KNOWN_CROSSINGS: Readonly<Record<string, readonly string[]>> = {
   "src/rules/create-rules.ts": ["batcher", "drivers", "users"],
   "src/rules/rules-in-force-writer.ts": ["batcher"],
   "src/rules/rules-in-force.ts": ["batcher"],
+  "src/rules/rules-service.ts": ["batcher"],
   "src/rules/sinks/alert-commit-writer.ts": ["batcher"],
   "src/rules/sinks/alert-log-restore.ts": ["batcher"],
   "src/rules/sinks/consumers.ts": ["drivers"],

@@ -19,6 +19,7 @@ import type { Admission } from "../admission.js";
 import type { DeviceRegistry } from "../device-registry.js";
 import type { Ingest, Source } from "../ingest.js";
 import { RefusalLog } from "../refusal-log.js";
+import { isCataloguedReason, type RejectionReason } from "../rejection-reasons.js";
 import { AuthThrottle } from "./auth-throttle.js";
 import { brokerRefusalReason, CountedRefusal } from "./broker-refusals.js";
 import { FairQueue } from "./fair-queue.js";
@@ -55,7 +56,7 @@ interface DeviceSession {
 interface HeldFrame {
   readings: number;
   run: () => void;
-  withhold: (reason: string) => void;
+  withhold: (reason: RejectionReason) => void;
 }
 
 /**
@@ -349,7 +350,7 @@ export class MqttTransport {
     await listenersClosed;
   }
 
-  #refuse(reason: string, fields: Record<string, unknown>): void {
+  #refuse(reason: RejectionReason, fields: Record<string, unknown>): void {
     this.#refusals({ reason });
     // a storm of refused connections costs the journal one line a minute per reason; the client's
     // details go to debug
@@ -376,7 +377,7 @@ export class MqttTransport {
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
     const remote = remoteOf(client);
-    const fail = (reason: string, returnCode: 2 | 3 | 4 | 5) => {
+    const fail = (reason: RejectionReason, returnCode: 2 | 3 | 4 | 5) => {
       this.#refuse(reason, { clientId: client.id, remote });
       done(new CountedRefusal(reason, returnCode), false);
     };
@@ -433,7 +434,7 @@ export class MqttTransport {
         fail("auth_throttled", 3);
         return;
       }
-      const refused = (reason: string) => {
+      const refused = (reason: RejectionReason) => {
         this.#throttle.recordFailure(source, username);
         fail(reason, 4);
       };
@@ -508,8 +509,8 @@ export class MqttTransport {
    * `device_revoked`) and logged. Returns how many connections it closed.
    */
   closeDeviceSessions(deviceId: string, reason: string): number {
-    if (!REASON_PATTERN.test(reason))
-      throw new TypeError(`reason must be a snake_case wire string: ${reason}`);
+    if (!REASON_PATTERN.test(reason) || !isCataloguedReason(reason))
+      throw new TypeError(`reason must be a catalogued wire string (rejection-reasons.ts): ${reason}`);
     const clients = this.#liveSessions.get(deviceId);
     if (!clients) return 0;
     this.#liveSessions.delete(deviceId);
@@ -550,7 +551,7 @@ export class MqttTransport {
    * consulted. The plain listener carries no certificate and is not concerned (config refuses it beyond
    * loopback when certificates are required).
    */
-  #certificateRefusal(client: Client, username: string): string | undefined {
+  #certificateRefusal(client: Client, username: string): RejectionReason | undefined {
     const conn = client.conn;
     if (!this.#cfg.tls?.requireClientCert || !(conn instanceof TLSSocket)) return undefined;
     // Node gives a repeated attribute as an array: a certificate with two CNs names no one
@@ -749,7 +750,7 @@ export class MqttTransport {
     }
     const readings = decoded?.inputs.length ?? 0;
     const run = () => this.#store(client, session, source, packet, payload, decoded, refusal, done);
-    const withhold = (reason: string) => {
+    const withhold = (reason: RejectionReason) => {
       // a budget refusal is the device's; a frame left unanswered because its connection ended
       // (disconnected, shutting_down) or its handling failed is counted as withheld only
       if (reason.startsWith("rate_limited_")) this.#ingest.countNotAdmitted(source, reason);
@@ -771,7 +772,7 @@ export class MqttTransport {
     qos: number,
     readings: number,
     run: () => void,
-    withhold: (reason: string) => void,
+    withhold: (reason: RejectionReason) => void,
   ): void {
     if (session.held.length === 0) {
       const admitted = this.#admission.take(session.deviceId, session.model, readings);
@@ -924,7 +925,7 @@ export class MqttTransport {
    * PUBACK/PUBREC and keeps the connection; the device keeps the message and re-sends it (with DUP) when
    * it reconnects. QoS 0 data is dropped. Counted per reason.
    */
-  #withhold(packet: PublishPacket, reason: string, done: (error?: Error | null) => void): void {
+  #withhold(packet: PublishPacket, reason: RejectionReason, done: (error?: Error | null) => void): void {
     this.#withheld({ reason, qos: String(packet.qos) });
     (packet as { qos: number }).qos = 0;
     done(null);
@@ -1039,7 +1040,7 @@ function boundedDetail(rejected: readonly { detail: string }[]): string {
 }
 
 /** The counted reason of a withheld acknowledgement. */
-function withheldReason(err: Error): string {
+function withheldReason(err: Error): RejectionReason {
   const code = (err as { code?: unknown }).code;
   if (code === "STORAGE_LOW") return "storage_low";
   if (code === "INGEST_THROTTLED") return "rate_limited_readings";

@@ -29,8 +29,9 @@ import { createDrivers } from "../drivers/create-drivers.js";
 import type { LoadedDefinition } from "../drivers/definition-loader.js";
 import { DeviceRegistry } from "../drivers/device-registry.js";
 import { type CommitBatch, Ingest } from "../drivers/ingest.js";
+import { createMqttDriver } from "../drivers/mqtt/create-mqtt-driver.js";
 import { aedesPublisher } from "../drivers/mqtt/local-publisher.js";
-import { MqttTransport } from "../drivers/mqtt/mqtt-transport.js";
+import type { MqttTransport } from "../drivers/mqtt/mqtt-transport.js";
 import { GatewayError } from "../errors.js";
 import { registerGatewayMetrics } from "../gateway-metrics.js";
 import { errorText, Health } from "../health.js";
@@ -151,16 +152,16 @@ export class Gateway {
       metrics: this.metrics,
       lastSequences: this.store.lastSequences(),
     });
-    this.mqtt = new MqttTransport({
+    this.mqtt = createMqttDriver({
       config: config.mqtt,
+      limits: config.ingest,
       registry: this.registry,
       ingest: this.ingest,
       admission: this.admission,
       clock: deps.clock,
-      maxPendingReadings: config.ingest.maxPendingReadings,
-      maxRssBytes: config.ingest.maxRssBytes,
-      log: deps.log.child({ module: "mqtt" }),
+      log: deps.log,
       metrics: this.metrics,
+      definitions: deps.definitions,
     });
     this.#addHealthChecks(this.#commitPath.healthChecks);
     this.health.register("storage", () => this.storageWatermark.problem());

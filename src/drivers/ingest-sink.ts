@@ -31,6 +31,7 @@ export class IngestSink implements DriverSink {
   readonly #deviceIds: { get(deviceKey: string): string | undefined };
   readonly #isAuthenticatedKey: boolean;
   readonly #onRefused: RefusalListener | undefined;
+  readonly #sourceInHand: ((deviceKey: string) => Source | undefined) | undefined;
   readonly #registry: DeviceRegistry;
   readonly #ingest: Ingest;
   readonly #admission: Admission | undefined;
@@ -49,6 +50,12 @@ export class IngestSink implements DriverSink {
     isAuthenticatedKey?: boolean;
     /** Told every refusal of a frame, after ingest has it (the MQTT driver publishes it on `rejected`). */
     onRefused?: RefusalListener;
+    /**
+     * The source of the frame being delivered, when the transport already holds it for the current sink call:
+     * the MQTT driver, which authenticated the session and checked its binding against the registry for this
+     * very frame, hands it over instead of a second registry read per frame. Undefined: read the registry.
+     */
+    sourceInHand?: (deviceKey: string) => Source | undefined;
     registry: DeviceRegistry;
     ingest: Ingest;
     /** Per-device budgets (ingest.limits); absent: unlimited. */
@@ -60,6 +67,7 @@ export class IngestSink implements DriverSink {
     this.#transport = deps.transport;
     this.#isAuthenticatedKey = deps.isAuthenticatedKey === true;
     this.#onRefused = deps.onRefused;
+    this.#sourceInHand = deps.sourceInHand;
     this.#deviceIds = deps.deviceIds;
     this.#registry = deps.registry;
     this.#ingest = deps.ingest;
@@ -91,8 +99,7 @@ export class IngestSink implements DriverSink {
     // Over its budget, a frame is neither stored nor acknowledged: a serial device gets no ack and sends it
     // again, a BLE stored record is not marked fetched (asked for again at the next connection). A live BLE
     // notification cannot be held back by the gateway: it is dropped and counted.
-    const model = this.#registry.get(source.deviceId)?.model ?? null;
-    const admitted = this.#admission?.take(source.deviceId, model, e.result.readings.length);
+    const admitted = this.#admission?.take(source.deviceId, this.#modelOf(source), e.result.readings.length);
     if (admitted && !admitted.ok) {
       this.#ingest.countNotAdmitted(source, admitted.reason);
       done(
@@ -122,8 +129,7 @@ export class IngestSink implements DriverSink {
     }
     // a frame that does not decode costs a message of the device's budget like any other: a device sending
     // garbage as fast as its link allows is throttled, not recorded frame by frame
-    const model = this.#registry.get(source.deviceId)?.model ?? null;
-    const admitted = this.#admission?.take(source.deviceId, model, 0);
+    const admitted = this.#admission?.take(source.deviceId, this.#modelOf(source), 0);
     if (admitted && !admitted.ok) {
       this.#ingest.countNotAdmitted(source, admitted.reason);
       done(
@@ -159,7 +165,13 @@ export class IngestSink implements DriverSink {
       this.#refuseUnprovisioned(e.deviceKey, null, noop);
   }
 
+  #modelOf(source: Source): string | null {
+    return this.#registry.get(source.deviceId)?.model ?? null;
+  }
+
   #source(deviceKey: string): Source | undefined {
+    const inHand = this.#sourceInHand?.(deviceKey);
+    if (inHand) return inHand;
     const id = this.#deviceIds.get(deviceKey);
     const device = id === undefined ? undefined : this.#registry.get(id);
     return device && { deviceId: device.id, subjectId: device.subjectId, transport: this.#transport };

@@ -47,6 +47,7 @@ export function createMqttDriver(deps: MqttDriverDeps): MqttTransport {
     deviceIds: { get: (deviceId) => deviceId },
     isAuthenticatedKey: true,
     onRefused: (deviceId, refusals) => driver?.tellRefused(deviceId, refusals),
+    sourceInHand: (deviceId) => driver?.sourceInHand(deviceId),
     registry: deps.registry,
     ingest: deps.ingest,
     log,

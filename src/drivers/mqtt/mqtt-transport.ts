@@ -160,6 +160,8 @@ export class MqttTransport implements Driver {
    * re-send that arrives before aedes has stored the first one waits for it instead of being ingested again.
    */
   readonly #qos2InFlight = new Map<string, Map<number, Promise<boolean>>>();
+  /** The source of the frame being handed to the sink, for the length of that synchronous call. */
+  #inHand: Source | undefined;
   readonly #withheld;
   readonly #delayed;
   readonly #backpressure;
@@ -912,25 +914,31 @@ export class MqttTransport implements Driver {
       // a binding that no longer holds. The frame is refused (acknowledged: a re-send would be stamped anew)
       // and the session closed once the acknowledgement is written.
       const detail = "the device was removed, re-bound or given a new password after this session opened";
-      this.#sink.reject({
-        deviceKey,
-        binding: topic,
-        receivedAtMs,
-        reason: "binding_changed" satisfies RejectionReason,
-        detail,
-        done: (err) => {
-          ack(err);
-          setImmediate(() => this.revalidateSessions(session.deviceId));
-        },
-      });
+      this.#handOver(session, () =>
+        this.#sink.reject({
+          deviceKey,
+          binding: topic,
+          receivedAtMs,
+          reason: "binding_changed" satisfies RejectionReason,
+          detail,
+          done: (err) => {
+            ack(err);
+            setImmediate(() => this.revalidateSessions(session.deviceId));
+          },
+        }),
+      );
       return;
     }
     if (!result) {
       const r = frame.refusal ?? { reason: "payload_invalid", detail: "payload could not be decoded" };
-      this.#sink.reject({ deviceKey, binding: topic, receivedAtMs, ...r, raw: payload, done: ack });
+      this.#handOver(session, () =>
+        this.#sink.reject({ deviceKey, binding: topic, receivedAtMs, ...r, raw: payload, done: ack }),
+      );
       return;
     }
-    this.#sink.frame({ deviceKey, binding: topic, receivedAtMs, result, raw: payload, done: ack });
+    this.#handOver(session, () =>
+      this.#sink.frame({ deviceKey, binding: topic, receivedAtMs, result, raw: payload, done: ack }),
+    );
     this.#queueCheck(client, session);
   }
 
@@ -957,6 +965,25 @@ export class MqttTransport implements Driver {
       return true;
     }
     return revocationReason(session, now) === undefined;
+  }
+
+  /**
+   * Makes one sink call with the session's source in hand (`sourceInHand`): the device is authenticated, and its
+   * binding was checked against the registry in this same tick when the frame carries readings (a frame
+   * without any is refused, or status only, and is recorded under the session like any refusal).
+   */
+  #handOver(session: DeviceSession, call: () => void): void {
+    this.#inHand = this.#source(session);
+    try {
+      call();
+    } finally {
+      this.#inHand = undefined;
+    }
+  }
+
+  /** The source of the frame the driver is handing to the sink right now, if it is `deviceId`'s. */
+  sourceInHand(deviceId: string): Source | undefined {
+    return this.#inHand?.deviceId === deviceId ? this.#inHand : undefined;
   }
 
   #source(session: DeviceSession): Source {

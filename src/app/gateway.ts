@@ -32,11 +32,12 @@ import { Lifecycle, type Service } from "../core/service.js";
 import { type Db, openDatabase } from "../db.js";
 import { Admission } from "../drivers/admission.js";
 import { createDrivers } from "../drivers/create-drivers.js";
-import type { LoadedDefinition } from "../drivers/definition-loader.js";
+import { type LoadedDefinition, loadDefinitionPackages } from "../drivers/definition-loader.js";
 import { DeviceRegistry } from "../drivers/device-registry.js";
 import { type CommitBatch, Ingest } from "../drivers/ingest.js";
+import { createMqttDriver } from "../drivers/mqtt/create-mqtt-driver.js";
 import { aedesPublisher } from "../drivers/mqtt/local-publisher.js";
-import { MqttTransport } from "../drivers/mqtt/mqtt-transport.js";
+import type { MqttTransport } from "../drivers/mqtt/mqtt-transport.js";
 import { GatewayError } from "../errors.js";
 import { errorText, Health } from "../health.js";
 import { DEVICE_ID_PATTERN, USER_ID_PATTERN } from "../identifiers.js";
@@ -172,16 +173,16 @@ export class Gateway {
       metrics: this.metrics,
       lastSequences: this.store.lastSequences(),
     });
-    this.mqtt = new MqttTransport({
+    this.mqtt = createMqttDriver({
       config: config.mqtt,
+      limits: config.ingest,
       registry: this.registry,
       ingest: this.ingest,
       admission: this.admission,
       clock: deps.clock,
-      maxPendingReadings: config.ingest.maxPendingReadings,
-      maxRssBytes: config.ingest.maxRssBytes,
-      log: deps.log.child({ module: "mqtt" }),
+      log: deps.log,
       metrics: this.metrics,
+      definitions: deps.definitions,
     });
     this.#addHealthChecks(this.#commitPath.healthChecks);
     this.health.register("storage", () => this.storageWatermark.problem());
@@ -202,7 +203,17 @@ export class Gateway {
     });
   }
 
-  static async start(config: Readonly<Config>, deps: GatewayDeps): Promise<Gateway> {
+  static async start(config: Readonly<Config>, given: GatewayDeps): Promise<Gateway> {
+    // the vendor definitions, loaded once for every driver (MQTT, BLE, serial) when the caller did not load
+    // them with the config (loadGatewayConfig does)
+    const deps: GatewayDeps = {
+      ...given,
+      definitions:
+        given.definitions ??
+        (await loadDefinitionPackages(config.drivers.packages, {
+          packagesFrom: config.drivers.packagesFrom,
+        })),
+    };
     // before the database is opened (and migrated): a second gateway on this database or this state
     // directory stops here, having written nothing (ALREADY_RUNNING, naming the first)
     const lock = InstanceLock.acquire(

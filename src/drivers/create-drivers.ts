@@ -14,15 +14,18 @@ import type { Metrics } from "../metrics.js";
 import type { Admission } from "./admission.js";
 import { BleDriver } from "./ble/ble-driver.js";
 import type { BleDeviceSpec } from "./ble/ble-session.js";
-import { findDefinition, type LoadedDefinition, loadDefinitionPackages } from "./definition-loader.js";
-import { definitions as sigDefinitions } from "./definitions/sig-standard-devices.js";
+import {
+  findDefinition,
+  knownDefinitions,
+  type LoadedDefinition,
+  loadDefinitionPackages,
+} from "./definition-loader.js";
 import type { DeviceRegistry } from "./device-registry.js";
 import { driversSlice } from "./drivers-config.js";
 import type { Ingest } from "./ingest.js";
 import { IngestSink } from "./ingest-sink.js";
 import type { DeviceDefinition, DriverContext } from "./sdk.js";
 import { asciiBedsideDefinition } from "./serial/ascii-bedside.js";
-import { binaryBedside } from "./serial/binary-bedside.js";
 import { SerialDriver, type SerialPortSpec } from "./serial/serial-driver.js";
 
 type Problem = { path: string; message: string };
@@ -59,7 +62,7 @@ export async function createDrivers(gw: DriversDeps): Promise<{ services: Servic
       "definition loaded",
     );
   // vendor definitions first: at equal match specificity they win over the generic built-ins
-  const all: DeviceDefinition[] = [...loaded.map((l) => l.definition), ...sigDefinitions, binaryBedside];
+  const all: DeviceDefinition[] = knownDefinitions(loaded);
   const problems: Problem[] = [];
   const ble = config.ble.enabled ? bleDriver(gw, config, all, problems) : null;
   const serial = config.serial.ports.length > 0 ? serialDriver(gw, config, all, problems) : null;

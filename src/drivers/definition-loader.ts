@@ -1,7 +1,7 @@
 /**
  * Loads vendor definition packages by npm package name, once, at start-up (the operator lists them in the
  * `drivers.packages` config key). Every package must export `definitions` (an array of `DeviceDefinition`s
- * built with `defineDevice` against a compatible SDK). Problems in all packages are collected and reported
+ * built with `defineDevice`, or MQTT payload formats built with `defineMqttDevice`, against a compatible SDK). Problems in all packages are collected and reported
  * together as one CONFIG_INVALID error (exit 78): a gateway never starts with half its devices.
  */
 import { createRequire } from "node:module";
@@ -9,15 +9,22 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type ConfigProblem, configProblemsError } from "../config-sections.js";
 import type { BleConfig } from "./ble/ble-config.js";
+import { builtinMqttDefinitions } from "./definitions/mqtt-payload-definitions.js";
 import { definitions as sigDefinitions } from "./definitions/sig-standard-devices.js";
-import { DefinitionError, type DeviceDefinition, definitionProblems, SDK_VERSION } from "./sdk.js";
+import {
+  type AnyDeviceDefinition,
+  anyDefinitionProblems,
+  duplicateTopics,
+  isMqttDefinition,
+} from "./mqtt-definition.js";
+import { DefinitionError, type DeviceDefinition, SDK_VERSION } from "./sdk.js";
 import { asciiBedsideDefinition } from "./serial/ascii-bedside.js";
 import { binaryBedside } from "./serial/binary-bedside.js";
 import type { SerialConfig } from "./serial/serial-config.js";
 
 /** A definition together with where it came from (for logs and `vitalog status`). */
 export interface LoadedDefinition {
-  definition: DeviceDefinition;
+  definition: AnyDeviceDefinition;
   /** npm package name, or "builtin". */
   origin: string;
 }
@@ -72,17 +79,25 @@ export async function collectDefinitionPackages(
       continue;
     }
     defs.forEach((d: unknown, k) => {
-      const p = definitionProblems(d);
+      const p = anyDefinitionProblems(d);
       if (p.length > 0) problems.push({ path: where, message: `${name} definitions[${k}]: ${p.join("; ")}` });
-      else loaded.push({ definition: d as DeviceDefinition, origin: name });
+      else loaded.push({ definition: d as AnyDeviceDefinition, origin: name });
     });
   }
+  // an MQTT topic names one payload format: a second claim on it (a built-in's included) is refused
+  const mqtt = [...loaded.map((l) => l.definition).filter(isMqttDefinition), ...builtinMqttDefinitions];
+  for (const [topic, names] of duplicateTopics(mqtt))
+    problems.push({
+      path: "drivers.packages",
+      message: `MQTT topic "${topic}" is claimed by more than one definition: ${names.join(", ")}`,
+    });
   return { loaded, problems };
 }
 
 /** Every definition a gateway knows: the vendors' first (at equal match specificity they win), then the built-ins. */
 export function knownDefinitions(loaded: readonly LoadedDefinition[]): DeviceDefinition[] {
-  return [...loaded.map((l) => l.definition), ...sigDefinitions, binaryBedside];
+  const vendor = loaded.map((l) => l.definition).filter((d): d is DeviceDefinition => !isMqttDefinition(d));
+  return [...vendor, ...sigDefinitions, binaryBedside];
 }
 
 /**
@@ -135,10 +150,10 @@ function resolveSpecifier(name: string, o: LoadOptions): string {
 }
 
 /** "vendor/model" or "model" (case-insensitive) → the one matching definition; undefined when none or ambiguous. */
-export function findDefinition(
-  definitions: readonly DeviceDefinition[],
+export function findDefinition<T extends { readonly vendor: string; readonly model: string }>(
+  definitions: readonly T[],
   ref: string,
-): DeviceDefinition | undefined {
+): T | undefined {
   const r = ref.toLowerCase();
   const exact = definitions.filter((d) => `${d.vendor}/${d.model}`.toLowerCase() === r);
   if (exact.length === 1) return exact[0];

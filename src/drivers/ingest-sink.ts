@@ -1,8 +1,9 @@
 /**
- * The gateway's `DriverSink`: turns what the BLE and serial drivers report into ingest calls. A transport
- * address (BLE MAC, serial path) maps to the provisioned device configured for it, and the device's subject
- * binding is read from the registry for every frame, so a rebinding takes effect at once and a removed
- * device is refused. Decode failures go through `Ingest.reject`: counted per device and reason, stored.
+ * The gateway's `DriverSink`: the one path by which every driver (BLE, serial, MQTT) hands frames to ingest. A
+ * transport address (BLE MAC, serial path) maps to the provisioned device configured for it (MQTT: the
+ * authenticated device id is the key), and the device's subject binding is read from the registry for every
+ * frame, so a rebinding takes effect at once and a removed device is refused. Decode failures go through
+ * `Ingest.reject`: counted per device and reason, stored.
  */
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -22,9 +23,15 @@ const VALIDATION_REASONS: ReadonlySet<string> = new Set<RejectReason>([
   "above_physiologic_limit",
 ]);
 
+/** Where a device is told why its input was refused (the MQTT `rejected` topic); MUST NOT throw. */
+export type RefusalListener = (deviceKey: string, refusals: readonly InputRejection[]) => void;
+
 export class IngestSink implements DriverSink {
-  readonly #transport: "ble" | "serial";
-  readonly #deviceIds: ReadonlyMap<string, string>;
+  readonly #transport: Source["transport"];
+  readonly #deviceIds: { get(deviceKey: string): string | undefined };
+  readonly #isAuthenticatedKey: boolean;
+  readonly #onRefused: RefusalListener | undefined;
+  readonly #sourceInHand: ((deviceKey: string) => Source | undefined) | undefined;
   readonly #registry: DeviceRegistry;
   readonly #ingest: Ingest;
   readonly #admission: Admission | undefined;
@@ -33,8 +40,22 @@ export class IngestSink implements DriverSink {
 
   /** `deviceIds`: transport address → provisioned device id (from the config slice). */
   constructor(deps: {
-    transport: "ble" | "serial";
-    deviceIds: ReadonlyMap<string, string>;
+    transport: Source["transport"];
+    deviceIds: { get(deviceKey: string): string | undefined };
+    /**
+     * The key is a device id the transport authenticated (MQTT): a frame of a device no longer in the registry
+     * is refused `binding_changed` under its id (its session outlived its registration), not
+     * `device_not_provisioned` under none.
+     */
+    isAuthenticatedKey?: boolean;
+    /** Told every refusal of a frame, after ingest has it (the MQTT driver publishes it on `rejected`). */
+    onRefused?: RefusalListener;
+    /**
+     * The source of the frame being delivered, when the transport already holds it for the current sink call:
+     * the MQTT driver, which authenticated the session and checked its binding against the registry for this
+     * very frame, hands it over instead of a second registry read per frame. Undefined: read the registry.
+     */
+    sourceInHand?: (deviceKey: string) => Source | undefined;
     registry: DeviceRegistry;
     ingest: Ingest;
     /** Per-device budgets (ingest.limits); absent: unlimited. */
@@ -44,13 +65,16 @@ export class IngestSink implements DriverSink {
   }) {
     this.#admission = deps.admission;
     this.#transport = deps.transport;
+    this.#isAuthenticatedKey = deps.isAuthenticatedKey === true;
+    this.#onRefused = deps.onRefused;
+    this.#sourceInHand = deps.sourceInHand;
     this.#deviceIds = deps.deviceIds;
     this.#registry = deps.registry;
     this.#ingest = deps.ingest;
     this.#log = deps.log;
     this.#events = deps.metrics.counter(
       "vitalog_driver_connection_events_total",
-      "BLE/serial connection life-cycle events, per transport, state and reason",
+      "Device connection life-cycle events, per transport, state and reason",
     );
   }
 
@@ -75,8 +99,7 @@ export class IngestSink implements DriverSink {
     // Over its budget, a frame is neither stored nor acknowledged: a serial device gets no ack and sends it
     // again, a BLE stored record is not marked fetched (asked for again at the next connection). A live BLE
     // notification cannot be held back by the gateway: it is dropped and counted.
-    const model = this.#registry.get(source.deviceId)?.model ?? null;
-    const admitted = this.#admission?.take(source.deviceId, model, e.result.readings.length);
+    const admitted = this.#admission?.take(source.deviceId, this.#modelOf(source), e.result.readings.length);
     if (admitted && !admitted.ok) {
       this.#ingest.countNotAdmitted(source, admitted.reason);
       done(
@@ -88,12 +111,13 @@ export class IngestSink implements DriverSink {
       return;
     }
     const rejected = rejectedOf(e.result, e.binding);
-    this.#ingest.submit(
+    const outcome = this.#ingest.submit(
       source,
       { inputs: e.result.readings, status: frameStatus(e.result), rejected },
       e.raw ?? null,
       done,
     );
+    if (outcome.rejected.length > 0) this.#onRefused?.(e.deviceKey, outcome.rejected);
   }
 
   reject(e: Parameters<DriverSink["reject"]>[0]): void {
@@ -105,8 +129,7 @@ export class IngestSink implements DriverSink {
     }
     // a frame that does not decode costs a message of the device's budget like any other: a device sending
     // garbage as fast as its link allows is throttled, not recorded frame by frame
-    const model = this.#registry.get(source.deviceId)?.model ?? null;
-    const admitted = this.#admission?.take(source.deviceId, model, 0);
+    const admitted = this.#admission?.take(source.deviceId, this.#modelOf(source), 0);
     if (admitted && !admitted.ok) {
       this.#ingest.countNotAdmitted(source, admitted.reason);
       done(
@@ -119,6 +142,7 @@ export class IngestSink implements DriverSink {
     }
     const refusal = { reason: e.reason, detail: `${e.binding}: ${e.detail}` };
     this.#ingest.reject(source, refusal, e.raw ?? null, done);
+    this.#onRefused?.(e.deviceKey, [refusal]);
   }
 
   connection(e: Parameters<DriverSink["connection"]>[0]): void {
@@ -141,13 +165,29 @@ export class IngestSink implements DriverSink {
       this.#refuseUnprovisioned(e.deviceKey, null, noop);
   }
 
+  #modelOf(source: Source): string | null {
+    return this.#registry.get(source.deviceId)?.model ?? null;
+  }
+
   #source(deviceKey: string): Source | undefined {
+    const inHand = this.#sourceInHand?.(deviceKey);
+    if (inHand) return inHand;
     const id = this.#deviceIds.get(deviceKey);
     const device = id === undefined ? undefined : this.#registry.get(id);
     return device && { deviceId: device.id, subjectId: device.subjectId, transport: this.#transport };
   }
 
   #refuseUnprovisioned(deviceKey: string, raw: Uint8Array | null, done: (err?: Error) => void): void {
+    if (this.#isAuthenticatedKey) {
+      const detail = `${this.#transport} ${deviceKey} is no longer in the registry`;
+      this.#ingest.reject(
+        { deviceId: deviceKey, subjectId: null },
+        { reason: "binding_changed", detail },
+        raw,
+        done,
+      );
+      return;
+    }
     const configured = this.#deviceIds.get(deviceKey);
     const detail = `${this.#transport} ${deviceKey}${configured ? ` (configured as ${configured}, not in the registry)` : " (not configured)"}`;
     this.#ingest.reject(
@@ -159,10 +199,12 @@ export class IngestSink implements DriverSink {
   }
 }
 
+/** The frame's refusals: what the decoder refused (`rejected`), then its absent values that fail validation. */
 function rejectedOf(result: DecodeResult, binding: string): InputRejection[] {
-  return result.absent
+  const absent = result.absent
     .filter((a) => VALIDATION_REASONS.has(a.reason))
     .map((a) => ({ reason: a.reason, detail: `${binding}: ${a.kind} ${a.reason}` }));
+  return result.rejected && result.rejected.length > 0 ? [...result.rejected, ...absent] : absent;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   storableProblem,
 } from "../reading.js";
 import { RefusalLog } from "./refusal-log.js";
+import { isCataloguedReason } from "./rejection-reasons.js";
 import { RejectionSampler } from "./rejection-sampler.js";
 
 /** What one group commit writes. */
@@ -68,8 +69,8 @@ export interface IngestListener {
   ): void;
 }
 
-/** Distinct refusal reasons that get a metric label of their own (see `Ingest#reasonLabel`). */
-const MAX_REASON_LABELS = 128;
+/** Distinct vendor refusal reasons that get a metric label of their own (see `Ingest#reasonLabel`). */
+const MAX_VENDOR_REASON_LABELS = 128;
 
 /**
  * The one place where input becomes a `Reading`: validated, normalised, stamped (id, receive time,
@@ -118,14 +119,14 @@ export class Ingest {
   }
 
   /**
-   * A refusal reason as a metric label: the first {@link MAX_REASON_LABELS} distinct reasons are their own
-   * label, later new ones are counted as `other` (a vendor definition's DecodeError reasons are open-ended,
-   * and every label set is a time series kept for the life of the process). The stored rejection keeps the
-   * real reason.
+   * A refusal reason as a metric label: a catalogued reason (rejection-reasons.ts) is its own label; of the
+   * others (a vendor definition's DecodeError reasons, open-ended) the first {@link MAX_VENDOR_REASON_LABELS}
+   * distinct ones are, later new ones are counted as `other` (every label set is a time series kept for the
+   * life of the process). The stored rejection keeps the real reason.
    */
   #reasonLabel(reason: string): string {
-    if (this.#reasonLabels.has(reason)) return reason;
-    if (this.#reasonLabels.size >= MAX_REASON_LABELS) return "other";
+    if (isCataloguedReason(reason) || this.#reasonLabels.has(reason)) return reason;
+    if (this.#reasonLabels.size >= MAX_VENDOR_REASON_LABELS) return "other";
     this.#reasonLabels.add(reason);
     return reason;
   }

@@ -10,8 +10,9 @@
  * This module imports `fast-check` (property tests), so a vendor package needs `fast-check` (^4) as a
  * devDependency next to `vitalog`. The gateway never loads this module at run time.
  *
- * What it checks, per definition: the definition is valid; its `sdkVersion` is a caret range or an exact
- * version (the SDK's range policy) and contains `SDK_VERSION` (npm semver semantics);
+ * What it checks, per definition (BLE, serial, or an MQTT payload format): the definition is valid; its
+ * `sdkVersion` is a caret range or an exact version (the SDK's range policy) and contains `SDK_VERSION` (npm
+ * semver semantics);
  * per decoder: every example frame decodes to ≥ 1 reading that ingest accepts; decoding is pure (same result
  * twice, input untouched); every truncation of an example, random frames and mutated examples either throw
  * `DecodeError` or return a well-formed result whose readings are inside the hard limits of src/reading.ts.
@@ -20,12 +21,11 @@ import { deepStrictEqual } from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { isVitalKind, normaliseInput } from "../reading.js";
+import { type AnyDeviceDefinition, anyDefinitionProblems } from "./mqtt-definition.js";
 import type { DecodeContext } from "./profiles/decode-result.js";
 import {
   DecodeError,
   type Decoder,
-  type DeviceDefinition,
-  definitionProblems,
   hex,
   isSdkCompatible,
   SDK_VERSION,
@@ -45,14 +45,14 @@ export interface ConformanceOptions {
 
 /** Accepted shapes of a definitions module: `{ definitions }`, an array, or one definition. */
 export type DefinitionsSource =
-  | { readonly definitions: readonly DeviceDefinition[] }
-  | readonly DeviceDefinition[]
-  | DeviceDefinition;
+  | { readonly definitions: readonly AnyDeviceDefinition[] }
+  | readonly AnyDeviceDefinition[]
+  | AnyDeviceDefinition;
 
-export function definitionsOf(source: DefinitionsSource): readonly DeviceDefinition[] {
+export function definitionsOf(source: DefinitionsSource): readonly AnyDeviceDefinition[] {
   if (Array.isArray(source)) return source;
   if (typeof source === "object" && source !== null && "definitions" in source) return source.definitions;
-  return [source as DeviceDefinition];
+  return [source as AnyDeviceDefinition];
 }
 
 /**
@@ -108,6 +108,19 @@ export function resultProblems(result: unknown, nowMs: number, strict: boolean):
   }
   if (!Array.isArray(r.conditions) || r.conditions.some((c) => typeof c !== "string"))
     p.push("conditions is not a string array");
+  if (
+    r.rejected !== undefined &&
+    (!Array.isArray(r.rejected) ||
+      r.rejected.some(
+        (x) =>
+          typeof x !== "object" ||
+          x === null ||
+          typeof x.reason !== "string" ||
+          !SNAKE_CASE.test(x.reason) ||
+          typeof x.detail !== "string",
+      ))
+  )
+    p.push("rejected entries must be { reason (snake_case), detail }");
   if (r.status !== undefined && (typeof r.status !== "object" || r.status === null))
     p.push("status is not an object");
   return p;
@@ -187,11 +200,16 @@ interface NamedDecoder {
   examples: readonly string[];
 }
 
-function decodersOf(def: DeviceDefinition): NamedDecoder[] {
+function decodersOf(def: AnyDeviceDefinition): NamedDecoder[] {
+  if (def.match.transport === "mqtt" && "mqtt" in def)
+    return [{ name: `mqtt ${def.match.topic}`, decode: def.mqtt.decode, examples: def.mqtt.examples }];
+  if (!("notify" in def || "serial" in def)) return [];
   const list: NamedDecoder[] = [...(def.notify ?? [])];
   if (def.serial) list.push({ name: "serial", decode: def.serial.decode, examples: def.serial.examples });
   return list;
 }
+
+const SNAKE_CASE = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/;
 
 function fail(problems: readonly string[]): void {
   if (problems.length > 0) throw new Error(problems.join("\n"));
@@ -207,7 +225,7 @@ export function registerConformanceTests(source: DefinitionsSource, options: Con
   };
   for (const def of definitionsOf(source)) {
     describe(`${def.vendor} ${def.model}: vitalog SDK ${SDK_VERSION} conformance`, () => {
-      it("is a valid device definition", () => fail(definitionProblems(def)));
+      it("is a valid device definition", () => fail(anyDefinitionProblems(def)));
       it(`declares its sdkVersion (${def.sdkVersion}) as a caret range or an exact version`, () => {
         const problem = sdkRangePolicyProblem(def.sdkVersion);
         if (problem !== undefined) throw new Error(problem);

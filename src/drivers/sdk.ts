@@ -32,8 +32,9 @@ import { framingProblems, type SerialFraming } from "./profiles/serial-framing.j
 /**
  * The SDK's own version. Compare definitions against it with `isSdkCompatible`.
  * 1.1.0: optional `DeviceDefinition.recordAccess` (RACP stored-record fetch), DriverSink `raw`/`done`.
+ * 1.2.0: MQTT payload definitions (`mqtt-definition.ts`), `DecodeResult.rejected`, the Driver conformance suite.
  */
-export const SDK_VERSION = "1.1.0";
+export const SDK_VERSION = "1.2.0";
 
 export { ByteReader, ByteWriter } from "./profiles/byte-reader.js";
 export type {

@@ -30,7 +30,7 @@ const bleDef = (over: Partial<DeviceDefinition> = {}): DeviceDefinition => ({
 
 describe("driver SDK: versioning", () => {
   it("is version 1.1.0 (a minor release: only additions since 1.0.0)", () => {
-    assert.equal(SDK_VERSION, "1.1.0");
+    assert.equal(SDK_VERSION, "1.2.0");
     assert.equal(semver.valid(SDK_VERSION), SDK_VERSION);
     assert.equal(semver.prerelease(SDK_VERSION), null);
   });

@@ -17,21 +17,31 @@ import type { Logger } from "../../log.js";
 import type { Metrics } from "../../metrics.js";
 import type { Admission } from "../admission.js";
 import type { DeviceRegistry } from "../device-registry.js";
-import type { Ingest, Source } from "../ingest.js";
+import type { Source } from "../ingest.js";
+import type { MqttDeviceDefinition } from "../mqtt-definition.js";
+import type { DecodeResult } from "../profiles/decode-result.js";
 import { RefusalLog } from "../refusal-log.js";
+import { isCataloguedReason, type RejectionReason } from "../rejection-reasons.js";
+import { type Driver, type DriverSink, safeDecode } from "../sdk.js";
 import { AuthThrottle } from "./auth-throttle.js";
 import { brokerRefusalReason, CountedRefusal } from "./broker-refusals.js";
 import { FairQueue } from "./fair-queue.js";
 import { defaultMaxPacketBytes, PacketGuard, type PacketLimits } from "./packet-guard.js";
-import { type DecodedPayload, decodePayload, PayloadError } from "./payload.js";
 import { PendingConnections, sourceKey } from "./pending-connections.js";
 import { ReadGate } from "./read-gate.js";
 import { tlsHandshakeRefusal } from "./tls-refusals.js";
 
-/** Topic layout under the configured prefix (default "vitalog/dev"). Wire strings: add, never rename. */
-export const TOPIC_FORMATS = { senml: "senml", json: "json" } as const;
 /** Where a device may listen for explanations of its refused payloads. */
 export const REJECTED_SUFFIX = "rejected";
+
+/**
+ * What the driver reads of ingest besides the sink: the commit backlog (back-pressure) and the count of frames
+ * it did not admit (held back over the device's budget, never stored).
+ */
+export interface MqttIngestBacklog {
+  readonly pendingWeight: number;
+  countNotAdmitted(source: Source, reason: string): void;
+}
 
 /** Most authentications (scrypt, ~16 MiB each) running at once; more wait in a queue, in turn per source address. */
 const MAX_CONCURRENT_AUTH = 4;
@@ -53,6 +63,8 @@ interface DeviceSession {
   credential: string | undefined;
   /** Readings and refusals of this connection waiting for their group commit. */
   pendingWeight: number;
+  /** Whether "connected" was reported to the sink and "disconnected" not yet. */
+  isReported: boolean;
   /** Frames over the device's budget, in arrival order, waiting for it to admit them (the socket is not read meanwhile). */
   held: HeldFrame[];
   heldTimer: NodeJS.Timeout | null;
@@ -61,7 +73,7 @@ interface DeviceSession {
 interface HeldFrame {
   readings: number;
   run: () => void;
-  withhold: (reason: string) => void;
+  withhold: (reason: RejectionReason) => void;
 }
 
 /**
@@ -94,14 +106,25 @@ const GATE_RATE = "rate";
 const GATE_QUEUE = "queue";
 
 /**
- * The embedded MQTT broker (aedes) as the transport for MQTT wearables: authenticates devices
- * against the registry, lets each publish only under its own topic, decodes SenML or plain JSON,
- * hands frames to ingest and sends the QoS 1 PUBACK only after the frame's group commit.
+ * The embedded MQTT broker (aedes) as the driver of MQTT devices (the `Driver` contract of ../sdk.ts):
+ * authenticates devices against the registry, lets each publish only under its own topics, decodes each
+ * payload with the definition its topic names (mqtt-definition.ts: SenML and plain JSON built in, vendor
+ * formats from packages), hands frames to the `DriverSink` and sends the QoS 1 PUBACK only after the sink's
+ * `done` (the frame's group commit).
+ *
+ * Devices connect to the driver, so it never retries on their behalf: a lost connection is reported
+ * "disconnected" and the device reconnects with its own back-off. A connection refused before authentication
+ * (bad password, throttled, malformed …) is counted in `vitalog_mqtt_refusals_total` by reason, not reported to
+ * the sink: a storm of them must cost neither the log nor the database.
  */
-export class MqttTransport {
+export class MqttTransport implements Driver {
+  readonly transport = "mqtt";
   readonly #cfg: Config["mqtt"];
   readonly #registry: DeviceRegistry;
-  readonly #ingest: Ingest;
+  readonly #backlog: MqttIngestBacklog;
+  readonly #sink: DriverSink;
+  /** Definitions by the topic level they decode. */
+  readonly #byTopic: ReadonlyMap<string, MqttDeviceDefinition>;
   readonly #log: Logger;
   readonly #refusals;
   readonly #revoked;
@@ -143,6 +166,8 @@ export class MqttTransport {
    * re-send that arrives before aedes has stored the first one waits for it instead of being ingested again.
    */
   readonly #qos2InFlight = new Map<string, Map<number, Promise<boolean>>>();
+  /** The source of the frame being handed to the sink, for the length of that synchronous call. */
+  #inHand: Source | undefined;
   readonly #withheld;
   readonly #delayed;
   readonly #backpressure;
@@ -151,7 +176,11 @@ export class MqttTransport {
   constructor(deps: {
     config: Config["mqtt"];
     registry: DeviceRegistry;
-    ingest: Ingest;
+    /** Where frames go: the one ingest path of every driver (ingest-sink.ts). */
+    sink: DriverSink;
+    backlog: MqttIngestBacklog;
+    /** The payload formats, one per topic level (a duplicate topic is a TypeError: config checks it first). */
+    definitions: readonly MqttDeviceDefinition[];
     admission: Admission;
     clock: Clock;
     /** Commit-queue bound (readings and refusals) beyond which the heaviest senders are no longer read. */
@@ -164,7 +193,14 @@ export class MqttTransport {
   }) {
     this.#cfg = deps.config;
     this.#registry = deps.registry;
-    this.#ingest = deps.ingest;
+    this.#sink = deps.sink;
+    this.#backlog = deps.backlog;
+    const byTopic = new Map<string, MqttDeviceDefinition>();
+    for (const d of deps.definitions) {
+      if (byTopic.has(d.match.topic)) throw new TypeError(`two MQTT definitions for topic ${d.match.topic}`);
+      byTopic.set(d.match.topic, d);
+    }
+    this.#byTopic = byTopic;
     this.#admission = deps.admission;
     this.#clock = deps.clock;
     this.#refusalLog = new RefusalLog({ log: deps.log, clock: deps.clock });
@@ -366,7 +402,7 @@ export class MqttTransport {
     await listenersClosed;
   }
 
-  #refuse(reason: string, fields: Record<string, unknown>): void {
+  #refuse(reason: RejectionReason, fields: Record<string, unknown>): void {
     this.#refusals({ reason });
     // a storm of refused connections costs the journal one line a minute per reason; the client's
     // details go to debug
@@ -393,13 +429,15 @@ export class MqttTransport {
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
     const remote = remoteOf(client);
-    const fail = (reason: string, returnCode: 2 | 3 | 4 | 5) => {
+    const fail = (reason: RejectionReason, returnCode: 2 | 3 | 4 | 5) => {
       this.#refuse(reason, { clientId: client.id, remote });
       done(new CountedRefusal(reason, returnCode), false);
     };
     const succeed = () => {
       this.#pending.delete(client.conn as Socket);
       this.#trackSession(client);
+      const session = this.#sessions.get(client);
+      if (session) this.#report(session, "connected");
       done(null, true);
     };
     if (username === undefined || password === undefined) {
@@ -450,7 +488,7 @@ export class MqttTransport {
         fail("auth_throttled", 3);
         return;
       }
-      const refused = (reason: string) => {
+      const refused = (reason: RejectionReason) => {
         this.#throttle.recordFailure(source, username);
         fail(reason, 4);
       };
@@ -525,8 +563,8 @@ export class MqttTransport {
    * `device_revoked`) and logged. Returns how many connections it closed.
    */
   closeDeviceSessions(deviceId: string, reason: string): number {
-    if (!REASON_PATTERN.test(reason))
-      throw new TypeError(`reason must be a snake_case wire string: ${reason}`);
+    if (!REASON_PATTERN.test(reason) || !isCataloguedReason(reason))
+      throw new TypeError(`reason must be a catalogued wire string (rejection-reasons.ts): ${reason}`);
     const clients = this.#liveSessions.get(deviceId);
     if (!clients) return 0;
     this.#liveSessions.delete(deviceId);
@@ -567,7 +605,7 @@ export class MqttTransport {
    * consulted. The plain listener carries no certificate and is not concerned (config refuses it beyond
    * loopback when certificates are required).
    */
-  #certificateRefusal(client: Client, username: string): string | undefined {
+  #certificateRefusal(client: Client, username: string): RejectionReason | undefined {
     const conn = client.conn;
     if (!this.#cfg.tls?.requireClientCert || !(conn instanceof TLSSocket)) return undefined;
     // Node gives a repeated attribute as an array: a certificate with two CNs names no one
@@ -598,10 +636,10 @@ export class MqttTransport {
       model: device.model,
       credential,
       pendingWeight: 0,
+      isReported: false,
       held: [],
       heldTimer: null,
     });
-    this.#log.info({ deviceId: device.id }, "device connected");
     return true;
   }
 
@@ -648,8 +686,8 @@ export class MqttTransport {
       done(new Error("not authenticated"));
       return;
     }
-    const format = this.#formatOf(packet.topic, session.deviceId);
-    if (!format) {
+    const definition = this.#definitionOf(packet.topic, session.deviceId);
+    if (!definition) {
       // [MQTT 3.1.1] no negative PUBACK exists: refusing the publish closes the connection
       this.#refuse("topic_not_allowed", { deviceId: session.deviceId, topic: packet.topic });
       done(new Error(`topic ${packet.topic} not allowed for ${session.deviceId}`));
@@ -658,10 +696,10 @@ export class MqttTransport {
     // a device's data topic is an input, never state for later subscribers
     packet.retain = false;
     if (packet.qos === 2) {
-      this.#publishQos2(client, session, format, packet, done);
+      this.#publishQos2(client, session, definition, packet, done);
       return;
     }
-    this.#ingestPublish(client, session, format, packet, done);
+    this.#ingestPublish(client, session, definition, packet, done);
   }
 
   /**
@@ -672,7 +710,7 @@ export class MqttTransport {
   #publishQos2(
     client: Client,
     session: DeviceSession,
-    format: string,
+    definition: MqttDeviceDefinition,
     packet: PublishPacket,
     done: (error?: Error | null) => void,
   ): void {
@@ -722,7 +760,7 @@ export class MqttTransport {
         // asynchronous: the top-level guard in #authorizePublish no longer covers what runs here
         let answered = false;
         try {
-          this.#ingestPublish(client, session, format, packet, (error) => {
+          this.#ingestPublish(client, session, definition, packet, (error) => {
             answered = true;
             finish(!error && packet.qos === 2);
             answer(error);
@@ -742,34 +780,40 @@ export class MqttTransport {
   #ingestPublish(
     client: Client,
     session: DeviceSession,
-    format: string,
+    definition: MqttDeviceDefinition,
     packet: PublishPacket,
     done: (error?: Error | null) => void,
   ): void {
     const source = this.#source(session);
     const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
+    const receivedAtMs = this.#clock.now();
     // decoded before admission: a frame costs what it carries (bounded by the payload limit)
-    let decoded: DecodedPayload | undefined;
+    let result: DecodeResult | undefined;
     let refusal: { reason: string; detail: string } | undefined;
     if (payload.length > this.#cfg.maxPayloadBytes) {
       refusal = {
-        reason: "payload_too_large",
+        reason: "payload_too_large" satisfies RejectionReason,
         detail: `payload of ${payload.length} bytes exceeds ${this.#cfg.maxPayloadBytes}`,
       };
     } else {
-      try {
-        decoded = decodePayload(format === TOPIC_FORMATS.senml ? "senml" : "json", payload);
-      } catch (e) {
-        if (!(e instanceof PayloadError)) throw e;
-        refusal = { reason: e.reason, detail: e.message };
+      const outcome = safeDecode(definition.mqtt.decode, payload, { nowMs: receivedAtMs });
+      if (outcome.ok) result = outcome.result;
+      else {
+        if (outcome.isBug)
+          this.#log.error(
+            { deviceId: session.deviceId, topic: definition.match.topic, detail: outcome.detail },
+            "decoder bug",
+          );
+        refusal = { reason: outcome.reason, detail: outcome.detail };
       }
     }
-    const readings = decoded?.inputs.length ?? 0;
-    const run = () => this.#store(client, session, source, packet, payload, decoded, refusal, done);
-    const withhold = (reason: string) => {
+    const readings = result?.readings.length ?? 0;
+    const frame: DecodedFrame = { topic: definition.match.topic, receivedAtMs, payload, result, refusal };
+    const run = () => this.#store(client, session, packet, frame, done);
+    const withhold = (reason: RejectionReason) => {
       // a budget refusal is the device's; a frame left unanswered because its connection ended
       // (disconnected, shutting_down) or its handling failed is counted as withheld only
-      if (reason.startsWith("rate_limited_")) this.#ingest.countNotAdmitted(source, reason);
+      if (reason.startsWith("rate_limited_")) this.#backlog.countNotAdmitted(source, reason);
       this.#withhold(packet, reason, done);
     };
     this.#admit(client, session, packet.qos, readings, run, withhold);
@@ -788,7 +832,7 @@ export class MqttTransport {
     qos: number,
     readings: number,
     run: () => void,
-    withhold: (reason: string) => void,
+    withhold: (reason: RejectionReason) => void,
   ): void {
     if (session.held.length === 0) {
       const admitted = this.#admission.take(session.deviceId, session.model, readings);
@@ -861,21 +905,19 @@ export class MqttTransport {
     this.#gates.get(client)?.open(GATE_RATE);
   }
 
-  /** Commits an admitted frame; its acknowledgement waits for the commit. */
+  /** Hands an admitted frame to the sink; its acknowledgement waits for the sink's `done` (the commit). */
   #store(
     client: Client,
     session: DeviceSession,
-    source: Source,
     packet: PublishPacket,
-    payload: Buffer,
-    decoded: DecodedPayload | undefined,
-    refusal: { reason: string; detail: string } | undefined,
+    frame: DecodedFrame,
     done: (error?: Error | null) => void,
   ): void {
     // A refused payload is still acknowledged once its refusal is durable: re-sending a poison message forever
-    // helps nobody. The device learns why on <prefix>/<id>/rejected. A reading that is not stored (storage
-    // under its watermark, a failed commit) is not acknowledged: the device keeps it.
-    const weight = decoded ? Math.max(1, decoded.inputs.length + decoded.rejected.length) : 1;
+    // helps nobody. The device learns why on <prefix>/<id>/rejected (the sink's refusal listener). A reading
+    // that is not stored (storage under its watermark, a failed commit) is not acknowledged: the device keeps it.
+    const { result, topic, receivedAtMs, payload } = frame;
+    const weight = result ? Math.max(1, result.readings.length + (result.rejected?.length ?? 0)) : 1;
     session.pendingWeight += weight;
     const ack = (err?: Error) => {
       session.pendingWeight = Math.max(0, session.pendingWeight - weight);
@@ -883,27 +925,37 @@ export class MqttTransport {
       if (err) this.#withhold(packet, withheldReason(err), done);
       else done(null);
     };
-    if (decoded && decoded.inputs.length > 0 && !this.#isStillBound(session)) {
+    const deviceKey = session.deviceId;
+    if (result && result.readings.length > 0 && !this.#isStillBound(session)) {
       // re-bound, re-keyed or removed since the session opened: its readings must not reach the rules under
       // a binding that no longer holds. The frame is refused (acknowledged: a re-send would be stamped anew)
       // and the session closed once the acknowledgement is written.
       const detail = "the device was removed, re-bound or given a new password after this session opened";
-      this.#ingest.reject(source, { reason: "binding_changed", detail }, null, (err) => {
-        ack(err);
-        setImmediate(() => this.revalidateSessions(session.deviceId));
-      });
+      this.#handOver(session, () =>
+        this.#sink.reject({
+          deviceKey,
+          binding: topic,
+          receivedAtMs,
+          reason: "binding_changed" satisfies RejectionReason,
+          detail,
+          done: (err) => {
+            ack(err);
+            setImmediate(() => this.revalidateSessions(session.deviceId));
+          },
+        }),
+      );
       return;
     }
-    if (!decoded) {
-      const r = refusal ?? { reason: "payload_invalid", detail: "payload could not be decoded" };
-      this.#notify(session.deviceId, r.reason, r.detail);
-      this.#ingest.reject(source, r, payload, ack);
+    if (!result) {
+      const r = frame.refusal ?? { reason: "payload_invalid", detail: "payload could not be decoded" };
+      this.#handOver(session, () =>
+        this.#sink.reject({ deviceKey, binding: topic, receivedAtMs, ...r, raw: payload, done: ack }),
+      );
       return;
     }
-    const result = this.#ingest.submit(source, decoded, payload, ack);
-    if (result.rejected.length > 0) {
-      this.#notify(session.deviceId, result.rejected[0]!.reason, boundedDetail(result.rejected));
-    }
+    this.#handOver(session, () =>
+      this.#sink.frame({ deviceKey, binding: topic, receivedAtMs, result, raw: payload, done: ack }),
+    );
     this.#queueCheck(client, session);
   }
 
@@ -932,6 +984,25 @@ export class MqttTransport {
     return revocationReason(session, now) === undefined;
   }
 
+  /**
+   * Makes one sink call with the session's source in hand (`sourceInHand`): the device is authenticated, and its
+   * binding was checked against the registry in this same tick when the frame carries readings (a frame
+   * without any is refused, or status only, and is recorded under the session like any refusal).
+   */
+  #handOver(session: DeviceSession, call: () => void): void {
+    this.#inHand = this.#source(session);
+    try {
+      call();
+    } finally {
+      this.#inHand = undefined;
+    }
+  }
+
+  /** The source of the frame the driver is handing to the sink right now, if it is `deviceId`'s. */
+  sourceInHand(deviceId: string): Source | undefined {
+    return this.#inHand?.deviceId === deviceId ? this.#inHand : undefined;
+  }
+
   #source(session: DeviceSession): Source {
     return { deviceId: session.deviceId, subjectId: session.subjectId, transport: "mqtt" };
   }
@@ -941,7 +1012,7 @@ export class MqttTransport {
    * PUBACK/PUBREC and keeps the connection; the device keeps the message and re-sends it (with DUP) when
    * it reconnects. QoS 0 data is dropped. Counted per reason.
    */
-  #withhold(packet: PublishPacket, reason: string, done: (error?: Error | null) => void): void {
+  #withhold(packet: PublishPacket, reason: RejectionReason, done: (error?: Error | null) => void): void {
     this.#withheld({ reason, qos: String(packet.qos) });
     (packet as { qos: number }).qos = 0;
     done(null);
@@ -952,7 +1023,7 @@ export class MqttTransport {
    * longer read (their TCP windows fill); everyone is read again once the queue is down to half.
    */
   #queueCheck(client: Client, session: DeviceSession): void {
-    const pending = this.#ingest.pendingWeight;
+    const pending = this.#backlog.pendingWeight;
     const isMemoryHigh = this.#isMemoryHigh();
     if (pending <= this.#maxPending && !isMemoryHigh) return;
     // over the queue bound, the clients above their share of it are held back; over the memory bound only
@@ -976,7 +1047,7 @@ export class MqttTransport {
   #drainCheck(): void {
     // not on RSS: an idle process's RSS need not fall (the allocator keeps pages), and a gate that waits
     // for it would starve its client for good
-    if (this.#queueGated.size === 0 || this.#ingest.pendingWeight > this.#maxPending / 2) return;
+    if (this.#queueGated.size === 0 || this.#backlog.pendingWeight > this.#maxPending / 2) return;
     for (const c of this.#queueGated) this.#gates.get(c)?.open(GATE_QUEUE);
     this.#queueGated.clear();
     if (this.#drainTimer) clearInterval(this.#drainTimer);
@@ -998,6 +1069,7 @@ export class MqttTransport {
     this.#principals.get(client)?.onClose?.();
     const session = this.#sessions.get(client);
     if (!session) return;
+    this.#report(session, "disconnected");
     if (session.heldTimer) clearTimeout(session.heldTimer);
     session.heldTimer = null;
     this.#holding.delete(session);
@@ -1024,19 +1096,33 @@ export class MqttTransport {
     done(null, null);
   }
 
-  #formatOf(topic: string, deviceId: string): string | undefined {
+  #definitionOf(topic: string, deviceId: string): MqttDeviceDefinition | undefined {
     const prefix = `${this.#cfg.topicPrefix}/${deviceId}/`;
     if (!topic.startsWith(prefix)) return undefined;
-    const rest = topic.slice(prefix.length);
-    return rest === TOPIC_FORMATS.senml || rest === TOPIC_FORMATS.json ? rest : undefined;
+    return this.#byTopic.get(topic.slice(prefix.length));
   }
 
-  #notify(deviceId: string, reason: string, detail: string): void {
-    this.#broker?.publish(
+  /** Reports a device session's connection to the sink, once each way; nothing once the broker is closing. */
+  #report(session: DeviceSession, state: "connected" | "disconnected"): void {
+    if (session.isReported === (state === "connected") || this.#broker?.closed !== false) return;
+    session.isReported = state === "connected";
+    this.#sink.connection({ deviceKey: session.deviceId, state, atMs: this.#clock.now() });
+  }
+
+  /**
+   * Tells a device why (part of) its input was refused, on `<prefix>/<device id>/rejected` (QoS 0, not
+   * retained): the first refusal's reason and the details of all, bounded. The composition hands this to the
+   * sink as its refusal listener.
+   */
+  tellRefused(deviceId: string, refusals: readonly { reason: string; detail: string }[]): void {
+    if (refusals.length === 0 || this.#broker?.closed !== false) return;
+    this.#broker.publish(
       {
         cmd: "publish",
         topic: `${this.#cfg.topicPrefix}/${deviceId}/${REJECTED_SUFFIX}`,
-        payload: Buffer.from(JSON.stringify({ reason, detail })),
+        payload: Buffer.from(
+          JSON.stringify({ reason: refusals[0]!.reason, detail: boundedDetail(refusals) }),
+        ),
         qos: 0,
         retain: false,
         dup: false,
@@ -1044,6 +1130,15 @@ export class MqttTransport {
       () => {},
     );
   }
+}
+
+/** A PUBLISH as decoded, waiting for admission. */
+interface DecodedFrame {
+  topic: string;
+  receivedAtMs: number;
+  payload: Buffer;
+  result: DecodeResult | undefined;
+  refusal: { reason: string; detail: string } | undefined;
 }
 
 /** What the device is told on its rejected topic: the refusal details, bounded. */
@@ -1056,7 +1151,7 @@ function boundedDetail(rejected: readonly { detail: string }[]): string {
 }
 
 /** The counted reason of a withheld acknowledgement. */
-function withheldReason(err: Error): string {
+function withheldReason(err: Error): RejectionReason {
   const code = (err as { code?: unknown }).code;
   if (code === "STORAGE_LOW") return "storage_low";
   if (code === "INGEST_THROTTLED") return "rate_limited_readings";

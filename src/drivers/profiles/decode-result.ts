@@ -90,7 +90,20 @@ export interface DecodeResult<D = unknown> {
   conditions: DeviceCondition[];
   /** Present when the frame says something about the device itself (contact, battery, clock). */
   status?: DeviceStatusInput | undefined;
+  /**
+   * Optional: parts of the frame refused that are no value of a known vital, so `absent` cannot name
+   * them (a SenML record with an unknown name or no unit, a malformed entry of a JSON list). Each is stored
+   * and counted with its `reason` (a catalogued one, src/drivers/rejection-reasons.ts, or the vendor's own
+   * snake_case reason) like a frame refused whole; the rest of the frame still counts.
+   */
+  rejected?: readonly FrameRefusal[] | undefined;
   details: D;
+}
+
+/** A part of a frame refused, with a stable snake_case reason and a short detail (no measurement values). */
+export interface FrameRefusal {
+  reason: string;
+  detail: string;
 }
 
 /** Options for one reading pushed through the builder. */

@@ -6,6 +6,7 @@ import { GatewayError } from "../errors.js";
 import { requireFlag } from "./args.js";
 import { COMMAND_SPECS } from "./command-specs.js";
 import { parseCommand } from "./options.js";
+import { leafName } from "./verify.js";
 
 /**
  * `vitalog audit --config FILE [--vkey VKEY …] [--json]`: recomputes the tree from storage, checks every
@@ -44,7 +45,7 @@ export async function auditCommand(argv: string[], out: NodeJS.WritableStream): 
             ? ` ${f.table}${f.ref === null ? "" : ` ${f.ref}`}`
             : f.ref === null
               ? ""
-              : ` reading ${f.ref}`;
+              : ` ${leafName(f.ref)}`;
         const leaf = f.leafIndex === null ? "" : ` (leaf ${f.leafIndex})`;
         out.write(`  ${f.kind.toUpperCase()}${what}${leaf}: ${f.detail}\n`);
       }

@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { buildAnchoredProofBundle } from "../anchor/anchor-proof.js";
 import { scanLoggedEvents } from "../batcher/tlog/audit-events.js";
+import { type EventRow, openEvent } from "../batcher/tlog/leaf-openings.js";
 import { type CliTlog, openTlogForCli } from "../batcher/tlog/open-tlog.js";
 import { buildConsistencyBundle, type ProofSources } from "../batcher/tlog/proof-bundle.js";
 import { loadConfig } from "../config.js";
@@ -20,16 +21,40 @@ function size(text: string | undefined, what: string): number {
 /**
  * The ref of the device's latest binding event in the log (`device_bound`, `device_unbound`,
  * `device_credential_changed`), found by opening the logged events: what the `devices` row is provably based on.
- * @throws GatewayError READING_UNKNOWN when the log holds none for it (never bound, or its events erased).
+ * An event after it that does not open because it was modified makes the latest binding unknowable: that is an
+ * integrity failure, not an older answer. Events after it that do not open because their subject was erased
+ * are named on stderr: a binding of the device to an erased subject would be among them.
+ * @throws GatewayError READING_UNKNOWN when the log holds none for it (never bound, or its events erased);
+ *   INTEGRITY_FAILURE when a later logged event was modified.
  */
-function latestBindingEvent(tlog: CliTlog, deviceId: string): string {
-  let ref: string | undefined;
+function latestBindingEvent(tlog: CliTlog, deviceId: string, warn: (line: string) => void): string {
+  let found: { ref: string; leafIndex: number } | undefined;
   scanLoggedEvents(tlog.db, tlog.records.keys, (e) => {
-    if (e.deviceId === deviceId && DEVICE_EVENT_TYPES.has(e.type)) ref = e.ref;
+    if (e.deviceId === deviceId && DEVICE_EVENT_TYPES.has(e.type))
+      found = { ref: e.ref, leafIndex: e.leafIndex };
   });
-  if (ref === undefined)
+  const later = tlog.db
+    .prepare<[number], EventRow>(
+      "SELECT leaf_index, ref, key_id, entry, sealed FROM tlog_records WHERE leaf_index > ? ORDER BY leaf_index",
+    )
+    .all(found?.leafIndex ?? -1);
+  let erased = 0;
+  for (const row of later) {
+    const opened = openEvent(tlog.records.keys, row);
+    if (opened.status === "no-key") erased++;
+    else if (opened.status !== "opened")
+      throw new GatewayError(
+        "INTEGRITY_FAILURE",
+        `the logged event at leaf ${row.leaf_index} was modified (${opened.status}): device ${deviceId}'s latest binding cannot be established; run vitalog audit`,
+      );
+  }
+  if (erased > 0)
+    warn(
+      `vitalog proof: ${erased} later logged event(s) belong to erased subjects; a binding of ${deviceId} to an erased subject would be among them`,
+    );
+  if (found === undefined)
     throw new GatewayError("READING_UNKNOWN", `no binding event of device ${deviceId} in the log`);
-  return ref;
+  return found.ref;
 }
 
 /**
@@ -60,7 +85,10 @@ export async function proofCommand(argv: string[], out: NodeJS.WritableStream): 
       bundle = buildConsistencyBundle(src, size(positionals[0], "OLD"), size(positionals[1], "NEW"));
     } else {
       if (positionals.length !== (device === undefined ? 1 : 0)) throw usageError(COMMAND_SPECS.proof);
-      const ref = device === undefined ? positionals[0]! : latestBindingEvent(tlog, device);
+      const ref =
+        device === undefined
+          ? positionals[0]!
+          : latestBindingEvent(tlog, device, (line) => process.stderr.write(`${line}\n`));
       const built = buildAnchoredProofBundle(
         src,
         ref,

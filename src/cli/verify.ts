@@ -96,8 +96,13 @@ function toJson(v: Verdict) {
   };
 }
 
+/** A logged leaf's name for a person: logged events (device bindings, alerts …) have `evt-` ids. */
+export function leafName(ref: string): string {
+  return `${ref.startsWith("evt-") ? "event" : "reading"} ${ref}`;
+}
+
 function render(v: Verdict): string {
-  const subject = v.readingId === null ? "consistency" : `reading ${v.readingId}`;
+  const subject = v.readingId === null ? "consistency" : leafName(v.readingId);
   // the anchor check names its own sub-step first in the detail (`receipt_proof: …`)
   const sub = v.failedAnchorStep === null ? "" : ` (${v.failedAnchorStep})`;
   const head = v.ok ? `VALID: ${subject}` : `INVALID: ${subject}: step ${v.failedStep}${sub} failed`;

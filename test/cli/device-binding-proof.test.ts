@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import Database from "better-sqlite3";
 import { Gateway } from "../../src/app/gateway.js";
 import { systemClock } from "../../src/clock.js";
 import { loadConfig } from "../../src/config.js";
@@ -73,6 +74,60 @@ describe("vitalog proof --device", () => {
     const forged = JSON.parse(bound.stdout) as { opening: { record: string } };
     forged.opening.record = forged.opening.record.replace("pt-b", "pt-c");
     assert.equal((await verify(JSON.stringify(forged))).code, 1);
+  });
+
+  it("refuses when a later logged event was modified, and names later events of erased subjects", async () => {
+    const dir = join(root, "later");
+    mkdirSync(dir);
+    const cfg = writeConfig(dir);
+    await fillLog(cfg, ["pt-a"], 1);
+    // dev-0 (removed from pt-a) bound to pt-c and removed again, pt-c erased; a checkpoint over all of it
+    for (const args of [
+      ["devices", "add", "--id", "dev-0", "--subject", "pt-c"],
+      ["devices", "remove", "--id", "dev-0"],
+      ["subjects", "erase", "pt-c", "--yes"],
+    ]) {
+      const r = await cli([...args, "--config", cfg]);
+      assert.equal(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+    }
+    const gw = await Gateway.start(loadConfig(cfg), { log: createLogger("silent"), clock: systemClock });
+    try {
+      gw.recordEvent({ type: "fixture_marker", atMs: Date.now(), subjectId: null, deviceId: null, data: {} });
+      const status = () => gw.status().tlog as { tree_size: number; checkpoint_size: number };
+      await waitFor(() => status().checkpoint_size === status().tree_size, 10_000, "checkpoint");
+    } finally {
+      await gw.stop();
+    }
+    const erased = await cli(["proof", "--device", "dev-0", "--config", cfg]);
+    assert.equal(erased.code, 0, erased.stderr);
+    assert.deepEqual(
+      [recordOf(erased.stdout).event, recordOf(erased.stdout).subject],
+      ["device_unbound", "pt-a"],
+    );
+    assert.match(
+      erased.stderr,
+      /later logged event\(s\) belong to erased subjects; a binding of dev-0 to an erased subject/,
+    );
+
+    // the event after it that names no erased subject (the fixture's marker) modified in storage
+    const db = new Database(loadConfig(cfg).storage.path!);
+    try {
+      db.exec("DROP TRIGGER IF EXISTS tlog_records_only_shred");
+      const last = db
+        .prepare(
+          "SELECT leaf_index, sealed FROM tlog_records WHERE sealed IS NOT NULL ORDER BY leaf_index DESC LIMIT 1",
+        )
+        .get() as { leaf_index: number; sealed: Buffer };
+      const sealed = Buffer.from(last.sealed);
+      sealed[sealed.length - 1]! ^= 1;
+      db.prepare("UPDATE tlog_records SET sealed = ? WHERE leaf_index = ?").run(sealed, last.leaf_index);
+    } finally {
+      db.close();
+    }
+    const modified = await cli(["proof", "--device", "dev-0", "--config", cfg]);
+    assert.notEqual(modified.code, 0);
+    assert.match(modified.stderr, /INTEGRITY_FAILURE: the logged event at leaf \d+ was modified/);
+    assert.equal(modified.stdout, "", "no bundle of an older binding is written");
   });
 
   it("says why when the device has no binding event or the id is malformed", async () => {

@@ -35,6 +35,7 @@ const CLEAN: Files = {
   "dist/src/main.js":
     '#!/usr/bin/env node\nimport { parse } from "yaml";\nimport "node:fs";\nconst demo = () => import("./cli/demo.js");\n',
   "dist/src/main.js.map": "{}",
+  "dist/src/main.d.ts": "export {};\n",
   "dist/src/batcher/commit/commit-thread-worker.js": 'import { readFileSync } from "node:fs";\n',
   "dist/src/cli/demo.js":
     'export const sims = () => import("../../firmware-sim/scenarios.js");\nexport const anvil = () => import("@foundry-rs/anvil");\n',
@@ -59,7 +60,7 @@ describe("the npm pack check", () => {
   it("passes a package of compiled sources whose lazy imports alone name the simulators and anvil", async () => {
     const r = await check(CLEAN);
     assert.equal(r.code, 0, r.out);
-    assert.match(r.out, /pkg-under-check@1\.0\.0: 5 files/);
+    assert.match(r.out, /pkg-under-check@1\.0\.0: 6 files/);
     assert.match(r.out, /package contents ok/);
   });
 
@@ -112,9 +113,16 @@ describe("the npm pack check", () => {
     assert.match(r.out, /dist\/src\/main\.js: a bin needs the line #!\/usr\/bin\/env node first/);
   });
 
-  it("fails a tarball over its size budget", async () => {
-    const r = await check({ ...CLEAN, "dist/src/big.js": "x".repeat(3 * 1024 * 1024), "src/big.ts": "" });
+  it("fails an exported module packed without its type declarations", async () => {
+    const { "dist/src/main.d.ts": _types, ...rest } = CLEAN;
+    const r = await check(rest);
     assert.equal(r.code, 1, r.out);
-    assert.match(r.out, /unpacked \d+ KiB > budget 2560 KiB/);
+    assert.match(r.out, /dist\/src\/main\.d\.ts: required but not packed/);
+  });
+
+  it("fails a tarball over its size budget", async () => {
+    const r = await check({ ...CLEAN, "dist/src/big.js": "x".repeat(4 * 1024 * 1024), "src/big.ts": "" });
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.out, /unpacked \d+ KiB > budget 3584 KiB/);
   });
 });

@@ -63,7 +63,7 @@ async function loadSimulators() {
     if ((cause as NodeJS.ErrnoException).code !== "ERR_MODULE_NOT_FOUND") throw cause;
     throw new GatewayError(
       "COMPONENT_MISSING",
-      "the demo's device simulators (firmware-sim/) are not installed: the npm package does not ship them; run the demo from a clone of the repository (README: Install)",
+      "the demo's device simulators (firmware-sim/) are not installed: the npm package does not ship them; run the demo from a clone of the repository (README: Set-up: the two commands)",
       { cause },
     );
   }

@@ -4,7 +4,7 @@ import { ReadingStore, type StoredReading } from "../batcher/commit/reading-stor
 import { loadConfig } from "../config.js";
 import { openDatabase } from "../db.js";
 import { GatewayError } from "../errors.js";
-import { parseSince, requireFlag } from "./args.js";
+import { idFlag, parseSince, requireFlag } from "./args.js";
 import { COMMAND_SPECS } from "./command-specs.js";
 import { parseCommand } from "./options.js";
 
@@ -30,12 +30,15 @@ export async function readingsCommand(
     throw new GatewayError("USAGE", "--limit and --tail are exclusive: the first N, or the latest N");
   const limit = count("limit", values.limit, 1000);
   const tail = values.tail === undefined ? undefined : count("tail", values.tail, 0);
+  // a malformed id is a usage error, not an empty answer
+  const deviceId = idFlag(values.device, "device");
+  const subjectId = idFlag(values.subject, "subject");
   const db = openDatabase(config.storage.path!, [], { readonly: true });
   try {
     const store = new ReadingStore(db);
     const base = {
-      deviceId: values.device,
-      subjectId: values.subject,
+      deviceId,
+      subjectId,
       sinceMs: values.since === undefined ? undefined : parseSince(values.since, Date.now()),
     };
     let after: number | undefined;

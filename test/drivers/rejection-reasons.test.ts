@@ -70,7 +70,7 @@ function refusalLiterals(): Map<string, string[]> {
     ...sourceFiles("src/drivers").filter((f) => ![...NOT_REFUSALS].some((n) => f.endsWith(`drivers/${n}`))),
     join(ROOT, "src/reading.ts"),
     join(ROOT, "src/rules/subject-lifecycle.ts"),
-    join(ROOT, "src/batcher/commit-thread-protocol.ts"),
+    join(ROOT, "src/batcher/commit/commit-thread-protocol.ts"),
   ];
   const found = new Map<string, string[]>();
   for (const file of files) {

@@ -29,7 +29,7 @@ const bleDef = (over: Partial<DeviceDefinition> = {}): DeviceDefinition => ({
 });
 
 describe("driver SDK: versioning", () => {
-  it("is version 1.1.0 (a minor release: only additions since 1.0.0)", () => {
+  it("is version 1.2.0 (a minor release: only additions since 1.0.0)", () => {
     assert.equal(SDK_VERSION, "1.2.0");
     assert.equal(semver.valid(SDK_VERSION), SDK_VERSION);
     assert.equal(semver.prerelease(SDK_VERSION), null);
@@ -135,11 +135,12 @@ describe("driver SDK: versioning", () => {
     assert.ok(isSdkCompatible("^1.0.0"));
     assert.ok(isSdkCompatible("^1"));
     assert.ok(isSdkCompatible("^1.1.0"));
+    assert.ok(isSdkCompatible("^1.2.0"));
     assert.ok(!isSdkCompatible("1.0.0"), "an exact pin to an older version does not match");
-    assert.ok(!isSdkCompatible("^1.2.0"));
+    assert.ok(!isSdkCompatible("^1.3.0"));
     assert.ok(!isSdkCompatible("^2.0.0"));
     assert.ok(!isSdkCompatible("^0.9.0"));
-    assert.ok(!isSdkCompatible("^1.2.0-rc.1"), "a prerelease of a later minor does not contain 1.1.0");
+    assert.ok(!isSdkCompatible("^1.3.0-rc.1"), "a prerelease of a later minor does not contain 1.2.0");
     assert.ok(!isSdkCompatible("nonsense"));
     assert.ok(isSdkCompatible("^1.1.0", "1.4.0"));
   });
@@ -150,8 +151,8 @@ describe("driver SDK: versioning", () => {
       'sdkVersion must be a caret range or exact version, e.g. "^1.0.0" (got ">=1.0.0")',
     ]);
     assert.ok(isSdkCompatible(">=1.0.0"), "semver alone would accept it: the policy is what refuses it");
-    const later = definitionProblems(bleDef({ sdkVersion: "^1.2.0-rc.1" }));
-    assert.deepEqual(later, ["sdkVersion ^1.2.0-rc.1 does not include this SDK (1.1.0)"]);
+    const later = definitionProblems(bleDef({ sdkVersion: "^1.3.0-rc.1" }));
+    assert.deepEqual(later, ["sdkVersion ^1.3.0-rc.1 does not include this SDK (1.2.0)"]);
     assert.deepEqual(definitionProblems(bleDef({ sdkVersion: "^1.1.0" })), []);
   });
 });
@@ -188,7 +189,7 @@ describe("driver SDK: defineDevice", () => {
       assert.deepEqual(e.problems, [
         "vendor must be a non-empty string",
         "model must be a non-empty string",
-        "sdkVersion ^2.0.0 does not include this SDK (1.1.0)",
+        "sdkVersion ^2.0.0 does not include this SDK (1.2.0)",
         "match needs serviceUuids or namePrefix (a definition must not match every BLE device)",
         "notify[0].name must be snake_case",
         "notify[0].examples[0] must be non-empty hex",

@@ -275,6 +275,42 @@ describe("driver SDK: safeDecode", () => {
     assert.ok(good.ok && good.result.readings[0]?.value === 72);
   });
 
+  it("reports a DecodeError with a catalogued reason that is not a decoder's as decoder_bug, naming it", () => {
+    const throwing = (reason: string) => () => {
+      throw new DecodeError(reason, "refused");
+    };
+    const ctx = { nowMs: 0 };
+    assert.deepEqual(safeDecode(throwing("subject_erased"), hex("00"), ctx), {
+      ok: false,
+      reason: "decoder_bug",
+      detail: "reason subject_erased is the catalog's (ingest), not a decoder's: refused",
+      isBug: true,
+    });
+    for (const reason of [
+      "rate_limited_messages",
+      "storage_low",
+      "bad_password",
+      "racp_timeout",
+      "decoder_bug",
+    ]) {
+      const outcome = safeDecode(throwing(reason), hex("00"), ctx);
+      assert.ok(!outcome.ok && outcome.reason === "decoder_bug" && outcome.isBug, reason);
+    }
+    for (const reason of [
+      "acme_lead_off",
+      "frame_too_short",
+      "payload_malformed_json",
+      "unknown_vital",
+      "checksum_mismatch",
+    ]) {
+      assert.deepEqual(
+        safeDecode(throwing(reason), hex("00"), ctx),
+        { ok: false, reason, detail: "refused", isBug: false },
+        reason,
+      );
+    }
+  });
+
   it("DecodeError reasons must be snake_case", () => {
     assert.throws(() => new DecodeError("Bad Reason", "x"), TypeError);
     assert.equal(new DecodeError("vendor_specific_thing", "x").reason, "vendor_specific_thing");

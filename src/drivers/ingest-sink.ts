@@ -3,7 +3,9 @@
  * transport address (BLE MAC, serial path) maps to the provisioned device configured for it (MQTT: the
  * authenticated device id is the key), and the device's subject binding is read from the registry for every
  * frame, so a rebinding takes effect at once and a removed device is refused. Decode failures go through
- * `Ingest.reject`: counted per device and reason, stored.
+ * `Ingest.reject`: counted per device and reason, stored. A part of a frame refused with a reason a decoder may
+ * not give is stored and counted as `decoder_bug` (rejection-reasons.ts; `safeDecode` does the same for a
+ * whole frame's DecodeError).
  */
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../log.js";
@@ -12,6 +14,7 @@ import type { RejectReason } from "../reading.js";
 import type { Admission } from "./admission.js";
 import type { DeviceRegistry } from "./device-registry.js";
 import type { Ingest, InputRejection, Source } from "./ingest.js";
+import { decoderReasonProblem, type RejectionReason } from "./rejection-reasons.js";
 import type { DecodeResult, DriverSink } from "./sdk.js";
 
 /** Absent values that are a validation refusal (counted as rejections); the rest are the device's "no value". */
@@ -110,7 +113,7 @@ export class IngestSink implements DriverSink {
       );
       return;
     }
-    const rejected = rejectedOf(e.result, e.binding);
+    const rejected = this.#rejectedOf(e.result, e.binding, source);
     const outcome = this.#ingest.submit(
       source,
       { inputs: e.result.readings, status: frameStatus(e.result), rejected },
@@ -165,6 +168,20 @@ export class IngestSink implements DriverSink {
       this.#refuseUnprovisioned(e.deviceKey, null, noop);
   }
 
+  /**
+   * The frame's refusals (`rejectedOf`). A part whose reason a decoder may not give (rejection-reasons.ts
+   * `decoderReasonProblem`) is a decoder bug: stored and counted as `decoder_bug`, its detail naming the reason
+   * given, and logged at error once per frame, like a decoder that throws.
+   */
+  #rejectedOf(result: DecodeResult, binding: string, source: Source): InputRejection[] {
+    let isLogged = false;
+    return rejectedOf(result, binding, (bug) => {
+      if (isLogged) return;
+      isLogged = true;
+      this.#log.error({ deviceId: source.deviceId, binding, detail: bug.detail }, "decoder bug");
+    });
+  }
+
   #modelOf(source: Source): string | null {
     return this.#registry.get(source.deviceId)?.model ?? null;
   }
@@ -200,11 +217,26 @@ export class IngestSink implements DriverSink {
 }
 
 /** The frame's refusals: what the decoder refused (`rejected`), then its absent values that fail validation. */
-function rejectedOf(result: DecodeResult, binding: string): InputRejection[] {
-  const absent = result.absent
-    .filter((a) => VALIDATION_REASONS.has(a.reason))
-    .map((a) => ({ reason: a.reason, detail: `${binding}: ${a.kind} ${a.reason}` }));
-  return result.rejected && result.rejected.length > 0 ? [...result.rejected, ...absent] : absent;
+function rejectedOf(
+  result: DecodeResult,
+  binding: string,
+  onBug: (bug: InputRejection) => void,
+): InputRejection[] {
+  const refusals: InputRejection[] = [];
+  for (const r of result.rejected ?? []) {
+    const problem = decoderReasonProblem(r.reason);
+    if (problem === undefined) {
+      refusals.push(r);
+      continue;
+    }
+    const bug = { reason: "decoder_bug" satisfies RejectionReason, detail: `${problem}: ${r.detail}` };
+    refusals.push(bug);
+    onBug(bug);
+  }
+  for (const a of result.absent)
+    if (VALIDATION_REASONS.has(a.reason))
+      refusals.push({ reason: a.reason, detail: `${binding}: ${a.kind} ${a.reason}` });
+  return refusals;
 }
 
 /**

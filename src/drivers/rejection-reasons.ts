@@ -9,9 +9,13 @@
  * Contract
  * - Every reason is a snake_case wire string. Reasons are only ever added to this catalog, never renamed or
  *   removed (an operator's dashboards and alerts key on them; DESIGN.md "Every rejection is explained").
- * - A refusal MUST use a reason listed here, with one exception: a vendor definition's `DecodeError` reason
- *   (any snake_case string; its meaning is the vendor's to document) is stored and counted as it is, under
- *   {@link VENDOR_DECODE_REASON}'s rules.
+ * - A refusal MUST use a reason listed here, with one exception: a vendor definition's decoder may give a
+ *   reason of its own (any snake_case string not listed here; its meaning is the vendor's to document), stored
+ *   and counted as it is, under {@link VENDOR_DECODE_REASON}'s rules.
+ * - A decoder (a `DecodeError`, or a part of its result's `rejected`) MUST NOT give a catalogued reason outside
+ *   {@link DECODER_ORIGINS}: such a reason says what only ingest, a driver, the budget or the broker can know,
+ *   and carries consequences a decoder cannot have (not stored, not acknowledged, a session closed …). Given
+ *   one, the refusal is a decoder bug ({@link decoderReasonProblem}).
  * - `docs/rejection-reasons.md` is generated from this catalog by {@link rejectionReasonsMarkdown}; a test
  *   fails when the file differs, and another when a refusal in src/ names a reason missing here.
  *
@@ -169,7 +173,7 @@ export const REJECTION_REASONS = {
   ),
   decoder_bug: stored(
     "decode",
-    "The decoder threw something other than DecodeError: a bug, logged at error.",
+    "The decoder threw something other than DecodeError, or gave a catalogued reason that is not a decoder's: a bug, logged at error.",
   ),
   frame_unrecognised: stored("decode", "An ascii-bedside line is not a `$…*hh` sentence."),
   unsupported_sentence: stored("decode", "An ascii-bedside sentence other than `VS`."),
@@ -250,16 +254,51 @@ export const REJECTION_REASONS = {
 export type RejectionReason = keyof typeof REJECTION_REASONS;
 
 /**
- * How a vendor definition's own DecodeError reason is treated: stored and counted as it is (a snake_case
- * string; `DecodeError` refuses any other); the first 128 distinct reasons of a process are metric labels of
- * their own, later ones are counted as `other` (ingest.ts). The vendor documents their meaning.
+ * How a vendor definition's own reason (a `DecodeError`'s, or a part's in `rejected`) is treated: stored and
+ * counted as it is (a snake_case string; `DecodeError` refuses any other); the first 128 distinct reasons of a
+ * process are metric labels of their own, later ones are counted as `other` (ingest.ts). The vendor documents
+ * their meaning.
  */
 export const VENDOR_DECODE_REASON =
-  "A vendor definition's DecodeError reason: stored and counted as it is; its meaning is the vendor's to document.";
+  "Such a reason is stored and counted as it is; its meaning is the vendor's to document.";
+
+/**
+ * The origins whose reasons a decoder may give: each says what is wrong with the frame's own bytes (its
+ * payload, SenML, a value against the hard limits, its layout, its framing), and means the same whoever finds
+ * it. The built-in decoders use them: SenML and plain JSON (payload, senml, validation), the GATT profiles
+ * (decode), the ascii bedside sentence checksum (framing).
+ */
+export const DECODER_ORIGINS: ReadonlySet<RejectionOrigin> = new Set<RejectionOrigin>([
+  "payload",
+  "senml",
+  "validation",
+  "decode",
+  "framing",
+]);
+
+const SNAKE_CASE = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/;
 
 /** Whether `reason` is in the catalog. */
 export function isCataloguedReason(reason: string): reason is RejectionReason {
   return Object.hasOwn(REJECTION_REASONS, reason);
+}
+
+/**
+ * Why a decoder may not give `reason` (a `DecodeError`'s, or a part's in its result's `rejected`), or undefined
+ * when it may: its own snake_case reason, or a catalogued one of {@link DECODER_ORIGINS}. Not `decoder_bug`,
+ * which the gateway gives when a decoder misbehaves. Drivers and ingest store and count a refusal for which
+ * this returns a problem as `decoder_bug`, with the problem and the decoder's detail as its detail, and log it
+ * at error. Never throws.
+ */
+export function decoderReasonProblem(reason: string): string | undefined {
+  // a vendor's decoder is not type-checked against us: its part's reason may be anything
+  if (typeof reason !== "string") return `reason ${String(reason)} is not a string`;
+  if (isCataloguedReason(reason)) {
+    const { origin } = REJECTION_REASONS[reason];
+    if (reason !== "decoder_bug" && DECODER_ORIGINS.has(origin)) return undefined;
+    return `reason ${reason} is the catalog's (${origin}), not a decoder's`;
+  }
+  return SNAKE_CASE.test(reason) ? undefined : `reason ${JSON.stringify(reason)} is not snake_case`;
 }
 
 const ORIGIN_TITLES: Readonly<Record<RejectionOrigin, string>> = {
@@ -275,6 +314,12 @@ const ORIGIN_TITLES: Readonly<Record<RejectionOrigin, string>> = {
   mqtt_withheld: "MQTT acknowledgements withheld",
 };
 
+/** The titles of the sections a decoder's reasons may come from, quoted and listed. */
+function decoderSections(): string {
+  const titles = [...DECODER_ORIGINS].map((o) => `"${ORIGIN_TITLES[o]}"`);
+  return `${titles.slice(0, -1).join(", ")} and ${titles.at(-1)}`;
+}
+
 /** The reference page `docs/rejection-reasons.md`, generated from the catalog. */
 export function rejectionReasonsMarkdown(): string {
   const lines = [
@@ -287,9 +332,17 @@ export function rejectionReasonsMarkdown(): string {
     "the `reason` of the JSON message an MQTT device reads on `<prefix>/<device>/rejected`",
     '(`{"reason": "...", "detail": "..."}`). Reasons are only ever added, never renamed.',
     "",
-    "A vendor definition may refuse a frame with a `DecodeError` reason of its own (snake_case):",
-    `${VENDOR_DECODE_REASON} Past 128 distinct reasons, new ones are counted under the label \`other\``,
-    "(the stored rejection keeps the real reason).",
+    "A decoder refuses a whole frame with a `DecodeError`, or a part of it in its result's `rejected`, with",
+    "one of these reasons:",
+    "",
+    `- a reason of this catalog from the sections ${decoderSections()}: it means what it says here;`,
+    "- a vendor definition's own reason (snake_case, not in this catalog).",
+    `  ${VENDOR_DECODE_REASON} Past 128 distinct reasons, new ones are counted under the label`,
+    "  `other` (the stored rejection keeps the real reason).",
+    "",
+    "Any other reason of this catalog (`subject_erased`, `rate_limited_messages` …) says what a decoder cannot",
+    "know: a decoder giving one has a bug. That refusal is stored and counted as `decoder_bug`, its detail",
+    "naming the reason given, and logged at error.",
     "",
     "Stored: the refusal is written with the next group commit (a sample with detail and payload while the",
     "device's quota per minute lasts, a count after) and, for an MQTT device, told on its `rejected` topic.",

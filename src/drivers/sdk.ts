@@ -28,6 +28,7 @@ import type { DecodeContext, DecodeResult } from "./profiles/decode-result.js";
 import { normaliseUuid } from "./profiles/gatt-uuids.js";
 import { hex } from "./profiles/hex.js";
 import { framingProblems, type SerialFraming } from "./profiles/serial-framing.js";
+import { decoderReasonProblem } from "./rejection-reasons.js";
 
 /**
  * The SDK's own version. Compare definitions against it with `isSdkCompatible`.
@@ -344,14 +345,19 @@ export type SafeDecodeOutcome =
 
 /**
  * Runs a decoder so that nothing escapes: a DecodeError becomes its reason; any other exception is a decoder
- * bug, reported as reason "decoder_bug" with `isBug` set. Drivers call decoders only through this.
+ * bug, reported as reason "decoder_bug" with `isBug` set. So is a DecodeError whose reason a decoder may not
+ * give (a catalogued reason of ingest, admission or the broker, rejection-reasons.ts `decoderReasonProblem`):
+ * its detail names the reason given. Drivers call decoders only through this.
  */
 export function safeDecode(decode: Decoder, bytes: Uint8Array, ctx: DecodeContext): SafeDecodeOutcome {
   try {
     return { ok: true, result: decode(bytes, ctx) };
   } catch (err) {
-    if (err instanceof DecodeError)
-      return { ok: false, reason: err.reason, detail: err.message, isBug: false };
+    if (err instanceof DecodeError) {
+      const problem = decoderReasonProblem(err.reason);
+      if (problem === undefined) return { ok: false, reason: err.reason, detail: err.message, isBug: false };
+      return { ok: false, reason: "decoder_bug", detail: `${problem}: ${err.message}`, isBug: true };
+    }
     return {
       ok: false,
       reason: "decoder_bug",

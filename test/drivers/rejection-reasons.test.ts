@@ -21,6 +21,8 @@ import {
 import { RACP_RESPONSE_CODES } from "../../src/drivers/profiles/gatt-record-access-control-point.js";
 import type { SplitEvent } from "../../src/drivers/profiles/serial-framing.js";
 import {
+  DECODER_ORIGINS,
+  decoderReasonProblem,
   isCataloguedReason,
   REJECTION_REASONS,
   type RejectionReason,
@@ -70,7 +72,7 @@ function refusalLiterals(): Map<string, string[]> {
     ...sourceFiles("src/drivers").filter((f) => ![...NOT_REFUSALS].some((n) => f.endsWith(`drivers/${n}`))),
     join(ROOT, "src/reading.ts"),
     join(ROOT, "src/rules/subject-lifecycle.ts"),
-    join(ROOT, "src/batcher/commit-thread-protocol.ts"),
+    join(ROOT, "src/batcher/commit/commit-thread-protocol.ts"),
   ];
   const found = new Map<string, string[]>();
   for (const file of files) {
@@ -119,6 +121,40 @@ describe("rejection reason catalog", () => {
       [],
       "refusals with a reason missing from src/drivers/rejection-reasons.ts",
     );
+  });
+
+  it("lets a decoder give its own reasons and those of the decoder origins, and no other catalogued one", () => {
+    const byDecoder = Object.entries(REJECTION_REASONS)
+      .filter(([r]) => decoderReasonProblem(r) === undefined)
+      .map(([, e]) => e.origin);
+    assert.deepEqual(new Set(byDecoder), DECODER_ORIGINS);
+    for (const [reason, e] of Object.entries(REJECTION_REASONS)) {
+      const isDecoders = DECODER_ORIGINS.has(e.origin) && reason !== "decoder_bug";
+      assert.equal(decoderReasonProblem(reason) === undefined, isDecoders, reason);
+      // a reason a decoder may give is one that is stored like any decoded frame's refusal
+      if (isDecoders) assert.ok(e.isStored && e.counters.includes("vitalog_rejections_total"), reason);
+    }
+    assert.equal(decoderReasonProblem("acme_lead_off"), undefined);
+    assert.match(decoderReasonProblem("Lead Off") ?? "", /not snake_case/);
+    assert.match(decoderReasonProblem(undefined as unknown as string) ?? "", /not a string/);
+    assert.match(decoderReasonProblem("subject_erased") ?? "", /catalog's \(ingest\)/);
+  });
+
+  it("lets the built-in decoders give every reason they throw", () => {
+    const thrown = new Map<string, string>();
+    for (const file of sourceFiles("src/drivers")) {
+      const text = readFileSync(file, "utf8");
+      for (const m of text.matchAll(/new (?:PayloadError|SenmlError|DecodeError)\(\s*"([a-z][a-z0-9_]*)"/g))
+        thrown.set(m[1]!, file.slice(ROOT.length));
+    }
+    for (const r of [...DECODE_ERROR_REASONS, ...Object.values(PAYLOAD_LIMITS).map((l) => l.reason)])
+      thrown.set(r, "a built-in reason list");
+    assert.ok(
+      thrown.has("checksum_mismatch") && thrown.has("senml_not_array"),
+      "the scan found the decoders",
+    );
+    const refused = [...thrown].filter(([r]) => decoderReasonProblem(r) !== undefined);
+    assert.deepEqual(refused, []);
   });
 
   it("rejects an uncatalogued reason", () => {

@@ -29,7 +29,7 @@ const bleDef = (over: Partial<DeviceDefinition> = {}): DeviceDefinition => ({
 });
 
 describe("driver SDK: versioning", () => {
-  it("is version 1.1.0 (a minor release: only additions since 1.0.0)", () => {
+  it("is version 1.2.0 (a minor release: only additions since 1.0.0)", () => {
     assert.equal(SDK_VERSION, "1.2.0");
     assert.equal(semver.valid(SDK_VERSION), SDK_VERSION);
     assert.equal(semver.prerelease(SDK_VERSION), null);
@@ -135,11 +135,12 @@ describe("driver SDK: versioning", () => {
     assert.ok(isSdkCompatible("^1.0.0"));
     assert.ok(isSdkCompatible("^1"));
     assert.ok(isSdkCompatible("^1.1.0"));
+    assert.ok(isSdkCompatible("^1.2.0"));
     assert.ok(!isSdkCompatible("1.0.0"), "an exact pin to an older version does not match");
-    assert.ok(!isSdkCompatible("^1.2.0"));
+    assert.ok(!isSdkCompatible("^1.3.0"));
     assert.ok(!isSdkCompatible("^2.0.0"));
     assert.ok(!isSdkCompatible("^0.9.0"));
-    assert.ok(!isSdkCompatible("^1.2.0-rc.1"), "a prerelease of a later minor does not contain 1.1.0");
+    assert.ok(!isSdkCompatible("^1.3.0-rc.1"), "a prerelease of a later minor does not contain 1.2.0");
     assert.ok(!isSdkCompatible("nonsense"));
     assert.ok(isSdkCompatible("^1.1.0", "1.4.0"));
   });
@@ -150,8 +151,8 @@ describe("driver SDK: versioning", () => {
       'sdkVersion must be a caret range or exact version, e.g. "^1.0.0" (got ">=1.0.0")',
     ]);
     assert.ok(isSdkCompatible(">=1.0.0"), "semver alone would accept it: the policy is what refuses it");
-    const later = definitionProblems(bleDef({ sdkVersion: "^1.2.0-rc.1" }));
-    assert.deepEqual(later, ["sdkVersion ^1.2.0-rc.1 does not include this SDK (1.1.0)"]);
+    const later = definitionProblems(bleDef({ sdkVersion: "^1.3.0-rc.1" }));
+    assert.deepEqual(later, ["sdkVersion ^1.3.0-rc.1 does not include this SDK (1.2.0)"]);
     assert.deepEqual(definitionProblems(bleDef({ sdkVersion: "^1.1.0" })), []);
   });
 });
@@ -188,7 +189,7 @@ describe("driver SDK: defineDevice", () => {
       assert.deepEqual(e.problems, [
         "vendor must be a non-empty string",
         "model must be a non-empty string",
-        "sdkVersion ^2.0.0 does not include this SDK (1.1.0)",
+        "sdkVersion ^2.0.0 does not include this SDK (1.2.0)",
         "match needs serviceUuids or namePrefix (a definition must not match every BLE device)",
         "notify[0].name must be snake_case",
         "notify[0].examples[0] must be non-empty hex",
@@ -272,6 +273,42 @@ describe("driver SDK: safeDecode", () => {
     assert.deepEqual(buggy, { ok: false, reason: "decoder_bug", detail: "oops", isBug: true });
     const good = safeDecode(heartRateMeasurement().decode, hex("00 48"), { nowMs: Date.UTC(2025, 0, 1) });
     assert.ok(good.ok && good.result.readings[0]?.value === 72);
+  });
+
+  it("reports a DecodeError with a catalogued reason that is not a decoder's as decoder_bug, naming it", () => {
+    const throwing = (reason: string) => () => {
+      throw new DecodeError(reason, "refused");
+    };
+    const ctx = { nowMs: 0 };
+    assert.deepEqual(safeDecode(throwing("subject_erased"), hex("00"), ctx), {
+      ok: false,
+      reason: "decoder_bug",
+      detail: "reason subject_erased is the catalog's (ingest), not a decoder's: refused",
+      isBug: true,
+    });
+    for (const reason of [
+      "rate_limited_messages",
+      "storage_low",
+      "bad_password",
+      "racp_timeout",
+      "decoder_bug",
+    ]) {
+      const outcome = safeDecode(throwing(reason), hex("00"), ctx);
+      assert.ok(!outcome.ok && outcome.reason === "decoder_bug" && outcome.isBug, reason);
+    }
+    for (const reason of [
+      "acme_lead_off",
+      "frame_too_short",
+      "payload_malformed_json",
+      "unknown_vital",
+      "checksum_mismatch",
+    ]) {
+      assert.deepEqual(
+        safeDecode(throwing(reason), hex("00"), ctx),
+        { ok: false, reason, detail: "refused", isBug: false },
+        reason,
+      );
+    }
   });
 
   it("DecodeError reasons must be snake_case", () => {

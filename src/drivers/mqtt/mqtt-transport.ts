@@ -918,13 +918,7 @@ export class MqttTransport implements Driver {
     // that is not stored (storage under its watermark, a failed commit) is not acknowledged: the device keeps it.
     const { result, topic, receivedAtMs, payload } = frame;
     const weight = result ? Math.max(1, result.readings.length + (result.rejected?.length ?? 0)) : 1;
-    session.pendingWeight += weight;
-    const ack = (err?: Error) => {
-      session.pendingWeight = Math.max(0, session.pendingWeight - weight);
-      this.#drainCheck();
-      if (err) this.#withhold(packet, withheldReason(err), done);
-      else done(null);
-    };
+    const ack = this.#ackAfterCommit(session, packet, weight, done);
     const deviceKey = session.deviceId;
     if (result && result.readings.length > 0 && !this.#isStillBound(session)) {
       // re-bound, re-keyed or removed since the session opened: its readings must not reach the rules under
@@ -957,6 +951,28 @@ export class MqttTransport implements Driver {
       this.#sink.frame({ deviceKey, binding: topic, receivedAtMs, result, raw: payload, done: ack }),
     );
     this.#queueCheck(client, session);
+  }
+
+  /**
+   * The acknowledgement of a frame handed to the sink, counted in the session's pending weight until the sink's
+   * `done`. Built here, apart from `#store`: a closure shares its scope's context with every other closure of
+   * that scope, so an `ack` made beside the sink call would keep the decoded frame (a refused pack's hundreds of
+   * refusals and their details) alive until the group commit, long enough to reach the old generation of the
+   * heap under a refused-pack flood.
+   */
+  #ackAfterCommit(
+    session: DeviceSession,
+    packet: PublishPacket,
+    weight: number,
+    done: (error?: Error | null) => void,
+  ): (err?: Error) => void {
+    session.pendingWeight += weight;
+    return (err) => {
+      session.pendingWeight = Math.max(0, session.pendingWeight - weight);
+      this.#drainCheck();
+      if (err) this.#withhold(packet, withheldReason(err), done);
+      else done(null);
+    };
   }
 
   /**

@@ -10,6 +10,8 @@ import type { DecodeContext, DecodeResult } from "./decode-result.js";
  * - MUST be a pure function of `bytes` and `ctx`: no I/O, no clock, no hidden state; same input → same output.
  * - MUST NOT modify `bytes`.
  * - MUST throw only `DecodeError` (stable snake_case `reason`) for a malformed frame; anything else is a bug.
+ *   The reason is the vendor's own (not in the catalog of ../rejection-reasons.ts) or a catalogued one of its
+ *   `DECODER_ORIGINS`; any other catalogued reason (`subject_erased`, `rate_limited_messages` …) is a bug too.
  * - MUST NOT return a reading whose value is outside the hard limits of src/reading.ts: use `ResultBuilder`,
  *   which moves such a value to `absent` with its reason. IEEE 11073 special values are never numbers.
  * - SHOULD list, in `absent`, every value the frame carried that produced no reading.

@@ -93,8 +93,9 @@ export interface DecodeResult<D = unknown> {
   /**
    * Optional: parts of the frame refused that are no value of a known vital, so `absent` cannot name
    * them (a SenML record with an unknown name or no unit, a malformed entry of a JSON list). Each is stored
-   * and counted with its `reason` (a catalogued one, src/drivers/rejection-reasons.ts, or the vendor's own
-   * snake_case reason) like a frame refused whole; the rest of the frame still counts.
+   * and counted with its `reason` like a frame refused whole; the rest of the frame still counts. The reason
+   * MUST be the vendor's own snake_case reason or a catalogued one a decoder may give (`DECODER_ORIGINS` of
+   * src/drivers/rejection-reasons.ts); any other is a decoder bug, stored and counted as `decoder_bug`.
    */
   rejected?: readonly FrameRefusal[] | undefined;
   details: D;

@@ -4,7 +4,7 @@
  * alone, a typo in one key would hide every cross-field problem until it is fixed. These helpers let the
  * checks run on the parts that did parse, beside the schema's own problems.
  */
-import type { z } from "zod";
+import { z } from "zod";
 import { type ErrorCode, GatewayError } from "./errors.js";
 
 /**
@@ -64,25 +64,98 @@ export function onceParsed(...keys: string[]): { when: (payload: z.core.ParsePay
 }
 
 /**
- * Each key of an object schema parsed on its own: the result holds every key whose value parsed (defaults
- * applied; an optional key left out is present as undefined), and lacks those that failed. An input that is
- * not an object gives no part.
+ * What can be read of a value that may not have parsed: a value that parsed is itself; of an object that did
+ * not, each key that can be read; of an array that did not, each element that can be read, in its place
+ * (undefined where none can); a record is read whole or not at all. A check across sections reads this, so a problem in one key or one element hides
+ * no check of the others.
  */
-export function parsedParts<S extends z.ZodObject>(schema: S, raw: unknown): Partial<z.output<S>> {
-  const parts: Record<string, unknown> = {};
-  // an absent section is its defaults, as in the schema
-  const input = raw === undefined ? {} : raw;
-  if (!isRecord(input)) return parts as Partial<z.output<S>>;
-  for (const [key, field] of Object.entries(schema.shape) as [string, z.ZodType][]) {
-    const r = field.safeParse(input[key]);
-    if (r.success) parts[key] = r.data;
-  }
-  return parts as Partial<z.output<S>>;
+export type Readable<T> = T extends readonly (infer E)[]
+  ? (Readable<E> | undefined)[]
+  : T extends object
+    ? string extends keyof T
+      ? T // a record (z.record) is read whole or not at all
+      : { -readonly [K in keyof T]?: Readable<T[K]> }
+    : T;
+
+/** A value read leniently: what can be read of it, and the dotted paths of the values present that cannot. */
+export interface ReadParts<T> {
+  readonly value: Readable<T>;
+  /**
+   * Paths (e.g. `gateway.origin`, `devices.0.id`) whose value is in the input but could not be read: a check
+   * that reads one MUST NOT run on the value's absence (its default) instead.
+   */
+  readonly unread: ReadonlySet<string>;
 }
 
-/** The keys of an object schema that did not parse on their own: those `parsedParts` left out. */
-export function unparsedKeys(schema: z.ZodObject, parts: object): Set<string> {
-  return new Set(Object.keys(schema.shape).filter((key) => !(key in parts)));
+const NONE: unique symbol = Symbol("unreadable");
+
+/**
+ * `raw` read leniently against `schema` ({@link Readable}): a key or element whose value did not parse is
+ * read on its own, down through objects and arrays (defaults applied to what parsed; an optional key left out
+ * that parsed is present as undefined). Values that cannot be read at all, and are not absent, are listed
+ * in `unread`. An absent section is its defaults, as in the schema.
+ */
+export function readParts<S extends z.ZodType>(schema: S, raw: unknown): ReadParts<z.output<S>> {
+  const unread = new Set<string>();
+  const value = readValue(schema, raw, [], unread);
+  return { value: (value === NONE ? {} : value) as Readable<z.output<S>>, unread };
+}
+
+function readValue(
+  schema: z.ZodType,
+  raw: unknown,
+  at: readonly (string | number)[],
+  unread: Set<string>,
+): unknown {
+  const r = schema.safeParse(raw);
+  if (r.success) return r.data;
+  const inner = unwrapped(schema);
+  if (inner instanceof z.ZodObject && isRecord(raw)) {
+    const parts: Record<string, unknown> = {};
+    for (const [key, field] of Object.entries(inner.shape) as [string, z.ZodType][]) {
+      const v = readValue(field, raw[key], [...at, key], unread);
+      if (v !== NONE) parts[key] = v;
+    }
+    return parts;
+  }
+  if (inner instanceof z.ZodArray && Array.isArray(raw)) {
+    return raw.map((el, i) => {
+      const v = readValue(inner.element as z.ZodType, el, [...at, i], unread);
+      return v === NONE ? undefined : v;
+    });
+  }
+  if (raw !== undefined) unread.add(at.join("."));
+  return NONE;
+}
+
+/** Whether the value at `path` can be read: neither it nor a value it lies in is in `unread` ({@link ReadParts}). */
+export function wasRead(unread: ReadonlySet<string>, path: string): boolean {
+  const keys = path.split(".");
+  return keys.every((_, i) => !unread.has(keys.slice(0, i + 1).join(".")));
+}
+
+/** The schema under optional, nullable, default, prefault and readonly wrappers. */
+function unwrapped(schema: z.ZodType): z.ZodType {
+  let s = schema;
+  while (
+    s instanceof z.ZodOptional ||
+    s instanceof z.ZodNullable ||
+    s instanceof z.ZodDefault ||
+    s instanceof z.ZodPrefault ||
+    s instanceof z.ZodReadonly
+  )
+    s = s.unwrap() as z.ZodType;
+  return s;
+}
+
+/** The keys of an object schema whose value in `raw` does not parse on its own. */
+export function unparsedKeys(schema: z.ZodObject, raw: unknown): Set<string> {
+  const input = isRecord(raw) ? raw : {};
+  return new Set(
+    Object.entries(schema.shape as Record<string, z.ZodType>)
+      .filter(([key, field]) => !field.safeParse(input[key]).success)
+      .map(([key]) => key),
+  );
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

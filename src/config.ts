@@ -2,23 +2,28 @@ import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { BlockList, isIP } from "node:net";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parseDocument } from "yaml";
-import { anchorConfigSchema, ledgerKeyProblems } from "./anchor/anchor-config.js";
+import { ledgerKeyProblems } from "./anchor/anchor-config.js";
 import { gatewayKeyProblems } from "./batcher/tlog/key-files.js";
 import { type Config, configSchema } from "./config-schema.js";
 import {
   type ConfigProblem,
   configProblemsError,
   issueProblems,
-  parsedParts,
+  type Readable,
+  readParts,
   unparsedKeys,
+  wasRead,
 } from "./config-sections.js";
 import { controlSocketPathProblem } from "./control/control-socket.js";
 import { isCredentialRef, resolveCredentialPaths, secretModeProblem } from "./credentials.js";
 import type { LoadedDefinition } from "./drivers/definition-loader.js";
 import type { GatewayError } from "./errors.js";
 import { directoryProblem } from "./private-paths.js";
-import { rulesConfigSchema } from "./rules/config.js";
-import { alertSinksConfigSchema, resolveAlertsConfig } from "./rules/sinks/sinks-config.js";
+import {
+  alertSinksConfigSchema,
+  type LadderRecipients,
+  resolveAlertsConfig,
+} from "./rules/sinks/sinks-config.js";
 
 export { DEVICE_ID_PATTERN, SUBJECT_ID_PATTERN } from "./identifiers.js";
 
@@ -39,52 +44,54 @@ export function parseConfig(raw: unknown, baseDir: string, source = "config"): R
   return config;
 }
 
-/** What `checkConfig` found: the config when it has no problem, else the sections that parsed, paths resolved. */
+/** What `checkConfig` found: the config when it has no problem, else what can be read of it, paths resolved. */
 interface CheckedConfig {
   readonly config: Readonly<Config> | undefined;
-  readonly parts: Partial<Config>;
+  /** The whole config when it parsed, else what can be read of each section (`readParts`). */
+  readonly parts: Readable<Config>;
+  /** The values present that cannot be read: a check MUST NOT take their default instead. */
+  readonly unread: ReadonlySet<string>;
   readonly problems: ConfigProblem[];
 }
 
-/** `parseConfig` without the throw: every problem, and the parts a further check may still read. */
+/**
+ * `parseConfig` without the throw: every problem, and what a further check may still read. Every check
+ * below reads what can be read of the sections it needs (`readParts`: key by key, element by element),
+ * never a whole section, so a mistake in one key or one list element hides no check of the others.
+ */
 function checkConfig(raw: unknown, baseDir: string): CheckedConfig {
   const result = configSchema.safeParse(raw);
   const problems: ConfigProblem[] = result.success ? [] : issueProblems(result.error.issues);
-  const parts: Partial<Config> = result.success ? result.data : parsedParts(configSchema, raw);
-  checkSections(parts, raw, baseDir, problems);
-  if (parts.gateway) parts.gateway.origin ??= `vitalog.invalid/gw/${parts.gateway.id}`;
-  if (!result.success || problems.length > 0) return { config: undefined, parts, problems };
-  return { config: deepFreeze(result.data), parts, problems };
+  const { value: parts, unread } = result.success
+    ? { value: result.data as Readable<Config>, unread: new Set<string>() }
+    : readParts(configSchema, raw);
+  checkSections(parts, unread, raw, baseDir, problems);
+  const { gateway } = parts;
+  if (gateway?.id !== undefined && wasRead(unread, "gateway.origin"))
+    gateway.origin ??= `vitalog.invalid/gw/${gateway.id}`;
+  if (!result.success || problems.length > 0) return { config: undefined, parts, unread, problems };
+  return { config: deepFreeze(result.data), parts, unread, problems };
 }
 
-/**
- * The checks across sections and on files, each run when the sections it reads parsed. A section that
- * failed as a whole (`rules`, `alerts`) lends the parts of it that parsed. Resolves the paths in place.
- */
+/** The checks across sections and on files, each on what can be read of its inputs. Resolves the paths in place. */
 function checkSections(
-  parts: Partial<Config>,
+  parts: Readable<Config>,
+  unread: ReadonlySet<string>,
   raw: unknown,
   baseDir: string,
   problems: ConfigProblem[],
 ): void {
   // a credential reference is resolved by resolveCredentialPaths below, never against baseDir
   const abs = (p: string) => (isAbsolute(p) || isCredentialRef(p) ? p : resolve(baseDir, p));
-  const { gateway, storage, devices, tlog } = parts;
-  const rawRules = rawSection(raw, "rules");
-  const alertsSchema = alertSinksConfigSchema.unwrap();
-  const alerts = parts.alerts ?? parsedParts(alertsSchema, rawSection(raw, "alerts"));
-  const alertsUnparsed = parts.alerts ? new Set<string>() : unparsedKeys(alertsSchema, alerts);
-  const rules = parts.rules ?? parsedParts(rulesConfigSchema, rawRules);
-  const alarms =
-    rules.alarms ?? parsedParts(rulesConfigSchema.shape.alarms.unwrap(), rawSection(rawRules, "alarms"));
-  const anchor = parts.anchor ?? parsedParts(anchorConfigSchema.unwrap(), rawSection(raw, "anchor"));
-  if (gateway) gateway.stateDir = abs(gateway.stateDir);
+  const { gateway, storage, devices, tlog, anchor, alerts = {} } = parts;
+  const alarms = parts.rules?.alarms;
+  if (gateway?.stateDir !== undefined) gateway.stateDir = abs(gateway.stateDir);
   if (storage?.path !== undefined) storage.path = abs(storage.path);
-  else if (storage && gateway) storage.path = resolve(gateway.stateDir, "vitalog.db");
+  else if (storage && gateway?.stateDir !== undefined && wasRead(unread, "storage.path"))
+    storage.path = resolve(gateway.stateDir, "vitalog.db");
   // `credential:NAME` in any …File key → $CREDENTIALS_DIRECTORY/NAME (systemd LoadCredential=)
   resolveCredentialPaths(parts, problems);
-  if (parts.alerts === undefined) resolveCredentialPaths({ alerts }, problems);
-  if (gateway) {
+  if (gateway?.stateDir !== undefined) {
     // the database and the default keys live here: a directory others may write lets them replace both
     const stateDirProblem = directoryProblem(gateway.stateDir, "state directory");
     if (stateDirProblem !== undefined) problems.push({ path: "gateway.stateDir", message: stateDirProblem });
@@ -93,16 +100,21 @@ function checkSections(
   }
   const seen = new Set<string>();
   devices?.forEach((d, i) => {
-    if (seen.has(d.id)) problems.push({ path: `devices.${i}.id`, message: `duplicate device id ${d.id}` });
-    seen.add(d.id);
+    if (d?.id !== undefined) {
+      if (seen.has(d.id)) problems.push({ path: `devices.${i}.id`, message: `duplicate device id ${d.id}` });
+      seen.add(d.id);
+    }
+    if (d?.passwordFile === undefined) return;
     d.passwordFile = abs(d.passwordFile);
     checkSecretFile(d.passwordFile, `devices.${i}.passwordFile`, problems);
   });
-  checkTransport(parts, alerts.consumers, abs, problems);
-  const ladder = alarms.escalation ? { escalation: alarms.escalation } : undefined;
+  checkTransport(parts, unread, abs, problems);
+  const escalation = wasRead(unread, "rules.alarms.escalation") ? alarms?.escalation : undefined;
+  const ladder = escalation ? { escalation: escalation as LadderRecipients["escalation"] } : undefined;
+  const alertsUnparsed = unparsedKeys(alertSinksConfigSchema.unwrap(), rawSection(raw, "alerts"));
   resolveAlertsConfig(alerts, abs, problems, ladder, alertsUnparsed);
   // only signed checkpoints are anchored (create-anchor.ts refuses it too, should a caller skip this)
-  if (anchor.enabled === true && tlog?.enabled === false)
+  if (anchor?.enabled === true && tlog?.enabled === false)
     problems.push({
       path: "anchor.enabled",
       message: "requires tlog.enabled (only signed checkpoints are anchored)",
@@ -114,43 +126,47 @@ function rawSection(raw: unknown, key: string): unknown {
   return typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>)[key] : undefined;
 }
 
-/**
- * Every listener's checks: TLS files, a listener left for the configured clients, the admin token. `consumers`:
- * the alert consumers that parsed (none when they did not).
- */
+/** Every listener's checks: TLS files, a listener left for the configured clients, the admin token. */
 function checkTransport(
-  { mqtt, admin, devices }: Partial<Config>,
-  consumers: readonly unknown[] | undefined,
+  { mqtt, admin, devices, alerts }: Readable<Config>,
+  unread: ReadonlySet<string>,
   abs: (p: string) => string,
   problems: ConfigProblem[],
 ): void {
-  if (mqtt?.tls) {
-    const tls = mqtt.tls;
-    tls.certFile = abs(tls.certFile);
-    tls.keyFile = abs(tls.keyFile);
-    if (tls.caFile) tls.caFile = abs(tls.caFile);
-    checkReadable(tls.certFile, "mqtt.tls.certFile", problems);
-    checkSecretFile(tls.keyFile, "mqtt.tls.keyFile", problems);
-    if (tls.caFile) checkReadable(tls.caFile, "mqtt.tls.caFile", problems);
+  const tls = mqtt?.tls;
+  if (mqtt && tls) {
+    if (tls.certFile !== undefined) {
+      tls.certFile = abs(tls.certFile);
+      checkReadable(tls.certFile, "mqtt.tls.certFile", problems);
+    }
+    if (tls.keyFile !== undefined) {
+      tls.keyFile = abs(tls.keyFile);
+      checkSecretFile(tls.keyFile, "mqtt.tls.keyFile", problems);
+    }
+    if (tls.caFile !== undefined) {
+      tls.caFile = abs(tls.caFile);
+      checkReadable(tls.caFile, "mqtt.tls.caFile", problems);
+    }
     // without a CA of its own, Node would accept client certificates from every public root
-    if (tls.requireClientCert && !tls.caFile) {
+    if (tls.requireClientCert && tls.caFile === undefined && wasRead(unread, "mqtt.tls.caFile")) {
       problems.push({
         path: "mqtt.tls.caFile",
         message: "required with requireClientCert: client certificates are verified against this CA only",
       });
     }
-    if (mqtt.plain && tls.port === mqtt.port && tls.port !== 0) {
+    if (mqtt.plain && tls.port !== undefined && tls.port === mqtt.port && tls.port !== 0) {
       problems.push({ path: "mqtt.tls.port", message: "must differ from mqtt.port" });
     }
     // the plain listener asks for no certificate: beyond loopback it would let the same devices in without one
-    if (tls.requireClientCert && mqtt.plain && !isLoopbackHost(mqtt.host)) {
+    if (tls.requireClientCert && mqtt.plain && mqtt.host !== undefined && !isLoopbackHost(mqtt.host)) {
       problems.push({
         path: "mqtt.plain",
         message: `must be false, or mqtt.host (${mqtt.host}) a loopback address, with mqtt.tls.requireClientCert: the plain listener would accept clients without a certificate`,
       });
     }
   }
-  if (mqtt && !mqtt.plain && !mqtt.tls && ((devices?.length ?? 0) > 0 || (consumers?.length ?? 0) > 0)) {
+  const clients = (devices?.length ?? 0) + (alerts?.consumers?.length ?? 0);
+  if (mqtt?.plain === false && !tls && wasRead(unread, "mqtt.tls") && clients > 0) {
     problems.push({
       path: "mqtt.plain",
       message:
@@ -173,7 +189,13 @@ function checkTransport(
         message: `token must be at least ${MIN_ADMIN_TOKEN_CHARS} characters of A-Z a-z 0-9 - . _ ~ + / (e.g. openssl rand -hex 32)`,
       });
     }
-  } else if (admin.port !== 0 && !isLoopbackHost(admin.host)) {
+  } else if (
+    wasRead(unread, "admin.tokenFile") &&
+    admin.port !== undefined &&
+    admin.port !== 0 &&
+    admin.host !== undefined &&
+    !isLoopbackHost(admin.host)
+  ) {
     problems.push({
       path: "admin.tokenFile",
       message: `required when admin.host (${admin.host}) is not a loopback address: the admin HTTP would be open to the network without authentication`,
@@ -225,22 +247,55 @@ export interface GatewayConfig {
  */
 export async function loadGatewayConfig(file: string): Promise<GatewayConfig> {
   const raw = readYaml(file);
-  const { config, parts, problems } = checkConfig(raw, dirname(resolve(file)));
-  if (parts.tlog && parts.gateway)
-    problems.push(...gatewayKeyProblems({ tlog: parts.tlog, gateway: parts.gateway }));
-  if (parts.anchor && parts.gateway)
-    problems.push(...(await ledgerKeyProblems(parts.anchor, parts.gateway.stateDir)));
+  const { config, parts, unread, problems } = checkConfig(raw, dirname(resolve(file)));
+  const { gateway, tlog, anchor, drivers } = parts;
+  const stateDir = gateway?.stateDir;
+  if (
+    stateDir !== undefined &&
+    tlog &&
+    ["enabled", "signingKeyFile", "storageKeyFile"].every((k) => wasRead(unread, `tlog.${k}`))
+  )
+    problems.push(
+      ...gatewayKeyProblems({
+        tlog: {
+          enabled: tlog.enabled ?? true,
+          signingKeyFile: tlog.signingKeyFile,
+          storageKeyFile: tlog.storageKeyFile,
+        },
+        gateway: { stateDir },
+        // checkConfig gave an origin that can be read its default; one that cannot is left undefined
+        origin: gateway?.origin,
+      }),
+    );
+  if (anchor && stateDir !== undefined) problems.push(...(await ledgerKeyProblems(anchor, stateDir)));
   // the drivers' code is loaded only here: the CLI commands that read the config never need it
   const loader = await import("./drivers/definition-loader.js");
-  const { loaded, problems: packageProblems } = parts.drivers
-    ? await loader.collectDefinitionPackages(parts.drivers.packages, {
-        packagesFrom: parts.drivers.packagesFrom,
-      })
-    : { loaded: [], problems: [] };
+  // packages are looked for where packagesFrom says: one that cannot be read leaves nowhere to look
+  const { loaded, problems: packageProblems } =
+    drivers?.packages && wasRead(unread, "drivers.packagesFrom")
+      ? await collectPackages(loader, drivers.packages, drivers.packagesFrom)
+      : { loaded: [], problems: [] };
   problems.push(...packageProblems);
   problems.push(...loader.definitionReferenceProblems(parts, loader.knownDefinitions(loaded)));
   if (config === undefined || problems.length > 0) throw configError(file, problems);
   return { config, definitions: loaded };
+}
+
+/**
+ * `collectDefinitionPackages` on the package names that can be read, each problem at the name's own place
+ * in `drivers.packages` (a name that cannot be read has its schema problem).
+ */
+async function collectPackages(
+  loader: typeof import("./drivers/definition-loader.js"),
+  packages: readonly (string | undefined)[],
+  packagesFrom: string | undefined,
+): Promise<{ loaded: LoadedDefinition[]; problems: ConfigProblem[] }> {
+  const at = [...packages.keys()].filter((i) => packages[i] !== undefined);
+  const names = at.map((i) => packages[i]!);
+  const r = await loader.collectDefinitionPackages(names, { packagesFrom });
+  const place = (path: string) =>
+    path.replace(/^drivers\.packages\.(\d+)/, (_, j: string) => `drivers.packages.${at[Number(j)]}`);
+  return { loaded: r.loaded, problems: r.problems.map((p) => ({ ...p, path: place(p.path) })) };
 }
 
 /** The YAML document of a config file, or CONFIG_INVALID for a file that cannot be read or parsed. */

@@ -7,7 +7,7 @@
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type ConfigProblem, configProblemsError } from "../config-sections.js";
+import { type ConfigProblem, configProblemsError, type Readable } from "../config-sections.js";
 import type { BleConfig } from "./ble/ble-config.js";
 import { builtinMqttDefinitions } from "./definitions/mqtt-payload-definitions.js";
 import { definitions as sigDefinitions } from "./definitions/sig-standard-devices.js";
@@ -106,15 +106,15 @@ export function knownDefinitions(loaded: readonly LoadedDefinition[]): DeviceDef
  * definition than ascii-bedside. The same rules the drivers apply when they are built.
  */
 export function definitionReferenceProblems(
-  { ble, serial }: { ble?: BleConfig | undefined; serial?: SerialConfig | undefined },
+  { ble, serial }: { ble?: Readable<BleConfig> | undefined; serial?: Readable<SerialConfig> | undefined },
   definitions: readonly DeviceDefinition[],
 ): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const of = (transport: string) => definitions.filter((d) => d.match.transport === transport);
   if (ble?.enabled) {
     const bleDefs = of("ble");
-    ble.devices.forEach((d, i) => {
-      if (d.definition !== undefined && !findDefinition(bleDefs, d.definition))
+    ble.devices?.forEach((d, i) => {
+      if (d?.definition !== undefined && !findDefinition(bleDefs, d.definition))
         problems.push({
           path: `ble.devices.${i}.definition`,
           message: `no single BLE definition named ${d.definition}`,
@@ -122,7 +122,8 @@ export function definitionReferenceProblems(
     });
   }
   const serialDefs = of("serial");
-  serial?.ports.forEach((p, i) => {
+  serial?.ports?.forEach((p, i) => {
+    if (p?.definition === undefined) return;
     const isAscii = p.definition.toLowerCase() === "ascii-bedside";
     if (p.fields && !isAscii)
       problems.push({

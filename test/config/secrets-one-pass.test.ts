@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -120,6 +120,118 @@ describe("secrets checked in one pass before anything opens", () => {
       /anchor\.keyFile: CONFIG_SECRET_UNREADABLE: ledger key file is not a 32-byte hex key/,
     );
     assert.equal(existsSync(join(dir, "state/vitalog.db")), false, "no database was opened");
+  });
+
+  it("lists every problem when a section also has an unknown key or a bad list element (15 in one run)", async () => {
+    const dir = join(root, `c${n++}`);
+    mkdirSync(join(dir, "state"), { recursive: true, mode: 0o700 });
+    chmodSync(writeSecret(dir, "world.pw", "pw"), 0o644);
+    const file = join(dir, "vitalog.yaml");
+    // an unknown gateway key, a bad port, a bad id in the first device: none hides a check of the others
+    writeFileSync(
+      file,
+      `gateway: { id: gw-bad, origin: ${ORIGIN}, stateDir: state, bogusKey: 1 }
+log: { level: silent }
+mqtt: { port: 70000 }
+admin: { host: 0.0.0.0, port: 0 }
+devices:
+  - { id: "bad id!", subject: pt-1, passwordFile: missing.pw }
+  - { id: dev-2, subject: pt-2, passwordFile: world.pw }
+tlog: { signingKeyFile: nokey.key }
+rules:
+  thresholds: { ward: { spo2: { low: [{ limit: "x", priority: medium, persistenceSec: 15 }] } } }
+  unknownRuleKey: true
+alerts: { webhook: { url: "http://127.0.0.1:9/x", secretFile: missing-webhook.secret } }
+anchor: { enabled: true, rpcUrl: "http://127.0.0.1:8545", chainId: 31337, contract: "0x1234", keyFile: missing-ledger.key }
+ble: { enabled: true, devices: [{ address: "AA:BB:CC:DD:EE:01", deviceId: dev-2, definition: "No Such Model" }] }
+serial: { ports: [{ path: /dev/ttyNOPE, deviceId: dev-2, definition: "Nope Monitor" }] }
+drivers: { packages: ["@nope/not-installed"] }
+`,
+    );
+    const problems = await problemsOf(file);
+    const byPath = new Map(problems.map((p) => [p.path, p]));
+    assert.equal(problems.length, 15, JSON.stringify(problems, null, 1));
+    assert.deepEqual([...byPath.keys()].sort(), [
+      "alerts.webhook.secretFile",
+      "anchor.contract",
+      "anchor.keyFile",
+      "ble.devices.0.definition",
+      "devices.0.id",
+      "devices.0.passwordFile",
+      "devices.1.passwordFile",
+      "drivers.packages.0",
+      "gateway",
+      "mqtt.port",
+      "rules",
+      "rules.thresholds.ward.spo2.low.0.limit",
+      "serial.ports.0.definition",
+      "tlog.signingKeyFile",
+      "tlog.storageKeyFile",
+    ]);
+    assert.match(byPath.get("gateway")!.message, /Unrecognized key: "bogusKey"/);
+    assert.match(byPath.get("devices.0.passwordFile")!.message, /missing\.pw is missing or unreadable/);
+    assert.match(byPath.get("devices.1.passwordFile")!.message, /world\.pw is world-readable/);
+    // relative key files resolve against the state directory even though the gateway section failed
+    assert.equal(byPath.get("tlog.signingKeyFile")!.code, "KEY_FILE_MISSING");
+    assert.match(byPath.get("tlog.signingKeyFile")!.message, /state\/nokey\.key does not exist/);
+    assert.equal(byPath.get("tlog.storageKeyFile")!.code, "KEY_FILE_MISSING");
+    assert.equal(byPath.get("anchor.keyFile")!.code, "KEY_FILE_MISSING");
+    assert.match(byPath.get("anchor.keyFile")!.message, /state\/missing-ledger\.key/);
+  });
+
+  it("checks each list element and nested section on its own, and takes no default for a value it cannot read", async () => {
+    const { dir, file } = setup([
+      "mqtt: { port: 70000, tls: { certFile: gw.crt, keyFile: gw.key, requireClientCert: true, caFile: '' } }",
+      "admin: { port: 70000, host: 0.0.0.0, tokenFile: admin.token }",
+      "alerts:",
+      "  consumers:",
+      '    - { id: "bad id!", passwordFile: missing-station.pw }',
+      "    - { id: station-2, passwordFile: world.pw }",
+      "  webhook: { url: not-a-url, secretFile: missing-webhook.secret }",
+      "tlog: { checkpointIntervalSec: 0 }",
+      "drivers: { packages: [Not-A-Name, vitalog-not-installed] }",
+      "storage: { path: '' }",
+    ]);
+    // the gateway's origin cannot be read: the signing key is still checked, its name is not compared
+    writeFileSync(file, readFileSync(file, "utf8").replace(`origin: ${ORIGIN}`, 'origin: "Not An Origin"'));
+    writeSecret(dir, "gw.crt", "not checked beyond being readable");
+    chmodSync(writeSecret(dir, "gw.key", "a key"), 0o604);
+    chmodSync(writeSecret(dir, "admin.token", "a".repeat(64)), 0o644);
+    chmodSync(writeSecret(dir, "world.pw", "pw"), 0o644);
+    const keys = join(dir, "state/keys");
+    createSigningKey(join(keys, "signing.key"), "elsewhere.invalid/gw/other");
+    createStorageKey(join(keys, "storage.key"));
+    chmodSync(join(keys, "storage.key"), 0o644);
+
+    const problems = await problemsOf(file);
+    const byPath = new Map(problems.map((p) => [p.path, p]));
+    assert.deepEqual([...byPath.keys()].sort(), [
+      "admin.port",
+      "admin.tokenFile",
+      "alerts.consumers.0.id",
+      "alerts.consumers.0.passwordFile",
+      "alerts.consumers.1.passwordFile",
+      "alerts.webhook.secretFile",
+      "alerts.webhook.url",
+      "drivers.packages.0",
+      "drivers.packages.1",
+      "gateway.origin",
+      "mqtt.port",
+      "mqtt.tls.caFile",
+      "mqtt.tls.keyFile",
+      "storage.path",
+      "tlog.checkpointIntervalSec",
+      "tlog.storageKeyFile",
+    ]);
+    assert.equal(problems.length, byPath.size, "one problem per path");
+    assert.match(byPath.get("mqtt.tls.keyFile")!.message, /world-readable/);
+    assert.match(byPath.get("admin.tokenFile")!.message, /world-readable/);
+    // an unreadable caFile is its schema problem, never "required with requireClientCert"
+    assert.doesNotMatch(byPath.get("mqtt.tls.caFile")!.message, /required with requireClientCert/);
+    assert.match(byPath.get("alerts.consumers.0.passwordFile")!.message, /missing or unreadable/);
+    assert.match(byPath.get("alerts.consumers.1.passwordFile")!.message, /world-readable/);
+    assert.match(byPath.get("drivers.packages.1")!.message, /vitalog-not-installed is not installed/);
+    assert.equal(byPath.get("tlog.storageKeyFile")!.code, "KEY_FILE_INSECURE");
   });
 
   it("requires configured key files for the daemon, not for `loadConfig` (keys init creates them)", async () => {

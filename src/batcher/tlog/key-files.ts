@@ -56,8 +56,14 @@ export interface GatewayKeys {
   readonly created: boolean;
 }
 
+/** What the key paths are made of: the configured key files and the state directory. */
+export interface KeyPathsInput {
+  readonly tlog: Readonly<Pick<Config["tlog"], "signingKeyFile" | "storageKeyFile">>;
+  readonly gateway: Readonly<Pick<Config["gateway"], "stateDir">>;
+}
+
 /** Key file paths: configured ones (relative to gateway.stateDir), else `<stateDir>/keys/…`. */
-export function resolveKeyPaths(config: Readonly<Pick<Config, "tlog" | "gateway">>): KeyPaths {
+export function resolveKeyPaths(config: KeyPathsInput): KeyPaths {
   const base = config.gateway.stateDir;
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   const t = config.tlog;
@@ -132,13 +138,7 @@ export function writeKeyFile(file: string, text: string, replace = false): void 
 
 /** Loads the signing key; its key name MUST equal the origin. */
 export function loadSigningKey(file: string, origin: string): Ed25519Signer {
-  let signer: Ed25519Signer;
-  try {
-    signer = parseSkey(readKeyText(file));
-  } catch (err) {
-    if (err instanceof GatewayError) throw err;
-    throw new GatewayError("CONFIG_INVALID", `signing key ${file} is malformed: ${(err as Error).message}`);
-  }
+  const signer = readSigningKey(file);
   if (signer.name !== origin) {
     throw new GatewayError(
       "CONFIG_INVALID",
@@ -146,6 +146,16 @@ export function loadSigningKey(file: string, origin: string): Ed25519Signer {
     );
   }
   return signer;
+}
+
+/** Reads a signing key file, whatever its key name. */
+function readSigningKey(file: string): Ed25519Signer {
+  try {
+    return parseSkey(readKeyText(file));
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    throw new GatewayError("CONFIG_INVALID", `signing key ${file} is malformed: ${(err as Error).message}`);
+  }
 }
 
 /** Loads the 32-byte storage key. */
@@ -215,6 +225,16 @@ export function loadGatewayKeys(
   };
 }
 
+/** What the key checks read: the tlog key settings, the state directory and the log origin. */
+export interface KeyCheckInput extends KeyPathsInput {
+  readonly tlog: KeyPathsInput["tlog"] & Readonly<Pick<Config["tlog"], "enabled">>;
+  /**
+   * The log origin (`logOrigin`), or undefined when the config's origin, or the gateway id it defaults to,
+   * cannot be read: the signing key's name is then not compared (the origin's own problem is listed).
+   */
+  readonly origin: string | undefined;
+}
+
 /**
  * Every problem `loadGatewayKeys(config, { createMissing: true })` would meet, as config problems with their
  * error codes, found without creating or changing anything, so a gateway about to run lists them with the
@@ -224,8 +244,9 @@ export function loadGatewayKeys(
  * signing key named for another origin (CONFIG_INVALID). Default key files that are both absent are no
  * problem: the first start creates them. A path still naming a credential was reported when it was resolved.
  */
-export function gatewayKeyProblems(config: Readonly<Pick<Config, "tlog" | "gateway">>): ConfigProblem[] {
+export function gatewayKeyProblems(config: KeyCheckInput): ConfigProblem[] {
   if (!config.tlog.enabled) return [];
+  const { origin } = config;
   const paths = resolveKeyPaths(config);
   const { signingKeyFile, storageKeyFile } = config.tlog;
   const keys = [
@@ -233,7 +254,7 @@ export function gatewayKeyProblems(config: Readonly<Pick<Config, "tlog" | "gatew
       path: "tlog.signingKeyFile",
       configured: signingKeyFile,
       file: paths.signingKeyFile,
-      load: (f: string) => loadSigningKey(f, logOrigin(config)),
+      load: (f: string) => (origin === undefined ? readSigningKey(f) : loadSigningKey(f, origin)),
     },
     {
       path: "tlog.storageKeyFile",

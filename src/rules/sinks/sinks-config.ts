@@ -4,7 +4,7 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { z } from "zod";
-import { onceParsed } from "../../config-sections.js";
+import { onceParsed, type Readable } from "../../config-sections.js";
 import { isCredentialRef, secretModeProblem } from "../../credentials.js";
 
 const DEVICE_LIKE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -285,31 +285,34 @@ export type AlertsConfig = z.infer<typeof alertSinksConfigSchema>;
  * Resolves the slice's relative file paths with `abs` (config.ts resolves against the config file's
  * directory) and appends a problem for every missing, unreadable or world-readable secret file and, given the
  * alarm ladder, every recipient problem. Called from `parseConfig` (the config is not frozen yet
- * there); `createRules` re-checks. When part of the slice did not parse, `alerts` holds the parts that did and
- * `unparsed` names the others: each check runs on the parts it reads, so a problem elsewhere hides none of these.
+ * there); `createRules` re-checks. When part of the slice did not parse, `alerts` holds what can be read of it
+ * (each consumer on its own) and `unparsed` names the keys that did not parse whole: each check runs on the
+ * parts it reads, so a problem elsewhere hides none of these.
  */
 export function resolveAlertsConfig(
-  alerts: Partial<AlertsConfig>,
+  alerts: Readable<AlertsConfig>,
   abs: (p: string) => string,
   problems: { path: string; message: string }[],
   alarms?: LadderRecipients,
   unparsed: ReadonlySet<string> = new Set(),
 ): void {
-  if (alarms && alerts.mqtt && !unparsed.has("recipients")) {
+  if (alarms && alerts.mqtt && !unparsed.has("mqtt") && !unparsed.has("recipients")) {
     // a sink whose own section did not parse counts as configured: its problem is listed already
     const sinks = {
-      mqtt: alerts.mqtt,
-      recipients: alerts.recipients,
+      // both parsed whole (not in `unparsed`)
+      mqtt: alerts.mqtt as AlertsConfig["mqtt"],
+      recipients: alerts.recipients as AlertsConfig["recipients"],
       webhook: unparsed.has("webhook") || alerts.webhook,
       mllp: unparsed.has("mllp") || alerts.mllp,
     };
     problems.push(...recipientProblems(sinks, alarms));
   }
   alerts.consumers?.forEach((c, i) => {
+    if (c?.passwordFile === undefined) return;
     c.passwordFile = abs(c.passwordFile);
     secretFileProblem(c.passwordFile, `alerts.consumers.${i}.passwordFile`, problems);
   });
-  if (alerts.webhook) {
+  if (alerts.webhook?.secretFile !== undefined) {
     alerts.webhook.secretFile = abs(alerts.webhook.secretFile);
     secretFileProblem(alerts.webhook.secretFile, "alerts.webhook.secretFile", problems);
   }

@@ -81,7 +81,7 @@ export const definitions = [{ vendor: "Future", model: "F-2", sdkVersion: "^2.0.
           ["drivers.packages.1", "drivers.packages.2", "drivers.packages.3"],
         );
         assert.match(details[0]!.message, /not installed/);
-        assert.match(details[1]!.message, /sdkVersion \^2\.0\.0 does not include this SDK \(1\.1\.0\)/);
+        assert.match(details[1]!.message, /sdkVersion \^2\.0\.0 does not include this SDK \(1\.2\.0\)/);
         assert.match(details[2]!.message, /does not export a non-empty `definitions` array/);
         return true;
       },

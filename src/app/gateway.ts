@@ -87,7 +87,7 @@ export class Gateway {
   readonly clock: Clock;
   /** The audit-event port every part records through (into the group commit). */
   readonly events: EventRecorder;
-  /** The write-command port: every write of a part other than readings and events (the commit thread's). */
+  /** The write-command port: typed writes applied by the commit thread (outbox marks, checkpoint signing). */
   readonly writes: WriteCommands;
   /** The device-directory port (the registry, with the change listeners the parts registered). */
   readonly devices: DeviceDirectory;

@@ -50,9 +50,12 @@ alerts:
 /** The problems, as `path: unknown keys` for unknown keys and as the path alone for the others. */
 const EXPECTED = [
   "alerts: bogus",
+  // the secret files the fixture names do not exist: reported beside the unknown keys, not hidden by them
+  "alerts.consumers.0.passwordFile",
   "alerts.consumers.0: canAck",
   "alerts.mqtt: nope",
   "alerts.webhook.retry: jiter",
+  "alerts.webhook.secretFile",
   "gateway.id",
   "rules: bogus, alarm",
   "rules.alarms.escalation.high.0: to",

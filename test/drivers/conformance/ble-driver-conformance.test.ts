@@ -27,6 +27,7 @@ registerDriverConformanceTests({
   refusedDeviceKey: STRANGER,
   backoff,
   reportsRefusals: true,
+  hasDeviceAcks: false,
   timeoutMs: 20_000,
   async setUp(ctx) {
     const bus = await startPrivateBus();

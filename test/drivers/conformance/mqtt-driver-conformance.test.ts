@@ -30,6 +30,7 @@ registerDriverConformanceTests({
   deviceKey: DEVICE,
   refusedDeviceKey: INTRUDER,
   reportsRefusals: false,
+  hasDeviceAcks: true,
   async setUp(ctx) {
     const dir = tempDir("vitalog-mqtt-conformance-");
     const config = parseConfig(

@@ -26,6 +26,7 @@ registerDriverConformanceTests({
   refusedDeviceKey: REFUSED,
   backoff,
   reportsRefusals: true,
+  hasDeviceAcks: true,
   async setUp(ctx) {
     const pair = await PtyPair.open(dir, "auth");
     const refusedPair = await PtyPair.open(dir, "refused");
